@@ -1,0 +1,182 @@
+/*
+ * conf: the edgeproxy configuration, parsed once from one YAML file into typed structs.
+ *
+ * Ownership: conf_load() returns a conf_t that the caller owns and releases with conf_free(). Every pointer inside it
+ * (strings, arrays, nested structs) is owned by that conf_t and lives exactly as long as it does. Nothing in the conf
+ * changes after conf_load() returns: worker threads read it concurrently without locks.
+ *
+ * Paths: every relative path in the file (data_dir, certificates, static directories, access log, CA files) is
+ * resolved against the directory of the conf file, so the conf works from any working directory. The structs hold the
+ * resolved paths.
+ *
+ * Errors: conf_load() fails on the first problem and writes one line naming the file, the line and the key, e.g.
+ *   conf/edge.yaml:12: hosts."*".routes[0].timeout: must be between 50ms and 29s
+ * Unknown keys, wrong types (a list where a mapping is expected, "abc" for a number), values out of range and bad
+ * units are all errors; edgeproxy never starts on a conf that fails to load.
+ *
+ * The module depends on libyaml only (no h2o types), so it is unit-testable alone.
+ */
+#ifndef EDGEPROXY_CONF_H
+#define EDGEPROXY_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONF_DEFAULT_TIMEOUT_MS 29000u
+#define CONF_MIN_TIMEOUT_MS 50u
+#define CONF_MAX_TIMEOUT_MS 29000u
+#define CONF_DEFAULT_MAX_BODY_SIZE (10u * 1024 * 1024)
+#define CONF_MAX_MAX_BODY_SIZE (1024ull * 1024 * 1024) /* 1 GiB: request bodies are buffered in memory */
+#define CONF_DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
+#define CONF_DEFAULT_IDLE_TIMEOUT_MS 10000u
+
+/* HTTP methods a route may be limited to (bit mask). GET implies HEAD, as in nginx's limit_except. */
+enum {
+    CONF_M_GET = 1 << 0,
+    CONF_M_HEAD = 1 << 1,
+    CONF_M_POST = 1 << 2,
+    CONF_M_PUT = 1 << 3,
+    CONF_M_PATCH = 1 << 4,
+    CONF_M_DELETE = 1 << 5,
+    CONF_M_OPTIONS = 1 << 6,
+};
+
+/* One header name/value pair. The name is lower-cased by the loader. */
+typedef struct conf_header {
+    char *name;
+    char *value;
+} conf_header_t;
+
+/*
+ * Header rewrites of one direction (request to the origin, or response to the client).
+ *   headers: { request: { add: { x-a: "1" }, remove: [x-b] }, response: { ... } }
+ * remove runs first, then add appends (so add after remove of the same name replaces it).
+ */
+typedef struct conf_header_cmds {
+    size_t nadd;
+    conf_header_t *add;
+    size_t nremove;
+    char **remove; /* lower-cased names */
+} conf_header_cmds_t;
+
+typedef enum conf_origin_kind {
+    CONF_ORIGIN_NONE = 0,
+    CONF_ORIGIN_URL,    /* origin: { url: https://host:port/base, ca: file, verify: true, preserve_host: false } */
+    CONF_ORIGIN_STATIC, /* origin: { static: dir, index: [index.html] } */
+} conf_origin_kind_t;
+
+typedef struct conf_origin {
+    conf_origin_kind_t kind;
+    /* CONF_ORIGIN_URL */
+    char *url;         /* as written */
+    int https;         /* 1 for https:// */
+    char *host;        /* host name or IP literal (no brackets) */
+    uint16_t port;     /* explicit or the scheme's default */
+    char *base_path;   /* path part of the URL without a trailing '/'; "" when the URL has none or only "/" */
+    char *ca_file;     /* PEM bundle to verify the origin's certificate; NULL: the system's default store */
+    int verify;        /* verify the origin's certificate and host name (default 1) */
+    int preserve_host; /* send the client's Host instead of the origin's (default 0) */
+    /* CONF_ORIGIN_STATIC */
+    char *static_dir; /* resolved directory */
+    size_t nindex;
+    char **index; /* index file names, default ["index.html"] */
+} conf_origin_t;
+
+/* One segment of a path pattern such as /users/{id}/files/{rest+}. */
+typedef enum conf_seg_kind {
+    CONF_SEG_LITERAL, /* text is the literal segment, without slashes */
+    CONF_SEG_PARAM,   /* {name}: exactly one non-empty segment; text is the name */
+    CONF_SEG_GREEDY,  /* {name+}: one or more segments to the end of the path; only allowed last; text is the name */
+} conf_seg_kind_t;
+
+typedef struct conf_seg {
+    conf_seg_kind_t kind;
+    char *text;
+} conf_seg_t;
+
+typedef struct conf_route {
+    char *path; /* as written; always starts with '/' */
+    /*
+     * A path without '{' is a prefix: it matches the path itself and anything below it at a '/' boundary
+     * ("/api" matches /api, /api/, /api/x but not /apix; "/api/" matches /api/ and /api/x).
+     * A path with '{' is a pattern, split into segments at '/'. A pattern matches the whole request path.
+     */
+    int is_pattern;
+    size_t nsegs; /* pattern only */
+    conf_seg_t *segs;
+    unsigned methods; /* CONF_M_* mask; 0 means every method */
+    conf_origin_t origin;
+    uint64_t timeout_ms;    /* CONF_MIN_TIMEOUT_MS..CONF_MAX_TIMEOUT_MS; default CONF_DEFAULT_TIMEOUT_MS */
+    uint64_t max_body_size; /* bytes; default: limits.max_body_size */
+    conf_header_cmds_t request_headers;
+    conf_header_cmds_t response_headers;
+    unsigned line; /* line of the route in the file, for messages */
+} conf_route_t;
+
+typedef struct conf_host {
+    char *name; /* "example.com" (lower-cased), "*.example.com" (wildcard suffix) or "*" (the default host) */
+    size_t nroutes;
+    conf_route_t *routes; /* in file order */
+} conf_host_t;
+
+typedef struct conf_tls_cert {
+    char *cert; /* PEM certificate chain file */
+    char *key;  /* PEM private key file */
+} conf_tls_cert_t;
+
+typedef struct conf_listener {
+    char *address; /* IP literal to bind; default "0.0.0.0" */
+    uint16_t port; /* 1..65535; 0 is allowed and means an ephemeral port (tests) */
+    int tls;       /* listener speaks TLS 1.2/1.3 with ALPN h2, http/1.1 */
+    /*
+     * Certificates chosen by SNI (names are read from each certificate's subjectAltName / CN); the first is the
+     * default. ncerts == 0 with tls set means: use a self-signed certificate generated under data_dir on first run.
+     */
+    size_t ncerts;
+    conf_tls_cert_t *certs;
+} conf_listener_t;
+
+typedef struct conf {
+    char *file;         /* the conf file path as given to conf_load */
+    unsigned threads;   /* 1..256; default: number of online CPUs */
+    char *data_dir;     /* resolved; default "var" beside the conf file */
+    size_t nlisteners;  /* at least 1 */
+    conf_listener_t *listeners;
+    struct {
+        uint64_t max_body_size;   /* default route request body limit; default 10 MiB, max 1 GiB */
+        uint64_t idle_timeout_ms; /* client connection idle timeout; 1s..1h, default 10s */
+    } limits;
+    uint64_t shutdown_timeout_ms; /* how long SIGTERM waits for in-flight requests; 0..10min, default 10s */
+    struct {
+        int enabled; /* default 1 */
+        char *path;  /* resolved; default <data_dir>/access.log; "-" means standard output */
+    } access_log;
+    size_t nhosts; /* at least 1 */
+    conf_host_t *hosts; /* in file order */
+} conf_t;
+
+/*
+ * Loads and validates `path`. On success returns 0 and stores a new conf_t in *out. On failure returns -1, stores NULL
+ * and writes a one-line message (no trailing newline) "FILE:LINE: KEY: what is wrong" into errbuf.
+ */
+int conf_load(const char *path, conf_t **out, char *errbuf, size_t errlen);
+
+/* Same, from a YAML string; `name` is used as the file name in messages and relative paths resolve against `basedir`. */
+int conf_load_string(const char *yaml, size_t len, const char *name, const char *basedir, conf_t **out, char *errbuf,
+                     size_t errlen);
+
+/* Releases a conf_t and everything it owns. NULL is allowed. */
+void conf_free(conf_t *conf);
+
+/*
+ * Units. Durations: an integer followed by ms, s, m or h ("250ms", "30s", "5m", "1h"); no bare numbers.
+ * Sizes: an integer, optionally followed by B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024)
+ * ("10MiB", "512KB", "1024"). Both return 0 on success and -1 on a bad form or overflow.
+ */
+int conf_parse_duration(const char *s, uint64_t *ms);
+int conf_parse_size(const char *s, uint64_t *bytes);
+
+/* Parses a method name ("GET") into its CONF_M_* bit; returns 0 when unknown. */
+unsigned conf_method_bit(const char *name, size_t len);
+
+#endif

@@ -1,0 +1,186 @@
+/*
+ * Declarations shared by the files of proxy/. Never included outside proxy/ (and its unit tests).
+ *
+ * Lifetimes:
+ *   boot        px_server_t, px_router_t, px_origin_t, SSL contexts: created before the threads start, read-only after.
+ *   per thread  px_thread_t: its h2o context and loop, per-route upstream client contexts, the request-id DRBG.
+ *   per request px_req_t and everything hanging off it come from req->pool and die with the request.
+ */
+#ifndef EDGEPROXY_PROXY_INTERNAL_H
+#define EDGEPROXY_PROXY_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <openssl/ssl.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include "h2o.h"
+#include "h2o/http1client.h"
+#include "conf/conf.h"
+#include "proxy/proxy.h"
+
+/* ---- router.c: host and path matching, independent of h2o ---- */
+
+#define PX_MAX_PARAMS 16
+
+typedef struct px_param {
+    const char *name; /* borrowed from the conf */
+    const char *value; /* points into the matched path */
+    size_t value_len;
+} px_param_t;
+
+typedef struct px_match {
+    const conf_route_t *route;
+    size_t route_id; /* dense index over all routes of all hosts: 0..px_router_nroutes()-1 */
+    size_t prefix_len; /* prefix routes: the length of the matched prefix (for rewriting to the origin's base path) */
+    size_t nparams;
+    px_param_t params[PX_MAX_PARAMS];
+} px_match_t;
+
+typedef struct px_router px_router_t;
+
+/* Builds the router over conf's hosts. The router borrows conf, which must outlive it. Returns 0 or -1 (no memory). */
+int px_router_create(px_router_t **out, const conf_t *conf);
+void px_router_free(px_router_t *r);
+size_t px_router_nroutes(const px_router_t *r);
+const conf_route_t *px_router_route(const px_router_t *r, size_t route_id);
+
+/*
+ * The host entry for a Host/:authority value (port and case ignored): exact name, else the longest matching
+ * "*.suffix" wildcard, else "*"; NULL when none matches.
+ */
+const conf_host_t *px_router_host(const px_router_t *r, const char *authority, size_t len);
+
+/*
+ * Matches `path` (normalised, without the query) within the host chosen for `authority`. The route matching the
+ * longest part of the path wins; at equal length, the one with more literal characters; then the one written first.
+ * Returns 0 and fills *m, or -1 when no route matches.
+ */
+int px_router_match(const px_router_t *r, const char *authority, size_t alen, const char *path, size_t plen, px_match_t *m);
+
+/* ---- server.c ---- */
+
+typedef struct px_thread px_thread_t;
+
+/* What each route's origin needs at run time, built at boot and indexed by route id. */
+typedef struct px_origin {
+    const conf_route_t *route;
+    /* CONF_ORIGIN_URL */
+    h2o_socketpool_t pool;  /* keep-alive connections to the origin, shared by all threads (it locks) */
+    SSL_CTX *ssl_ctx;       /* https: verifies the chain and, through X509_VERIFY_PARAM, the host name; owned */
+    h2o_iovec_t authority;  /* "host:port" sent as Host unless preserve_host; owned */
+    /* CONF_ORIGIN_STATIC: h2o's file handler on a private pathconf whose path is the route's prefix */
+    h2o_pathconf_t pathconf;
+    h2o_handler_t *file_handler;
+} px_origin_t;
+
+typedef struct px_listener {
+    int fd;
+    SSL_CTX *ssl_ctx; /* NULL for plain HTTP; owned */
+    char url[80];     /* "https://127.0.0.1:8443", with the bound port */
+} px_listener_t;
+
+struct px_server {
+    const conf_t *conf;
+    px_router_t *router;
+    h2o_globalconf_t globalconf;
+    h2o_hostconf_t *hostconf; /* the one host h2o knows: we route hosts ourselves */
+    h2o_pathconf_t *pathconf; /* the one "/" pathconf every request enters; routing happens in our handler */
+    h2o_filter_t *respond_filter;
+    h2o_logger_t *access_logger; /* NULL when the access log is off */
+    size_t nroutes;
+    px_origin_t *origins;
+    size_t nlisteners;
+    px_listener_t *listeners;
+    size_t nthreads;
+    px_thread_t *threads;
+    int access_log_fd;
+    atomic_int stopping;
+};
+
+typedef struct px_route_client {
+    h2o_timeout_t timeout; /* the route's timeout: io (idle) timeout of the client and the head deadline */
+    h2o_http1client_ctx_t client_ctx;
+} px_route_client_t;
+
+struct px_thread {
+    h2o_context_t ctx; /* first: px_thread_of() relies on it */
+    px_server_t *srv;
+    size_t idx;
+    pthread_t tid;
+    h2o_multithread_receiver_t wake; /* the signal thread pokes this to start the shutdown */
+    h2o_socket_t **listen_socks;
+    h2o_accept_ctx_t *accept_ctxs;
+    px_route_client_t *clients; /* per route id */
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+    size_t nconns;    /* open client connections */
+    size_t inflight;  /* requests between our handler and the end of their response */
+};
+
+static inline px_thread_t *px_thread_of(h2o_req_t *req)
+{
+    return H2O_STRUCT_FROM_MEMBER(px_thread_t, ctx, req->conn->ctx);
+}
+
+/* Adds the respond filter and the access logger to a pathconf (the main one and each static origin's). */
+void px_server_setup_pathconf(px_server_t *srv, h2o_pathconf_t *pathconf);
+
+/* ---- respond.c: per-request state, request ids, JSON errors, the response filter ---- */
+
+typedef struct px_req {
+    h2o_req_prefilter_t super;
+    const px_match_t *match; /* NULL until routed */
+    h2o_iovec_t request_id;
+    const char *error_message; /* set by px_send_error: the JSON error's message */
+    uint64_t upstream_start_ms;
+    int64_t upstream_ms; /* -1 when no origin was contacted */
+    unsigned from_origin : 1; /* the response (status, headers, body) is the origin's own: never rewritten to JSON */
+} px_req_t;
+
+/* The request's state, created on first use (also for requests h2o answers before our handler runs). */
+px_req_t *px_req_get(h2o_req_t *req);
+/* The request's state if px_req_get() was ever called for it, else NULL. */
+px_req_t *px_req_find(h2o_req_t *req);
+
+/*
+ * Ends the request with an error: status and a JSON body {"message", "request_id"} (written by the respond filter).
+ * Headers already in req->res.headers (such as Allow) are kept. `message` must outlive the request (a literal or pool
+ * memory).
+ */
+void px_send_error(h2o_req_t *req, int status, const char *reason, const char *message);
+
+/* The respond filter: x-request-id and Via on every response, route response headers, errors as JSON. */
+h2o_filter_t *px_respond_register(h2o_pathconf_t *pathconf);
+
+/* Request ids: kept from the client when 1..128 chars of [A-Za-z0-9._-], else 32 hex chars from the thread's DRBG. */
+int px_request_id_is_valid(const char *s, size_t len);
+int px_thread_init_random(px_thread_t *th);
+
+/* ---- handler.c ---- */
+
+/* Registers edgeproxy's request handler on the main pathconf. */
+void px_handler_register(px_server_t *srv, h2o_pathconf_t *pathconf);
+
+/* ---- upstream.c: HTTP(S) origins through h2o_http1client ---- */
+
+int px_upstream_init(px_server_t *srv, px_origin_t *origin, char *err, size_t errlen);
+void px_upstream_dispose(px_origin_t *origin);
+/* Per thread: the route's client context and timeout queue. */
+void px_upstream_init_thread(px_thread_t *th);
+void px_upstream_dispose_thread(px_thread_t *th);
+/* Forwards the request to the route's origin and streams the answer back. Always answers (502/504 on failure). */
+void px_upstream_forward(h2o_req_t *req, px_req_t *st, px_origin_t *origin);
+
+/* ---- tls.c ---- */
+
+/* The server-side context of a TLS listener: TLS 1.2/1.3, ALPN h2 + http/1.1, SNI over the listener's certificates. */
+int px_tls_listener_ctx(const conf_t *conf, const conf_listener_t *l, SSL_CTX **out, char *err, size_t errlen);
+/* The client-side context used to reach an https origin, verifying its chain and host name. */
+int px_tls_origin_ctx(const conf_origin_t *o, SSL_CTX **out, char *err, size_t errlen);
+
+/* ---- accesslog.c ---- */
+
+h2o_logger_t *px_accesslog_register(px_server_t *srv, h2o_pathconf_t *pathconf);
+
+#endif

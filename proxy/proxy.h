@@ -1,0 +1,34 @@
+/*
+ * proxy: the edgeproxy server. Listeners (plain and TLS with SNI and ALPN), worker threads each running its own h2o
+ * event loop, the router, the origins (HTTP(S) upstreams and static files), JSON errors, request ids and the access
+ * log. main.c only parses the command line, loads the conf and calls these.
+ *
+ * Ownership: px_server_create() borrows `conf`, which must outlive the server. The server owns everything else it
+ * creates (sockets, SSL contexts, threads, the access log file) and releases it in px_server_destroy().
+ */
+#ifndef EDGEPROXY_PROXY_H
+#define EDGEPROXY_PROXY_H
+
+#include <stddef.h>
+#include "conf/conf.h"
+
+typedef struct px_server px_server_t;
+
+/*
+ * Prepares everything that can fail before serving: data_dir, certificates (a self-signed one is generated when a TLS
+ * listener names none), the access log, listening sockets (bound and listening when this returns, so clients may
+ * connect), and the origins. Returns 0, or -1 with a one-line message in err.
+ */
+int px_server_create(px_server_t **out, const conf_t *conf, char *err, size_t errlen);
+
+/*
+ * Starts the worker threads and serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish
+ * for up to conf->shutdown_timeout_ms and returns 0. Prints "edgeproxy: listening on URL" per listener and
+ * "edgeproxy: ready" to standard error once serving. Must be called from the main thread with no other threads started.
+ */
+int px_server_run(px_server_t *srv);
+
+/* Releases the server. NULL is allowed. */
+void px_server_destroy(px_server_t *srv);
+
+#endif

@@ -1,0 +1,245 @@
+/*
+ * respond: what every response gets on its way out, and the errors edgeproxy sends itself.
+ *
+ * The per-request state (px_req_t) is a prefilter in the request's pool: h2o keeps prefilters across reprocessing,
+ * frees them with the request, and lets us find the state again from the filter and the logger.
+ *
+ * The respond filter sits on every pathconf. For each response it adds x-request-id and Via, applies the route's
+ * response header commands, and turns every error that is not the origin's own (404 no route, 413 from h2o's body
+ * reader, 404 from the static file handler, our 502/504, ...) into the JSON body {"message", "request_id"}.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "proxy/internal.h"
+
+static void on_setup_prefilter(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    h2o_setup_next_prefilter(self, req, slot);
+}
+
+px_req_t *px_req_find(h2o_req_t *req)
+{
+    for (h2o_req_prefilter_t *p = req->prefilters; p != NULL; p = p->next)
+        if (p->on_setup_ostream == on_setup_prefilter)
+            return (px_req_t *)p;
+    return NULL;
+}
+
+int px_request_id_is_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > 128)
+        return 0;
+    for (size_t i = 0; i != len; ++i) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int px_thread_init_random(px_thread_t *th)
+{
+    static const char pers[] = "edgeproxy request id";
+    mbedtls_entropy_init(&th->entropy);
+    mbedtls_ctr_drbg_init(&th->drbg);
+    return mbedtls_ctr_drbg_seed(&th->drbg, mbedtls_entropy_func, &th->entropy, (const unsigned char *)pers, sizeof(pers) - 1);
+}
+
+static h2o_iovec_t generate_request_id(h2o_req_t *req)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[16];
+    char *s = h2o_mem_alloc_pool(&req->pool, 33);
+
+    if (mbedtls_ctr_drbg_random(&px_thread_of(req)->drbg, raw, sizeof(raw)) != 0)
+        h2o_fatal("mbedtls_ctr_drbg_random failed");
+    for (size_t i = 0; i != sizeof(raw); ++i) {
+        s[i * 2] = hex[raw[i] >> 4];
+        s[i * 2 + 1] = hex[raw[i] & 15];
+    }
+    s[32] = '\0';
+    return h2o_iovec_init(s, 32);
+}
+
+px_req_t *px_req_get(h2o_req_t *req)
+{
+    px_req_t *st = px_req_find(req);
+    ssize_t i;
+
+    if (st != NULL)
+        return st;
+    st = (px_req_t *)h2o_add_prefilter(req, sizeof(*st));
+    st->super.on_setup_ostream = on_setup_prefilter;
+    st->match = NULL;
+    st->error_message = NULL;
+    st->upstream_start_ms = 0;
+    st->upstream_ms = -1;
+    st->from_origin = 0;
+    /* keep a well-formed id from the client, else make one; either way the origin sees the same id */
+    i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+    if (i != -1 && px_request_id_is_valid(req->headers.entries[i].value.base, req->headers.entries[i].value.len)) {
+        st->request_id = req->headers.entries[i].value;
+    } else {
+        st->request_id = generate_request_id(req);
+        h2o_set_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-request-id"), 0, st->request_id.base, st->request_id.len,
+                              1);
+    }
+    return st;
+}
+
+void px_send_error(h2o_req_t *req, int status, const char *reason, const char *message)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    px_req_t *st = px_req_get(req);
+
+    st->error_message = message;
+    st->from_origin = 0;
+    req->res.status = status;
+    req->res.reason = reason;
+    req->res.content_length = SIZE_MAX; /* the filter sets it */
+    h2o_start_response(req, &generator);
+    h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+}
+
+static const char *default_message(int status, const char *reason)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Request body too large";
+    case 416:
+        return "Range Not Satisfiable";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return reason != NULL && reason[0] != '\0' ? reason : "Error";
+    }
+}
+
+/* Appends s as a JSON string (with quotes) to buf; buf must have room for 2 + 6 * len bytes. */
+static size_t json_string(char *buf, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+
+    buf[o++] = '"';
+    for (size_t i = 0; i != len; ++i) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)c;
+        } else if (c < 0x20) {
+            memcpy(buf + o, "\\u00", 4);
+            buf[o + 4] = hex[c >> 4];
+            buf[o + 5] = hex[c & 15];
+            o += 6;
+        } else {
+            buf[o++] = (char)c;
+        }
+    }
+    buf[o++] = '"';
+    return o;
+}
+
+/* The ostream that replaces an error's body with the JSON one. */
+typedef struct json_error_ostream {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+    int is_head;
+} json_error_ostream_t;
+
+static void json_error_do_send(h2o_ostream_t *_self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt, h2o_send_state_t state)
+{
+    json_error_ostream_t *self = (void *)_self;
+    (void)bufs;
+    (void)bufcnt;
+
+    if (h2o_send_state_is_in_progress(state)) {
+        /* swallow the original body; nothing to pass on yet */
+        h2o_ostream_send_next(&self->super, req, NULL, 0, state);
+        return;
+    }
+    h2o_ostream_send_next(&self->super, req, &self->body, self->is_head ? 0 : 1, state);
+}
+
+static void setup_json_error(h2o_req_t *req, px_req_t *st, h2o_ostream_t **slot)
+{
+    const char *msg = st->error_message != NULL ? st->error_message : default_message(req->res.status, req->res.reason);
+    size_t msglen = strlen(msg);
+    char *buf = h2o_mem_alloc_pool(&req->pool, 64 + 6 * (msglen + st->request_id.len));
+    size_t o = 0;
+    json_error_ostream_t *os;
+    ssize_t i;
+
+    memcpy(buf + o, "{\"message\":", 11);
+    o += 11;
+    o += json_string(buf + o, msg, msglen);
+    memcpy(buf + o, ",\"request_id\":", 14);
+    o += 14;
+    o += json_string(buf + o, st->request_id.base, st->request_id.len);
+    buf[o++] = '}';
+    buf[o++] = '\n';
+
+    /* the error's own representation headers no longer apply */
+    while ((i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1)) != -1)
+        h2o_delete_header(&req->res.headers, i);
+    while ((i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_ENCODING, -1)) != -1)
+        h2o_delete_header(&req->res.headers, i);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    req->res.content_length = o;
+
+    os = (void *)h2o_add_ostream(req, sizeof(*os), slot);
+    os->super.do_send = json_error_do_send;
+    os->body = h2o_iovec_init(buf, o);
+    os->is_head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+    slot = &os->super.next;
+    h2o_setup_next_ostream(req, slot);
+}
+
+static void apply_header_cmds(h2o_req_t *req, const conf_header_cmds_t *cmds)
+{
+    size_t i;
+    for (i = 0; i != cmds->nremove; ++i) {
+        ssize_t at;
+        while ((at = h2o_find_header_by_str(&req->res.headers, cmds->remove[i], strlen(cmds->remove[i]), -1)) != -1)
+            h2o_delete_header(&req->res.headers, at);
+    }
+    for (i = 0; i != cmds->nadd; ++i)
+        h2o_add_header_by_str(&req->pool, &req->res.headers, cmds->add[i].name, strlen(cmds->add[i].name), 1, NULL,
+                              cmds->add[i].value, strlen(cmds->add[i].value));
+}
+
+static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    px_req_t *st = px_req_get(req);
+    (void)self;
+
+    h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, st->request_id.base, st->request_id.len,
+                          1);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VIA, NULL, H2O_STRLIT("1.1 edgeproxy"));
+    if (st->match != NULL)
+        apply_header_cmds(req, &st->match->route->response_headers);
+    if (req->res.status >= 400 && !st->from_origin) {
+        setup_json_error(req, st, slot);
+        return;
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
+h2o_filter_t *px_respond_register(h2o_pathconf_t *pathconf)
+{
+    h2o_filter_t *f = h2o_create_filter(pathconf, sizeof(*f));
+    f->on_setup_ostream = on_setup_ostream;
+    return f;
+}
