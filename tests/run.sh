@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite (CI runs exactly this): installs what is missing, then builds twice, once plainly and once with
+# AddressSanitizer + UndefinedBehaviorSanitizer, and runs the unit tests (ctest) and the end-to-end tests (node's test
+# runner against the real binary) on each build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/deps.sh --test
+jobs=$(nproc)
+status=0
+
+run_suite() {
+    local name=$1 dir=$2
+    shift 2
+    echo "== $name: build"
+    cmake -S . -B "$dir" -DBUILD_TESTING=ON "$@" >/dev/null
+    cmake --build "$dir" -j"$jobs" >/dev/null
+    echo "== $name: unit tests"
+    (cd "$dir" && ctest --output-on-failure) || status=1
+    echo "== $name: end-to-end tests"
+    EDGEPROXY_BIN="$PWD/$dir/edgeproxy" node --test --test-concurrency=1 tests/e2e/ || status=1
+}
+
+run_suite "release" build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo
+export ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+run_suite "asan+ubsan" build-asan -DCMAKE_BUILD_TYPE=Debug -DEDGEPROXY_SANITIZE=ON
+unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
+
+if [ $status -eq 0 ]; then echo "tests: all suites passed"; else echo "tests: FAILURES (see above)"; fi
+exit $status
