@@ -232,7 +232,7 @@ unsigned conf_method_bit(const char *name, size_t len)
     static const struct {
         const char *name;
         unsigned bit;
-    } methods[] = {{"GET", CONF_M_GET},     {"HEAD", CONF_M_HEAD},     {"POST", CONF_M_POST},       {"PUT", CONF_M_PUT},
+    } methods[] = {{"GET", CONF_M_GET},     {"HEAD", CONF_M_HEAD},     {"POST", CONF_M_POST},      {"PUT", CONF_M_PUT},
                    {"PATCH", CONF_M_PATCH}, {"DELETE", CONF_M_DELETE}, {"OPTIONS", CONF_M_OPTIONS}};
 
     if (name == NULL)
@@ -427,10 +427,10 @@ static void get_fields(ctx_t *c, yaml_node_t *n, const char *const *names, size_
     }
 }
 
-#define GET_FIELDS(c, n, names, vals)                                                                                    \
-    do {                                                                                                                   \
-        _Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(vals) / sizeof(vals[0]), "names and vals differ");       \
-        get_fields(c, n, names, sizeof(names) / sizeof(names[0]), vals);                                                   \
+#define GET_FIELDS(c, n, names, vals)                                                                                              \
+    do {                                                                                                                           \
+        _Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(vals) / sizeof(vals[0]), "names and vals differ");               \
+        get_fields(c, n, names, sizeof(names) / sizeof(names[0]), vals);                                                           \
     } while (0)
 
 /* ---- sections ---- */
@@ -748,8 +748,7 @@ static void parse_header_cmds(ctx_t *c, yaml_node_t *n, conf_header_cmds_t *h)
             size_t kn;
             h->add[i].name = get_header_name(c, name);
             kn = key_field(c, (const char *)name->data.scalar.value, name->data.scalar.length);
-            if (value->type == YAML_SCALAR_NODE &&
-                memchr(value->data.scalar.value, '\0', value->data.scalar.length) != NULL)
+            if (value->type == YAML_SCALAR_NODE && memchr(value->data.scalar.value, '\0', value->data.scalar.length) != NULL)
                 fail(c, line_of(value), "must not contain CR, LF or NUL");
             h->add[i].value = get_string(c, value);
             if (strpbrk(h->add[i].value, "\r\n") != NULL)
@@ -912,8 +911,7 @@ static void parse_hosts(ctx_t *c, yaml_node_t *n)
 
 static void parse_root(ctx_t *c, yaml_node_t *root)
 {
-    static const char *const names[] = {"threads",          "data_dir",   "listen", "limits",
-                                        "shutdown_timeout", "access_log", "hosts"};
+    static const char *const names[] = {"threads", "data_dir", "listen", "limits", "shutdown_timeout", "access_log", "hosts"};
     yaml_node_t *v[7];
     conf_t *conf = &c->impl->pub;
     size_t k;
@@ -1025,8 +1023,7 @@ static int walk_protected(ctx_t *c, yaml_node_t *root)
     return 0;
 }
 
-static int load(const char *yaml, size_t len, const char *name, const char *basedir, conf_t **out, char *errbuf,
-                size_t errlen)
+static int load(const char *yaml, size_t len, const char *name, const char *basedir, conf_t **out, char *errbuf, size_t errlen)
 {
     ctx_t c;
     yaml_parser_t parser;
@@ -1060,8 +1057,7 @@ static int load(const char *yaml, size_t len, const char *name, const char *base
             goto yaml_error;
         }
         if (yaml_document_get_root_node(&extra) != NULL) {
-            set_error(errbuf, errlen, "%s:%lu: only one YAML document is allowed", name,
-                      (unsigned long)extra.start_mark.line + 1);
+            set_error(errbuf, errlen, "%s:%lu: only one YAML document is allowed", name, (unsigned long)extra.start_mark.line + 1);
             yaml_document_delete(&extra);
             yaml_document_delete(&doc);
             goto done;
@@ -1073,10 +1069,15 @@ static int load(const char *yaml, size_t len, const char *name, const char *base
     yaml_document_delete(&doc);
     goto done;
 
-yaml_error:
-    set_error(errbuf, errlen, "%s:%lu: %s", name,
-              (unsigned long)(parser.error == YAML_READER_ERROR ? parser.mark.line : parser.problem_mark.line) + 1,
-              parser.problem != NULL ? parser.problem : "YAML error");
+yaml_error : {
+    unsigned long line = (unsigned long)parser.problem_mark.line + 1;
+    if (parser.error == YAML_READER_ERROR) { /* the reader runs ahead of the marks: count lines up to the bad byte */
+        line = 1;
+        for (size_t i = 0; i < parser.problem_offset && i < len; i++)
+            line += yaml[i] == '\n';
+    }
+    set_error(errbuf, errlen, "%s:%lu: %s", name, line, parser.problem != NULL ? parser.problem : "YAML error");
+}
 done:
     yaml_parser_delete(&parser);
     if (ret == 0)
@@ -1086,11 +1087,10 @@ done:
     return ret;
 }
 
-int conf_load_string(const char *yaml, size_t len, const char *name, const char *basedir, conf_t **out, char *errbuf,
-                     size_t errlen)
+int conf_load_string(const char *yaml, size_t len, const char *name, const char *basedir, conf_t **out, char *errbuf, size_t errlen)
 {
-    return load(yaml, len, name != NULL ? name : "<string>", basedir != NULL && *basedir != '\0' ? basedir : ".", out,
-                errbuf, errlen);
+    return load(yaml, len, name != NULL ? name : "<string>", basedir != NULL && *basedir != '\0' ? basedir : ".", out, errbuf,
+                errlen);
 }
 
 int conf_load(const char *path, conf_t **out, char *errbuf, size_t errlen)
