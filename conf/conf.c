@@ -587,52 +587,48 @@ static void parse_url(ctx_t *c, yaml_node_t *n, conf_origin_t *o)
 
 static void parse_origin(ctx_t *c, yaml_node_t *n, conf_origin_t *o)
 {
-    static const char *const names[] = {"url", "ca", "verify", "preserve_host", "static", "index"};
-    yaml_node_t *v[6];
+    enum { F_URL, F_CA, F_PRESERVE_HOST, F_STATIC, F_INDEX, F_COUNT };
+    static const char *const names[] = {"url", "ca", "preserve_host", "static", "index"};
+    yaml_node_t *v[F_COUNT];
     size_t k;
 
     GET_FIELDS(c, n, names, v);
-    if (v[0] != NULL && v[4] != NULL)
+    if (v[F_URL] != NULL && v[F_STATIC] != NULL)
         fail(c, line_of(n), "use either url or static, not both");
-    if (v[0] == NULL && v[4] == NULL)
+    if (v[F_URL] == NULL && v[F_STATIC] == NULL)
         fail(c, line_of(n), "url or static is required");
-    for (size_t i = 1; i < 6; i++) {
-        if (i == 4 || v[i] == NULL || (i < 4) == (v[0] != NULL))
+    for (size_t i = 0; i < F_COUNT; i++) {
+        int url_only = i == F_CA || i == F_PRESERVE_HOST, static_only = i == F_INDEX;
+        if (v[i] == NULL || (url_only && v[F_URL] != NULL) || (static_only && v[F_STATIC] != NULL) || (!url_only && !static_only))
             continue;
         key_field(c, names[i], strlen(names[i]));
-        fail(c, line_of(v[i]), "only allowed with %s", i < 4 ? "url" : "static");
+        fail(c, line_of(v[i]), "only allowed with %s", url_only ? "url" : "static");
     }
-    if (v[0] != NULL) {
+    if (v[F_URL] != NULL) {
         o->kind = CONF_ORIGIN_URL;
         k = key_field(c, "url", 3);
-        o->url = get_nonempty_string(c, v[0]);
-        parse_url(c, v[0], o);
+        o->url = get_nonempty_string(c, v[F_URL]);
+        parse_url(c, v[F_URL], o);
         key_pop(c, k);
-        if (v[1] != NULL) {
+        if (v[F_CA] != NULL) {
             k = key_field(c, "ca", 2);
-            o->ca_file = get_path(c, v[1]);
+            o->ca_file = get_path(c, v[F_CA]);
             key_pop(c, k);
         }
-        o->verify = 1;
-        if (v[2] != NULL) {
-            k = key_field(c, "verify", 6);
-            o->verify = get_bool(c, v[2]);
-            key_pop(c, k);
-        }
-        if (v[3] != NULL) {
+        if (v[F_PRESERVE_HOST] != NULL) {
             k = key_field(c, "preserve_host", 13);
-            o->preserve_host = get_bool(c, v[3]);
+            o->preserve_host = get_bool(c, v[F_PRESERVE_HOST]);
             key_pop(c, k);
         }
     } else {
         o->kind = CONF_ORIGIN_STATIC;
         k = key_field(c, "static", 6);
-        o->static_dir = get_path(c, v[4]);
+        o->static_dir = get_path(c, v[F_STATIC]);
         key_pop(c, k);
-        if (v[5] != NULL) {
+        if (v[F_INDEX] != NULL) {
             yaml_node_item_t *items;
             k = key_field(c, "index", 5);
-            items = get_seq(c, v[5], &o->nindex, 1);
+            items = get_seq(c, v[F_INDEX], &o->nindex, 1);
             o->index = arena_alloc(c, o->nindex, sizeof(*o->index));
             for (size_t i = 0; i < o->nindex; i++) {
                 yaml_node_t *item = node_at(c, items[i]);

@@ -61,7 +61,7 @@ typedef struct conf_header_cmds {
 
 typedef enum conf_origin_kind {
     CONF_ORIGIN_NONE = 0,
-    CONF_ORIGIN_URL,    /* origin: { url: https://host:port/base, ca: file, verify: true, preserve_host: false } */
+    CONF_ORIGIN_URL,    /* origin: { url: https://host:port/base, ca: file, preserve_host: false } */
     CONF_ORIGIN_STATIC, /* origin: { static: dir, index: [index.html] } */
 } conf_origin_kind_t;
 
@@ -73,8 +73,8 @@ typedef struct conf_origin {
     char *host;        /* host name or IP literal (no brackets) */
     uint16_t port;     /* explicit or the scheme's default */
     char *base_path;   /* path part of the URL without a trailing '/'; "" when the URL has none or only "/" */
-    char *ca_file;     /* PEM bundle to verify the origin's certificate; NULL: the system's default store */
-    int verify;        /* verify the origin's certificate and host name (default 1) */
+    char *ca_file;     /* PEM bundle to verify the origin's certificate; NULL: the system's default store. The chain and
+                          the host name are always verified. */
     int preserve_host; /* send the client's Host instead of the origin's (default 0) */
     /* CONF_ORIGIN_STATIC */
     char *static_dir; /* resolved directory */

@@ -285,6 +285,7 @@ int px_tls_listener_ctx(const conf_t *conf, const conf_listener_t *l, SSL_CTX **
 int px_tls_origin_ctx(const conf_origin_t *o, SSL_CTX **out, char *err, size_t errlen)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    X509_VERIFY_PARAM *param;
     unsigned char ip[16];
 
     if (ctx == NULL) {
@@ -292,22 +293,17 @@ int px_tls_origin_ctx(const conf_origin_t *o, SSL_CTX **out, char *err, size_t e
         return -1;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    if (o->verify) {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-        if ((o->ca_file != NULL ? SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) : SSL_CTX_set_default_verify_paths(ctx)) !=
-            1) {
-            ssl_error(err, errlen, "cannot load the CA file", o->ca_file != NULL ? o->ca_file : "(system default)");
-            SSL_CTX_free(ctx);
-            return -1;
-        }
-        X509_VERIFY_PARAM *param = SSL_CTX_get0_param(ctx);
-        if (inet_pton(AF_INET, o->host, ip) == 1 || inet_pton(AF_INET6, o->host, ip) == 1)
-            X509_VERIFY_PARAM_set1_ip_asc(param, o->host);
-        else
-            X509_VERIFY_PARAM_set1_host(param, o->host, 0);
-    } else {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if ((o->ca_file != NULL ? SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) : SSL_CTX_set_default_verify_paths(ctx)) != 1) {
+        ssl_error(err, errlen, "cannot load the CA file", o->ca_file != NULL ? o->ca_file : "(system default)");
+        SSL_CTX_free(ctx);
+        return -1;
     }
+    param = SSL_CTX_get0_param(ctx);
+    if (inet_pton(AF_INET, o->host, ip) == 1 || inet_pton(AF_INET6, o->host, ip) == 1)
+        X509_VERIFY_PARAM_set1_ip_asc(param, o->host);
+    else
+        X509_VERIFY_PARAM_set1_host(param, o->host, 0);
     *out = ctx;
     return 0;
 }

@@ -231,7 +231,6 @@ static void test_example_conf(void **state)
     assert_int_equal(r->origin.port, 8081);
     assert_string_equal(r->origin.base_path, "");
     assert_null(r->origin.ca_file);
-    assert_int_equal(r->origin.verify, 1);
     assert_int_equal(r->origin.preserve_host, 0);
     assert_true(r->timeout_ms == 5000);
     assert_true(r->max_body_size == 1024 * 1024);
@@ -285,7 +284,6 @@ static void test_defaults(void **state)
     assert_true(r->max_body_size == CONF_DEFAULT_MAX_BODY_SIZE);
     assert_string_equal(r->origin.host, "o");
     assert_int_equal(r->origin.port, 80);
-    assert_int_equal(r->origin.verify, 1);
     assert_int_equal(r->origin.preserve_host, 0);
     assert_int_equal(r->request_headers.nadd + r->request_headers.nremove, 0);
     assert_int_equal(r->response_headers.nadd + r->response_headers.nremove, 0);
@@ -393,10 +391,9 @@ static void test_origins(void **state)
         conf_free(conf);
     }
 
-    conf = load_ok(ROUTE "        origin: { url: \"https://o\", ca: certs/ca.pem, verify: false, preserve_host: yes }\n");
+    conf = load_ok(ROUTE "        origin: { url: \"https://o\", ca: certs/ca.pem, preserve_host: yes }\n");
     o = &conf->hosts[0].routes[0].origin;
     assert_string_equal(o->ca_file, "/base/certs/ca.pem");
-    assert_int_equal(o->verify, 0);
     assert_int_equal(o->preserve_host, 1);
     conf_free(conf);
 
@@ -753,15 +750,15 @@ static void test_err_origin(void **state)
     check_error(ROUTE "        origin: \"http://o\"\n", "t.yaml:7: hosts.\"*\".routes[0].origin: expected a mapping");
     check_error(ROUTE "        origin: { url: \"http://o\", static: www }\n",
                 "t.yaml:7: hosts.\"*\".routes[0].origin: use either url or static, not both");
-    check_error(ROUTE "        origin: { verify: false }\n", "t.yaml:7: hosts.\"*\".routes[0].origin: url or static is required");
-    check_error(ROUTE "        origin: { static: www, verify: false }\n",
-                "t.yaml:7: hosts.\"*\".routes[0].origin.verify: only allowed with url");
+    check_error(ROUTE "        origin: { preserve_host: false }\n", "t.yaml:7: hosts.\"*\".routes[0].origin: url or static is required");
+    check_error(ROUTE "        origin: { static: www, preserve_host: false }\n",
+                "t.yaml:7: hosts.\"*\".routes[0].origin.preserve_host: only allowed with url");
     check_error(ROUTE "        origin:\n          url: \"http://o\"\n          index: [a.html]\n",
                 "t.yaml:9: hosts.\"*\".routes[0].origin.index: only allowed with static");
     check_error(ROUTE "        origin: { url: \"http://o\", host: x }\n",
                 "t.yaml:7: hosts.\"*\".routes[0].origin.host: unknown key");
-    check_error(ROUTE "        origin: { url: \"http://o\", verify: 1 }\n",
-                "t.yaml:7: hosts.\"*\".routes[0].origin.verify: expected true or false");
+    check_error(ROUTE "        origin: { url: \"http://o\", preserve_host: 1 }\n",
+                "t.yaml:7: hosts.\"*\".routes[0].origin.preserve_host: expected true or false");
     check_error(ROUTE "        origin: { static: www, index: [] }\n",
                 "t.yaml:7: hosts.\"*\".routes[0].origin.index: must not be empty");
     check_error(ROUTE "        origin: { static: www, index: [a/b.html] }\n",
