@@ -137,10 +137,10 @@ typedef struct conf_listener {
 } conf_listener_t;
 
 typedef struct conf {
-    char *file;         /* the conf file path as given to conf_load */
-    unsigned threads;   /* 1..256; default: number of online CPUs */
-    char *data_dir;     /* resolved; default "var" beside the conf file */
-    size_t nlisteners;  /* at least 1 */
+    char *file;        /* the conf file path as given to conf_load */
+    unsigned threads;  /* 1..256; default: number of online CPUs */
+    char *data_dir;    /* resolved; default "var" beside the conf file */
+    size_t nlisteners; /* at least 1 */
     conf_listener_t *listeners;
     struct {
         uint64_t max_body_size;   /* default route request body limit; default 10 MiB, max 1 GiB */
@@ -151,7 +151,7 @@ typedef struct conf {
         int enabled; /* default 1 */
         char *path;  /* resolved; default <data_dir>/access.log; "-" means standard output */
     } access_log;
-    size_t nhosts; /* at least 1 */
+    size_t nhosts;      /* at least 1 */
     conf_host_t *hosts; /* in file order */
 } conf_t;
 

@@ -81,7 +81,8 @@ static void log_access(h2o_logger_t *_self, h2o_req_t *req)
     gmtime_r(&sec, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 
-    o += (size_t)sprintf(buf + o, "{\"time\":\"%s.%03dZ\",\"request_id\":", when, (int)(req->timestamps.request_begin_at.tv_usec / 1000));
+    o += (size_t)sprintf(buf + o, "{\"time\":\"%s.%03dZ\",\"request_id\":", when,
+                         (int)(req->timestamps.request_begin_at.tv_usec / 1000));
     if (st != NULL)
         o += append_json(buf + o, st->request_id.base, st->request_id.len);
     else

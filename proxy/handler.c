@@ -51,8 +51,8 @@ static const char *allow_value(unsigned methods)
     static const struct {
         unsigned bit;
         const char *name;
-    } names[] = {{CONF_M_GET, "GET"},       {CONF_M_HEAD, "HEAD"},     {CONF_M_POST, "POST"},      {CONF_M_PUT, "PUT"},
-                 {CONF_M_PATCH, "PATCH"},   {CONF_M_DELETE, "DELETE"}, {CONF_M_OPTIONS, "OPTIONS"}};
+    } names[] = {{CONF_M_GET, "GET"},     {CONF_M_HEAD, "HEAD"},     {CONF_M_POST, "POST"},      {CONF_M_PUT, "PUT"},
+                 {CONF_M_PATCH, "PATCH"}, {CONF_M_DELETE, "DELETE"}, {CONF_M_OPTIONS, "OPTIONS"}};
     static __thread char buf[64];
     size_t o = 0;
 

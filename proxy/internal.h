@@ -24,14 +24,14 @@
 #define PX_MAX_PARAMS 16
 
 typedef struct px_param {
-    const char *name; /* borrowed from the conf */
+    const char *name;  /* borrowed from the conf */
     const char *value; /* points into the matched path */
     size_t value_len;
 } px_param_t;
 
 typedef struct px_match {
     const conf_route_t *route;
-    size_t route_id; /* dense index over all routes of all hosts: 0..px_router_nroutes()-1 */
+    size_t route_id;   /* dense index over all routes of all hosts: 0..px_router_nroutes()-1 */
     size_t prefix_len; /* prefix routes: the length of the matched prefix (for rewriting to the origin's base path) */
     size_t nparams;
     px_param_t params[PX_MAX_PARAMS];
@@ -66,9 +66,9 @@ typedef struct px_thread px_thread_t;
 typedef struct px_origin {
     const conf_route_t *route;
     /* CONF_ORIGIN_URL */
-    h2o_socketpool_t pool;  /* keep-alive connections to the origin, shared by all threads (it locks) */
-    SSL_CTX *ssl_ctx;       /* https: verifies the chain and, through X509_VERIFY_PARAM, the host name; owned */
-    h2o_iovec_t authority;  /* "host:port" sent as Host unless preserve_host; owned */
+    h2o_socketpool_t pool; /* keep-alive connections to the origin, shared by all threads (it locks) */
+    SSL_CTX *ssl_ctx;      /* https: verifies the chain and, through X509_VERIFY_PARAM, the host name; owned */
+    h2o_iovec_t authority; /* "host:port" sent as Host unless preserve_host; owned */
     /* CONF_ORIGIN_STATIC: h2o's file handler on a private pathconf whose path is the route's prefix */
     h2o_pathconf_t pathconf;
     h2o_handler_t *file_handler;
@@ -114,8 +114,8 @@ struct px_thread {
     px_route_client_t *clients; /* per route id */
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
-    size_t nconns;    /* open client connections */
-    size_t inflight;  /* requests between our handler and the end of their response */
+    size_t nconns;   /* open client connections */
+    size_t inflight; /* requests between our handler and the end of their response */
 };
 
 static inline px_thread_t *px_thread_of(h2o_req_t *req)
@@ -134,7 +134,7 @@ typedef struct px_req {
     h2o_iovec_t request_id;
     const char *error_message; /* set by px_send_error: the JSON error's message */
     uint64_t upstream_start_ms;
-    int64_t upstream_ms; /* -1 when no origin was contacted */
+    int64_t upstream_ms;      /* -1 when no origin was contacted */
     unsigned from_origin : 1; /* the response (status, headers, body) is the origin's own: never rewritten to JSON */
 } px_req_t;
 

@@ -81,8 +81,7 @@ px_req_t *px_req_get(h2o_req_t *req)
         st->request_id = req->headers.entries[i].value;
     } else {
         st->request_id = generate_request_id(req);
-        h2o_set_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-request-id"), 0, st->request_id.base, st->request_id.len,
-                              1);
+        h2o_set_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-request-id"), 0, st->request_id.base, st->request_id.len, 1);
     }
     return st;
 }
@@ -225,8 +224,7 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     px_req_t *st = px_req_get(req);
     (void)self;
 
-    h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, st->request_id.base, st->request_id.len,
-                          1);
+    h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, st->request_id.base, st->request_id.len, 1);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VIA, NULL, H2O_STRLIT("1.1 edgeproxy"));
     if (st->match != NULL)
         apply_header_cmds(req, &st->match->route->response_headers);

@@ -187,8 +187,8 @@ static int make_self_signed(const char *crt_path, const char *key_path, char *er
     X509_gmtime_adj(X509_getm_notBefore(x), -3600);
     X509_gmtime_adj(X509_getm_notAfter(x), 10L * 365 * 24 * 3600);
     X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1, 0);
-    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "O", MBSTRING_ASC, (const unsigned char *)"edgeproxy self-signed", -1,
-                               -1, 0);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "O", MBSTRING_ASC, (const unsigned char *)"edgeproxy self-signed", -1, -1,
+                               0);
     X509_set_issuer_name(x, X509_get_subject_name(x));
     X509_set_pubkey(x, pkey);
     X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);

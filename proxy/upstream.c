@@ -26,11 +26,11 @@ typedef struct px_upstream {
     h2o_http1client_t *client; /* NULL once the fetch ended (completed, failed or cancelled) */
     h2o_iovec_t reqbuf;        /* request line, headers and body, in req->pool */
     h2o_timeout_entry_t deadline;
-    h2o_buffer_t *sending;      /* bytes handed to h2o_send, until proceed */
-    h2o_buffer_t *rest;         /* what the client had not been sent when the fetch ended */
-    unsigned in_flight : 1;     /* h2o_send called, proceed not yet */
-    unsigned started : 1;       /* response head passed to the client */
-    unsigned body_failed : 1;   /* the origin's body ended early */
+    h2o_buffer_t *sending;    /* bytes handed to h2o_send, until proceed */
+    h2o_buffer_t *rest;       /* what the client had not been sent when the fetch ended */
+    unsigned in_flight : 1;   /* h2o_send called, proceed not yet */
+    unsigned started : 1;     /* response head passed to the client */
+    unsigned body_failed : 1; /* the origin's body ended early */
 } px_upstream_t;
 
 int px_upstream_init(px_server_t *srv, px_origin_t *origin, char *err, size_t errlen)
@@ -67,8 +67,8 @@ void px_upstream_init_thread(px_thread_t *th)
     for (size_t i = 0; i != srv->nroutes; ++i) {
         px_route_client_t *rc = th->clients + i;
         h2o_timeout_init(th->ctx.loop, &rc->timeout, srv->origins[i].route->timeout_ms);
-        rc->client_ctx = (h2o_http1client_ctx_t){th->ctx.loop, &th->ctx.receivers.hostinfo_getaddr, &rc->timeout, NULL,
-                                                 srv->origins[i].ssl_ctx};
+        rc->client_ctx =
+            (h2o_http1client_ctx_t){th->ctx.loop, &th->ctx.receivers.hostinfo_getaddr, &rc->timeout, NULL, srv->origins[i].ssl_ctx};
     }
     /* idle pooled connections are expired by a timer on one loop (LIBH2O_NOTES 6.2) */
     if (th->idx == 0)
@@ -255,10 +255,10 @@ static void fail(px_upstream_t *self, const char *errstr)
     if (timeout)
         px_send_error(self->req, 504, "Gateway Timeout", "Origin timed out");
     else
-        px_send_error(self->req, 502, "Bad Gateway",
-                      h2o_concat(&self->req->pool, h2o_iovec_init(H2O_STRLIT("Origin error: ")),
-                                 h2o_iovec_init(errstr, strlen(errstr) + 1))
-                          .base);
+        px_send_error(
+            self->req, 502, "Bad Gateway",
+            h2o_concat(&self->req->pool, h2o_iovec_init(H2O_STRLIT("Origin error: ")), h2o_iovec_init(errstr, strlen(errstr) + 1))
+                .base);
 }
 
 static void do_send(px_upstream_t *self)

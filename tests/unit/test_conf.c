@@ -750,7 +750,8 @@ static void test_err_origin(void **state)
     check_error(ROUTE "        origin: \"http://o\"\n", "t.yaml:7: hosts.\"*\".routes[0].origin: expected a mapping");
     check_error(ROUTE "        origin: { url: \"http://o\", static: www }\n",
                 "t.yaml:7: hosts.\"*\".routes[0].origin: use either url or static, not both");
-    check_error(ROUTE "        origin: { preserve_host: false }\n", "t.yaml:7: hosts.\"*\".routes[0].origin: url or static is required");
+    check_error(ROUTE "        origin: { preserve_host: false }\n",
+                "t.yaml:7: hosts.\"*\".routes[0].origin: url or static is required");
     check_error(ROUTE "        origin: { static: www, preserve_host: false }\n",
                 "t.yaml:7: hosts.\"*\".routes[0].origin.preserve_host: only allowed with url");
     check_error(ROUTE "        origin:\n          url: \"http://o\"\n          index: [a.html]\n",

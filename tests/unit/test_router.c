@@ -74,7 +74,7 @@ static void test_hosts(void **state)
     assert_string_equal(host_for("www.example.com"), "*.example.com");
     assert_string_equal(host_for("a.b.example.com"), "*.example.com");
     assert_string_equal(host_for("x.deep.example.com"), "*.deep.example.com"); /* the longest wildcard wins */
-    assert_string_equal(host_for("example.com"), "*");                        /* a wildcard needs a label before it */
+    assert_string_equal(host_for("example.com"), "*");                         /* a wildcard needs a label before it */
     assert_string_equal(host_for("other.test"), "*");
     assert_string_equal(host_for("[::1]:8080"), "*");
     assert_string_equal(host_for(""), "*");
