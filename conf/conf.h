@@ -107,7 +107,7 @@ typedef struct conf_route {
     unsigned methods; /* CONF_M_* mask; 0 means every method */
     conf_origin_t origin;
     uint64_t timeout_ms;    /* CONF_MIN_TIMEOUT_MS..CONF_MAX_TIMEOUT_MS; default CONF_DEFAULT_TIMEOUT_MS */
-    uint64_t max_body_size; /* bytes; default: limits.max_body_size */
+    uint64_t max_body_size; /* bytes; default: limits.max_body_size (413 above it; see px_body_hard_cap) */
     conf_header_cmds_t request_headers;
     conf_header_cmds_t response_headers;
     unsigned line; /* line of the route in the file, for messages */

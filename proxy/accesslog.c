@@ -1,7 +1,7 @@
 /*
  * accesslog: one JSON line per request, written when the response is done:
  *   {"time":"2026-11-22T07:32:03.123Z","request_id":"...","client":"127.0.0.1","method":"GET","host":"example.com",
- *    "path":"/a?b=1","status":200,"bytes":1234,"duration_ms":1.234,"upstream_ms":1,"protocol":"HTTP/2"}
+ *    "path":"/a?b=1","status":200,"bytes":1234,"duration_ms":1.234,"upstream_ms":0.870,"protocol":"HTTP/2"}
  * upstream_ms is null when no origin was contacted. Each line goes out in one write(2) to a file opened with
  * O_APPEND, as nginx writes its access log; no fsync.
  */
@@ -98,7 +98,7 @@ static void log_access(h2o_logger_t *_self, h2o_req_t *req)
     o += (size_t)sprintf(buf + o, ",\"status\":%d,\"bytes\":%zu,\"duration_ms\":%.3f,\"upstream_ms\":", req->res.status,
                          req->bytes_sent, duration_ms(&req->timestamps.request_begin_at, &req->timestamps.response_end_at));
     if (st != NULL && st->upstream_ms >= 0)
-        o += (size_t)sprintf(buf + o, "%lld", (long long)st->upstream_ms);
+        o += (size_t)sprintf(buf + o, "%.3f", st->upstream_ms);
     else
         o += (size_t)sprintf(buf + o, "null");
     o += (size_t)sprintf(buf + o, ",\"protocol\":\"%s\"}\n", protocol);

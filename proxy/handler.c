@@ -27,12 +27,15 @@ static int is_hex(char c)
 }
 
 /* A request we will not route: returns the reason, or NULL when it is well-formed. */
-static const char *malformed(h2o_req_t *req)
+static const char *malformed(px_server_t *srv, h2o_req_t *req)
 {
+    h2o_iovec_t a = req->input.authority;
     size_t i, end = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
 
-    /* h2o moves Host to input.authority; without one (RFC 9112 3.2 requires it in HTTP/1.1) it stays unset */
-    if (req->version == 0x101 && req->input.authority.base == NULL)
+    /* h2o moves Host to input.authority and, when there is none, puts its hostconf's own name there (a pointer into the
+     * hostconf, never into the request): RFC 9112 3.2 requires Host in HTTP/1.1 */
+    if (req->version == 0x101 &&
+        (a.base == NULL || a.base == srv->hostconf->authority.hostport.base || a.base == srv->hostconf->authority.host.base))
         return "Bad Request: missing Host header";
     if (req->path.len == 0 || req->path.base[0] != '/')
         return "Bad Request: the request target must be an absolute path";
@@ -83,7 +86,7 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     *(px_thread_t **)h2o_mem_alloc_shared(&req->pool, sizeof(px_thread_t *), on_request_done) = th;
     ++th->inflight;
 
-    if ((bad = malformed(req)) != NULL) {
+    if ((bad = malformed(self->srv, req)) != NULL) {
         req->http1_is_persistent = 0;
         px_send_error(req, 400, "Bad Request", bad);
         return 0;

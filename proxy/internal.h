@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/time.h>
 #include <openssl/ssl.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
@@ -114,8 +115,11 @@ struct px_thread {
     px_route_client_t *clients; /* per route id */
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
-    size_t nconns;   /* open client connections */
-    size_t inflight; /* requests between our handler and the end of their response */
+    h2o_linklist_t lingering;     /* linger.c: connections being drained after an early 413 */
+    h2o_timeout_t linger_timeout; /* linger.c: idle timeout of those */
+    int linger_closed;            /* linger.c: set at shutdown, no new lingering */
+    size_t nconns;                /* open client connections */
+    size_t inflight;              /* requests between our handler and the end of their response */
 };
 
 static inline px_thread_t *px_thread_of(h2o_req_t *req)
@@ -132,10 +136,10 @@ typedef struct px_req {
     h2o_req_prefilter_t super;
     const px_match_t *match; /* NULL until routed */
     h2o_iovec_t request_id;
-    const char *error_message; /* set by px_send_error: the JSON error's message */
-    uint64_t upstream_start_ms;
-    int64_t upstream_ms;      /* -1 when no origin was contacted */
-    unsigned from_origin : 1; /* the response (status, headers, body) is the origin's own: never rewritten to JSON */
+    const char *error_message;     /* set by px_send_error: the JSON error's message */
+    struct timeval upstream_start; /* when the origin was first asked (wall clock, as h2o's request timestamps) */
+    double upstream_ms;            /* to the origin's response head (or failure); negative when no origin was asked */
+    unsigned from_origin : 1;      /* the response (status, headers, body) is the origin's own: never rewritten to JSON */
 } px_req_t;
 
 /* The request's state, created on first use (also for requests h2o answers before our handler runs). */
@@ -156,6 +160,26 @@ h2o_filter_t *px_respond_register(h2o_pathconf_t *pathconf);
 /* Request ids: kept from the client when 1..128 chars of [A-Za-z0-9._-], else 32 hex chars from the thread's DRBG. */
 int px_request_id_is_valid(const char *s, size_t len);
 int px_thread_init_random(px_thread_t *th);
+
+/*
+ * The hard cap on request bodies given to h2o (globalconf.max_request_entity_size) for the largest route limit: twice
+ * it, at most CONF_MAX_MAX_BODY_SIZE (but never below the limit itself). See px_server_create.
+ */
+static inline uint64_t px_body_hard_cap(uint64_t largest_route_limit)
+{
+    uint64_t cap = largest_route_limit * 2;
+    if (cap > CONF_MAX_MAX_BODY_SIZE)
+        cap = CONF_MAX_MAX_BODY_SIZE;
+    return cap > largest_route_limit ? cap : largest_route_limit;
+}
+
+/* ---- linger.c: lingering close of HTTP/1 connections closed with unread input ---- */
+
+/* Arms a lingering close for the request's HTTP/1 connection (no-op for HTTP/2): call before the response starts. */
+void px_linger_arm(h2o_req_t *req);
+void px_linger_init_thread(px_thread_t *th);
+/* Closes every connection still draining; after it, px_linger_arm() does nothing. */
+void px_linger_dispose_thread(px_thread_t *th);
 
 /* ---- handler.c ---- */
 

@@ -72,7 +72,7 @@ px_req_t *px_req_get(h2o_req_t *req)
     st->super.on_setup_ostream = on_setup_prefilter;
     st->match = NULL;
     st->error_message = NULL;
-    st->upstream_start_ms = 0;
+    st->upstream_start = (struct timeval){0, 0};
     st->upstream_ms = -1;
     st->from_origin = 0;
     /* keep a well-formed id from the client, else make one; either way the origin sees the same id */
@@ -228,6 +228,8 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VIA, NULL, H2O_STRLIT("1.1 edgeproxy"));
     if (st->match != NULL)
         apply_header_cmds(req, &st->match->route->response_headers);
+    if (req->res.status == 413 && req->version < 0x200)
+        px_linger_arm(req); /* h2o may close with the body still coming */
     if (req->res.status >= 400 && !st->from_origin) {
         setup_json_error(req, st, slot);
         return;

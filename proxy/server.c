@@ -164,8 +164,13 @@ int px_server_create(px_server_t **out, const conf_t *conf, char *err, size_t er
     for (i = 0; i != srv->nroutes; ++i)
         if (px_router_route(srv->router, i)->max_body_size > max_body)
             max_body = px_router_route(srv->router, i)->max_body_size;
-    /* h2o refuses (413) bodies over this before our handler runs; the route's own limit is checked in the handler */
-    srv->globalconf.max_request_entity_size = max_body;
+    /*
+     * The hard cap, in h2o: twice the largest route limit (at most 1 GiB). A body up to the cap is read whole and the
+     * handler answers 413 when it is over its route's limit. Past the cap h2o stops reading: HTTP/1 gets 413 at once
+     * and the connection closes (with a lingering close, linger.c), HTTP/2 gets RST_STREAM(REFUSED_STREAM), because
+     * libh2o 2.2.5 buffers HTTP/2 bodies before any handler runs and has no way to answer them early.
+     */
+    srv->globalconf.max_request_entity_size = px_body_hard_cap(max_body);
 
     srv->hostconf = hostconf = h2o_config_register_host(&srv->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     srv->pathconf = h2o_config_register_path(hostconf, "/", 0);
@@ -246,6 +251,7 @@ static void *thread_main(void *arg)
         if (srv->origins[i].route->origin.kind == CONF_ORIGIN_STATIC)
             h2o_context_init_pathconf_context(&th->ctx, &srv->origins[i].pathconf);
     px_upstream_init_thread(th);
+    px_linger_init_thread(th);
     if (px_thread_init_random(th) != 0)
         h2o_fatal("cannot seed the request-id generator");
     h2o_multithread_register_receiver(th->ctx.queue, &th->wake, on_wake);
@@ -269,6 +275,7 @@ static void *thread_main(void *arg)
     /* let the last responses leave the socket buffers */
     for (int spin = 0; spin != 4 && th->nconns != 0; ++spin)
         h2o_evloop_run(th->ctx.loop, 10);
+    px_linger_dispose_thread(th);
     return NULL;
 }
 

@@ -242,8 +242,14 @@ static void stop_fetch(px_upstream_t *self)
 
 static void record_upstream_time(px_upstream_t *self)
 {
+    struct timeval now;
+    if (self->st->upstream_ms >= 0)
+        return;
+    gettimeofday(&now, NULL);
+    self->st->upstream_ms = (double)(now.tv_sec - self->st->upstream_start.tv_sec) * 1000.0 +
+                            (double)(now.tv_usec - self->st->upstream_start.tv_usec) / 1000.0;
     if (self->st->upstream_ms < 0)
-        self->st->upstream_ms = (int64_t)(h2o_now(self->req->conn->ctx->loop) - self->st->upstream_start_ms);
+        self->st->upstream_ms = 0;
 }
 
 /* Fails the request before its response started: 504 for a timeout, 502 for anything else. */
@@ -415,7 +421,7 @@ void px_upstream_forward(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
     h2o_buffer_init(&self->rest, &h2o_socket_buffer_prototype);
     self->reqbuf = build_request(req, st, origin);
     self->deadline.cb = on_deadline;
-    st->upstream_start_ms = h2o_now(th->ctx.loop);
+    gettimeofday(&st->upstream_start, NULL);
     h2o_timeout_link(th->ctx.loop, &rc->timeout, &self->deadline);
     h2o_http1client_connect_with_pool(&self->client, self, &rc->client_ctx, &origin->pool, on_connect);
 }
