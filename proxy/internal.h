@@ -11,12 +11,12 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <openssl/ssl.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include "h2o.h"
-#include "h2o/http1client.h"
 #include "conf/conf.h"
 #include "proxy/proxy.h"
 
@@ -67,7 +67,8 @@ typedef struct px_thread px_thread_t;
 typedef struct px_origin {
     const conf_route_t *route;
     /* CONF_ORIGIN_URL */
-    h2o_socketpool_t pool; /* keep-alive connections to the origin, shared by all threads (it locks) */
+    struct sockaddr_storage addr; /* resolved once at start, as nginx resolves proxy_pass hosts without a resolver */
+    socklen_t addrlen;
     SSL_CTX *ssl_ctx;      /* https: verifies the chain and, through X509_VERIFY_PARAM, the host name; owned */
     h2o_iovec_t authority; /* "host:port" sent as Host unless preserve_host; owned */
     /* CONF_ORIGIN_STATIC: h2o's file handler on a private pathconf whose path is the route's prefix */
@@ -99,9 +100,13 @@ struct px_server {
     atomic_int stopping;
 };
 
+/* A thread's side of one URL origin: its timeouts and its idle keep-alive connections (upstream.c). */
 typedef struct px_route_client {
-    h2o_timeout_t timeout; /* the route's timeout: io (idle) timeout of the client and the head deadline */
-    h2o_http1client_ctx_t client_ctx;
+    h2o_loop_t *loop;
+    h2o_timeout_t timeout;   /* the route's timeout: the deadline to the response head, then the idle limit of body reads */
+    h2o_timeout_t keepalive; /* how long an idle connection is kept */
+    h2o_linklist_t idle;     /* idle connections, most recently used first */
+    size_t nidle;
 } px_route_client_t;
 
 struct px_thread {
@@ -186,7 +191,7 @@ void px_linger_dispose_thread(px_thread_t *th);
 /* Registers edgeproxy's request handler on the main pathconf. */
 void px_handler_register(px_server_t *srv, h2o_pathconf_t *pathconf);
 
-/* ---- upstream.c: HTTP(S) origins through h2o_http1client ---- */
+/* ---- upstream.c: HTTP(S) origins, our own HTTP/1.1 client with a per-thread keep-alive pool ---- */
 
 int px_upstream_init(px_server_t *srv, px_origin_t *origin, char *err, size_t errlen);
 void px_upstream_dispose(px_origin_t *origin);

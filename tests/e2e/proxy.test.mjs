@@ -2,8 +2,10 @@
 // status pass-through, HEAD, and concurrency over worker threads.
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
+  assertJsonError,
   h1,
   h2,
   h2connect,
@@ -290,5 +292,79 @@ hosts:
         for (const s of sessions) s.close();
       }
     });
+  });
+});
+
+// The origin connection pool: reuse, an origin that closes idle connections, and the one retry on a connection the
+// origin dropped as the request went out.
+describe('origin connections', () => {
+  let server;
+  let edge;
+  let port;
+  let conns = 0; // connections the raw origin accepted
+  let served = 0; // requests it answered
+
+  before(async () => {
+    // A raw HTTP/1.1 origin: answers the first request of each connection with keep-alive, then closes the connection
+    // without answering the second one (as an origin whose keep-alive timeout fired just as the request arrived).
+    server = net.createServer((sock) => {
+      conns++;
+      let n = 0;
+      let buf = '';
+      sock.on('data', (d) => {
+        buf += d.toString('latin1');
+        let end;
+        while ((end = buf.indexOf('\r\n\r\n')) !== -1) {
+          const head = buf.slice(0, end);
+          const len = Number((/\r\ncontent-length: *(\d+)/i.exec(head) || [0, 0])[1]);
+          if (buf.length < end + 4 + len) return;
+          buf = buf.slice(end + 4 + len);
+          if (++n === 2) {
+            sock.destroy();
+            return;
+          }
+          served++;
+          const body = `conn ${conns} ${head.split(' ')[0]} ${head.split(' ')[1]}`;
+          sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: keep-alive\r\n\r\n${body}`);
+        }
+      });
+      sock.on('error', () => {});
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    edge = await startEdge(`threads: 1
+listen:
+  - { address: 127.0.0.1, port: 0 }
+hosts:
+  "*":
+    routes:
+      - path: /
+        origin: { url: "http://127.0.0.1:${server.address().port}" }
+`);
+    port = edge.ports[0];
+  });
+
+  after(async () => {
+    await edge?.stopClean();
+    server?.close();
+  });
+
+  test('an idempotent request on a connection the origin drops is retried once on a new one', async () => {
+    const c0 = conns;
+    const a = await h1({ port, path: '/first' });
+    assert.equal(a.status, 200);
+    assert.equal(a.body.toString(), `conn ${c0 + 1} GET /first`);
+    const b = await h1({ port, path: '/second' }); // goes out on the pooled connection, which the origin drops
+    assert.equal(b.status, 200, b.body.toString());
+    assert.equal(b.body.toString(), `conn ${c0 + 2} GET /second`);
+    assert.equal(conns, c0 + 2);
+  });
+
+  test('a POST is not retried: the origin may have acted on it', async () => {
+    const a = await h1({ port, path: '/warm' }); // leaves a used connection in the pool
+    assert.equal(a.status, 200);
+    const before = served;
+    const b = await h1({ port, path: '/p2', method: 'POST', body: 'y' });
+    assertJsonError(b, 502, 'POST on a dropped connection');
+    assert.equal(served, before);
   });
 });
