@@ -213,6 +213,8 @@ static void parse_origin(ctx_t *c, yaml_node_t *n, conf_origin_t *o)
         o->kind = CONF_ORIGIN_URL;
         k = cn_key_field(c, "url", 3);
         o->url = cn_get_nonempty_string(c, v[F_URL]);
+        o->url_key = cn_arena_strndup(c, c->key, c->keylen);
+        o->url_line = (unsigned)cn_line_of(v[F_URL]);
         parse_url(c, v[F_URL], o);
         cn_key_pop(c, k);
         if (v[F_CA] != NULL) {

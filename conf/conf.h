@@ -68,7 +68,9 @@ typedef enum conf_origin_kind {
 typedef struct conf_origin {
     conf_origin_kind_t kind;
     /* CONF_ORIGIN_URL */
-    char *url;         /* as written */
+    char *url;     /* as written */
+    char *url_key; /* where: the key path (hosts."*".routes[0].origin.url) and line, for errors found after loading */
+    unsigned url_line;
     int https;         /* 1 for https:// */
     char *host;        /* host name or IP literal (no brackets) */
     uint16_t port;     /* explicit or the scheme's default */

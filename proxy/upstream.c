@@ -94,7 +94,7 @@ int px_upstream_init(px_server_t *srv, px_origin_t *origin, char *err, size_t er
     /* at start, before any loop runs: resolving never blocks a loop */
     snprintf(port, sizeof(port), "%u", (unsigned)o->port);
     if ((gai = getaddrinfo(o->host, port, &hints, &res)) != 0) {
-        snprintf(err, errlen, "%s:%u: origin.url: cannot resolve %s: %s", srv->conf->file, origin->route->line, o->host,
+        snprintf(err, errlen, "%s:%u: %s: cannot resolve %s: %s", srv->conf->file, o->url_line, o->url_key, o->host,
                  gai_strerror(gai));
         return -1;
     }

@@ -123,6 +123,17 @@ describe('cli', () => {
     assert.ok(r.stderr.includes(`${file}:${lineOf(text, 'timeout: 10ms')}:`), `stderr: ${r.stderr}`);
   });
 
+  test('an origin host that does not resolve stops the start, naming file, line and key (as nginx does)', async () => {
+    const text = GOOD.replace('http://127.0.0.1:9', 'http://no-such-host.invalid:8080');
+    const file = writeConf(text, 'unresolvable.yaml');
+    const r = await runCli(['-c', file], { timeout: 30000 });
+    assert.equal(r.signal, null, 'killed: edgeproxy kept running');
+    assert.equal(r.code, 1);
+    assert.doesNotMatch(r.stdout + r.stderr, /edgeproxy: (listening|ready)/);
+    const line = lineOf(text, 'no-such-host.invalid');
+    assert.match(r.stderr, new RegExp(`${file.replace(/[.]/g, '\\.')}:${line}: hosts\\."\\*"\\.routes\\[0\\]\\.origin\\.url: cannot resolve no-such-host\\.invalid`));
+  });
+
   test('the binary under test exists', () => {
     assert.ok(fs.existsSync(BIN), `EDGEPROXY_BIN ${BIN} does not exist`);
   });
