@@ -309,9 +309,13 @@ int px_server_run(px_server_t *srv)
         close(srv->listeners[j].fd);
         srv->listeners[j].fd = -1;
     }
-    for (i = 0; i != srv->nthreads; ++i)
+    for (i = 0; i != srv->nthreads; ++i) {
+        char name[16];
         if (pthread_create(&srv->threads[i].tid, NULL, thread_main, srv->threads + i) != 0)
             h2o_fatal("pthread_create failed");
+        snprintf(name, sizeof(name), "edge-worker-%zu", i % 1000);
+        pthread_setname_np(srv->threads[i].tid, name); /* for top -H, perf and the tests */
+    }
 
     for (j = 0; j != srv->nlisteners; ++j)
         fprintf(stderr, "edgeproxy: listening on %s\n", srv->listeners[j].url);

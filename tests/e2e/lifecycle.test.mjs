@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { h1, h2, json, killAll, makeCerts, poll, sleep, startEdge, startOrigin } from './lib.mjs';
@@ -356,6 +357,68 @@ hosts:
     } finally {
       await edge.stopClean();
       await origin.close();
+    }
+  });
+});
+
+describe('worker threads', () => {
+  // CPU ticks (user + system) of each thread named edge-worker-N of the process.
+  function workerTicks(pid) {
+    const ticks = new Map();
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      const comm = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      if (!comm.startsWith('edge-worker-')) continue;
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from the 3rd on
+      ticks.set(comm, Number(f[11]) + Number(f[12]));
+    }
+    return ticks;
+  }
+
+  test('threads: 3 runs three named worker threads, and connections are spread over them', { timeout: 30000 }, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ep-threads-'));
+    fs.writeFileSync(path.join(dir, 'f.txt'), 'x'.repeat(1000));
+    const edge = await startEdge(`threads: 3
+access_log: { enabled: false }
+listen:
+  - { address: 127.0.0.1, port: 0 }
+hosts:
+  "*":
+    routes:
+      - path: /
+        origin: { static: ${dir} }
+`);
+    try {
+      const pid = edge.proc.pid;
+      const before = workerTicks(pid);
+      assert.deepEqual([...before.keys()].sort(), ['edge-worker-0', 'edge-worker-1', 'edge-worker-2']);
+      // 48 keep-alive connections, opened a few at a time, each sending requests for 2 s
+      const port = edge.ports[0];
+      const until = Date.now() + 2000;
+      let served = 0;
+      const client = async () => {
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        try {
+          while (Date.now() < until) {
+            const r = await h1({ port, path: '/f.txt', agent });
+            assert.equal(r.status, 200);
+            served++;
+          }
+        } finally {
+          agent.destroy();
+        }
+      };
+      const clients = [];
+      for (let i = 0; i < 48; i++) {
+        clients.push(client());
+        if (i % 8 === 7) await sleep(20);
+      }
+      await Promise.all(clients);
+      const after = workerTicks(pid);
+      const busy = [...after].filter(([name, t]) => t - before.get(name) >= 1).map(([name]) => name);
+      assert.ok(busy.length >= 2, `only ${busy.join(', ')} used CPU over ${served} requests`);
+    } finally {
+      await edge.stopClean();
     }
   });
 });
