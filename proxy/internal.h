@@ -18,6 +18,7 @@
 #include <mbedtls/entropy.h>
 #include "h2o.h"
 #include "conf/conf.h"
+#include "proxy/phr.h"
 #include "proxy/proxy.h"
 
 /* ---- router.c: host and path matching, independent of h2o ---- */
@@ -191,13 +192,77 @@ void px_linger_dispose_thread(px_thread_t *th);
 /* Registers edgeproxy's request handler on the main pathconf. */
 void px_handler_register(px_server_t *srv, h2o_pathconf_t *pathconf);
 
-/* ---- upstream.c: HTTP(S) origins, our own HTTP/1.1 client with a per-thread keep-alive pool ---- */
+/* ---- fetch.c: one HTTP/1.1 exchange with a URL origin, over the thread's keep-alive connections ---- */
 
+#define PX_FETCH_MAX_HEADERS 128 /* an answer with more header fields is an error */
+
+typedef struct px_fetch px_fetch_t;
+typedef struct px_conn px_conn_t;
+
+/* The answer's head, as parsed: the pointers go into the socket buffer and are valid during on_head only. */
+typedef struct px_fetch_head {
+    int minor_version;
+    int status;
+    h2o_iovec_t reason;
+    struct phr_header *headers; /* every field as received, hop-by-hop ones included */
+    size_t nheaders;
+    size_t content_length; /* SIZE_MAX when unknown (chunked or close-delimited) */
+} px_fetch_head_t;
+
+typedef struct px_fetch_callbacks {
+    /* The final head arrived (interim 1xx are skipped). The user may px_fetch_cancel() here. */
+    void (*on_head)(px_fetch_t *f, const px_fetch_head_t *head);
+    /* Decoded body bytes, valid during the call only. The user may px_fetch_pause() or px_fetch_cancel() here. */
+    void (*on_body)(px_fetch_t *f, const char *bytes, size_t len);
+    /* The end, exactly once unless cancelled: err is NULL when the answer is complete; timeout is set when the deadline
+     * passed before the head. The fetch holds nothing any more: the user may free it here. */
+    void (*on_end)(px_fetch_t *f, const char *err, int timeout);
+} px_fetch_callbacks_t;
+
+typedef enum { PX_BODY_NONE, PX_BODY_LENGTH, PX_BODY_CHUNKED, PX_BODY_CLOSE } px_framing_t;
+
+/* Embedded in its user's object, which must outlive it until on_end or px_fetch_cancel. Fields are private. */
+struct px_fetch {
+    const px_fetch_callbacks_t *cb;
+    void *data; /* the user's */
+    px_origin_t *origin;
+    px_route_client_t *rc;
+    px_conn_t *conn;           /* NULL before connecting and once the exchange is over */
+    h2o_iovec_t reqbuf;        /* request line, headers and body; owned by the user, valid until on_end or cancel */
+    h2o_timeout_entry_t timer; /* in rc->timeout: the head deadline, then the idle limit of body reads */
+    struct timeval started;
+    double head_ms; /* from px_fetch_start to the head (or the failure); negative before */
+    px_framing_t framing;
+    uint64_t remaining; /* PX_BODY_LENGTH: bytes still to come */
+    struct phr_chunked_decoder chunked;
+    unsigned is_head : 1, idempotent : 1, reused : 1, retried : 1, written : 1, keepalive : 1, got_head : 1, body_done : 1,
+        body_failed : 1, paused : 1, cancelled : 1;
+};
+
+/*
+ * Sends reqbuf (a whole HTTP/1.1 request: head and body) to the origin of route_id and reports the answer through cb.
+ * is_head: the answer has no body whatever its head says. idempotent: the request may be sent again on a new
+ * connection when a reused one was dropped before any answer byte.
+ */
+void px_fetch_start(px_fetch_t *f, px_thread_t *th, size_t route_id, h2o_iovec_t reqbuf, int is_head, int idempotent,
+                    const px_fetch_callbacks_t *cb, void *data);
+/* Stops the exchange and closes its connection; no callback follows. */
+void px_fetch_cancel(px_fetch_t *f);
+/* Back-pressure: stop reading the answer (and its idle timer) until px_fetch_resume. */
+void px_fetch_pause(px_fetch_t *f);
+void px_fetch_resume(px_fetch_t *f);
+/* Is `name` one of the comma-separated tokens of `list` (case-insensitive)? */
+int px_header_has_token(h2o_iovec_t list, const char *name, size_t len);
+
+/* Per origin, at start: TLS context, Host value, the resolved address. */
 int px_upstream_init(px_server_t *srv, px_origin_t *origin, char *err, size_t errlen);
 void px_upstream_dispose(px_origin_t *origin);
-/* Per thread: the route's client context and timeout queue. */
+/* Per thread: each route's timeouts and idle connections. */
 void px_upstream_init_thread(px_thread_t *th);
 void px_upstream_dispose_thread(px_thread_t *th);
+
+/* ---- upstream.c: forwarding a client's request to a URL origin ---- */
+
 /* Forwards the request to the route's origin and streams the answer back. Always answers (502/504 on failure). */
 void px_upstream_forward(h2o_req_t *req, px_req_t *st, px_origin_t *origin);
 
