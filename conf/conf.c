@@ -393,10 +393,114 @@ static void parse_headers(ctx_t *c, yaml_node_t *n, conf_route_t *r)
     }
 }
 
+/* A list of non-empty strings (lower-cased when `lower`). */
+static char **get_string_list(ctx_t *c, yaml_node_t *n, size_t *count, int lower)
+{
+    yaml_node_item_t *items = cn_get_seq(c, n, count, 1);
+    char **out = cn_arena_alloc(c, *count, sizeof(*out));
+    for (size_t i = 0; i < *count; i++) {
+        size_t ki = cn_key_index(c, i);
+        out[i] = cn_get_nonempty_string(c, cn_node_at(c, items[i]));
+        if (lower)
+            cn_lower(out[i]);
+        cn_key_pop(c, ki);
+    }
+    return out;
+}
+
+/* A duration in whole seconds (HTTP's resolution), 0..CONF_MAX_CACHE_TTL_S. */
+static int64_t get_seconds(ctx_t *c, yaml_node_t *n)
+{
+    return (int64_t)(cn_get_duration(c, n, 0, CONF_MAX_CACHE_TTL_S * 1000) / 1000);
+}
+
+static void parse_cache_key(ctx_t *c, yaml_node_t *n, conf_route_cache_t *rc)
+{
+    static const char *const names[] = {"query", "sort_query", "headers"};
+    yaml_node_t *v[3];
+    size_t k;
+
+    CN_GET_FIELDS(c, n, names, v);
+    if (v[0] != NULL) {
+        k = cn_key_field(c, "query", 5);
+        if (v[0]->type == YAML_SCALAR_NODE) {
+            const char *q = cn_get_string(c, v[0]);
+            if (strcmp(q, "all") == 0)
+                rc->query = CONF_QUERY_ALL;
+            else if (strcmp(q, "none") == 0)
+                rc->query = CONF_QUERY_NONE;
+            else
+                cn_fail(c, cn_line_of(v[0]), "expected all, none, {only: [...]} or {except: [...]}, not \"%s\"", q);
+        } else {
+            static const char *const qnames[] = {"only", "except"};
+            yaml_node_t *qv[2];
+            CN_GET_FIELDS(c, v[0], qnames, qv);
+            if ((qv[0] == NULL) == (qv[1] == NULL))
+                cn_fail(c, cn_line_of(v[0]), "use one of only or except");
+            size_t kq = cn_key_field(c, qv[0] != NULL ? "only" : "except", qv[0] != NULL ? 4 : 6);
+            rc->query = qv[0] != NULL ? CONF_QUERY_ONLY : CONF_QUERY_EXCEPT;
+            rc->query_params = get_string_list(c, qv[0] != NULL ? qv[0] : qv[1], &rc->nquery_params, 0);
+            cn_key_pop(c, kq);
+        }
+        cn_key_pop(c, k);
+    }
+    if (v[1] != NULL) {
+        k = cn_key_field(c, "sort_query", 10);
+        rc->sort_query = cn_get_bool(c, v[1]);
+        cn_key_pop(c, k);
+    }
+    if (v[2] != NULL) {
+        k = cn_key_field(c, "headers", 7);
+        rc->key_headers = get_string_list(c, v[2], &rc->nkey_headers, 1);
+        cn_key_pop(c, k);
+    }
+}
+
+static void parse_route_cache(ctx_t *c, yaml_node_t *n, conf_route_t *r)
+{
+    static const char *const names[] = {"default_ttl", "override", "stale_while_revalidate", "stale_if_error", "key"};
+    yaml_node_t *v[5];
+    conf_route_cache_t *rc = &r->cache;
+    size_t k;
+
+    CN_GET_FIELDS(c, n, names, v);
+    if (r->origin.kind != CONF_ORIGIN_URL)
+        cn_fail(c, cn_line_of(n), "only routes with an origin url can cache");
+    rc->enabled = 1;
+    rc->default_ttl_s = -1;
+    if (v[0] != NULL) {
+        k = cn_key_field(c, "default_ttl", 11);
+        rc->default_ttl_s = get_seconds(c, v[0]);
+        cn_key_pop(c, k);
+    }
+    if (v[1] != NULL) {
+        k = cn_key_field(c, "override", 8);
+        rc->override = cn_get_bool(c, v[1]);
+        if (rc->override && rc->default_ttl_s <= 0)
+            cn_fail(c, cn_line_of(v[1]), "needs a default_ttl above 0s");
+        cn_key_pop(c, k);
+    }
+    if (v[2] != NULL) {
+        k = cn_key_field(c, "stale_while_revalidate", 22);
+        rc->stale_while_revalidate_s = get_seconds(c, v[2]);
+        cn_key_pop(c, k);
+    }
+    if (v[3] != NULL) {
+        k = cn_key_field(c, "stale_if_error", 14);
+        rc->stale_if_error_s = get_seconds(c, v[3]);
+        cn_key_pop(c, k);
+    }
+    if (v[4] != NULL) {
+        k = cn_key_field(c, "key", 3);
+        parse_cache_key(c, v[4], rc);
+        cn_key_pop(c, k);
+    }
+}
+
 static void parse_route(ctx_t *c, yaml_node_t *n, conf_route_t *r)
 {
-    static const char *const names[] = {"path", "methods", "origin", "timeout", "max_body_size", "headers"};
-    yaml_node_t *v[6];
+    static const char *const names[] = {"path", "methods", "origin", "timeout", "max_body_size", "headers", "cache"};
+    yaml_node_t *v[7];
     size_t k;
 
     CN_GET_FIELDS(c, n, names, v);
@@ -451,6 +555,11 @@ static void parse_route(ctx_t *c, yaml_node_t *n, conf_route_t *r)
     if (v[5] != NULL) {
         k = cn_key_field(c, "headers", 7);
         parse_headers(c, v[5], r);
+        cn_key_pop(c, k);
+    }
+    if (v[6] != NULL) {
+        k = cn_key_field(c, "cache", 5);
+        parse_route_cache(c, v[6], r);
         cn_key_pop(c, k);
     }
 }
@@ -512,10 +621,81 @@ static void parse_hosts(ctx_t *c, yaml_node_t *n)
     }
 }
 
+static void parse_cache(ctx_t *c, yaml_node_t *n)
+{
+    static const char *const names[] = {"path", "max_size", "max_object_size"};
+    yaml_node_t *v[3] = {NULL, NULL, NULL};
+    conf_t *conf = &c->impl->pub;
+    size_t k = cn_key_field(c, "cache", 5);
+
+    if (n != NULL)
+        CN_GET_FIELDS(c, n, names, v);
+    conf->cache.max_size = CONF_DEFAULT_CACHE_MAX_SIZE;
+    conf->cache.max_object_size = CONF_DEFAULT_CACHE_MAX_OBJECT_SIZE;
+    if (v[0] != NULL) {
+        size_t kf = cn_key_field(c, "path", 4);
+        conf->cache.path = cn_get_path(c, v[0]);
+        cn_key_pop(c, kf);
+    } else {
+        conf->cache.path = cn_arena_printf(c, "%s/cache", conf->data_dir);
+    }
+    if (v[1] != NULL) {
+        size_t kf = cn_key_field(c, "max_size", 8);
+        conf->cache.max_size = cn_get_size(c, v[1], CONF_MAX_CACHE_MAX_SIZE);
+        if (conf->cache.max_size < CONF_MIN_CACHE_MAX_SIZE)
+            cn_fail(c, cn_line_of(v[1]), "must be at least 16MiB");
+        cn_key_pop(c, kf);
+    }
+    if (v[2] != NULL) {
+        size_t kf = cn_key_field(c, "max_object_size", 15);
+        conf->cache.max_object_size = cn_get_size(c, v[2], CONF_MAX_CACHE_MAX_SIZE);
+        if (conf->cache.max_object_size == 0 || conf->cache.max_object_size > conf->cache.max_size / 4)
+            cn_fail(c, cn_line_of(v[2]), "must be between 1 and a quarter of max_size");
+        cn_key_pop(c, kf);
+    } else if (conf->cache.max_object_size > conf->cache.max_size / 4) {
+        conf->cache.max_object_size = conf->cache.max_size / 4;
+    }
+    cn_key_pop(c, k);
+}
+
+static void parse_admin(ctx_t *c, yaml_node_t *n)
+{
+    static const char *const names[] = {"address", "port", "token"};
+    yaml_node_t *v[3];
+    conf_t *conf = &c->impl->pub;
+    size_t k;
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    CN_GET_FIELDS(c, n, names, v);
+    if (v[1] == NULL)
+        cn_fail_field(c, "port", cn_line_of(n), "is required");
+    if (v[2] == NULL)
+        cn_fail_field(c, "token", cn_line_of(n), "is required");
+    conf->admin.enabled = 1;
+    conf->admin.address = "127.0.0.1";
+    if (v[0] != NULL) {
+        k = cn_key_field(c, "address", 7);
+        conf->admin.address = cn_get_nonempty_string(c, v[0]);
+        if (inet_pton(AF_INET, conf->admin.address, &a4) != 1 && inet_pton(AF_INET6, conf->admin.address, &a6) != 1)
+            cn_fail(c, cn_line_of(v[0]), "expected an IP address, not \"%s\"", conf->admin.address);
+        cn_key_pop(c, k);
+    }
+    k = cn_key_field(c, "port", 4);
+    conf->admin.port = (uint16_t)cn_get_int(c, v[1], 0, 65535);
+    cn_key_pop(c, k);
+    k = cn_key_field(c, "token", 5);
+    conf->admin.token = cn_get_nonempty_string(c, v[2]);
+    if (strlen(conf->admin.token) < 16)
+        cn_fail(c, cn_line_of(v[2]), "must be at least 16 characters");
+    cn_key_pop(c, k);
+}
+
 void cn_parse_root(ctx_t *c, yaml_node_t *root)
 {
-    static const char *const names[] = {"threads", "data_dir", "listen", "limits", "shutdown_timeout", "access_log", "hosts"};
-    yaml_node_t *v[7];
+    static const char *const names[] = {"threads",    "data_dir", "listen", "limits", "shutdown_timeout",
+                                        "access_log", "hosts",    "cache",  "admin"};
+    yaml_node_t *v[9];
     conf_t *conf = &c->impl->pub;
     size_t k;
 
@@ -608,6 +788,13 @@ void cn_parse_root(ctx_t *c, yaml_node_t *root)
     }
     if (conf->access_log.path == NULL)
         conf->access_log.path = cn_arena_printf(c, "%s/access.log", conf->data_dir);
+
+    parse_cache(c, v[7]);
+    if (v[8] != NULL) {
+        k = cn_key_field(c, "admin", 5);
+        parse_admin(c, v[8]);
+        cn_key_pop(c, k);
+    }
 
     k = cn_key_field(c, "hosts", 5);
     parse_hosts(c, v[6]);

@@ -29,6 +29,11 @@
 #define CONF_MAX_MAX_BODY_SIZE (1024ull * 1024 * 1024) /* 1 GiB: request bodies are buffered in memory */
 #define CONF_DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
 #define CONF_DEFAULT_IDLE_TIMEOUT_MS 10000u
+#define CONF_DEFAULT_CACHE_MAX_SIZE (1024ull * 1024 * 1024)
+#define CONF_MIN_CACHE_MAX_SIZE (16ull * 1024 * 1024)
+#define CONF_MAX_CACHE_MAX_SIZE (1024ull * 1024 * 1024 * 1024)
+#define CONF_DEFAULT_CACHE_MAX_OBJECT_SIZE (64ull * 1024 * 1024)
+#define CONF_MAX_CACHE_TTL_S (10ull * 365 * 86400)
 
 /* HTTP methods a route may be limited to (bit mask). GET implies HEAD, as in nginx's limit_except. */
 enum {
@@ -96,6 +101,40 @@ typedef struct conf_seg {
     char *text;
 } conf_seg_t;
 
+/* How a route builds its cache keys from the query string. */
+typedef enum conf_query_mode {
+    CONF_QUERY_ALL = 0, /* every parameter, as received (or sorted) */
+    CONF_QUERY_NONE,    /* the query is left out of the key */
+    CONF_QUERY_ONLY,    /* only the listed parameters */
+    CONF_QUERY_EXCEPT,  /* every parameter but the listed ones (utm_source, ...) */
+} conf_query_mode_t;
+
+/*
+ * A route's cache (only for url origins):
+ *   cache:
+ *     default_ttl: 60s              # freshness when the origin gives none (no explicit max-age/Expires); default none
+ *     override: false               # true: ignore the origin's freshness directives and use default_ttl
+ *     stale_while_revalidate: 30s   # when the response has none; default 0
+ *     stale_if_error: 1h            # when the response has none; default 0
+ *     key:
+ *       query: all                  # all | none | {only: [a, b]} | {except: [utm_source]}
+ *       sort_query: false           # sort the parameters by name so their order does not matter
+ *       headers: [accept-language]  # request header values that go into the key
+ */
+typedef struct conf_route_cache {
+    int enabled;
+    int64_t default_ttl_s; /* -1: none */
+    int override;
+    int64_t stale_while_revalidate_s; /* 0: none */
+    int64_t stale_if_error_s;         /* 0: none */
+    conf_query_mode_t query;
+    size_t nquery_params;
+    char **query_params; /* for ONLY and EXCEPT, as written */
+    int sort_query;
+    size_t nkey_headers;
+    char **key_headers; /* lower-cased */
+} conf_route_cache_t;
+
 typedef struct conf_route {
     char *path; /* as written; always starts with '/' */
     /*
@@ -112,6 +151,7 @@ typedef struct conf_route {
     uint64_t max_body_size; /* bytes; default: limits.max_body_size (413 above it; see px_body_hard_cap) */
     conf_header_cmds_t request_headers;
     conf_header_cmds_t response_headers;
+    conf_route_cache_t cache;
     unsigned line; /* line of the route in the file, for messages */
 } conf_route_t;
 
@@ -153,6 +193,17 @@ typedef struct conf {
         int enabled; /* default 1 */
         char *path;  /* resolved; default <data_dir>/access.log; "-" means standard output */
     } access_log;
+    struct {
+        char *path;               /* the LMDB environment's directory; resolved; default <data_dir>/cache */
+        uint64_t max_size;        /* bytes the store may use; default 1 GiB, 16 MiB..1 TiB */
+        uint64_t max_object_size; /* larger responses pass through uncached; default 64 MiB, at most max_size / 4 */
+    } cache;
+    struct {
+        int enabled;   /* an admin listener is configured */
+        char *address; /* default 127.0.0.1 */
+        uint16_t port; /* required */
+        char *token;   /* bearer token for every admin request (required, at least 16 characters) */
+    } admin;
     size_t nhosts;      /* at least 1 */
     conf_host_t *hosts; /* in file order */
 } conf_t;

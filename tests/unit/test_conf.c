@@ -744,6 +744,90 @@ static void test_err_route(void **state)
     check_error(ROUTE ORIGIN "        methods: []\n", "t.yaml:8: hosts.\"*\".routes[0].methods: must not be empty");
 }
 
+static void test_cache(void **state)
+{
+    conf_t *conf;
+    const conf_route_cache_t *rc;
+    (void)state;
+
+    conf = load_ok(LISTEN "data_dir: /d\n" HOSTS);
+    assert_string_equal(conf->cache.path, "/d/cache");
+    assert_int_equal(conf->cache.max_size, 1024ull * 1024 * 1024);
+    assert_int_equal(conf->cache.max_object_size, 64ull * 1024 * 1024);
+    assert_int_equal(conf->hosts[0].routes[0].cache.enabled, 0);
+    assert_int_equal(conf->admin.enabled, 0);
+    conf_free(conf);
+
+    conf = load_ok("cache: { path: c, max_size: 32MiB }\n"
+                   "admin: { port: 9000, token: 0123456789abcdef }\n" ROUTE ORIGIN "        cache:\n"
+                   "          default_ttl: 90s\n"
+                   "          override: true\n"
+                   "          stale_while_revalidate: 1500ms\n"
+                   "          stale_if_error: 1h\n"
+                   "          key: { query: { except: [utm_source, fbclid] }, sort_query: yes, headers: [Accept-Language] }\n"
+                   "      - path: /b\n" ORIGIN "        cache: {}\n");
+    assert_string_equal(conf->cache.path, "/base/c");
+    assert_int_equal(conf->cache.max_size, 32ull * 1024 * 1024);
+    assert_int_equal(conf->cache.max_object_size, 8ull * 1024 * 1024); /* a quarter of max_size */
+    assert_int_equal(conf->admin.enabled, 1);
+    assert_string_equal(conf->admin.address, "127.0.0.1");
+    assert_int_equal(conf->admin.port, 9000);
+    assert_string_equal(conf->admin.token, "0123456789abcdef");
+    rc = &conf->hosts[0].routes[0].cache;
+    assert_int_equal(rc->enabled, 1);
+    assert_int_equal(rc->default_ttl_s, 90);
+    assert_int_equal(rc->override, 1);
+    assert_int_equal(rc->stale_while_revalidate_s, 1);
+    assert_int_equal(rc->stale_if_error_s, 3600);
+    assert_int_equal(rc->query, CONF_QUERY_EXCEPT);
+    assert_int_equal(rc->nquery_params, 2);
+    assert_string_equal(rc->query_params[1], "fbclid");
+    assert_int_equal(rc->sort_query, 1);
+    assert_int_equal(rc->nkey_headers, 1);
+    assert_string_equal(rc->key_headers[0], "accept-language");
+    rc = &conf->hosts[0].routes[1].cache;
+    assert_int_equal(rc->enabled, 1);
+    assert_int_equal(rc->default_ttl_s, -1);
+    assert_int_equal(rc->override, 0);
+    assert_int_equal(rc->query, CONF_QUERY_ALL);
+    conf_free(conf);
+
+    conf = load_ok(ROUTE ORIGIN "        cache: { key: { query: none } }\n");
+    assert_int_equal(conf->hosts[0].routes[0].cache.query, CONF_QUERY_NONE);
+    conf_free(conf);
+    conf = load_ok(ROUTE ORIGIN "        cache: { key: { query: { only: [id] } } }\n");
+    assert_int_equal(conf->hosts[0].routes[0].cache.query, CONF_QUERY_ONLY);
+    conf_free(conf);
+}
+
+static void test_err_cache(void **state)
+{
+    (void)state;
+    check_error(LISTEN "cache: { max_size: 1MiB }\n" HOSTS, "t.yaml:3: cache.max_size: must be at least 16MiB");
+    check_error(LISTEN "cache: { max_size: 16MiB, max_object_size: 5MiB }\n" HOSTS,
+                "t.yaml:3: cache.max_object_size: must be between 1 and a quarter of max_size");
+    check_error(LISTEN "cache: { size: 1GiB }\n" HOSTS, "t.yaml:3: cache.size: unknown key");
+    check_error(LISTEN "admin: { token: 0123456789abcdef }\n" HOSTS, "t.yaml:3: admin.port: is required");
+    check_error(LISTEN "admin: { port: 9000 }\n" HOSTS, "t.yaml:3: admin.token: is required");
+    check_error(LISTEN "admin: { port: 9000, token: short }\n" HOSTS, "t.yaml:3: admin.token: must be at least 16 characters");
+    check_error(LISTEN "admin: { address: localhost, port: 9000, token: 0123456789abcdef }\n" HOSTS,
+                "t.yaml:3: admin.address: expected an IP address, not \"localhost\"");
+    check_error(ROUTE "        origin: { static: s }\n        cache: {}\n",
+                "t.yaml:8: hosts.\"*\".routes[0].cache: only routes with an origin url can cache");
+    check_error(ROUTE ORIGIN "        cache: { ttl: 5s }\n", "t.yaml:8: hosts.\"*\".routes[0].cache.ttl: unknown key");
+    check_error(ROUTE ORIGIN "        cache: { override: true }\n",
+                "t.yaml:8: hosts.\"*\".routes[0].cache.override: needs a default_ttl above 0s");
+    check_error(ROUTE ORIGIN "        cache: { default_ttl: 5 }\n",
+                "t.yaml:8: hosts.\"*\".routes[0].cache.default_ttl: bad duration \"5\" (use ms, s, m or h)");
+    check_error(ROUTE ORIGIN "        cache: { key: { query: some } }\n",
+                "t.yaml:8: hosts.\"*\".routes[0].cache.key.query: expected all, none, {only: [...]} or {except: [...]}, not "
+                "\"some\"");
+    check_error(ROUTE ORIGIN "        cache: { key: { query: { only: [a], except: [b] } } }\n",
+                "t.yaml:8: hosts.\"*\".routes[0].cache.key.query: use one of only or except");
+    check_error(ROUTE ORIGIN "        cache: { key: { headers: [] } }\n",
+                "t.yaml:8: hosts.\"*\".routes[0].cache.key.headers: must not be empty");
+}
+
 static void test_err_origin(void **state)
 {
     (void)state;
@@ -873,7 +957,7 @@ int main(void)
         cmocka_unit_test(test_err_yaml),     cmocka_unit_test(test_err_top),   cmocka_unit_test(test_err_limits),
         cmocka_unit_test(test_err_listen),   cmocka_unit_test(test_err_hosts), cmocka_unit_test(test_err_route),
         cmocka_unit_test(test_err_origin),   cmocka_unit_test(test_err_url),   cmocka_unit_test(test_err_headers),
-        cmocka_unit_test(test_err_patterns),
+        cmocka_unit_test(test_err_patterns), cmocka_unit_test(test_cache),     cmocka_unit_test(test_err_cache),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
