@@ -1,0 +1,813 @@
+/*
+ * Unit tests of cache/store.c: the LMDB object store. Each test opens its store in a fresh mkdtemp() directory, which
+ * teardown removes. Ids are SHA-256 values of "obj-N", as the caller's would be.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <lmdb.h>
+#include <mbedtls/sha256.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "cache/cache.h"
+
+#define MiB (1024u * 1024)
+
+typedef struct fixture {
+    char dir[64];  /* the mkdtemp() directory */
+    char path[96]; /* the store's directory inside it (not created: open must create it) */
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    strcpy(f->dir, "/tmp/ep-store-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    snprintf(f->path, sizeof(f->path), "%s/cache/db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return rc;
+}
+
+static void make_id(int n, uint8_t id[CACHE_STORE_ID_LEN])
+{
+    char s[32];
+    int len = snprintf(s, sizeof(s), "obj-%d", n);
+    assert_int_equal(mbedtls_sha256_ret((const unsigned char *)s, (size_t)len, id, 0), 0);
+}
+
+static void *test_alloc(size_t size, void *data)
+{
+    (void)data;
+    return malloc(size != 0 ? size : 1);
+}
+
+static _Atomic int64_t fake_now;
+
+static int64_t fake_clock(void *data)
+{
+    (void)data;
+    return atomic_load(&fake_now);
+}
+
+static cache_store_t *open_store(const char *path, uint64_t max_size, cache_store_options_t *extra)
+{
+    cache_store_options_t opts = extra != NULL ? *extra : (cache_store_options_t){0};
+    cache_store_t *s;
+    char err[256] = "";
+
+    opts.max_size = max_size;
+    int rc = cache_store_open(path, &opts, &s, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("cache_store_open: %s", err);
+    return s;
+}
+
+static uint8_t body_byte(int n, int version, size_t i)
+{
+    return (uint8_t)(n * 7 + version + i % 251);
+}
+
+static void fill_body(uint8_t *body, size_t len, int n, int version)
+{
+    for (size_t i = 0; i < len; i++)
+        body[i] = body_byte(n, version, i);
+}
+
+static int body_ok(const uint8_t *body, size_t len, int n, int version)
+{
+    for (size_t i = 0; i < len; i++)
+        if (body[i] != body_byte(n, version, i))
+            return 0;
+    return 1;
+}
+
+/* Puts object n: meta "meta-n-v", a body of body_len pattern bytes, the given url, host and tags. */
+static int put_obj(cache_store_t *s, int n, int version, const char *url, const char *host, const char *const *tags, size_t ntags,
+                   size_t body_len, int64_t stored_ms, int64_t expires_ms)
+{
+    uint8_t id[CACHE_STORE_ID_LEN], *body = malloc(body_len != 0 ? body_len : 1);
+    char meta[64];
+    int rc;
+
+    make_id(n, id);
+    snprintf(meta, sizeof(meta), "meta-%d-%d", n, version);
+    fill_body(body, body_len, n, version);
+    cache_store_object_t obj = {.meta = meta,
+                                .meta_len = strlen(meta),
+                                .body = body,
+                                .body_len = body_len,
+                                .url = url,
+                                .host = host,
+                                .tags = tags,
+                                .ntags = ntags,
+                                .stored_ms = stored_ms,
+                                .expires_ms = expires_ms};
+    rc = cache_store_put(s, id, &obj, 0);
+    free(body);
+    return rc;
+}
+
+static int exists(cache_store_t *s, int n)
+{
+    uint8_t id[CACHE_STORE_ID_LEN];
+    cache_store_item_t it;
+    int rc;
+
+    make_id(n, id);
+    if ((rc = cache_store_get_meta(s, id, test_alloc, NULL, &it)) == 0)
+        free((void *)it.meta);
+    else
+        assert_int_equal(rc, CACHE_STORE_ENOTFOUND);
+    return rc == 0;
+}
+
+static void test_roundtrip(void **state)
+{
+    fixture_t *f = *state;
+    cache_store_t *s = open_store(f->path, 16 * MiB, NULL);
+    const char *tags[] = {"t1", "", "t2"};
+    uint8_t id[CACHE_STORE_ID_LEN], missing[CACHE_STORE_ID_LEN];
+    cache_store_item_t it;
+    cache_store_ref_t *ref;
+    cache_store_stats_t st;
+
+    assert_int_equal(put_obj(s, 1, 0, "example.com/a?b=1", "example.com", tags, 3, 1000, 1234, 0), 0);
+    assert_int_equal(put_obj(s, 2, 0, "other.com/a", "example.com", NULL, 0, 10, 1, 0), CACHE_STORE_EINVAL);
+    cache_store_flush(s);
+    make_id(1, id);
+    make_id(99, missing);
+
+    assert_int_equal(cache_store_get(s, id, test_alloc, NULL, &it), 0);
+    assert_int_equal(it.meta_len, strlen("meta-1-0"));
+    assert_memory_equal(it.meta, "meta-1-0", it.meta_len);
+    assert_int_equal(it.body_len, 1000);
+    assert_true(body_ok(it.body, 1000, 1, 0));
+    assert_string_equal(it.url, "example.com/a?b=1");
+    assert_string_equal(it.host, "example.com");
+    assert_int_equal(it.ntags, 2); /* the empty one is dropped */
+    assert_memory_equal(it.tags, "t1\0t2\0", 6);
+    assert_int_equal(it.stored_ms, 1234);
+    assert_int_equal(it.expires_ms, 0);
+    assert_int_equal(it.flags, 0);
+    free((void *)it.meta);
+
+    assert_int_equal(cache_store_get_meta(s, id, test_alloc, NULL, &it), 0);
+    assert_null(it.body);
+    assert_int_equal(it.body_len, 1000);
+    assert_memory_equal(it.meta, "meta-1-0", it.meta_len);
+    assert_string_equal(it.url, "example.com/a?b=1");
+    free((void *)it.meta);
+
+    assert_int_equal(cache_store_get_ref(s, id, &ref, &it), 0);
+    assert_non_null(ref);
+    assert_true(body_ok(it.body, it.body_len, 1, 0));
+    assert_string_equal(it.host, "example.com");
+    cache_store_release(ref);
+
+    assert_int_equal(cache_store_get(s, missing, test_alloc, NULL, &it), CACHE_STORE_ENOTFOUND);
+    assert_int_equal(cache_store_get_meta(s, missing, test_alloc, NULL, &it), CACHE_STORE_ENOTFOUND);
+    assert_int_equal(cache_store_get_ref(s, missing, &ref, &it), CACHE_STORE_ENOTFOUND);
+    assert_null(ref);
+
+    cache_store_stats(s, &st);
+    assert_int_equal(st.objects, 1);
+    assert_int_equal(st.puts, 1);
+    assert_true(st.bytes_used > 0 && st.bytes_used < 16 * MiB);
+
+    /* a second put of the same id replaces it; delete removes it */
+    assert_int_equal(put_obj(s, 1, 5, "example.com/new", "example.com", NULL, 0, 10, 1, 0), 0);
+    cache_store_flush(s);
+    assert_int_equal(cache_store_get(s, id, test_alloc, NULL, &it), 0);
+    assert_string_equal(it.url, "example.com/new");
+    assert_int_equal(it.ntags, 0);
+    assert_true(body_ok(it.body, 10, 1, 5));
+    free((void *)it.meta);
+    assert_int_equal(cache_store_delete(s, id), 0);
+    cache_store_flush(s);
+    assert_false(exists(s, 1));
+    cache_store_stats(s, &st);
+    assert_int_equal(st.objects, 0);
+    cache_store_close(s);
+}
+
+static void test_body_sizes(void **state)
+{
+    fixture_t *f = *state;
+    cache_store_t *s = open_store(f->path, 256 * MiB, NULL); /* max_object_size: 32 MiB */
+    size_t big = 20 * MiB;
+    uint8_t id[CACHE_STORE_ID_LEN], *body = malloc(big);
+    cache_store_item_t it;
+    cache_store_stats_t st;
+
+    assert_int_equal(put_obj(s, 1, 0, "h/empty", "h", NULL, 0, 0, 1, 0), 0);
+    fill_body(body, big, 2, 0);
+    make_id(2, id);
+    cache_store_object_t obj = {.meta = "m", .meta_len = 1, .body = body, .body_len = big, .url = "h/big", .host = "h"};
+    assert_int_equal(cache_store_put(s, id, &obj, CACHE_STORE_PUT_TAKE_BODY), 0); /* the store frees body */
+    obj.body = malloc(40 * MiB);
+    obj.body_len = 40 * MiB;
+    assert_int_equal(cache_store_put(s, id, &obj, CACHE_STORE_PUT_TAKE_BODY), CACHE_STORE_ETOOBIG); /* freed too */
+    cache_store_flush(s);
+
+    make_id(1, id);
+    assert_int_equal(cache_store_get(s, id, test_alloc, NULL, &it), 0);
+    assert_int_equal(it.body_len, 0);
+    assert_memory_equal(it.meta, "meta-1-0", 8);
+    free((void *)it.meta);
+
+    make_id(2, id);
+    assert_int_equal(cache_store_get(s, id, test_alloc, NULL, &it), 0);
+    assert_int_equal(it.body_len, big);
+    assert_true(body_ok(it.body, big, 2, 0));
+    assert_string_equal(it.url, "h/big");
+    free((void *)it.meta);
+
+    cache_store_stats(s, &st);
+    assert_int_equal(st.objects, 2);
+    assert_int_equal(st.puts_too_big, 1);
+    assert_true(st.bytes_used >= big);
+    cache_store_close(s);
+}
+
+static void test_update_meta(void **state)
+{
+    fixture_t *f = *state;
+    cache_store_options_t opts = {.clock_ms = fake_clock}; /* no expiry: the clock stays at 0 */
+    const char *tags[] = {"tag"};
+    uint8_t id[CACHE_STORE_ID_LEN], missing[CACHE_STORE_ID_LEN];
+    cache_store_item_t it;
+
+    atomic_store(&fake_now, 0);
+    cache_store_t *s = open_store(f->path, 16 * MiB, &opts);
+    make_id(1, id);
+    make_id(2, missing);
+    assert_int_equal(put_obj(s, 1, 0, "h/x", "h", tags, 1, 300000, 100, 5000), 0);
+    assert_int_equal(cache_store_purge(s, CACHE_STORE_PURGE_URL, "h/x", 1, NULL, NULL), 0); /* soft: stale */
+    assert_int_equal(cache_store_update_meta(s, id, "fresh headers", 13, 200, 9000), 0);
+    assert_int_equal(cache_store_update_meta(s, missing, "x", 1, 200, 9000), 0); /* gone: nothing happens */
+    cache_store_flush(s);
+
+    assert_int_equal(cache_store_get(s, id, test_alloc, NULL, &it), 0);
+    assert_int_equal(it.meta_len, 13);
+    assert_memory_equal(it.meta, "fresh headers", 13);
+    assert_int_equal(it.body_len, 300000);
+    assert_true(body_ok(it.body, 300000, 1, 0));
+    assert_string_equal(it.url, "h/x");
+    assert_int_equal(it.ntags, 1);
+    assert_string_equal(it.tags, "tag");
+    assert_int_equal(it.stored_ms, 200);
+    assert_int_equal(it.expires_ms, 9000);
+    assert_int_equal(it.flags & CACHE_STORE_F_STALE, 0);
+    free((void *)it.meta);
+    assert_false(exists(s, 2));
+    cache_store_close(s);
+}
+
+static void test_persistence(void **state)
+{
+    fixture_t *f = *state;
+    cache_store_t *s = open_store(f->path, 16 * MiB, NULL);
+    const char *tags[] = {"keep"};
+    cache_store_stats_t st;
+    int count = 0;
+
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(put_obj(s, i, 0, "h/p", "h", tags, 1, 5000 * (size_t)i, 1, 0), 0);
+    cache_store_close(s); /* close applies what is queued */
+
+    s = open_store(f->path, 16 * MiB, NULL);
+    cache_store_stats(s, &st);
+    assert_int_equal(st.objects, 3);
+    for (int i = 0; i < 3; i++) {
+        uint8_t id[CACHE_STORE_ID_LEN];
+        cache_store_item_t it;
+        make_id(i, id);
+        assert_int_equal(cache_store_get(s, id, test_alloc, NULL, &it), 0);
+        assert_int_equal(it.body_len, 5000 * (size_t)i);
+        assert_true(body_ok(it.body, it.body_len, i, 0));
+        free((void *)it.meta);
+    }
+    /* the indexes persisted too */
+    assert_int_equal(cache_store_purge(s, CACHE_STORE_PURGE_TAG, "keep", 0, NULL, NULL), 0);
+    cache_store_flush(s);
+    for (int i = 0; i < 3; i++)
+        count += exists(s, i);
+    assert_int_equal(count, 0);
+    cache_store_close(s);
+}
+
+/* Runs cache_store_open with stderr going to a file; returns what it wrote. */
+static char *open_capturing_stderr(const fixture_t *f, cache_store_t **s)
+{
+    char log[128], *text = calloc(1, 4096);
+    int saved, fd, rc;
+    cache_store_options_t opts = {.max_size = 16 * MiB};
+    char err[256];
+
+    snprintf(log, sizeof(log), "%s/stderr.txt", f->dir);
+    fflush(stderr);
+    saved = dup(2);
+    fd = open(log, O_CREAT | O_TRUNC | O_RDWR, 0600);
+    dup2(fd, 2);
+    rc = cache_store_open(f->path, &opts, s, err, sizeof(err));
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    assert_int_equal(rc, 0);
+    assert_true(pread(fd, text, 4095, 0) >= 0);
+    close(fd);
+    return text;
+}
+
+static void test_corrupt_file(void **state)
+{
+    fixture_t *f = *state;
+    char file[160], *log;
+    cache_store_t *s;
+    cache_store_stats_t st;
+    uint8_t junk[65536];
+    FILE *fp;
+
+    s = open_store(f->path, 16 * MiB, NULL); /* creates the directory and a valid store... */
+    assert_int_equal(put_obj(s, 1, 0, "h/a", "h", NULL, 0, 100, 1, 0), 0);
+    cache_store_close(s);
+    snprintf(file, sizeof(file), "%s/data.mdb", f->path);
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = (uint8_t)(i * 131 + 7);
+    assert_non_null(fp = fopen(file, "w")); /* ...which garbage replaces */
+    assert_int_equal(fwrite(junk, 1, sizeof(junk), fp), sizeof(junk));
+    fclose(fp);
+
+    log = open_capturing_stderr(f, &s);
+    assert_non_null(strstr(log, f->path));
+    assert_non_null(strstr(log, "MDB_INVALID"));
+    assert_non_null(strstr(log, "starting empty"));
+    assert_int_equal(strchr(log, '\n') - log + 1, strlen(log)); /* one line */
+    free(log);
+    cache_store_stats(s, &st);
+    assert_int_equal(st.objects, 0);
+    assert_false(exists(s, 1));
+    assert_int_equal(put_obj(s, 2, 0, "h/b", "h", NULL, 0, 100, 1, 0), 0);
+    cache_store_flush(s);
+    assert_true(exists(s, 2));
+    cache_store_close(s);
+    snprintf(file, sizeof(file), "%s/data.mdb.corrupt", f->path);
+    assert_int_equal(access(file, F_OK), 0);
+}
+
+static void test_bad_format(void **state)
+{
+    fixture_t *f = *state;
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    cache_store_t *s;
+    char *log;
+
+    /* a valid LMDB environment, but someone else's */
+    snprintf(f->path, sizeof(f->path), "%s/db", f->dir);
+    assert_int_equal(mkdir(f->path, 0700), 0);
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
+    assert_int_equal(mdb_env_open(env, f->path, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", MDB_CREATE, &dbi), 0);
+    assert_int_equal(mdb_put(txn, dbi, &(MDB_val){6, "format"}, &(MDB_val){7, "other/9"}, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    log = open_capturing_stderr(f, &s);
+    assert_non_null(strstr(log, f->path));
+    assert_non_null(strstr(log, "format marker"));
+    free(log);
+    assert_int_equal(put_obj(s, 1, 0, "h/b", "h", NULL, 0, 100, 1, 0), 0);
+    cache_store_flush(s);
+    assert_true(exists(s, 1));
+    cache_store_close(s);
+}
+
+static void test_eviction(void **state)
+{
+    fixture_t *f = *state;
+    cache_store_t *s = open_store(f->path, 8 * MiB, NULL);
+    cache_store_stats_t st;
+    int touched = 0, untouched = 0, total = 0;
+
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(put_obj(s, i, 0, "h/e", "h", NULL, 0, 100 * 1024, 1 + i, 0), 0);
+    cache_store_flush(s);
+    for (int i = 0; i < 20; i++) { /* hits on the first half */
+        uint8_t id[CACHE_STORE_ID_LEN];
+        make_id(i, id);
+        cache_store_touch(s, id, 1000000);
+    }
+    for (int i = 40; i < 200; i++) {
+        assert_int_equal(put_obj(s, i, 0, "h/e", "h", NULL, 0, 100 * 1024, 100 + i, 0), 0);
+        if (i % 20 == 19) {
+            cache_store_flush(s);
+            cache_store_stats(s, &st);
+            assert_true(st.bytes_used <= 8 * MiB);
+        }
+    }
+    cache_store_flush(s);
+    cache_store_stats(s, &st);
+    assert_true(st.bytes_used <= 8 * MiB);
+    assert_true(st.evictions > 0);
+    assert_int_equal(st.puts_dropped, 0);
+    for (int i = 0; i < 200; i++)
+        total += exists(s, i);
+    assert_int_equal(total, st.objects);
+    assert_true(total < 80 && total > 30);
+    assert_int_equal(st.evictions, 200 - total);
+    for (int i = 0; i < 20; i++)
+        touched += exists(s, i);
+    for (int i = 20; i < 40; i++)
+        untouched += exists(s, i);
+    /* a touched object goes only when all 16 samples are touched ones (about (20/60)^16 per eviction) */
+    assert_true(touched >= 18);
+    assert_true(untouched <= 5); /* the oldest untouched ones are the first candidates */
+    print_message("eviction: %d of 200 left, %d/20 touched, %d/20 untouched early ones, %llu bytes used\n", total, touched,
+                  untouched, (unsigned long long)st.bytes_used);
+    cache_store_close(s);
+}
+
+static void test_expiry(void **state)
+{
+    fixture_t *f = *state;
+    cache_store_options_t opts = {.clock_ms = fake_clock, .expiry_interval_ms = 1000};
+    cache_store_stats_t st;
+    cache_store_t *s;
+
+    atomic_store(&fake_now, 0);
+    s = open_store(f->path, 16 * MiB, &opts);
+    assert_int_equal(put_obj(s, 1, 0, "h/1", "h", NULL, 0, 10, 0, 1500), 0);
+    assert_int_equal(put_obj(s, 2, 0, "h/2", "h", NULL, 0, 10, 0, 5000), 0);
+    assert_int_equal(put_obj(s, 3, 0, "h/3", "h", NULL, 0, 10, 0, 0), 0); /* never */
+    cache_store_flush(s);
+    assert_true(exists(s, 1) && exists(s, 2) && exists(s, 3));
+
+    atomic_store(&fake_now, 2000); /* a pass is due, and 1 expired */
+    cache_store_flush(s);
+    assert_false(exists(s, 1));
+    assert_true(exists(s, 2) && exists(s, 3));
+    cache_store_stats(s, &st);
+    assert_int_equal(st.expired, 1);
+
+    atomic_store(&fake_now, 2500); /* not due yet (the interval is 1000) */
+    cache_store_flush(s);
+    atomic_store(&fake_now, 1000000);
+    cache_store_flush(s);
+    assert_false(exists(s, 2));
+    assert_true(exists(s, 3));
+    cache_store_stats(s, &st);
+    assert_int_equal(st.expired, 2);
+    assert_int_equal(st.objects, 1);
+    cache_store_close(s);
+}
+
+typedef struct purge_result {
+    int calls, err;
+    size_t count;
+} purge_result_t;
+
+static void on_purged(int err, size_t count, void *data)
+{
+    purge_result_t *r = data;
+    r->calls++;
+    r->err = err;
+    r->count = count;
+}
+
+/* Purges and returns how many it reported. */
+static size_t purge(cache_store_t *s, cache_store_purge_kind_t kind, const char *arg, int soft)
+{
+    purge_result_t r = {0};
+    assert_int_equal(cache_store_purge(s, kind, arg, soft, on_purged, &r), 0);
+    cache_store_flush(s);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.err, 0);
+    return r.count;
+}
+
+static void put_purge_set(cache_store_t *s)
+{
+    const char *ta[] = {"a"}, *tab[] = {"a", "b"};
+    /* 0, 1: one URL (two variants); 2: below it; 3: another path; 4, 5: another host; 6: a host that extends "a.com" */
+    assert_int_equal(put_obj(s, 0, 0, "a.com/x", "a.com", ta, 1, 10, 1, 0), 0);
+    assert_int_equal(put_obj(s, 1, 0, "a.com/x", "a.com", tab, 2, 10, 1, 0), 0);
+    assert_int_equal(put_obj(s, 2, 0, "a.com/x/y?q", "a.com", NULL, 0, 10, 1, 0), 0);
+    assert_int_equal(put_obj(s, 3, 0, "a.com/z", "a.com", NULL, 0, 10, 1, 0), 0);
+    assert_int_equal(put_obj(s, 4, 0, "b.com/x", "b.com", tab, 2, 10, 1, 0), 0);
+    assert_int_equal(put_obj(s, 5, 0, "b.com/w", "b.com", NULL, 0, 10, 1, 0), 0);
+    assert_int_equal(put_obj(s, 6, 0, "a.com.evil/x", "a.com.evil", NULL, 0, 10, 1, 0), 0);
+    cache_store_flush(s);
+}
+
+static unsigned present(cache_store_t *s)
+{
+    unsigned mask = 0;
+    for (int i = 0; i < 7; i++)
+        mask |= (unsigned)exists(s, i) << i;
+    return mask;
+}
+
+static void test_purge(void **state)
+{
+    fixture_t *f = *state;
+    cache_store_t *s = open_store(f->path, 16 * MiB, NULL);
+    cache_store_stats_t st;
+
+    put_purge_set(s);
+    assert_int_equal(present(s), 0x7f);
+    assert_int_equal(purge(s, CACHE_STORE_PURGE_URL, "a.com/x", 0), 2);
+    assert_int_equal(present(s), 0x7c);
+    assert_int_equal(purge(s, CACHE_STORE_PURGE_URL, "a.com/x", 0), 0);
+    assert_int_equal(purge(s, CACHE_STORE_PURGE_PREFIX, "a.com/x", 0), 1); /* a.com/x/y?q */
+    assert_int_equal(present(s), 0x78);
+    assert_int_equal(purge(s, CACHE_STORE_PURGE_HOST, "a.com", 0), 1); /* a.com/z, not a.com.evil */
+    assert_int_equal(present(s), 0x70);
+
+    put_purge_set(s);
+    assert_int_equal(purge(s, CACHE_STORE_PURGE_TAG, "b", 0), 2); /* 1 and 4 */
+    assert_int_equal(present(s), 0x6d);
+    assert_int_equal(purge(s, CACHE_STORE_PURGE_TAG, "a", 0), 1); /* 0 (1 and 4 went) */
+    assert_int_equal(present(s), 0x6c);
+    assert_int_equal(purge(s, CACHE_STORE_PURGE_PREFIX, "a.com", 0), 3); /* 2, 3 and a.com.evil: bytes */
+    assert_int_equal(present(s), 0x20);
+    assert_int_equal(purge(s, CACHE_STORE_PURGE_TAG, "none", 0), 0);
+
+    put_purge_set(s);
+    assert_int_equal(purge(s, CACHE_STORE_PURGE_ALL, NULL, 0), 7);
+    assert_int_equal(present(s), 0);
+    cache_store_stats(s, &st);
+    assert_int_equal(st.objects, 0);
+    /* the indexes went with them: nothing left to find */
+    assert_int_equal(purge(s, CACHE_STORE_PURGE_PREFIX, "a", 0), 0);
+    assert_int_equal(purge(s, CACHE_STORE_PURGE_TAG, "a", 0), 0);
+
+    assert_int_equal(cache_store_purge(s, CACHE_STORE_PURGE_URL, "", 0, NULL, NULL), CACHE_STORE_EINVAL);
+    assert_int_equal(cache_store_purge(s, CACHE_STORE_PURGE_TAG, NULL, 0, NULL, NULL), CACHE_STORE_EINVAL);
+    cache_store_close(s);
+}
+
+static int is_stale(cache_store_t *s, int n)
+{
+    uint8_t id[CACHE_STORE_ID_LEN];
+    cache_store_item_t it;
+    int stale;
+
+    make_id(n, id);
+    assert_int_equal(cache_store_get(s, id, test_alloc, NULL, &it), 0);
+    assert_true(body_ok(it.body, it.body_len, n, 0)); /* the body is kept */
+    assert_int_equal(it.body_len, 10);
+    stale = (it.flags & CACHE_STORE_F_STALE) != 0;
+    free((void *)it.meta);
+    return stale;
+}
+
+static void test_soft_purge(void **state)
+{
+    fixture_t *f = *state;
+    cache_store_t *s = open_store(f->path, 16 * MiB, NULL);
+
+    put_purge_set(s);
+    assert_int_equal(purge(s, CACHE_STORE_PURGE_TAG, "b", 1), 2);
+    assert_int_equal(present(s), 0x7f); /* nothing deleted */
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(is_stale(s, i), i == 1 || i == 4);
+    assert_int_equal(purge(s, CACHE_STORE_PURGE_HOST, "b.com", 1), 2);
+    assert_true(is_stale(s, 5));
+    assert_false(is_stale(s, 6));
+    assert_int_equal(purge(s, CACHE_STORE_PURGE_ALL, NULL, 1), 7);
+    for (int i = 0; i < 7; i++)
+        assert_true(is_stale(s, i));
+    /* a soft-purged object is still found by the indexes */
+    assert_int_equal(purge(s, CACHE_STORE_PURGE_URL, "a.com/x", 0), 2);
+    assert_int_equal(present(s), 0x7c);
+    cache_store_close(s);
+}
+
+static sem_t writer_in_cb, writer_may_go;
+
+static void on_purge_block(int err, size_t count, void *data)
+{
+    (void)err, (void)count, (void)data;
+    sem_post(&writer_in_cb);
+    sem_wait(&writer_may_go); /* holds the writer thread */
+}
+
+static void test_queue_bound(void **state)
+{
+    fixture_t *f = *state;
+    cache_store_options_t opts = {.queue_max_ops = 16};
+    cache_store_t *s = open_store(f->path, 16 * MiB, &opts);
+    cache_store_stats_t st;
+    struct timespec t0, t1;
+    int dropped = 0;
+
+    sem_init(&writer_in_cb, 0, 0);
+    sem_init(&writer_may_go, 0, 0);
+    assert_int_equal(cache_store_purge(s, CACHE_STORE_PURGE_ALL, NULL, 0, on_purge_block, NULL), 0);
+    sem_wait(&writer_in_cb); /* the writer is stuck in the callback: nothing leaves the queue */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 100; i++) {
+        int rc = put_obj(s, i, 0, "h/q", "h", NULL, 0, 1000, 1, 0);
+        assert_true(rc == 0 || rc == CACHE_STORE_EDROPPED);
+        dropped += rc == CACHE_STORE_EDROPPED;
+    }
+    uint8_t id[CACHE_STORE_ID_LEN];
+    make_id(0, id);
+    assert_int_equal(cache_store_update_meta(s, id, "m", 1, 1, 0), CACHE_STORE_EDROPPED);
+    assert_int_equal(cache_store_delete(s, id), 0); /* deletes are not bounded */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 2000); /* nothing waited */
+    assert_int_equal(dropped, 84);
+    cache_store_stats(s, &st);
+    assert_int_equal(st.puts_dropped, 85);
+    assert_int_equal(st.queue_ops, 17);
+    sem_post(&writer_may_go);
+    cache_store_flush(s);
+    cache_store_stats(s, &st);
+    assert_int_equal(st.objects, 15); /* 16 put, 0 deleted */
+    assert_int_equal(st.queue_ops, 0);
+    assert_false(exists(s, 0));
+    assert_true(exists(s, 15));
+    assert_false(exists(s, 16));
+    cache_store_close(s);
+    sem_destroy(&writer_in_cb);
+    sem_destroy(&writer_may_go);
+}
+
+/* ---- concurrent readers ---- */
+
+#define NREADERS 4
+#define NCONC 16
+
+typedef struct reader {
+    pthread_t thread;
+    cache_store_t *s;
+    _Atomic int *stop;
+    long reads, bad;
+} reader_t;
+
+static size_t conc_len(int n, int v)
+{
+    return 2000 + (size_t)n * 100 + (size_t)v * 37;
+}
+
+static void check_item(reader_t *r, int n, const cache_store_item_t *it)
+{
+    int mn, mv;
+    char meta[64];
+
+    snprintf(meta, sizeof(meta), "%.*s", (int)it->meta_len, (const char *)it->meta);
+    if (sscanf(meta, "meta-%d-%d", &mn, &mv) != 2 || mn != n || it->body_len != conc_len(n, mv) ||
+        !body_ok(it->body, it->body_len, n, mv))
+        r->bad++;
+    r->reads++;
+}
+
+static void *reader_main(void *arg)
+{
+    reader_t *r = arg;
+    unsigned seed = (unsigned)(uintptr_t)r;
+
+    while (!atomic_load(r->stop)) {
+        int n = (int)(rand_r(&seed) % NCONC);
+        uint8_t id[CACHE_STORE_ID_LEN];
+        cache_store_item_t it;
+        cache_store_ref_t *ref;
+        make_id(n, id);
+        if (rand_r(&seed) % 2) {
+            if (cache_store_get(r->s, id, test_alloc, NULL, &it) == 0) {
+                check_item(r, n, &it);
+                free((void *)it.meta);
+            }
+        } else if (cache_store_get_ref(r->s, id, &ref, &it) == 0) {
+            check_item(r, n, &it);
+            cache_store_release(ref);
+        }
+    }
+    return NULL;
+}
+
+static void test_concurrent_gets(void **state)
+{
+    fixture_t *f = *state;
+    cache_store_t *s = open_store(f->path, 32 * MiB, NULL);
+    reader_t readers[NREADERS];
+    _Atomic int stop = 0;
+    char url[32];
+
+    for (int i = 0; i < NREADERS; i++) {
+        readers[i] = (reader_t){.s = s, .stop = &stop};
+        assert_int_equal(pthread_create(&readers[i].thread, NULL, reader_main, &readers[i]), 0);
+    }
+    for (int v = 0; v < 40; v++) {
+        for (int n = 0; n < NCONC; n++) {
+            snprintf(url, sizeof(url), "h/%d", n);
+            assert_int_equal(put_obj(s, n, v, url, "h", NULL, 0, conc_len(n, v), v, 0), 0);
+        }
+        if (v % 8 == 7) {
+            uint8_t id[CACHE_STORE_ID_LEN];
+            make_id(v % NCONC, id);
+            cache_store_delete(s, id);
+        }
+        cache_store_flush(s);
+    }
+    atomic_store(&stop, 1);
+    long reads = 0;
+    for (int i = 0; i < NREADERS; i++) {
+        pthread_join(readers[i].thread, NULL);
+        assert_int_equal(readers[i].bad, 0);
+        reads += readers[i].reads;
+    }
+    assert_true(reads > 0);
+    print_message("concurrent gets: %ld reads during 40 commits\n", reads);
+    cache_store_close(s);
+}
+
+/* A held ref pins its snapshot: the writer cannot reuse pages and runs into the map's end. It must drop, not fail. */
+static void test_map_full(void **state)
+{
+    fixture_t *f = *state;
+    cache_store_t *s = open_store(f->path, 4 * MiB, NULL);
+    uint8_t id[CACHE_STORE_ID_LEN];
+    cache_store_ref_t *ref;
+    cache_store_item_t it;
+    cache_store_stats_t st;
+
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(put_obj(s, i, 0, "h/m", "h", NULL, 0, 100 * 1024, i, 0), 0);
+    cache_store_flush(s);
+    make_id(0, id);
+    assert_int_equal(cache_store_get_ref(s, id, &ref, &it), 0);
+    for (int i = 10; i < 300; i++) {
+        assert_int_equal(put_obj(s, i, 0, "h/m", "h", NULL, 0, 100 * 1024, i, 0), 0);
+        if (i % 10 == 9)
+            cache_store_flush(s);
+    }
+    cache_store_flush(s);
+    cache_store_stats(s, &st);
+    assert_true(st.map_full > 0);
+    assert_true(st.puts_dropped > 0);
+    assert_true(body_ok(it.body, it.body_len, 0, 0)); /* the snapshot is intact */
+    assert_int_equal(it.body_len, 100 * 1024);
+    cache_store_release(ref);
+
+    /* with the reader gone, the free pages are usable again */
+    for (int i = 300; i < 310; i++)
+        assert_int_equal(put_obj(s, i, 0, "h/m", "h", NULL, 0, 100 * 1024, 1000 + i, 0), 0);
+    cache_store_flush(s);
+    for (int i = 300; i < 310; i++)
+        assert_true(exists(s, i));
+    cache_store_stats(s, &st);
+    assert_true(st.bytes_used <= 4 * MiB);
+    cache_store_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_sizes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_update_meta, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_format, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_soft_purge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_gets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
