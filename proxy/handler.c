@@ -116,7 +116,10 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     origin = self->srv->origins + m->route_id;
     switch (m->route->origin.kind) {
     case CONF_ORIGIN_URL:
-        px_upstream_forward(req, st, origin);
+        if (m->route->cache.enabled)
+            px_cache_handle(req, st, origin);
+        else
+            px_upstream_forward(req, st, origin);
         return 0;
     case CONF_ORIGIN_STATIC:
         /* h2o's file handler maps the path below its pathconf's path: give it the route's */

@@ -98,6 +98,7 @@ struct px_server {
     size_t nthreads;
     px_thread_t *threads;
     int access_log_fd;
+    struct cache_store *cache_store; /* NULL when no route caches */
     atomic_int stopping;
 };
 
@@ -115,7 +116,9 @@ struct px_thread {
     px_server_t *srv;
     size_t idx;
     pthread_t tid;
-    h2o_multithread_receiver_t wake; /* the signal thread pokes this to start the shutdown */
+    h2o_multithread_receiver_t wake;          /* the signal thread pokes this to start the shutdown */
+    h2o_multithread_receiver_t fill_receiver; /* fill.c: progress of fills this thread's requests stream */
+    h2o_linklist_t fill_subs;                 /* fill.c: this thread's px_sub_t */
     h2o_socket_t **listen_socks;
     h2o_accept_ctx_t *accept_ctxs;
     px_route_client_t *clients; /* per route id */
@@ -146,6 +149,8 @@ typedef struct px_req {
     struct timeval upstream_start; /* when the origin was first asked (wall clock, as h2o's request timestamps) */
     double upstream_ms;            /* to the origin's response head (or failure); negative when no origin was asked */
     unsigned from_origin : 1;      /* the response (status, headers, body) is the origin's own: never rewritten to JSON */
+    unsigned cache_invalidate : 1; /* cached.c: an unsafe method on a caching route; a success invalidates the URL */
+    h2o_iovec_t cache_status;      /* cached.c: the Cache-Status value, added by the respond filter */
 } px_req_t;
 
 /* The request's state, created on first use (also for requests h2o answers before our handler runs). */
@@ -263,8 +268,133 @@ void px_upstream_dispose_thread(px_thread_t *th);
 
 /* ---- upstream.c: forwarding a client's request to a URL origin ---- */
 
+/*
+ * The request for the origin, in req->pool: the client's, with the path rewritten, hop-by-hop fields dropped, the
+ * route's header commands applied and X-Forwarded-For/-Proto and Via added. for_fill: a cache fill's GET instead
+ * (no body, no conditional or Range fields of the client's). extra: more header lines ("name: value\r\n"...).
+ */
+h2o_iovec_t px_origin_request(h2o_req_t *req, px_req_t *st, px_origin_t *origin, int for_fill, h2o_iovec_t extra);
 /* Forwards the request to the route's origin and streams the answer back. Always answers (502/504 on failure). */
 void px_upstream_forward(h2o_req_t *req, px_req_t *st, px_origin_t *origin);
+
+/* ---- fill.c: coalesced origin fetches that requests on any thread stream (the cache's misses) ---- */
+
+typedef struct px_fill px_fill_t;
+typedef struct px_sub px_sub_t;
+
+typedef enum px_fill_state {
+    PX_FILL_PENDING,   /* no head yet */
+    PX_FILL_STREAMING, /* the head is published, the body grows */
+    PX_FILL_DONE,      /* the whole answer is there */
+    PX_FILL_FAILED,    /* the fetch failed: before the head (has_head 0) or in the body (truncated) */
+    PX_FILL_RELEASED,  /* returned by ops->on_head: the answer is not for sharing (fill->released): only the first
+                          subscriber streams it, the others must do without the fill */
+} px_fill_state_t;
+
+/* A response header of a fill: names lower-case; all the strings live in the fill's head_storage. */
+typedef struct px_fill_hdr {
+    h2o_iovec_t name;
+    h2o_iovec_t value;
+} px_fill_hdr_t;
+
+/* What the cache does at the fill's turning points (on the owner thread). */
+typedef struct px_fill_ops {
+    /* The origin's head: fill in fill->status, headers, ... and return PX_FILL_STREAMING (share) or PX_FILL_RELEASED. */
+    int (*on_head)(px_fill_t *fill, const px_fetch_head_t *head);
+    /* Body bytes, before they are published (size accounting). Returns 1 to drop them (the answer is another). */
+    int (*on_body)(px_fill_t *fill, size_t len);
+    /* The end (err NULL: complete). Returns the final state: PX_FILL_DONE or PX_FILL_FAILED, or another state after
+     * replacing the answer (a stale object published instead of an error). */
+    int (*on_end)(px_fill_t *fill, const char *err, int timeout);
+    /* The fill is freed: release fill->user. */
+    void (*dispose)(px_fill_t *fill);
+} px_fill_ops_t;
+
+struct px_fill {
+    uint8_t key[32];
+    px_fill_t *next; /* in the table's bucket */
+    int closed;      /* out of the table (under its lock) */
+    atomic_int refs;
+    px_thread_t *owner;
+    size_t nthreads;
+    struct px_fill_msg *msgs; /* one per thread */
+    uint8_t *subscribed;      /* one per thread, under the table lock */
+    atomic_int state;         /* px_fill_state_t, stored with release semantics */
+    /* the head: written by the owner before state leaves PX_FILL_PENDING, read-only after */
+    int has_head;
+    int released; /* the answer is for the first subscriber only */
+    int status;
+    size_t nheaders;
+    px_fill_hdr_t *headers;
+    size_t content_length; /* SIZE_MAX: unknown */
+    char *head_storage;    /* malloc'ed; everything the head points to */
+    /* the body: chunks never move; body_len is stored with release semantics */
+    struct px_fill_chunk *first, *last;
+    atomic_size_t body_len;
+    /* the owner's */
+    px_fetch_t fetch;
+    h2o_iovec_t reqbuf; /* malloc'ed */
+    const px_fill_ops_t *ops;
+    void *user;                       /* the cache's state for this fill */
+    int linger;                       /* set by ops->on_end: a complete fill stays joinable for a second */
+    h2o_timeout_entry_t linger_timer; /* in the owner's one_sec_timeout */
+};
+
+/* A request streaming a fill; lives in the request's pool. */
+typedef struct px_sub_ops {
+    /* The fill's head is there: set req->res (status, headers, content_length); 0 to stream the fill, -1 to leave it. */
+    int (*on_head)(px_sub_t *sub, px_fill_t *fill);
+    /* The fill is no use to this request (released, failed before its head, or on_head said no): answer it another way.
+     * The fill stays valid during the call. */
+    void (*on_release)(px_sub_t *sub, px_fill_t *fill, int state);
+} px_sub_ops_t;
+
+struct px_sub {
+    h2o_generator_t super;
+    h2o_req_t *req;
+    px_fill_t *fill; /* holds a reference; NULL once detached */
+    const px_sub_ops_t *ops;
+    void *data;
+    h2o_linklist_t link; /* in the thread's fill_subs */
+    struct px_fill_chunk *chunk;
+    size_t chunk_index;
+    size_t sent; /* body offset reached (on_head may start it further, for a range) */
+    size_t end;  /* body offset to stop at (SIZE_MAX: the end) */
+    unsigned started : 1, in_flight : 1, no_body : 1, first : 1;
+};
+
+/*
+ * The fill running for `key`, or a new one in the table (*created = 1: the caller fills in ops and user and calls
+ * px_fill_start). Either way the caller holds a reference, which px_sub_attach takes over or px_fill_unref drops.
+ */
+px_fill_t *px_fill_join(px_thread_t *th, const uint8_t key[32], int *created);
+/* Starts the fill's fetch on th (the thread that created it). reqbuf becomes the fill's (malloc'ed). */
+void px_fill_start(px_fill_t *fill, px_thread_t *th, size_t route_id, h2o_iovec_t reqbuf, int idempotent);
+/* Takes the fill out of the table: later joins make a new one. */
+void px_fill_leave_table(px_fill_t *fill);
+void px_fill_unref(px_fill_t *fill);
+/* Takes the running or lingering fill of `key` out of the table, if any (an invalidation). */
+void px_fill_forget(const uint8_t key[32]);
+/* Keeps a reference on the fill until the request is over. */
+void px_fill_hold(h2o_req_t *req, px_fill_t *fill);
+/* Publishing, on the owner thread. */
+void px_fill_publish_head(px_fill_t *fill, int state);
+void px_fill_append(px_fill_t *fill, const char *bytes, size_t len);
+void px_fill_finish(px_fill_t *fill, int state);
+/* Copies body bytes [off, off + len) of a fill (len must be available). */
+void px_fill_copy_body(px_fill_t *fill, size_t off, char *dst, size_t len);
+/* Makes the request a subscriber of the fill (taking the caller's reference); it may answer at once. first: the
+ * request that made the fill, which streams its answer even when it is not for sharing. */
+px_sub_t *px_sub_attach(h2o_req_t *req, px_fill_t *fill, int first, const px_sub_ops_t *ops, void *data);
+/* The receiver callback of a thread's fill messages. */
+void px_fill_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+
+/* ---- cached.c: the cache on a route ---- */
+
+/* Answers a request on a caching route: from the store, from a fill, or forwarded (with Cache-Status). */
+void px_cache_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin);
+/* An unsafe request succeeded (its head is there): invalidates its URL and the Location / Content-Location ones. */
+void px_cache_invalidate(h2o_req_t *req, const px_fetch_head_t *head);
 
 /* ---- tls.c ---- */
 

@@ -75,6 +75,8 @@ px_req_t *px_req_get(h2o_req_t *req)
     st->upstream_start = (struct timeval){0, 0};
     st->upstream_ms = -1;
     st->from_origin = 0;
+    st->cache_invalidate = 0;
+    st->cache_status = h2o_iovec_init(NULL, 0);
     /* keep a well-formed id from the client, else make one; either way the origin sees the same id */
     i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
     if (i != -1 && px_request_id_is_valid(req->headers.entries[i].value.base, req->headers.entries[i].value.len)) {
@@ -219,6 +221,19 @@ static void apply_header_cmds(h2o_req_t *req, const conf_header_cmds_t *cmds)
                               cmds->add[i].value, strlen(cmds->add[i].value));
 }
 
+static void strip_cache_fields(h2o_req_t *req)
+{
+    static const h2o_iovec_t names[] = {{H2O_STRLIT("cdn-cache-control")},
+                                        {H2O_STRLIT("surrogate-control")},
+                                        {H2O_STRLIT("surrogate-key")},
+                                        {H2O_STRLIT("cache-tag")}};
+    for (size_t i = 0; i != sizeof(names) / sizeof(names[0]); ++i) {
+        ssize_t at;
+        while ((at = h2o_find_header_by_str(&req->res.headers, names[i].base, names[i].len, -1)) != -1)
+            h2o_delete_header(&req->res.headers, at);
+    }
+}
+
 static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
     px_req_t *st = px_req_get(req);
@@ -226,6 +241,12 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
 
     h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, st->request_id.base, st->request_id.len, 1);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VIA, NULL, H2O_STRLIT("1.1 edgeproxy"));
+    if (st->cache_status.len != 0) {
+        if (st->from_origin) /* what speaks to the cache only (CDN-Cache-Control, Surrogate-Control, surrogate keys) */
+            strip_cache_fields(req);
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-status"), 0, NULL, st->cache_status.base,
+                              st->cache_status.len);
+    }
     if (st->match != NULL)
         apply_header_cmds(req, &st->match->route->response_headers);
     if (req->res.status == 413 && req->version < 0x200)

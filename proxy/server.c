@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include "cache/cache.h"
 #include "proxy/internal.h"
 
 static int mkdir_p(const char *dir)
@@ -178,6 +179,15 @@ int px_server_create(px_server_t **out, const conf_t *conf, char *err, size_t er
     px_server_setup_pathconf(srv, srv->pathconf);
     px_server_setup_pathconf(srv, &hostconf->fallback_path); /* h2o's own early errors (413 on Content-Length, ...) */
 
+    for (i = 0; i != srv->nroutes; ++i) {
+        if (px_router_route(srv->router, i)->cache.enabled) {
+            cache_store_options_t opts = {.max_size = conf->cache.max_size, .max_object_size = conf->cache.max_object_size};
+            if (cache_store_open(conf->cache.path, &opts, &srv->cache_store, err, errlen) != 0)
+                return -1;
+            break;
+        }
+    }
+
     srv->origins = h2o_mem_alloc(sizeof(*srv->origins) * (srv->nroutes + 1));
     memset(srv->origins, 0, sizeof(*srv->origins) * (srv->nroutes + 1));
     for (i = 0; i != srv->nroutes; ++i) {
@@ -255,6 +265,8 @@ static void *thread_main(void *arg)
     if (px_thread_init_random(th) != 0)
         h2o_fatal("cannot seed the request-id generator");
     h2o_multithread_register_receiver(th->ctx.queue, &th->wake, on_wake);
+    h2o_multithread_register_receiver(th->ctx.queue, &th->fill_receiver, px_fill_on_messages);
+    h2o_linklist_init_anchor(&th->fill_subs);
 
     for (i = 0; i != srv->nlisteners; ++i) {
         h2o_socket_t *sock = th->listen_socks[i]; /* created by the main thread's dup(); see px_server_run */
@@ -333,6 +345,8 @@ int px_server_run(px_server_t *srv)
         h2o_multithread_send_message(&srv->threads[i].wake, NULL);
     for (i = 0; i != srv->nthreads; ++i)
         pthread_join(srv->threads[i].tid, NULL);
+    cache_store_close(srv->cache_store); /* commits what the fills queued */
+    srv->cache_store = NULL;
     fprintf(stderr, "edgeproxy: stopped\n");
     return 0;
 }
@@ -379,6 +393,7 @@ void px_server_destroy(px_server_t *srv)
     }
     if (srv->access_log_fd != -1)
         close(srv->access_log_fd);
+    cache_store_close(srv->cache_store);
     px_router_free(srv->router);
     free(srv);
 }

@@ -62,7 +62,14 @@ static h2o_iovec_t upstream_path(h2o_req_t *req, px_req_t *st)
     return h2o_concat(&req->pool, h2o_iovec_init(base, baselen), rest, query);
 }
 
-static h2o_iovec_t build_request(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
+/* Conditional and range fields, which a cache fill leaves out: it wants the whole representation. */
+static int is_conditional(const h2o_token_t *token)
+{
+    return token == H2O_TOKEN_IF_NONE_MATCH || token == H2O_TOKEN_IF_MODIFIED_SINCE || token == H2O_TOKEN_IF_MATCH ||
+           token == H2O_TOKEN_IF_UNMODIFIED_SINCE || token == H2O_TOKEN_IF_RANGE || token == H2O_TOKEN_RANGE;
+}
+
+h2o_iovec_t px_origin_request(h2o_req_t *req, px_req_t *st, px_origin_t *origin, int for_fill, h2o_iovec_t extra)
 {
     const conf_route_t *route = st->match->route;
     const conf_header_cmds_t *cmds = &route->request_headers;
@@ -79,7 +86,7 @@ static h2o_iovec_t build_request(h2o_req_t *req, px_req_t *st, px_origin_t *orig
     if (peerlen == SIZE_MAX)
         peerlen = 0;
 
-    cap = req->method.len + path.len + host.len + peerlen + req->entity.len + 512;
+    cap = req->method.len + path.len + host.len + peerlen + req->entity.len + extra.len + 512;
     for (i = 0; i != req->headers.size; ++i) {
         cap += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
         if (req->headers.entries[i].name == &H2O_TOKEN_CONNECTION->buf)
@@ -96,20 +103,25 @@ static h2o_iovec_t build_request(h2o_req_t *req, px_req_t *st, px_origin_t *orig
     } while (0)
 #define APPEND_LIT(lit) APPEND(lit, sizeof(lit) - 1)
 
-    APPEND(req->method.base, req->method.len);
+    if (for_fill)
+        APPEND_LIT("GET"); /* a HEAD is answered from the stored GET */
+    else
+        APPEND(req->method.base, req->method.len);
     APPEND_LIT(" ");
     APPEND(path.base, path.len);
     APPEND_LIT(" HTTP/1.1\r\nhost: ");
     APPEND(host.base, host.len);
     APPEND_LIT("\r\nconnection: keep-alive\r\n");
-    if (req->entity.base != NULL)
+    if (req->entity.base != NULL && !for_fill)
         o += (size_t)sprintf(buf + o, "content-length: %zu\r\n", req->entity.len);
+    if (extra.len != 0)
+        APPEND(extra.base, extra.len);
     for (i = 0; i != req->headers.size; ++i) {
         const h2o_header_t *h = req->headers.entries + i;
         if (h2o_iovec_is_token(h->name)) {
             const h2o_token_t *token = (void *)h->name;
             if (token->proxy_should_drop_for_req || token == H2O_TOKEN_CONTENT_LENGTH || token == H2O_TOKEN_EXPECT ||
-                token == H2O_TOKEN_HOST)
+                token == H2O_TOKEN_HOST || (for_fill && is_conditional(token)))
                 continue;
             if (token == H2O_TOKEN_X_FORWARDED_FOR) {
                 xff = xff.len == 0 ? h->value : h2o_concat(&req->pool, xff, h2o_iovec_init(H2O_STRLIT(", ")), h->value);
@@ -153,7 +165,7 @@ static h2o_iovec_t build_request(h2o_req_t *req, px_req_t *st, px_origin_t *orig
         APPEND_LIT("2 edgeproxy\r\n\r\n");
     else
         APPEND_LIT("1.1 edgeproxy\r\n\r\n");
-    if (req->entity.base != NULL)
+    if (req->entity.base != NULL && !for_fill)
         APPEND(req->entity.base, req->entity.len);
 #undef APPEND
 #undef APPEND_LIT
@@ -221,6 +233,8 @@ static void on_head(px_fetch_t *f, const px_fetch_head_t *head)
     h2o_req_t *req = self->req;
 
     record_upstream_time(self);
+    if (self->st->cache_invalidate && head->status < 400)
+        px_cache_invalidate(req, head);
     req->res.status = head->status;
     req->res.reason = h2o_strdup(&req->pool, head->reason.base, head->reason.len).base;
     req->res.content_length = head->content_length;
@@ -313,6 +327,7 @@ void px_upstream_forward(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
     h2o_buffer_init(&self->body, &h2o_socket_buffer_prototype);
     self->active = 1;
     gettimeofday(&st->upstream_start, NULL);
-    px_fetch_start(&self->fetch, px_thread_of(req), st->match->route_id, build_request(req, st, origin),
+    px_fetch_start(&self->fetch, px_thread_of(req), st->match->route_id,
+                   px_origin_request(req, st, origin, 0, h2o_iovec_init(NULL, 0)),
                    h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")), is_idempotent(req->method), &callbacks, self);
 }
