@@ -1078,55 +1078,59 @@ void px_cache_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
               &created);
 }
 
-static void purge_url_of(h2o_req_t *req, h2o_iovec_t target)
-{
-    px_thread_t *th = px_thread_of(req);
-    char *url;
-
-    if (target.len == 0)
-        return;
-    if (target.base[0] == '/') { /* a path on the same host */
-        url = h2o_mem_alloc_pool(&req->pool, req->authority.len + target.len + 1);
-        memcpy(url, req->authority.base, req->authority.len);
-        h2o_strtolower(url, req->authority.len);
-        memcpy(url + req->authority.len, target.base, target.len);
-        url[req->authority.len + target.len] = '\0';
-    } else { /* an absolute URL: only on the same host (RFC 9111 4.4) */
-        h2o_url_t parsed;
-        if (h2o_url_parse(target.base, target.len, &parsed) != 0 ||
-            !h2o_lcstris(parsed.authority.base, parsed.authority.len, req->authority.base, req->authority.len))
-            return;
-        url = h2o_mem_alloc_pool(&req->pool, parsed.authority.len + parsed.path.len + 1);
-        memcpy(url, parsed.authority.base, parsed.authority.len);
-        h2o_strtolower(url, parsed.authority.len);
-        memcpy(url + parsed.authority.len, parsed.path.base, parsed.path.len);
-        url[parsed.authority.len + parsed.path.len] = '\0';
-    }
-    cache_store_purge(th->srv->cache_store, CACHE_STORE_PURGE_URL, url, 0, NULL, NULL);
-}
-
-void px_cache_invalidate(h2o_req_t *req, const px_fetch_head_t *head)
+/* Takes out of the fill table the answer a GET of authority + path (on this request's route) would join. */
+static void forget_fill_of(h2o_req_t *req, h2o_iovec_t authority, h2o_iovec_t path)
 {
     px_req_t *st = px_req_get(req);
     cache_key_opts_t ko = key_opts(&st->match->route->cache);
     size_t nreq, klen;
     cache_hdr_t *rh = request_hdrs(req, &nreq);
-    cache_key_req_t kr = {
-        .method = "GET", .scheme = req->scheme->name.base, .authority = req->authority.base, .path = req->path.base};
+    cache_key_req_t kr = {.method = "GET",
+                          .scheme = req->scheme->name.base,
+                          .authority = authority.base,
+                          .path = path.base,
+                          .method_len = 3,
+                          .scheme_len = req->scheme->name.len,
+                          .authority_len = authority.len,
+                          .path_len = path.len,
+                          .hdrs = rh,
+                          .nhdrs = nreq};
     char *key = h2o_mem_alloc_pool(&req->pool, PX_KEY_MAX);
     uint8_t pid[CACHE_ID_SIZE];
 
-    /* a fill still answering for the URL (as the GET of this request would find it) goes too */
-    kr.method_len = 3;
-    kr.scheme_len = req->scheme->name.len;
-    kr.authority_len = req->authority.len;
-    kr.path_len = req->path.len;
-    kr.hdrs = rh;
-    kr.nhdrs = nreq;
     if ((klen = cache_key_build(&kr, &ko, key, PX_KEY_MAX)) <= PX_KEY_MAX) {
         cache_key_digest(key, klen, NULL, 0, pid);
         px_fill_forget(pid);
     }
+}
+
+/* Invalidates a URL of the request's host: a path, or an absolute URL on the same host (RFC 9111 4.4). */
+static void purge_url_of(h2o_req_t *req, h2o_iovec_t target)
+{
+    px_thread_t *th = px_thread_of(req);
+    h2o_iovec_t authority = req->authority, path = target;
+    char *url;
+
+    if (target.len == 0)
+        return;
+    if (target.base[0] != '/') {
+        h2o_url_t parsed;
+        if (h2o_url_parse(target.base, target.len, &parsed) != 0 ||
+            !h2o_lcstris(parsed.authority.base, parsed.authority.len, req->authority.base, req->authority.len))
+            return;
+        path = parsed.path;
+    }
+    forget_fill_of(req, authority, path);
+    url = h2o_mem_alloc_pool(&req->pool, authority.len + path.len + 1);
+    memcpy(url, authority.base, authority.len);
+    h2o_strtolower(url, authority.len);
+    memcpy(url + authority.len, path.base, path.len);
+    url[authority.len + path.len] = '\0';
+    cache_store_purge(th->srv->cache_store, CACHE_STORE_PURGE_URL, url, 0, NULL, NULL);
+}
+
+void px_cache_invalidate(h2o_req_t *req, const px_fetch_head_t *head)
+{
     purge_url_of(req, req->path);
     for (size_t i = 0; i != head->nheaders; ++i) {
         const struct phr_header *h = head->headers + i;

@@ -443,3 +443,29 @@ void px_fill_forget(const uint8_t key[32])
         fill_release(fill);
     }
 }
+
+void px_fill_forget_complete(void)
+{
+    px_fill_t *done = NULL;
+
+    pthread_mutex_lock(&table_lock);
+    for (size_t b = 0; b != PX_FILL_BUCKETS; ++b) {
+        for (px_fill_t **p = &table[b]; *p != NULL;) {
+            px_fill_t *fill = *p;
+            if (atomic_load_explicit(&fill->state, memory_order_acquire) == PX_FILL_DONE) {
+                *p = fill->next; /* the table's reference moves to the list */
+                fill->closed = 1;
+                fill->next = done;
+                done = fill;
+            } else {
+                p = &fill->next;
+            }
+        }
+    }
+    pthread_mutex_unlock(&table_lock);
+    while (done != NULL) {
+        px_fill_t *next = done->next;
+        fill_release(done);
+        done = next;
+    }
+}

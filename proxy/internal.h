@@ -79,6 +79,7 @@ typedef struct px_origin {
 
 typedef struct px_listener {
     int fd;
+    int admin;        /* the admin API's listener */
     SSL_CTX *ssl_ctx; /* NULL for plain HTTP; owned */
     char url[80];     /* "https://127.0.0.1:8443", with the bound port */
 } px_listener_t;
@@ -87,8 +88,10 @@ struct px_server {
     const conf_t *conf;
     px_router_t *router;
     h2o_globalconf_t globalconf;
-    h2o_hostconf_t *hostconf; /* the one host h2o knows: we route hosts ourselves */
-    h2o_pathconf_t *pathconf; /* the one "/" pathconf every request enters; routing happens in our handler */
+    h2o_hostconf_t *hostconf;          /* the one host h2o knows: we route hosts ourselves */
+    h2o_pathconf_t *pathconf;          /* the one "/" pathconf every request enters; routing happens in our handler */
+    h2o_globalconf_t admin_globalconf; /* the admin listener's own host and handler (admin.c); unused without one */
+    int has_admin;
     h2o_filter_t *respond_filter;
     h2o_logger_t *access_logger; /* NULL when the access log is off */
     size_t nroutes;
@@ -116,9 +119,10 @@ struct px_thread {
     px_server_t *srv;
     size_t idx;
     pthread_t tid;
-    h2o_multithread_receiver_t wake;          /* the signal thread pokes this to start the shutdown */
-    h2o_multithread_receiver_t fill_receiver; /* fill.c: progress of fills this thread's requests stream */
-    h2o_linklist_t fill_subs;                 /* fill.c: this thread's px_sub_t */
+    h2o_multithread_receiver_t wake;           /* the signal thread pokes this to start the shutdown */
+    h2o_multithread_receiver_t fill_receiver;  /* fill.c: progress of fills this thread's requests stream */
+    h2o_linklist_t fill_subs;                  /* fill.c: this thread's px_sub_t */
+    h2o_multithread_receiver_t admin_receiver; /* admin.c: purges committed by the store's writer */
     h2o_socket_t **listen_socks;
     h2o_accept_ctx_t *accept_ctxs;
     px_route_client_t *clients; /* per route id */
@@ -375,6 +379,8 @@ void px_fill_leave_table(px_fill_t *fill);
 void px_fill_unref(px_fill_t *fill);
 /* Takes the running or lingering fill of `key` out of the table, if any (an invalidation). */
 void px_fill_forget(const uint8_t key[32]);
+/* Takes every complete fill out of the table (a purge: requests must go to the store again). Any thread. */
+void px_fill_forget_complete(void);
 /* Keeps a reference on the fill until the request is over. */
 void px_fill_hold(h2o_req_t *req, px_fill_t *fill);
 /* Publishing, on the owner thread. */
@@ -395,6 +401,13 @@ void px_fill_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *m
 void px_cache_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin);
 /* An unsafe request succeeded (its head is there): invalidates its URL and the Location / Content-Location ones. */
 void px_cache_invalidate(h2o_req_t *req, const px_fetch_head_t *head);
+
+/* ---- admin.c: the admin API ---- */
+
+/* Registers the admin handler (token check, /cache/purge, /cache/stats) on the admin listener's pathconf. */
+void px_admin_register(px_server_t *srv, h2o_pathconf_t *pathconf);
+/* The receiver callback of a thread's admin messages (purges done). */
+void px_admin_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 
 /* ---- tls.c ---- */
 

@@ -15,6 +15,7 @@ static px_server_t *server;
 static void usage(FILE *fp)
 {
     fprintf(fp, "Usage: edgeproxy [-t] -c FILE\n"
+                "       edgeproxy purge -c FILE (--url URL | --prefix PREFIX | --tag TAG | --host HOST | --all) [--soft]\n"
                 "\n"
                 "An edge caching reverse proxy with function hooks.\n"
                 "\n"
@@ -25,7 +26,10 @@ static void usage(FILE *fp)
                 "  -v, --version     print the version and exit\n"
                 "\n"
                 "Signals: SIGTERM or SIGINT stop accepting connections, let in-flight requests finish\n"
-                "(up to shutdown_timeout) and exit 0.\n");
+                "(up to shutdown_timeout) and exit 0.\n"
+                "\n"
+                "edgeproxy purge asks a running edgeproxy (its admin API, conf key admin) to purge its cache;\n"
+                "see edgeproxy purge --help.\n");
 }
 
 int main(int argc, char **argv)
@@ -38,6 +42,9 @@ int main(int argc, char **argv)
     const char *conf_file = NULL;
     int test_only = 0, ch, ret;
     char err[1024];
+
+    if (argc >= 2 && strcmp(argv[1], "purge") == 0)
+        return px_purge_main(argc - 1, argv + 1);
 
     while ((ch = getopt_long(argc, argv, "c:thv", longopts, NULL)) != -1) {
         switch (ch) {

@@ -31,4 +31,7 @@ int px_server_run(px_server_t *srv);
 /* Releases the server. NULL is allowed. */
 void px_server_destroy(px_server_t *srv);
 
+/* `edgeproxy purge ...`: argv[0] is "purge". Purges through the admin API of the conf's server; returns the exit code. */
+int px_purge_main(int argc, char **argv);
+
 #endif

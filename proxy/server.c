@@ -197,15 +197,29 @@ int px_server_create(px_server_t **out, const conf_t *conf, char *err, size_t er
             return -1;
     }
 
-    srv->nlisteners = conf->nlisteners;
-    srv->listeners = h2o_mem_alloc(sizeof(*srv->listeners) * conf->nlisteners);
-    for (i = 0; i != conf->nlisteners; ++i) {
-        srv->listeners[i].fd = -1;
-        srv->listeners[i].ssl_ctx = NULL;
-    }
+    srv->nlisteners = conf->nlisteners + (conf->admin.enabled ? 1 : 0);
+    srv->listeners = h2o_mem_alloc(sizeof(*srv->listeners) * srv->nlisteners);
+    for (i = 0; i != srv->nlisteners; ++i)
+        srv->listeners[i] = (px_listener_t){.fd = -1};
     for (i = 0; i != conf->nlisteners; ++i)
         if (open_listener(conf, conf->listeners + i, srv->listeners + i, err, errlen) != 0)
             return -1;
+    if (conf->admin.enabled) {
+        /* the admin API: its own listener and host, the same threads */
+        conf_listener_t al = {.address = conf->admin.address, .port = conf->admin.port};
+        h2o_hostconf_t *ah;
+        h2o_pathconf_t *ap;
+        if (open_listener(conf, &al, srv->listeners + conf->nlisteners, err, errlen) != 0)
+            return -1;
+        srv->listeners[conf->nlisteners].admin = 1;
+        h2o_config_init(&srv->admin_globalconf);
+        srv->has_admin = 1;
+        ah = h2o_config_register_host(&srv->admin_globalconf, h2o_iovec_init(H2O_STRLIT("edgeproxy-admin")), 65535);
+        ap = h2o_config_register_path(ah, "/", 0);
+        px_admin_register(srv, ap);
+        px_server_setup_pathconf(srv, ap);
+        px_server_setup_pathconf(srv, &ah->fallback_path);
+    }
     return 0;
 }
 
@@ -266,11 +280,14 @@ static void *thread_main(void *arg)
         h2o_fatal("cannot seed the request-id generator");
     h2o_multithread_register_receiver(th->ctx.queue, &th->wake, on_wake);
     h2o_multithread_register_receiver(th->ctx.queue, &th->fill_receiver, px_fill_on_messages);
+    h2o_multithread_register_receiver(th->ctx.queue, &th->admin_receiver, px_admin_on_messages);
     h2o_linklist_init_anchor(&th->fill_subs);
 
     for (i = 0; i != srv->nlisteners; ++i) {
         h2o_socket_t *sock = th->listen_socks[i]; /* created by the main thread's dup(); see px_server_run */
-        th->accept_ctxs[i] = (h2o_accept_ctx_t){&th->ctx, srv->globalconf.hosts, srv->listeners[i].ssl_ctx, 0, NULL};
+        th->accept_ctxs[i] =
+            (h2o_accept_ctx_t){&th->ctx, srv->listeners[i].admin ? srv->admin_globalconf.hosts : srv->globalconf.hosts,
+                               srv->listeners[i].ssl_ctx, 0, NULL};
         sock = h2o_evloop_socket_create(th->ctx.loop, (int)(intptr_t)sock, H2O_SOCKET_FLAG_DONT_READ);
         sock->data = th->accept_ctxs + i;
         th->listen_socks[i] = sock;
@@ -330,7 +347,8 @@ int px_server_run(px_server_t *srv)
     }
 
     for (j = 0; j != srv->nlisteners; ++j)
-        fprintf(stderr, "edgeproxy: listening on %s\n", srv->listeners[j].url);
+        fprintf(stderr, srv->listeners[j].admin ? "edgeproxy: admin API on %s\n" : "edgeproxy: listening on %s\n",
+                srv->listeners[j].url);
     fprintf(stderr, "edgeproxy: ready (%zu threads)\n", srv->nthreads);
 
     do {
@@ -390,6 +408,14 @@ void px_server_destroy(px_server_t *srv)
         srv->hostconf->fallback_path.filters.size = 0; /* borrowed from the main pathconf */
         srv->hostconf->fallback_path.loggers.size = 0;
         h2o_config_dispose(&srv->globalconf);
+    }
+    if (srv->has_admin) {
+        h2o_hostconf_t *ah = srv->admin_globalconf.hosts[0];
+        ah->fallback_path.filters.size = 0; /* borrowed from the main pathconf */
+        ah->fallback_path.loggers.size = 0;
+        ah->paths.entries[0].filters.size = 0;
+        ah->paths.entries[0].loggers.size = 0;
+        h2o_config_dispose(&srv->admin_globalconf);
     }
     if (srv->access_log_fd != -1)
         close(srv->access_log_fd);

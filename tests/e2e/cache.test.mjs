@@ -2,9 +2,11 @@
 // threads, revalidation, conditionals, HEAD, Range, Vary, stale serving, invalidation, restart, big objects.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { assertJsonError, closedPort, h1, h2, h2connect, killAll, makeCerts, sleep, startEdge, tempDir } from './lib.mjs';
+import { assertJsonError, closedPort, h1, h2, h2connect, killAll, makeCerts, runCli, sleep, startEdge, tempDir } from './lib.mjs';
 
 after(killAll);
 
@@ -36,6 +38,7 @@ function startScriptedOrigin() {
       if (q('cookie')) h['set-cookie'] = 'a=b';
       if (q('ver')) h['x-version'] = q('ver');
       if (q('tags')) h['surrogate-key'] = q('tags');
+      if (q('loc')) h.location = q('loc');
       if (q('etag') && req.headers['if-none-match'] === h.etag) {
         res.writeHead(304, h);
         res.end();
@@ -103,11 +106,16 @@ describe('cache', () => {
   let dataDir;
   let plainPort; // fixed across the restart: the port is part of the cache key
   let tlsPort;
+  let adminPort;
+  const TOKEN = 'test-admin-token-0123456789';
+  const admin = (path, method = 'POST', token = TOKEN) =>
+    h1({ port: adminPort, path, method, headers: token ? { authorization: `Bearer ${token}` } : {} });
   const conf = () => {
     const c = makeCerts().certs.localhost;
     return `threads: 2
 data_dir: ${dataDir}
 cache: { max_size: 128MiB, max_object_size: 24MiB }
+admin: { port: ${adminPort}, token: ${TOKEN} }
 listen:
   - { address: 127.0.0.1, port: ${plainPort} }
   - { address: 127.0.0.1, port: ${tlsPort}, tls: { cert: ${c.cert}, key: ${c.key} } }
@@ -132,6 +140,7 @@ hosts:
     dataDir = tempDir('ep-cache-');
     plainPort = await closedPort();
     tlsPort = await closedPort();
+    adminPort = await closedPort();
     edge = await startEdge(conf());
     [port, tport] = edge.ports;
   });
@@ -365,6 +374,24 @@ hosts:
     const after = await h1({ port, path: url });
     assert.match(cacheStatus(after), /fwd=uri-miss/);
     assert.equal(origin.count(url), 3); // GET, POST, GET
+    // and the Location of the answer, on the same host
+    const other = '/inval-loc?cc=max-age=60';
+    await h1({ port, path: other });
+    await settle();
+    assert.match(cacheStatus(await h1({ port, path: other })), /hit/);
+    await h1({ port, path: `/inval-post?loc=${encodeURIComponent(other)}`, method: 'PUT', body: 'y' });
+    await sleep(100);
+    assert.match(cacheStatus(await h1({ port, path: other })), /fwd=uri-miss/);
+  });
+
+  test('a client that leaves does not stop the fill: the next request is a hit', async () => {
+    const url = '/leave?cc=max-age=60&delay=300&size=2000000';
+    await assert.rejects(h1({ port, path: url, timeout: 100 }));
+    await sleep(800);
+    const r = await h1({ port, path: url });
+    assert.equal(r.body.length, 2000000);
+    assert.match(cacheStatus(r), /hit/);
+    assert.equal(origin.count(url), 1);
   });
 
   test('request directives: no-cache revalidates, only-if-cached on a miss is a 504', async () => {
@@ -413,6 +440,109 @@ hosts:
     assert.match(cacheStatus(a), /detail=too-big/);
     await h1({ port, path: url });
     assert.equal(origin.count(url), 2);
+  });
+
+  describe('purge through the admin API and edgeproxy purge', () => {
+    const stored = async (url) => {
+      await h1({ port, path: url });
+      await settle();
+      assert.match(cacheStatus(await h1({ port, path: url })), /hit/, `${url} not stored`);
+    };
+    const isMiss = async (url) => /fwd=/.test(cacheStatus(await h1({ port, path: url })));
+    const host = () => `127.0.0.1:${plainPort}`;
+
+    test('the token is required; stats answer', async () => {
+      assertJsonError(await admin('/cache/purge?all=1', 'POST', null), 401);
+      assertJsonError(await admin('/cache/purge?all=1', 'POST', 'wrong-token-0123456789xx'), 401);
+      assertJsonError(await admin('/cache/purge?url=a&tag=b'), 400);
+      assertJsonError(await admin('/cache/purge?all=1', 'GET'), 405);
+      assertJsonError(await admin('/nothing', 'GET'), 404);
+      const st = await admin('/cache/stats', 'GET');
+      assert.equal(st.status, 200);
+      assert.ok(JSON.parse(st.body.toString()).objects > 0);
+    });
+
+    test('by URL (every variant), by prefix, by tag, by host', async () => {
+      await stored('/pu/a?cc=max-age=60');
+      await stored('/pu/b?cc=max-age=60');
+      await stored('/px/c?cc=max-age=60&tags=red%20blue');
+      await stored('/px/d?cc=max-age=60&tags=blue');
+      let r = await admin(`/cache/purge?url=${encodeURIComponent(`http://${host()}/pu/a?cc=max-age=60`)}`);
+      assert.equal(r.status, 200, r.body.toString());
+      assert.equal(JSON.parse(r.body.toString()).purged, 1);
+      assert.equal(await isMiss('/pu/a?cc=max-age=60'), true);
+      assert.equal(await isMiss('/pu/b?cc=max-age=60'), false);
+      r = await admin(`/cache/purge?prefix=${encodeURIComponent(`${host()}/pu/`)}`);
+      assert.ok(JSON.parse(r.body.toString()).purged >= 1);
+      assert.equal(await isMiss('/pu/b?cc=max-age=60'), true);
+      r = await admin('/cache/purge?tag=red');
+      assert.equal(JSON.parse(r.body.toString()).purged, 1);
+      assert.equal(await isMiss('/px/c?cc=max-age=60&tags=red%20blue'), true);
+      assert.equal(await isMiss('/px/d?cc=max-age=60&tags=blue'), false);
+      await stored('/px/e?cc=max-age=60');
+      r = await admin(`/cache/purge?host=${host()}`);
+      assert.ok(JSON.parse(r.body.toString()).purged >= 2);
+      assert.equal(await isMiss('/px/e?cc=max-age=60'), true);
+    });
+
+    test('soft purge marks stale: revalidated on use, still good for stale-if-error', async () => {
+      const url = '/soft?cc=max-age=600,stale-if-error=600&etag=s1';
+      await stored(url);
+      const r = await admin(`/cache/purge?url=${encodeURIComponent(`${host()}${url}`)}&soft=1`);
+      assert.deepEqual(JSON.parse(r.body.toString()), { purged: 1, soft: true });
+      origin.setDown(true);
+      try {
+        const b = await h1({ port, path: url });
+        assert.equal(b.status, 200);
+        assert.match(cacheStatus(b), /fwd=stale.*stale-if-error/);
+      } finally {
+        origin.setDown(false);
+      }
+      const c = await h1({ port, path: url });
+      assert.match(cacheStatus(c), /fwd=stale; fwd-status=304/);
+    });
+
+    test('edgeproxy purge -c FILE --all / --url through the admin API', async () => {
+      await stored('/cli?cc=max-age=60');
+      const u = await runCli(['purge', '-c', edge.conf, '--url', `http://${host()}/cli?cc=max-age=60`]);
+      assert.equal(u.code, 0, u.stderr);
+      assert.equal(JSON.parse(u.stdout).purged, 1);
+      assert.equal(await isMiss('/cli?cc=max-age=60'), true);
+      await stored('/cli2?cc=max-age=60');
+      const a = await runCli(['purge', '-c', edge.conf, '--all']);
+      assert.equal(a.code, 0, a.stderr);
+      assert.ok(JSON.parse(a.stdout).purged >= 1);
+      assert.equal(await isMiss('/cli2?cc=max-age=60'), true);
+      const bad = await runCli(['purge', '-c', edge.conf]);
+      assert.equal(bad.code, 2);
+    });
+  });
+
+  test('a corrupt store is set aside: edgeproxy starts with an empty cache and says so', async () => {
+    const dir = tempDir('ep-corrupt-');
+    fs.mkdirSync(path.join(dir, 'cache'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'cache', 'data.mdb'), Buffer.alloc(65536, 0x5a));
+    const e = await startEdge(`threads: 1
+data_dir: ${dir}
+listen:
+  - { address: 127.0.0.1, port: 0 }
+hosts:
+  "*":
+    routes:
+      - path: /
+        origin: { url: "${origin.url}" }
+        cache: {}
+`);
+    try {
+      assert.match(e.logs(), /cache/);
+      assert.ok(fs.existsSync(path.join(dir, 'cache', 'data.mdb.corrupt')));
+      const url = '/after-corrupt?cc=max-age=60';
+      assert.match(cacheStatus(await h1({ port: e.ports[0], path: url })), /fwd=uri-miss; fwd-status=200; stored/);
+      await settle();
+      assert.match(cacheStatus(await h1({ port: e.ports[0], path: url })), /hit/);
+    } finally {
+      await e.stopClean();
+    }
   });
 
   test('a restart keeps serving hits', async () => {

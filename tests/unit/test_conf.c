@@ -218,7 +218,7 @@ static void test_example_conf(void **state)
     assert_string_equal(r->origin.index[0], "index.html");
     assert_true(r->timeout_ms == CONF_DEFAULT_TIMEOUT_MS);
     assert_true(r->max_body_size == 10 * 1024 * 1024);
-    assert_int_equal(r->line, 20);
+    assert_int_equal(r->line, 27);
 
     r = &conf->hosts[0].routes[1];
     assert_string_equal(r->path, "/api/");
@@ -243,6 +243,13 @@ static void test_example_conf(void **state)
     assert_string_equal(r->response_headers.add[0].value, "edgeproxy");
     assert_int_equal(r->response_headers.nremove, 1);
     assert_string_equal(r->response_headers.remove[0], "x-powered-by");
+    assert_int_equal(r->cache.enabled, 1);
+    assert_int_equal(r->cache.stale_if_error_s, 60);
+    assert_int_equal(r->cache.query, CONF_QUERY_EXCEPT);
+    assert_int_equal(conf->hosts[0].routes[0].cache.enabled, 0);
+    assert_true(conf->cache.max_size == 256ull * 1024 * 1024);
+    assert_int_equal(conf->admin.enabled, 1);
+    assert_int_equal(conf->admin.port, 9090);
 
     r = &conf->hosts[0].routes[2];
     assert_string_equal(r->path, "/users/{id}");
@@ -254,7 +261,7 @@ static void test_example_conf(void **state)
     assert_string_equal(r->segs[1].text, "id");
     assert_int_equal(r->methods, CONF_M_GET | CONF_M_HEAD);
     assert_int_equal(r->origin.port, 8081);
-    assert_int_equal(r->line, 30);
+    assert_int_equal(r->line, 40);
     conf_free(conf);
 }
 
