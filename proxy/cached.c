@@ -16,6 +16,7 @@
  * Lifetimes: request state in the request's pool; a fill's px_cfill_t is malloc'ed with the fill and freed by its
  * dispose op; objects read from the store are copied into the request's pool.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include "cache/cache.h"
@@ -60,7 +61,8 @@ typedef struct px_cfill {
     char method[8];
     int64_t request_time;
     /* decided at the head */
-    int storable, too_big;
+    int storable;
+    atomic_int too_big; /* set by the owner during the body, read by subscribers on any thread */
     cache_store_plan_t plan;
     char *vary_names, *vary_key; /* when the answer has Vary: the names and the first request's variant key */
     size_t vary_names_len, vary_key_len;
@@ -634,10 +636,8 @@ static int cfill_on_body(px_fill_t *fill, size_t len)
     if (cf->ignore_body)
         return 1; /* a 5xx's body, while the stale object answers */
     cf->body_len += len;
-    if (cf->body_len > cf->srv->conf->cache.max_object_size && !cf->too_big) {
-        cf->too_big = 1;
-        snprintf(cf->detail, sizeof(cf->detail), "too-big");
-    }
+    if (cf->body_len > cf->srv->conf->cache.max_object_size)
+        atomic_store(&cf->too_big, 1); /* (detail= is written before the head is published only: not here) */
     return 0;
 }
 
