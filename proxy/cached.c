@@ -85,6 +85,7 @@ typedef struct px_cfill {
     int ignore_body; /* the origin's body is not the answer (stale-if-error on a 5xx) */
     int err_timeout;
     const char *err;
+    uint8_t stored_id[CACHE_ID_SIZE]; /* where the object was put */
 } px_cfill_t;
 
 static int64_t now_s(void)
@@ -662,6 +663,7 @@ static void store_object(px_fill_t *fill, px_cfill_t *cf)
         cache_key_digest(cf->key, cf->key_len, cf->vary_key, cf->vary_key_len, vid);
         id = vid;
     }
+    memcpy(cf->stored_id, id, CACHE_ID_SIZE);
     obj = (cache_store_object_t){
         blob, bloblen, body, body_len, cf->url, cf->host, cf->tags, cf->ntags, now_ms(), (now_s() + life + 60) * 1000, 0};
     cache_store_put(cf->srv->cache_store, id, &obj, CACHE_STORE_PUT_TAKE_BODY);
@@ -701,7 +703,23 @@ static int cfill_on_end(px_fill_t *fill, const char *err, int timeout)
     return PX_FILL_DONE;
 }
 
-static const px_fill_ops_t cfill_ops = {cfill_on_head, cfill_on_body, cfill_on_end, cfill_dispose};
+static void *malloc_into(size_t size, void *slot)
+{
+    return *(void **)slot = malloc(size);
+}
+
+/* Until the store has the object, the complete fill answers for it. */
+static int cfill_keep_lingering(px_fill_t *fill)
+{
+    px_cfill_t *cf = fill->user;
+    cache_store_item_t item;
+    void *block = NULL;
+    int found = cache_store_get_meta(cf->srv->cache_store, cf->stored_id, malloc_into, &block, &item) == 0;
+    free(block);
+    return !found;
+}
+
+static const px_fill_ops_t cfill_ops = {cfill_on_head, cfill_on_body, cfill_on_end, cfill_keep_lingering, cfill_dispose};
 
 /* ---- requests streaming a fill ---- */
 

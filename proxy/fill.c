@@ -398,6 +398,10 @@ static void fill_on_body(px_fetch_t *f, const char *bytes, size_t len)
 static void on_linger_end(h2o_timeout_entry_t *entry)
 {
     px_fill_t *fill = H2O_STRUCT_FROM_MEMBER(px_fill_t, linger_timer, entry);
+    if (fill->ops->keep_lingering != NULL && fill->lingered++ < 30 && !fill->closed && fill->ops->keep_lingering(fill)) {
+        h2o_timeout_link(fill->owner->ctx.loop, &fill->owner->ctx.one_sec_timeout, &fill->linger_timer);
+        return;
+    }
     px_fill_leave_table(fill);
     fill_release(fill); /* the fetch's */
 }

@@ -310,6 +310,9 @@ typedef struct px_fill_ops {
     /* The end (err NULL: complete). Returns the final state: PX_FILL_DONE or PX_FILL_FAILED, or another state after
      * replacing the answer (a stale object published instead of an error). */
     int (*on_end)(px_fill_t *fill, const char *err, int timeout);
+    /* A complete fill's second of being joinable is over: 1 to keep it another second (the store has not committed
+     * its object yet). NULL: never. */
+    int (*keep_lingering)(px_fill_t *fill);
     /* The fill is freed: release fill->user. */
     void (*dispose)(px_fill_t *fill);
 } px_fill_ops_t;
@@ -341,6 +344,7 @@ struct px_fill {
     const px_fill_ops_t *ops;
     void *user;                       /* the cache's state for this fill */
     int linger;                       /* set by ops->on_end: a complete fill stays joinable for a second */
+    int lingered;                     /* seconds it stayed joinable */
     h2o_timeout_entry_t linger_timer; /* in the owner's one_sec_timeout */
 };
 
