@@ -1,10 +1,10 @@
 /*
  * cache: edgeproxy's HTTP cache (RFC 9111), in two halves with no h2o types, so both are unit-testable alone:
  *
- *   policy (cache/policy.c, cache/key.c)  pure functions: Cache-Control and friends, freshness and age, what may be
- *                                         stored and reused, validators, Vary normalisation, cache keys.
- *   store  (cache/store.c)                the persistent object store on LMDB: lookups from any thread, writes
- *                                         batched by one writer thread, eviction, expiry, purge.
+ *   policy (policy.c, policy_http.c, key.c)  pure functions: Cache-Control and friends, freshness and age, what
+ *                                             may be stored and reused, validators, Vary normalisation, cache keys.
+ *   store  (store.c, store_writer.c)          the persistent object store on LMDB: lookups from any thread, writes
+ *                                             batched by one writer thread, eviction, expiry, purge.
  *
  * proxy/ wires them to requests (lookup, coalesced fills from the origin, revalidation, Cache-Status).
  *
@@ -18,7 +18,8 @@
 #include <stdint.h>
 
 /* ==== policy ============================================================================================ */
-/* (section owned by cache/policy.c and cache/key.c) */
+/* (cache/policy.c: directives, storability, freshness, reuse; policy_http.c: dates, validators, Cache-Status;
+ * key.c: Vary and keys) */
 
 /*
  * Pure functions, no allocation, no clock: every time is passed in. Nothing here keeps state between calls, so any

@@ -1,15 +1,14 @@
 /*
- * cache/policy.c: the RFC 9111 rules of the cache (see the policy section of cache/cache.h): HTTP dates, Cache-Control
- * and the targeted fields, storability, freshness and age, reuse, validators and Cache-Status. Vary and keys are in
- * cache/key.c.
+ * cache/policy.c: the RFC 9111 rules of the cache (see the policy section of cache/cache.h): Cache-Control and the
+ * targeted fields, storability, freshness and age, reuse. HTTP dates, validators and conditionals, and Cache-Status
+ * are in cache/policy_http.c; Vary and keys are in cache/key.c.
  */
 #include <stdint.h>
 #include <string.h>
 #include "cache/cache.h"
 #include "cache/policy_internal.h"
 
-#define MAX_TIME 253402300799LL /* 9999-12-31T23:59:59Z: the last time an HTTP date can write */
-#define HEURISTIC_CAP 86400     /* the heuristic lifetime is at most a day */
+#define HEURISTIC_CAP 86400 /* the heuristic lifetime is at most a day */
 
 _Static_assert(sizeof(cache_meta_t) == 64, "cache_meta_t is stored as is: its layout is part of the format");
 
@@ -38,7 +37,31 @@ void cache_trim(const char **s, size_t *len)
         --*len;
 }
 
-static int64_t clamp(int64_t v, int64_t lo, int64_t hi)
+/* Skips to the next ',' that is not inside a quoted string (or the end). */
+const char *cache_skip_to_comma(const char *p, const char *end)
+{
+    int quoted = 0;
+    for (; p != end; ++p) {
+        if (quoted && *p == '\\') {
+            if (++p == end)
+                break;
+        } else if (*p == '"') {
+            quoted = !quoted;
+        } else if (*p == ',' && !quoted) {
+            break;
+        }
+    }
+    return p;
+}
+
+const char *cache_skip_ows(const char *p, const char *end)
+{
+    while (p != end && cache_is_ows(*p))
+        ++p;
+    return p;
+}
+
+int64_t cache_clamp(int64_t v, int64_t lo, int64_t hi)
 {
     return v < lo ? lo : v > hi ? hi : v;
 }
@@ -86,188 +109,6 @@ static int64_t parse_delta(const char *s, size_t len)
     return v;
 }
 
-/* ---- HTTP dates ---- */
-
-static const char wkday_names[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-static const char month_names[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-static int is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-typedef struct cursor {
-    const char *p, *end;
-} cursor_t;
-
-/* Reads min..max digits. */
-static int cur_num(cursor_t *c, int min, int max, int *out)
-{
-    int n = 0, v = 0;
-    while (n < max && c->p != c->end && cache_is_digit(*c->p)) {
-        v = v * 10 + (*c->p++ - '0');
-        ++n;
-    }
-    *out = v;
-    return n >= min ? n : -1;
-}
-
-static int cur_char(cursor_t *c, char ch)
-{
-    if (c->p == c->end || *c->p != ch)
-        return -1;
-    ++c->p;
-    return 0;
-}
-
-/* One or more spaces. */
-static int cur_spaces(cursor_t *c)
-{
-    if (cur_char(c, ' ') != 0)
-        return -1;
-    while (c->p != c->end && *c->p == ' ')
-        ++c->p;
-    return 0;
-}
-
-/* A run of letters whose first three are one of names[] (case-insensitive); returns the index or -1. */
-static int cur_name(cursor_t *c, const char (*names)[4], int nnames)
-{
-    const char *s = c->p;
-    while (c->p != c->end && ((*c->p >= 'a' && *c->p <= 'z') || (*c->p >= 'A' && *c->p <= 'Z')))
-        ++c->p;
-    if (c->p - s < 3)
-        return -1;
-    for (int i = 0; i != nnames; ++i)
-        if (cache_ieq(s, 3, names[i], 3))
-            return i;
-    return -1;
-}
-
-static int cur_month(cursor_t *c, int *mon)
-{
-    const char *s = c->p;
-    *mon = cur_name(c, month_names, 12);
-    return *mon >= 0 && c->p - s == 3 ? 0 : -1;
-}
-
-/* "hh:mm:ss" */
-static int cur_time(cursor_t *c, int *secs)
-{
-    int h, m, s;
-    if (cur_num(c, 2, 2, &h) < 0 || cur_char(c, ':') != 0 || cur_num(c, 2, 2, &m) < 0 || cur_char(c, ':') != 0 ||
-        cur_num(c, 2, 2, &s) < 0 || h > 23 || m > 59 || s > 60)
-        return -1;
-    *secs = h * 3600 + m * 60 + s;
-    return 0;
-}
-
-static int cur_gmt(cursor_t *c)
-{
-    if (cur_spaces(c) != 0 || c->end - c->p != 3 || !cache_ieq(c->p, 3, "GMT", 3))
-        return -1;
-    c->p += 3;
-    return 0;
-}
-
-int64_t cache_date_parse(const char *s, size_t len)
-{
-    cursor_t c;
-    int mon, day, year, secs, n;
-    static const unsigned char mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-    cache_trim(&s, &len);
-    c.p = s;
-    c.end = s + len;
-    if (cur_name(&c, wkday_names, 7) < 0)
-        return -1;
-    if (cur_char(&c, ',') == 0) {
-        if (cur_spaces(&c) != 0 || cur_num(&c, 1, 2, &day) < 0)
-            return -1;
-        if (c.p != c.end && *c.p == '-') { /* RFC 850: 06-Nov-94 */
-            ++c.p;
-            if (cur_month(&c, &mon) != 0 || cur_char(&c, '-') != 0 || (n = cur_num(&c, 2, 4, &year)) < 0 || n == 3)
-                return -1;
-            if (n == 2)
-                year += year < 70 ? 2000 : 1900;
-        } else if (cur_spaces(&c) != 0 || cur_month(&c, &mon) != 0 || cur_spaces(&c) != 0 ||
-                   cur_num(&c, 4, 4, &year) < 0) { /* IMF-fixdate: 06 Nov 1994 */
-            return -1;
-        }
-        if (cur_spaces(&c) != 0 || cur_time(&c, &secs) != 0 || cur_gmt(&c) != 0)
-            return -1;
-    } else { /* asctime: Nov  6 08:49:37 1994 */
-        if (cur_spaces(&c) != 0 || cur_month(&c, &mon) != 0 || cur_spaces(&c) != 0 || cur_num(&c, 1, 2, &day) < 0 ||
-            cur_spaces(&c) != 0 || cur_time(&c, &secs) != 0 || cur_spaces(&c) != 0 || cur_num(&c, 4, 4, &year) < 0 || c.p != c.end)
-            return -1;
-    }
-    if (day < 1 || day > mdays[mon] + (mon == 1 && is_leap(year)))
-        return -1;
-    int64_t t = days_from_civil(year, (unsigned)mon + 1, (unsigned)day) * 86400 + secs;
-    return t < 0 ? 0 : t;
-}
-
-static char *put2(char *p, unsigned v)
-{
-    *p++ = (char)('0' + v / 10 % 10);
-    *p++ = (char)('0' + v % 10);
-    return p;
-}
-
-void cache_date_format(int64_t t, char buf[CACHE_DATE_SIZE])
-{
-    int64_t y, days;
-    unsigned m, d, secs;
-    char *p = buf;
-
-    t = clamp(t, 0, MAX_TIME);
-    days = t / 86400;
-    secs = (unsigned)(t % 86400);
-    civil_from_days(days, &y, &m, &d);
-    memcpy(p, wkday_names[(days + 4) % 7], 3); /* 1970-01-01 was a Thursday */
-    p += 3;
-    *p++ = ',';
-    *p++ = ' ';
-    p = put2(p, d);
-    *p++ = ' ';
-    memcpy(p, month_names[m - 1], 3);
-    p += 3;
-    *p++ = ' ';
-    p = put2(p, (unsigned)(y / 100));
-    p = put2(p, (unsigned)(y % 100));
-    *p++ = ' ';
-    p = put2(p, secs / 3600);
-    *p++ = ':';
-    p = put2(p, secs / 60 % 60);
-    *p++ = ':';
-    p = put2(p, secs % 60);
-    memcpy(p, " GMT", 5);
-}
-
 /* ---- Cache-Control ---- */
 
 /* One directive as scanned, before its meaning is applied. */
@@ -277,30 +118,6 @@ typedef struct cc_item {
     int has_val, bad, escaped;
     int skip; /* Surrogate-Control directive targeted at another device */
 } cc_item_t;
-
-/* Skips to the next ',' that is not inside a quoted string (or the end). */
-static const char *skip_to_comma(const char *p, const char *end)
-{
-    int quoted = 0;
-    for (; p != end; ++p) {
-        if (quoted && *p == '\\') {
-            if (++p == end)
-                break;
-        } else if (*p == '"') {
-            quoted = !quoted;
-        } else if (*p == ',' && !quoted) {
-            break;
-        }
-    }
-    return p;
-}
-
-static const char *skip_ows(const char *p, const char *end)
-{
-    while (p != end && cache_is_ows(*p))
-        ++p;
-    return p;
-}
 
 static const char *skip_token(const char *p, const char *end)
 {
@@ -347,11 +164,11 @@ static const char *scan_directive(const char *p, const char *end, cache_cc_synta
     it->name = p;
     p = skip_token(p, end);
     it->name_len = (size_t)(p - it->name);
-    p = skip_ows(p, end);
+    p = cache_skip_ows(p, end);
     if (p != end && *p == '=')
-        p = skip_ows(scan_value(skip_ows(p + 1, end), end, it), end);
+        p = cache_skip_ows(scan_value(cache_skip_ows(p + 1, end), end, it), end);
     while (p != end && *p == ';' && syntax != CACHE_CC_SYNTAX_CACHE_CONTROL) {
-        const char *t = p = skip_ows(p + 1, end);
+        const char *t = p = cache_skip_ows(p + 1, end);
         p = skip_token(p, end);
         if (syntax == CACHE_CC_SYNTAX_SURROGATE) {
             targeted = 1;
@@ -360,11 +177,11 @@ static const char *scan_directive(const char *p, const char *end, cache_cc_synta
             cc_item_t ignored = {0};
             p = scan_value(p + 1, end, &ignored);
         }
-        p = skip_ows(p, end);
+        p = cache_skip_ows(p, end);
     }
     if (p != end && *p != ',') {
         it->bad = 1;
-        p = skip_to_comma(p, end);
+        p = cache_skip_to_comma(p, end);
     }
     it->skip = targeted && !for_us;
     return p;
@@ -451,10 +268,10 @@ static void apply_fields(cache_cc_t *cc, uint32_t bare, const cc_item_t *it)
         goto Bare;
     while (p != end) {
         const char *name, *e;
-        p = skip_ows(p, end);
+        p = cache_skip_ows(p, end);
         name = p;
         e = skip_token(p, end);
-        p = skip_ows(e, end);
+        p = cache_skip_ows(e, end);
         if (p != end && *p != ',')
             goto Bare;
         if (p != end)
@@ -621,7 +438,7 @@ static int64_t heuristic_lifetime(int64_t date, int64_t last_modified)
 {
     if (last_modified < 0 || last_modified >= date)
         return 0;
-    return clamp((date - last_modified) / 10, 0, HEURISTIC_CAP);
+    return cache_clamp((date - last_modified) / 10, 0, HEURISTIC_CAP);
 }
 
 /* The freshness lifetime per the rules in cache.h, or -1 when the response has none at all. */
@@ -639,13 +456,13 @@ static int64_t freshness_lifetime(const cache_exchange_t *x, const cache_cc_t *c
             const cache_hdr_t *e = find_hdr(x->resp, x->nresp, "expires");
             if (e != NULL) {
                 int64_t t = cache_date_parse(e->value, e->value_len);
-                return t < 0 ? 0 : clamp(t - date, 0, CACHE_DELTA_MAX);
+                return t < 0 ? 0 : cache_clamp(t - date, 0, CACHE_DELTA_MAX);
             }
         }
     }
     if (route->default_ttl >= 0 && heur) {
         *flags |= CACHE_META_DEFAULT_TTL;
-        return clamp(route->default_ttl, 0, CACHE_DELTA_MAX);
+        return cache_clamp(route->default_ttl, 0, CACHE_DELTA_MAX);
     }
     if ((heur && last_modified >= 0) || (cc->flags & CACHE_CC_PUBLIC)) {
         *flags |= CACHE_META_HEURISTIC;
@@ -671,7 +488,7 @@ static int64_t corrected_initial_age(const cache_exchange_t *x, int64_t date, in
     apparent_age = response_time > date ? response_time - date : 0;
     response_delay = response_time > request_time ? response_time - request_time : 0;
     int64_t corrected_age_value = age_value + response_delay;
-    return clamp(apparent_age > corrected_age_value ? apparent_age : corrected_age_value, 0, CACHE_DELTA_MAX);
+    return cache_clamp(apparent_age > corrected_age_value ? apparent_age : corrected_age_value, 0, CACHE_DELTA_MAX);
 }
 
 static void add_strip(cache_store_plan_t *out, const char *name, size_t len)
@@ -687,7 +504,7 @@ static int64_t window(const cache_cc_t *cc, uint32_t bit, int64_t value, int64_t
 {
     if (cc->flags & bit)
         return value;
-    return route_default > 0 ? clamp(route_default, 0, CACHE_DELTA_MAX) : 0;
+    return route_default > 0 ? cache_clamp(route_default, 0, CACHE_DELTA_MAX) : 0;
 }
 
 int cache_storable(const cache_exchange_t *x, const cache_route_policy_t *route, cache_store_plan_t *out)
@@ -727,8 +544,8 @@ int cache_storable(const cache_exchange_t *x, const cache_route_policy_t *route,
     if (has_cookie && !route->override)
         return refuse(out, "set-cookie");
 
-    request_time = clamp(x->request_time, 0, MAX_TIME);
-    response_time = clamp(x->response_time, request_time, MAX_TIME);
+    request_time = cache_clamp(x->request_time, 0, CACHE_MAX_TIME);
+    response_time = cache_clamp(x->response_time, request_time, CACHE_MAX_TIME);
     date = hdr_date(x->resp, x->nresp, "date");
     if (date < 0)
         date = response_time;
@@ -759,7 +576,7 @@ int cache_storable(const cache_exchange_t *x, const cache_route_policy_t *route,
     out->meta.flags = flags;
     out->meta.response_time = response_time;
     out->meta.corrected_initial_age = corrected_initial_age(x, date, request_time, response_time);
-    out->meta.freshness_lifetime = clamp(lifetime, 0, CACHE_DELTA_MAX);
+    out->meta.freshness_lifetime = cache_clamp(lifetime, 0, CACHE_DELTA_MAX);
     out->meta.swr = window(&cc, CACHE_CC_SWR, cc.stale_while_revalidate, route->default_swr);
     out->meta.sie = window(&cc, CACHE_CC_SIE, cc.stale_if_error, route->default_sie);
     out->meta.date = date;
@@ -842,186 +659,4 @@ int cache_stale_if_error(const cache_meta_t *m, const cache_cc_t *req, int64_t n
     if (req != NULL && (req->flags & CACHE_CC_SIE) && req->stale_if_error > limit)
         limit = req->stale_if_error;
     return limit > 0 && sat_sub(0, ttl) <= limit;
-}
-
-/* ---- validators ---- */
-
-int cache_etag_parse(const char *s, size_t len, cache_etag_t *out)
-{
-    cache_trim(&s, &len);
-    out->weak = 0;
-    if (len >= 2 && s[0] == 'W' && s[1] == '/') {
-        out->weak = 1;
-        s += 2;
-        len -= 2;
-    }
-    if (len >= 2 && s[0] == '"' && s[len - 1] == '"') {
-        s += 1;
-        len -= 2;
-    } else if (out->weak || len == 0) {
-        return -1;
-    } else { /* unquoted: lenient, but not something that looks like a list or a broken tag */
-        for (size_t i = 0; i != len; ++i)
-            if (s[i] == ',' || cache_is_ows(s[i]))
-                return -1;
-    }
-    for (size_t i = 0; i != len; ++i)
-        if (s[i] == '"' || (unsigned char)s[i] < 0x21 || s[i] == 0x7f)
-            return -1;
-    out->opaque = s;
-    out->len = len;
-    return 0;
-}
-
-/* Scans one member of an If-None-Match list at p (after separators); sets *tag, returns the position after it. */
-static const char *scan_etag_member(const char *p, const char *end, cache_etag_t *tag, int *ok)
-{
-    const char *start = p;
-
-    if (end - p >= 2 && p[0] == 'W' && p[1] == '/')
-        p += 2;
-    if (p != end && *p == '"') {
-        const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
-        if (q == NULL) {
-            *ok = 0;
-            return end;
-        }
-        p = q + 1;
-    } else {
-        while (p != end && *p != ',' && !cache_is_ows(*p))
-            ++p;
-    }
-    *ok = cache_etag_parse(start, (size_t)(p - start), tag) == 0;
-    return p;
-}
-
-int cache_if_none_match(const char *inm, size_t len, const char *etag, size_t etag_len)
-{
-    const char *p = inm, *end = inm + len;
-    cache_etag_t stored;
-    int have = etag != NULL && cache_etag_parse(etag, etag_len, &stored) == 0;
-
-    while (p != end) {
-        cache_etag_t tag;
-        int ok;
-        while (p != end && (cache_is_ows(*p) || *p == ','))
-            ++p;
-        if (p == end)
-            break;
-        if (*p == '*') {
-            const char *q = skip_ows(p + 1, end);
-            if (q == end || *q == ',')
-                return 1;
-        }
-        p = scan_etag_member(p, end, &tag, &ok);
-        if (ok && have && tag.len == stored.len && memcmp(tag.opaque, stored.opaque, tag.len) == 0)
-            return 1;
-        p = skip_to_comma(p, end);
-    }
-    return 0;
-}
-
-int cache_not_modified(const cache_hdr_t *req, size_t nreq, const char *etag, size_t etag_len, int64_t last_modified)
-{
-    int has_inm = 0, match = 0;
-    size_t nims = 0;
-    const cache_hdr_t *ims = NULL;
-
-    for (size_t i = 0; i != nreq; ++i) {
-        if (cache_hdr_is(req + i, "if-none-match")) {
-            has_inm = 1;
-            match |= cache_if_none_match(req[i].value, req[i].value_len, etag, etag_len);
-        } else if (cache_hdr_is(req + i, "if-modified-since")) {
-            ims = req + i;
-            ++nims;
-        }
-    }
-    if (has_inm)
-        return match;
-    /* RFC 9110 13.1.3: ignored when invalid or with more than one member */
-    if (nims != 1 || last_modified < 0)
-        return 0;
-    int64_t t = cache_date_parse(ims->value, ims->value_len);
-    return t >= 0 && last_modified <= t;
-}
-
-/* ---- Cache-Status ---- */
-
-static const char *fwd_name(cache_fwd_t fwd)
-{
-    static const char *const names[] = {NULL, "uri-miss", "vary-miss", "stale", "request", "bypass"};
-    return (unsigned)fwd < sizeof(names) / sizeof(names[0]) ? names[fwd] : NULL;
-}
-
-static void put_int(cache_w_t *w, int64_t v)
-{
-    char tmp[24], *p = tmp + sizeof(tmp);
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0)
-        *--p = '-';
-    cache_w_put(w, p, (size_t)(tmp + sizeof(tmp) - p));
-}
-
-/* RFC 8941 sf-token: ( ALPHA / "*" ) *( tchar / ":" / "/" ) */
-static int is_sf_token(const char *s)
-{
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '*'))
-        return 0;
-    for (++s; *s != '\0'; ++s)
-        if (!cache_is_tchar(*s) && *s != ':' && *s != '/')
-            return 0;
-    return 1;
-}
-
-/* RFC 8941 sf-string: printable ASCII, with '"' and '\' escaped; other bytes are dropped. */
-static void put_sf_string(cache_w_t *w, const char *s)
-{
-    cache_w_putc(w, '"');
-    for (; *s != '\0'; ++s) {
-        if (*s < 0x20 || *s > 0x7e)
-            continue;
-        if (*s == '"' || *s == '\\')
-            cache_w_putc(w, '\\');
-        cache_w_putc(w, *s);
-    }
-    cache_w_putc(w, '"');
-}
-
-size_t cache_status_format(const cache_status_t *s, char *buf, size_t cap)
-{
-    cache_w_t w = {buf, cap, 0};
-    const char *fwd = fwd_name(s->fwd);
-
-    cache_w_put(&w, CACHE_STATUS_NAME, sizeof(CACHE_STATUS_NAME) - 1);
-    if (fwd == NULL) {
-        cache_w_put(&w, "; hit", 5);
-    } else {
-        cache_w_put(&w, "; fwd=", 6);
-        cache_w_put(&w, fwd, strlen(fwd));
-    }
-    if (fwd != NULL && s->fwd_status > 0) {
-        cache_w_put(&w, "; fwd-status=", 13);
-        put_int(&w, s->fwd_status);
-    }
-    if (s->has_ttl) {
-        cache_w_put(&w, "; ttl=", 6);
-        put_int(&w, s->ttl);
-    }
-    if (s->stored)
-        cache_w_put(&w, "; stored", 8);
-    if (s->collapsed)
-        cache_w_put(&w, "; collapsed", 11);
-    if (s->detail != NULL && s->detail[0] != '\0') {
-        cache_w_put(&w, "; detail=", 9);
-        if (is_sf_token(s->detail))
-            cache_w_put(&w, s->detail, strlen(s->detail));
-        else
-            put_sf_string(&w, s->detail);
-    }
-    return w.len;
 }

@@ -1,11 +1,15 @@
 /*
- * Helpers shared by cache/policy.c and cache/key.c only (never included elsewhere, except their unit tests).
+ * Helpers shared by cache/policy.c, cache/policy_http.c and cache/key.c only (never included elsewhere, except their
+ * unit tests). The functions declared here are defined in cache/policy.c.
  */
 #ifndef EDGEPROXY_CACHE_POLICY_INTERNAL_H
 #define EDGEPROXY_CACHE_POLICY_INTERNAL_H
 
+#include <stdint.h>
 #include <string.h>
 #include "cache/cache.h"
+
+#define CACHE_MAX_TIME 253402300799LL /* 9999-12-31T23:59:59Z: the last time an HTTP date can write */
 
 /*
  * An output buffer that never overflows: writes what fits and counts everything, so the caller learns the length it
@@ -64,6 +68,15 @@ int cache_hdr_is(const cache_hdr_t *h, const char *name);
 
 /* Removes leading and trailing spaces and tabs. */
 void cache_trim(const char **s, size_t *len);
+
+/* v limited to [lo, hi]. */
+int64_t cache_clamp(int64_t v, int64_t lo, int64_t hi);
+
+/* Skips to the next ',' that is not inside a quoted string (or the end). */
+const char *cache_skip_to_comma(const char *p, const char *end);
+
+/* Skips spaces and tabs. */
+const char *cache_skip_ows(const char *p, const char *end);
 
 /* Number of members (empty ones skipped) of all the Vary lines of a response. */
 size_t cache_vary_count(const cache_hdr_t *resp, size_t nresp);

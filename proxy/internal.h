@@ -17,6 +17,7 @@
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include "h2o.h"
+#include "cache/cache.h"
 #include "conf/conf.h"
 #include "proxy/phr.h"
 #include "proxy/proxy.h"
@@ -399,12 +400,83 @@ px_sub_t *px_sub_attach(h2o_req_t *req, px_fill_t *fill, int first, const px_sub
 /* The receiver callback of a thread's fill messages. */
 void px_fill_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 
-/* ---- cached.c: the cache on a route ---- */
+/* ---- cached.c and cfill.c: the cache on a route (cache/ does the policy and the storage) ---- */
+
+#define PX_COBJ_MAGIC 0x31435045u /* "EPC1" */
+#define PX_COBJ_OBJECT 1u
+#define PX_COBJ_VARY 2u
+#define PX_KEY_MAX 8192
+#define PX_VARY_MAX 4096
+
+/* A decoded object: pointers into the blob. */
+typedef struct px_cobj {
+    cache_meta_t meta;
+    h2o_iovec_t reason;
+    size_t nheaders;
+    px_fill_hdr_t *headers; /* in the pool */
+    h2o_iovec_t vary;       /* vary record */
+    uint32_t kind;
+} px_cobj_t;
+
+/* A fill's cache state (malloc'ed with the fill). */
+typedef struct px_cfill {
+    px_server_t *srv;
+    const conf_route_t *route;
+    uint8_t pid[CACHE_ID_SIZE]; /* the primary id */
+    char *key, *url, *host;
+    size_t key_len;
+    cache_hdr_t *req_hdrs; /* the first request's fields, for storability and Vary */
+    size_t nreq_hdrs;
+    char *req_storage;
+    char method[8];
+    int64_t request_time;
+    /* decided at the head */
+    int storable;
+    atomic_int too_big; /* set by the owner during the body, read by subscribers on any thread */
+    cache_store_plan_t plan;
+    char *vary_names, *vary_key; /* when the answer has Vary: the names and the first request's variant key */
+    size_t vary_names_len, vary_key_len;
+    char detail[48];
+    char *reason;      /* the origin's reason phrase (malloc'ed) */
+    char *tag_storage; /* surrogate keys, NUL-terminated, back to back (malloc'ed) */
+    const char *tags[64];
+    size_t ntags;
+    int fwd; /* cache_fwd_t for the Cache-Status of those streaming the fill */
+    int origin_status;
+    size_t body_len;
+    /* revalidation: the stale object, to answer from on a 304 or an error (stale-if-error) */
+    int has_stale;
+    uint8_t stale_id[CACHE_ID_SIZE];
+    px_cobj_t stale;
+    char *stale_blob; /* malloc'ed copy of the stored record: meta blob + body */
+    const char *stale_body;
+    size_t stale_body_len;
+    int serve_stale; /* the answer is the stale object (304 refreshed it, or stale-if-error) */
+    int ignore_body; /* the origin's body is not the answer (stale-if-error on a 5xx) */
+    int err_timeout;
+    const char *err;
+    uint8_t stored_id[CACHE_ID_SIZE]; /* where the object was put */
+} px_cfill_t;
 
 /* Answers a request on a caching route: from the store, from a fill, or forwarded (with Cache-Status). */
 void px_cache_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin);
 /* An unsafe request succeeded (its head is there): invalidates its URL and the Location / Content-Location ones. */
 void px_cache_invalidate(h2o_req_t *req, const px_fetch_head_t *head);
+/* Seconds and milliseconds since the epoch (HTTP's times and the store's). */
+int64_t px_now_s(void);
+int64_t px_now_ms(void);
+/* The first header named `name` (lower-case) of a stored or fill header list, or NULL. */
+const px_fill_hdr_t *px_find_hdr(const px_fill_hdr_t *h, size_t n, const char *name, size_t len);
+/* Response fields never stored nor sent on: hop-by-hop, targeted at the cache, surrogate keys. */
+int px_drop_response_field(h2o_iovec_t name);
+/* Decodes a stored meta blob (headers array from alloc). Returns -1 when it is not one of ours or is damaged. */
+int px_cobj_decode(const void *blob, size_t len, void *(*alloc)(size_t, void *), void *alloc_data, px_cobj_t *out);
+/*
+ * Sets up a new fill's cache state (cfill.c) and starts its fetch. pid is the primary id (for the vary record);
+ * stale_item (with its id) is the stored object being revalidated, or NULL; fwd the Cache-Status fwd= of its answer.
+ */
+void px_cfill_start(px_fill_t *fill, h2o_req_t *req, px_req_t *st, px_origin_t *origin, const char *key, size_t klen,
+                    const uint8_t *pid, const cache_store_item_t *stale_item, const uint8_t *stale_id, int fwd);
 
 /* ---- admin.c: the admin API ---- */
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests of cache/policy.c and cache/key.c: HTTP dates, Cache-Control and the targeted fields, storability,
+ * Unit tests of cache/policy.c, cache/policy_http.c and cache/key.c: HTTP dates, Cache-Control and the targeted fields, storability,
  * freshness and age, reuse, conditionals, Vary, keys and ids, Cache-Status.
  */
 #include <stdarg.h>
