@@ -10,7 +10,7 @@
  * to fixed chunks that are never moved, then stores `body_len` with release semantics. Readers on any thread load
  * state / body_len with acquire semantics and read only what those cover, without a lock. The table mutex guards
  * the table and each fill's per-thread subscription marks; a thread with subscribers gets one message per burst of
- * progress (a `pending` flag per thread and fill), and walks its own subscriber list.
+ * progress (a `pending` flag per thread and fill), and walks its own subscribers of that fill.
  *
  * Lifetimes: a fill is malloc'ed and reference counted: one reference for the table (dropped when it leaves it), one
  * for the running fetch, one per subscriber and one per message in flight. The last release frees it. A subscriber
@@ -30,10 +30,12 @@ struct px_fill_chunk {
     char bytes[PX_FILL_CHUNK];
 };
 
+/* A fill's side on one thread: the wake-up message, and the thread's subscribers of the fill (that thread's only). */
 typedef struct px_fill_msg {
     h2o_multithread_message_t super;
     px_fill_t *fill;
     atomic_int pending;
+    h2o_linklist_t subs;
 } px_fill_msg_t;
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -103,7 +105,9 @@ px_fill_t *px_fill_join(px_thread_t *th, const uint8_t key[32], int *created)
     fill->msgs = h2o_mem_alloc(sizeof(*fill->msgs) * fill->nthreads + fill->nthreads);
     memset(fill->msgs, 0, sizeof(*fill->msgs) * fill->nthreads + fill->nthreads);
     fill->subscribed = (uint8_t *)(fill->msgs + fill->nthreads); /* one byte per thread, after the messages */
-    atomic_init(&fill->refs, 2);                                 /* the table's and the caller's */
+    for (size_t i = 0; i != fill->nthreads; ++i)
+        h2o_linklist_init_anchor(&fill->msgs[i].subs);
+    atomic_init(&fill->refs, 2); /* the table's and the caller's */
     atomic_init(&fill->state, PX_FILL_PENDING);
     atomic_init(&fill->body_len, 0);
     fill->next = table[b];
@@ -217,12 +221,10 @@ static void sub_try_send(px_sub_t *sub);
 static void notify_thread_subs(px_thread_t *th, px_fill_t *fill)
 {
     /* sub_try_send may end a request, which unlinks it: walk by taking the next one first */
-    h2o_linklist_t *node = th->fill_subs.next, *next;
-    for (; node != &th->fill_subs; node = next) {
+    h2o_linklist_t *anchor = &fill->msgs[th->idx].subs, *node = anchor->next, *next;
+    for (; node != anchor; node = next) {
         next = node->next;
-        px_sub_t *sub = H2O_STRUCT_FROM_MEMBER(px_sub_t, link, node);
-        if (sub->fill == fill)
-            sub_try_send(sub);
+        sub_try_send(H2O_STRUCT_FROM_MEMBER(px_sub_t, link, node));
     }
 }
 
@@ -348,7 +350,7 @@ px_sub_t *px_sub_attach(h2o_req_t *req, px_fill_t *fill, int first, const px_sub
     sub->data = data;
     sub->first = first;
     sub->end = SIZE_MAX;
-    h2o_linklist_insert(&th->fill_subs, &sub->link);
+    h2o_linklist_insert(&fill->msgs[th->idx].subs, &sub->link);
     pthread_mutex_lock(&table_lock);
     fill->subscribed[th->idx] = 1;
     pthread_mutex_unlock(&table_lock);

@@ -122,7 +122,6 @@ struct px_thread {
     pthread_t tid;
     h2o_multithread_receiver_t wake;           /* the signal thread pokes this to start the shutdown */
     h2o_multithread_receiver_t fill_receiver;  /* fill.c: progress of fills this thread's requests stream */
-    h2o_linklist_t fill_subs;                  /* fill.c: this thread's px_sub_t */
     h2o_multithread_receiver_t admin_receiver; /* admin.c: purges committed by the store's writer */
     h2o_socket_t **listen_socks;
     h2o_accept_ctx_t *accept_ctxs;
@@ -364,7 +363,7 @@ struct px_sub {
     px_fill_t *fill; /* holds a reference; NULL once detached */
     const px_sub_ops_t *ops;
     void *data;
-    h2o_linklist_t link; /* in the thread's fill_subs */
+    h2o_linklist_t link; /* in the fill's list of this thread's subscribers */
     struct px_fill_chunk *chunk;
     size_t chunk_index;
     size_t sent; /* body offset reached (on_head may start it further, for a range) */

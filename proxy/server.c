@@ -281,7 +281,6 @@ static void *thread_main(void *arg)
     h2o_multithread_register_receiver(th->ctx.queue, &th->wake, on_wake);
     h2o_multithread_register_receiver(th->ctx.queue, &th->fill_receiver, px_fill_on_messages);
     h2o_multithread_register_receiver(th->ctx.queue, &th->admin_receiver, px_admin_on_messages);
-    h2o_linklist_init_anchor(&th->fill_subs);
 
     for (i = 0; i != srv->nlisteners; ++i) {
         h2o_socket_t *sock = th->listen_socks[i]; /* created by the main thread's dup(); see px_server_run */
