@@ -10,6 +10,8 @@ jobs=$(nproc)
 # one test file at a time (each starts its own edgeproxy and origins); nodes older than 20 lack the flag: their default
 node_flags=()
 node --test-concurrency=1 -e 0 >/dev/null 2>&1 && node_flags=(--test-concurrency=1)
+# no test may hang the suite (a crashed server, a stuck client): each gets at most 3 minutes
+node --test-timeout=180000 -e 0 >/dev/null 2>&1 && node_flags+=(--test-timeout=180000)
 status=0
 
 run_suite() {

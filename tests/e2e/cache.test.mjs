@@ -81,7 +81,11 @@ function startScriptedOrigin() {
           down = d;
           if (d) for (const s of sockets) s.destroy(); // pooled connections too
         },
-        close: () => new Promise((r) => server.close(r)),
+        close: () =>
+          new Promise((r) => {
+            server.close(r);
+            server.closeAllConnections(); // keep-alive ones too: close() alone waits for them
+          }),
         server,
       }),
     ),
