@@ -183,7 +183,8 @@ void px_fill_publish_head(px_fill_t *fill, int state)
     notify(fill);
 }
 
-void px_fill_append(px_fill_t *fill, const char *bytes, size_t len)
+/* Appends body bytes and publishes them; wakes the subscribers unless `quiet` (the caller finishes the fill next). */
+static void append(px_fill_t *fill, const char *bytes, size_t len, int quiet)
 {
     size_t have = atomic_load_explicit(&fill->body_len, memory_order_relaxed);
 
@@ -205,7 +206,13 @@ void px_fill_append(px_fill_t *fill, const char *bytes, size_t len)
         have += n;
     }
     atomic_store_explicit(&fill->body_len, have, memory_order_release);
-    notify(fill);
+    if (!quiet)
+        notify(fill);
+}
+
+void px_fill_append(px_fill_t *fill, const char *bytes, size_t len)
+{
+    append(fill, bytes, len, 0);
 }
 
 void px_fill_finish(px_fill_t *fill, int state)
@@ -394,7 +401,8 @@ static void fill_on_body(px_fetch_t *f, const char *bytes, size_t len)
     px_fill_t *fill = f->data;
     if (fill->ops->on_body != NULL && fill->ops->on_body(fill, len))
         return;
-    px_fill_append(fill, bytes, len);
+    /* the last bytes: the end follows at once, and one wake-up then sends them with the end (one write, not two) */
+    append(fill, bytes, len, f->body_done);
 }
 
 static void on_linger_end(h2o_timeout_entry_t *entry)
