@@ -195,9 +195,7 @@ static int handle_purge(px_server_t *srv, h2o_req_t *req)
         px_send_error(req, 400, "Bad Request", "The purge selector is empty");
         return 0;
     }
-    if (kind == CACHE_STORE_PURGE_URL || kind == CACHE_STORE_PURGE_PREFIX)
-        arg = store_url_of(arg);
-    else if (kind == CACHE_STORE_PURGE_HOST)
+    if (kind == CACHE_STORE_PURGE_URL || kind == CACHE_STORE_PURGE_PREFIX || kind == CACHE_STORE_PURGE_HOST)
         arg = store_url_of(arg);
     soft = query_param(req, "soft");
 

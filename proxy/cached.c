@@ -324,27 +324,25 @@ static void csub_on_release(px_sub_t *sub, px_fill_t *fill, int state)
                     .base);
         return;
     }
-    if (state == PX_FILL_RELEASED) { /* not shareable: this request goes to the origin on its own */
-        c.detail = cf->detail[0] != '\0' ? cf->detail : NULL;
+    char vkey[PX_VARY_MAX];
+    size_t nreq, vl = 0;
+    cache_hdr_t *rh = request_hdrs(req, &nreq);
+    if (state != PX_FILL_RELEASED)
+        vl = cache_vary_key(cf->vary_names, cf->vary_names_len, rh, nreq, vkey, sizeof(vkey));
+    if (state == PX_FILL_RELEASED || vl > sizeof(vkey)) {
+        /* not shareable (or a variant key too long to store): this request goes to the origin on its own */
+        if (state == PX_FILL_RELEASED)
+            c.detail = cf->detail[0] != '\0' ? cf->detail : NULL;
+        else
+            c.fwd = CACHE_FWD_VARY_MISS;
         c.collapsed = 0;
         set_cache_status(req, cs->st, &c);
         px_upstream_forward(req, cs->st, cs->origin);
         return;
     }
     /* another variant: the fill of this request's own variant (made or joined) */
-    char vkey[PX_VARY_MAX];
-    size_t nreq, vl;
-    cache_hdr_t *rh = request_hdrs(req, &nreq);
     uint8_t vid[CACHE_ID_SIZE];
     int created;
-    vl = cache_vary_key(cf->vary_names, cf->vary_names_len, rh, nreq, vkey, sizeof(vkey));
-    if (vl > sizeof(vkey)) {
-        c.fwd = CACHE_FWD_VARY_MISS;
-        c.collapsed = 0;
-        set_cache_status(req, cs->st, &c);
-        px_upstream_forward(req, cs->st, cs->origin);
-        return;
-    }
     cache_key_digest(cs->key, cs->key_len, vkey, vl, vid);
     join_fill(req, cs->st, cs->origin, cs->key, cs->key_len, cf->pid, vid, NULL, NULL, CACHE_FWD_VARY_MISS, &created);
 }
@@ -402,6 +400,42 @@ static cache_key_opts_t key_opts(const conf_route_cache_t *rc)
                               rc->sort_query,   (const char *const *)rc->key_headers,  rc->nkey_headers};
 }
 
+/*
+ * The cache key (in the pool) of a GET or HEAD of authority + path on the route, and its primary id; NULL when the key
+ * would be over PX_KEY_MAX.
+ */
+static char *build_key(h2o_req_t *req, const conf_route_t *route, h2o_iovec_t authority, h2o_iovec_t path, const cache_hdr_t *rh,
+                       size_t nreq, size_t *klen, uint8_t pid[CACHE_ID_SIZE])
+{
+    cache_key_opts_t ko = key_opts(&route->cache);
+    cache_key_req_t kr = {.method = "GET", /* HEAD is answered from the GET */
+                          .scheme = req->scheme->name.base,
+                          .authority = authority.base,
+                          .path = path.base,
+                          .method_len = 3,
+                          .scheme_len = req->scheme->name.len,
+                          .authority_len = authority.len,
+                          .path_len = path.len,
+                          .hdrs = rh,
+                          .nhdrs = nreq};
+    char *key = h2o_mem_alloc_pool(&req->pool, PX_KEY_MAX);
+
+    if ((*klen = cache_key_build(&kr, &ko, key, PX_KEY_MAX)) > PX_KEY_MAX)
+        return NULL;
+    cache_key_digest(key, *klen, NULL, 0, pid);
+    return key;
+}
+
+char *px_cache_url(h2o_iovec_t authority, h2o_iovec_t path)
+{
+    char *url = h2o_mem_alloc(authority.len + path.len + 1);
+    memcpy(url, authority.base, authority.len);
+    h2o_strtolower(url, authority.len);
+    memcpy(url + authority.len, path.base, path.len);
+    url[authority.len + path.len] = '\0';
+    return url;
+}
+
 static int is_unsafe(h2o_iovec_t m)
 {
     return h2o_memis(m.base, m.len, H2O_STRLIT("POST")) || h2o_memis(m.base, m.len, H2O_STRLIT("PUT")) ||
@@ -418,8 +452,6 @@ void px_cache_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
     size_t nreq, klen;
     cache_hdr_t *rh;
     cache_cc_t rcc;
-    cache_key_opts_t ko = key_opts(&route->cache);
-    cache_key_req_t kr;
     char *key;
     uint8_t pid[CACHE_ID_SIZE], vid[CACHE_ID_SIZE];
     const uint8_t *oid = pid;
@@ -444,25 +476,13 @@ void px_cache_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
         px_upstream_forward(req, st, origin);
         return;
     }
-    kr = (cache_key_req_t){req->method.base,
-                           req->scheme->name.base,
-                           req->authority.base,
-                           req->path.base,
-                           req->method.len,
-                           req->scheme->name.len,
-                           req->authority.len,
-                           req->path.len,
-                           rh,
-                           nreq};
-    key = h2o_mem_alloc_pool(&req->pool, PX_KEY_MAX);
-    if ((klen = cache_key_build(&kr, &ko, key, PX_KEY_MAX)) > PX_KEY_MAX) {
+    if ((key = build_key(req, route, req->authority, req->path, rh, nreq, &klen, pid)) == NULL) {
         c.fwd = CACHE_FWD_BYPASS;
         c.detail = "key-too-long";
         set_cache_status(req, st, &c);
         px_upstream_forward(req, st, origin);
         return;
     }
-    cache_key_digest(key, klen, NULL, 0, pid);
 
     if (cache_store_get(store, pid, pool_alloc, &req->pool, &item) == 0 &&
         px_cobj_decode(item.meta, item.meta_len, pool_alloc, &req->pool, &obj) == 0) {
@@ -521,32 +541,6 @@ void px_cache_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
               &created);
 }
 
-/* Takes out of the fill table the answer a GET of authority + path (on this request's route) would join. */
-static void forget_fill_of(h2o_req_t *req, h2o_iovec_t authority, h2o_iovec_t path)
-{
-    px_req_t *st = px_req_get(req);
-    cache_key_opts_t ko = key_opts(&st->match->route->cache);
-    size_t nreq, klen;
-    cache_hdr_t *rh = request_hdrs(req, &nreq);
-    cache_key_req_t kr = {.method = "GET",
-                          .scheme = req->scheme->name.base,
-                          .authority = authority.base,
-                          .path = path.base,
-                          .method_len = 3,
-                          .scheme_len = req->scheme->name.len,
-                          .authority_len = authority.len,
-                          .path_len = path.len,
-                          .hdrs = rh,
-                          .nhdrs = nreq};
-    char *key = h2o_mem_alloc_pool(&req->pool, PX_KEY_MAX);
-    uint8_t pid[CACHE_ID_SIZE];
-
-    if ((klen = cache_key_build(&kr, &ko, key, PX_KEY_MAX)) <= PX_KEY_MAX) {
-        cache_key_digest(key, klen, NULL, 0, pid);
-        px_fill_forget(pid);
-    }
-}
-
 /* Invalidates a URL of the request's host: a path, or an absolute URL on the same host (RFC 9111 4.4). */
 static void purge_url_of(h2o_req_t *req, h2o_iovec_t target)
 {
@@ -563,13 +557,15 @@ static void purge_url_of(h2o_req_t *req, h2o_iovec_t target)
             return;
         path = parsed.path;
     }
-    forget_fill_of(req, authority, path);
-    url = h2o_mem_alloc_pool(&req->pool, authority.len + path.len + 1);
-    memcpy(url, authority.base, authority.len);
-    h2o_strtolower(url, authority.len);
-    memcpy(url + authority.len, path.base, path.len);
-    url[authority.len + path.len] = '\0';
-    cache_store_purge(th->srv->cache_store, CACHE_STORE_PURGE_URL, url, 0, NULL, NULL);
+    /* a fill still answering for the URL (as a GET of it would find it) goes too */
+    size_t nreq, klen;
+    cache_hdr_t *rh = request_hdrs(req, &nreq);
+    uint8_t pid[CACHE_ID_SIZE];
+    if (build_key(req, px_req_get(req)->match->route, authority, path, rh, nreq, &klen, pid) != NULL)
+        px_fill_forget(pid);
+    url = px_cache_url(authority, path);
+    cache_store_purge(th->srv->cache_store, CACHE_STORE_PURGE_URL, url, 0, NULL, NULL); /* copies url */
+    free(url);
 }
 
 void px_cache_invalidate(h2o_req_t *req, const px_fetch_head_t *head)

@@ -122,6 +122,21 @@ static char *vary_record_encode(const char *names, size_t names_len, size_t *len
 
 /* ---- fills ---- */
 
+/* Judges an answer (status, headers) to the fill's request, for the route (cache_storable into cf->plan). */
+static int judge(px_cfill_t *cf, int status, const cache_hdr_t *hdrs, size_t n)
+{
+    const conf_route_cache_t *rc = &cf->route->cache;
+    cache_exchange_t x = {"GET", 3, cf->req_hdrs, cf->nreq_hdrs, status, hdrs, n, cf->request_time, px_now_s()};
+    cache_route_policy_t pol = {rc->default_ttl_s, rc->override, rc->stale_while_revalidate_s, rc->stale_if_error_s};
+    return cache_storable(&x, &pol, &cf->plan);
+}
+
+/* When the store may reclaim the object: after its lifetime and its stale windows (plus a minute), in ms. */
+static int64_t expires_ms(const cache_meta_t *m)
+{
+    return (px_now_s() + m->freshness_lifetime + m->swr + m->sie + 60) * 1000;
+}
+
 static void cfill_dispose(px_fill_t *fill)
 {
     px_cfill_t *cf = fill->user;
@@ -261,7 +276,6 @@ static int cfill_on_head(px_fill_t *fill, const px_fetch_head_t *head)
 
     nh = convert_head(head, ch, fh, lower);
     cf->origin_status = head->status;
-    cf->request_time = cf->request_time != 0 ? cf->request_time : px_now_s();
 
     if (cf->has_stale && status == 304) {
         /* the stored object is still good: refresh its headers and answer with it */
@@ -270,16 +284,10 @@ static int cfill_on_head(px_fill_t *fill, const px_fetch_head_t *head)
         cache_hdr_t *mh = h2o_mem_alloc(sizeof(*mh) * (nm + 1));
         for (size_t i = 0; i != nm; ++i)
             mh[i] = (cache_hdr_t){merged[i].name.base, merged[i].name.len, merged[i].value.base, merged[i].value.len};
-        cache_exchange_t x = {cf->method, strlen(cf->method), cf->req_hdrs, cf->nreq_hdrs, cf->stale.meta.status, mh,
-                              nm,         cf->request_time,   px_now_s()};
-        cache_route_policy_t pol = {cf->route->cache.default_ttl_s, cf->route->cache.override,
-                                    cf->route->cache.stale_while_revalidate_s, cf->route->cache.stale_if_error_s};
-        if (cache_storable(&x, &pol, &cf->plan)) {
+        if (judge(cf, cf->stale.meta.status, mh, nm)) {
             size_t bloblen;
             char *blob = cobj_encode(&cf->plan.meta, cf->stale.reason, merged, nm, &bloblen);
-            int64_t life = cf->plan.meta.freshness_lifetime + cf->plan.meta.swr + cf->plan.meta.sie;
-            cache_store_update_meta(cf->srv->cache_store, cf->stale_id, blob, bloblen, px_now_ms(),
-                                    (px_now_s() + life + 60) * 1000);
+            cache_store_update_meta(cf->srv->cache_store, cf->stale_id, blob, bloblen, px_now_ms(), expires_ms(&cf->plan.meta));
             free(blob);
             cf->storable = 1;
         }
@@ -303,11 +311,7 @@ static int cfill_on_head(px_fill_t *fill, const px_fetch_head_t *head)
     }
 
     {
-        cache_exchange_t x = {cf->method, strlen(cf->method), cf->req_hdrs, cf->nreq_hdrs, status, ch,
-                              nh,         cf->request_time,   px_now_s()};
-        cache_route_policy_t pol = {cf->route->cache.default_ttl_s, cf->route->cache.override,
-                                    cf->route->cache.stale_while_revalidate_s, cf->route->cache.stale_if_error_s};
-        cf->storable = cache_storable(&x, &pol, &cf->plan);
+        cf->storable = judge(cf, status, ch, nh);
         if (!cf->storable) {
             snprintf(cf->detail, sizeof(cf->detail), "%s", cf->plan.reason);
             state = PX_FILL_RELEASED;
@@ -380,15 +384,13 @@ static void store_object(px_fill_t *fill, px_cfill_t *cf)
     char *body = h2o_mem_alloc(body_len + 1);
     uint8_t vid[CACHE_ID_SIZE];
     const uint8_t *id = cf->pid;
-    int64_t life = cf->plan.meta.freshness_lifetime + cf->plan.meta.swr + cf->plan.meta.sie;
     cache_store_object_t obj;
 
     px_fill_copy_body(fill, 0, body, body_len);
     if (cf->vary_names != NULL) {
         size_t vlen;
         char *vrec = vary_record_encode(cf->vary_names, cf->vary_names_len, &vlen);
-        cache_store_object_t vo = {vrec, vlen, NULL, 0, cf->url, cf->host, NULL, 0, px_now_ms(), (px_now_s() + life + 60) * 1000,
-                                   0};
+        cache_store_object_t vo = {vrec, vlen, NULL, 0, cf->url, cf->host, NULL, 0, px_now_ms(), expires_ms(&cf->plan.meta), 0};
         cache_store_put(cf->srv->cache_store, cf->pid, &vo, 0);
         free(vrec);
         cache_key_digest(cf->key, cf->key_len, cf->vary_key, cf->vary_key_len, vid);
@@ -396,7 +398,7 @@ static void store_object(px_fill_t *fill, px_cfill_t *cf)
     }
     memcpy(cf->stored_id, id, CACHE_ID_SIZE);
     obj = (cache_store_object_t){
-        blob, bloblen, body, body_len, cf->url, cf->host, cf->tags, cf->ntags, px_now_ms(), (px_now_s() + life + 60) * 1000, 0};
+        blob, bloblen, body, body_len, cf->url, cf->host, cf->tags, cf->ntags, px_now_ms(), expires_ms(&cf->plan.meta), 0};
     cache_store_put(cf->srv->cache_store, id, &obj, CACHE_STORE_PUT_TAKE_BODY);
     free(blob);
 }
@@ -421,7 +423,7 @@ static int cfill_on_end(px_fill_t *fill, const char *err, int timeout)
             cf->serve_stale = 1;
             cf->fwd = CACHE_FWD_STALE;
             snprintf(cf->detail, sizeof(cf->detail), "stale-if-error");
-            px_fill_publish_head(fill, PX_FILL_STREAMING);
+            px_fill_set_state(fill, PX_FILL_STREAMING);
             px_fill_append(fill, cf->stale_body, cf->stale_body_len);
             return PX_FILL_DONE;
         }
@@ -458,25 +460,13 @@ static void *malloc_alloc(size_t size, void *unused)
     return malloc(size);
 }
 
-/* The URL as the store indexes it (for purges): lower-cased authority, then the path with its query. */
-static char *store_url(h2o_req_t *req, size_t *hostlen)
-{
-    char *url = h2o_mem_alloc(req->authority.len + req->path.len + 1);
-    memcpy(url, req->authority.base, req->authority.len);
-    h2o_strtolower(url, req->authority.len);
-    memcpy(url + req->authority.len, req->path.base, req->path.len);
-    url[req->authority.len + req->path.len] = '\0';
-    *hostlen = req->authority.len;
-    return url;
-}
-
 /* Sets up a new fill's cache state and starts its fetch; stale_item (with its id) is the stored object to revalidate. */
 void px_cfill_start(px_fill_t *fill, h2o_req_t *req, px_req_t *st, px_origin_t *origin, const char *key, size_t klen,
                     const uint8_t *pid, const cache_store_item_t *stale_item, const uint8_t *stale_id, int fwd)
 {
     px_thread_t *th = px_thread_of(req);
     px_cfill_t *cf = h2o_mem_alloc(sizeof(*cf));
-    size_t hostlen, total = 0, i;
+    size_t total = 0, i;
     char *p, extra[1024];
     int extralen = 0;
 
@@ -486,9 +476,8 @@ void px_cfill_start(px_fill_t *fill, h2o_req_t *req, px_req_t *st, px_origin_t *
     memcpy(cf->pid, pid, CACHE_ID_SIZE);
     cf->key = h2o_strdup(NULL, key, klen).base;
     cf->key_len = klen;
-    cf->url = store_url(req, &hostlen);
-    cf->host = h2o_strdup(NULL, cf->url, hostlen).base;
-    strcpy(cf->method, "GET");
+    cf->url = px_cache_url(req->authority, req->path);
+    cf->host = h2o_strdup(NULL, cf->url, req->authority.len).base;
     cf->request_time = px_now_s();
     cf->fwd = fwd;
     /* the client's fields, for storability (Authorization, no-store) and the variant */

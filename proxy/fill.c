@@ -177,7 +177,7 @@ void px_fill_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *m
 
 /* ---- the owner side: publishing the answer ---- */
 
-void px_fill_publish_head(px_fill_t *fill, int state)
+void px_fill_set_state(px_fill_t *fill, int state)
 {
     atomic_store_explicit(&fill->state, state, memory_order_release);
     notify(fill);
@@ -213,12 +213,6 @@ static void append(px_fill_t *fill, const char *bytes, size_t len, int quiet)
 void px_fill_append(px_fill_t *fill, const char *bytes, size_t len)
 {
     append(fill, bytes, len, 0);
-}
-
-void px_fill_finish(px_fill_t *fill, int state)
-{
-    atomic_store_explicit(&fill->state, state, memory_order_release);
-    notify(fill);
 }
 
 /* ---- subscribers ---- */
@@ -393,7 +387,7 @@ static void fill_on_head(px_fetch_t *f, const px_fetch_head_t *head)
         fill->released = 1;
         state = PX_FILL_STREAMING;
     }
-    px_fill_publish_head(fill, state);
+    px_fill_set_state(fill, state);
 }
 
 static void fill_on_body(px_fetch_t *f, const char *bytes, size_t len)
@@ -421,7 +415,7 @@ static void fill_on_end(px_fetch_t *f, const char *err, int timeout)
     px_fill_t *fill = f->data;
     int state = fill->ops->on_end(fill, err, timeout);
 
-    px_fill_finish(fill, state);
+    px_fill_set_state(fill, state);
     if (state == PX_FILL_DONE && fill->linger) {
         /* stay joinable for a second, until the store has committed the object: the fetch's reference goes then */
         fill->linger_timer.cb = on_linger_end;

@@ -388,9 +388,9 @@ void px_fill_forget_complete(void);
 /* Keeps a reference on the fill until the request is over. */
 void px_fill_hold(h2o_req_t *req, px_fill_t *fill);
 /* Publishing, on the owner thread. */
-void px_fill_publish_head(px_fill_t *fill, int state);
 void px_fill_append(px_fill_t *fill, const char *bytes, size_t len);
-void px_fill_finish(px_fill_t *fill, int state);
+/* Publishes a new state (the head is there, the end) and wakes the subscribers. */
+void px_fill_set_state(px_fill_t *fill, int state);
 /* Copies body bytes [off, off + len) of a fill (len must be available). */
 void px_fill_copy_body(px_fill_t *fill, size_t off, char *dst, size_t len);
 /* Makes the request a subscriber of the fill (taking the caller's reference); it may answer at once. first: the
@@ -427,7 +427,6 @@ typedef struct px_cfill {
     cache_hdr_t *req_hdrs; /* the first request's fields, for storability and Vary */
     size_t nreq_hdrs;
     char *req_storage;
-    char method[8];
     int64_t request_time;
     /* decided at the head */
     int storable;
@@ -461,6 +460,8 @@ typedef struct px_cfill {
 void px_cache_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin);
 /* An unsafe request succeeded (its head is there): invalidates its URL and the Location / Content-Location ones. */
 void px_cache_invalidate(h2o_req_t *req, const px_fetch_head_t *head);
+/* The URL as the store indexes it (purges): the lower-cased authority, then the path with its query (malloc'ed). */
+char *px_cache_url(h2o_iovec_t authority, h2o_iovec_t path);
 /* Seconds and milliseconds since the epoch (HTTP's times and the store's). */
 int64_t px_now_s(void);
 int64_t px_now_ms(void);

@@ -1,10 +1,11 @@
 /*
  * proxy: the edgeproxy server. Listeners (plain and TLS with SNI and ALPN), worker threads each running its own h2o
- * event loop, the router, the origins (HTTP(S) upstreams and static files), JSON errors, request ids and the access
- * log. main.c only parses the command line, loads the conf and calls these.
+ * event loop, the router, the origins (HTTP(S) upstreams and static files), the cache on routes that ask for it (with
+ * cache/), the admin API, JSON errors, request ids and the access log. main.c only parses the command line, loads the
+ * conf and calls these.
  *
  * Ownership: px_server_create() borrows `conf`, which must outlive the server. The server owns everything else it
- * creates (sockets, SSL contexts, threads, the access log file) and releases it in px_server_destroy().
+ * creates (sockets, SSL contexts, threads, the access log file, the cache store) and releases it in px_server_destroy().
  */
 #ifndef EDGEPROXY_PROXY_H
 #define EDGEPROXY_PROXY_H
@@ -23,7 +24,8 @@ int px_server_create(px_server_t **out, const conf_t *conf, char *err, size_t er
 
 /*
  * Starts the worker threads and serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish
- * for up to conf->shutdown_timeout_ms and returns 0. Prints "edgeproxy: listening on URL" per listener and
+ * for up to conf->shutdown_timeout_ms and returns 0. Prints "edgeproxy: listening on URL" per listener,
+ * "edgeproxy: admin API on URL" for the admin listener and
  * "edgeproxy: ready" to standard error once serving. Must be called from the main thread with no other threads started.
  */
 int px_server_run(px_server_t *srv);
