@@ -50,8 +50,9 @@ LOAD_CPU=1
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 T_START=$(date +%s)
 
-die() { echo "cache.sh: error: $*" >&2; exit 1; }
-log() { echo "cache.sh: $*" >&2; }
+BENCH=cache.sh
+# shellcheck source=benchmarks/lib.sh
+. "$REPO/benchmarks/lib.sh"
 
 for s in $SIZES; do case $s in 1k | 16k | 256k) ;; *) die "SIZES: unknown size '$s' (1k 16k 256k)" ;; esac; done
 for p in $PROTOS $MISS_PROTOS; do case $p in h1 | h1tls | h2) ;; *) die "PROTOS/MISS_PROTOS: unknown '$p' (h1 h1tls h2)" ;; esac; done
@@ -62,21 +63,7 @@ case $MISS_SIZE in 1k | 16k | 256k) ;; *) die "MISS_SIZE: one of 1k 16k 256k" ;;
 # the Debian package of each tool; missing ones are installed when running as root
 declare -A pkg_of=([nginx]=nginx-light [h2o]=h2o [wrk]=wrk [h2load]=nghttp2-client [openssl]=openssl [curl]=curl
     [taskset]=util-linux [setsid]=util-linux [awk]=mawk [sort]=coreutils [varnishd]=varnish [hitch]=hitch)
-missing=()
-for t in "${!pkg_of[@]}"; do
-    command -v "$t" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin command -v "$t" >/dev/null 2>&1 || missing+=("${pkg_of[$t]}")
-done
-export PATH=$PATH:/usr/sbin
-if ((${#missing[@]})); then
-    [ "$(id -u)" -eq 0 ] || die "missing package(s): ${missing[*]} (run as root to install them, or apt-get install them)"
-    log "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-        die "could not install ${missing[*]}"
-    # the packages may start system services (nginx on port 80, varnish on 6081, hitch); the benchmark runs its own
-    if command -v systemctl >/dev/null 2>&1; then systemctl stop nginx varnish hitch >/dev/null 2>&1 || true; fi
-    [ -f /run/nginx.pid ] && kill "$(cat /run/nginx.pid)" 2>/dev/null || true
-fi
+bench_tools
 [ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (servers on CPU $SERVER_CPU, load generator on CPU $LOAD_CPU)"
 nginx -V 2>&1 | grep -q -- --with-http_v2_module || die "this nginx lacks the http_v2 module (install nginx-light or nginx)"
 nginx -V 2>&1 | grep -q -- --with-http_stub_status_module || die "this nginx lacks the stub_status module (nginx-light has it)"
@@ -87,15 +74,10 @@ fi
 
 # ---------------------------------------------------------------- edgeproxy binary
 if [ -z "${EDGEPROXY:-}" ]; then
-    log "building edgeproxy (Release) into $REPO/build-bench"
-    cmake -S "$REPO" -B "$REPO/build-bench" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null ||
-        die "cmake configure failed"
-    cmake --build "$REPO/build-bench" --target edgeproxy -j2 >/dev/null || die "edgeproxy build failed"
-    EDGEPROXY="$REPO/build-bench/edgeproxy"
     EDGEPROXY_LABEL=${EDGEPROXY_LABEL:-commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(
         git -C "$REPO" diff --quiet HEAD -- . ':!benchmarks' 2>/dev/null || echo ' (working tree has changes)')}
 fi
-[ -x "$EDGEPROXY" ] || die "edgeproxy binary not found: $EDGEPROXY"
+bench_build
 EDGEPROXY_LABEL=${EDGEPROXY_LABEL:-$EDGEPROXY}
 
 # ---------------------------------------------------------------- time estimate
@@ -107,24 +89,8 @@ EST=$(awk -v h="$N_HIT_RUNS" -v m="$N_MISS_RUNS" -v w="$WARMUP" -v d="$DURATION"
 log "estimate: $N_HIT_RUNS hit runs + $N_MISS_RUNS miss runs of ${WARMUP}s warm-up + ${DURATION}s, about $((EST / 60)) min $((EST % 60)) s"
 
 # ---------------------------------------------------------------- temp dir, ports, cleanup
-TMP=$(mktemp -d /tmp/edgeproxy-cache-bench.XXXXXX)
+bench_tmp edgeproxy-cache-bench
 chmod 755 "$TMP" # nginx's workers (nobody) and Varnish's (vcache) must reach their files
-PIDS=()
-cleanup() {
-    local rc=$? pid
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
-    if [ "${KEEP_TMP:-0}" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 P_ORIGIN=$PORT_BASE
 P_EDGE=$((PORT_BASE + 1)); P_EDGE_TLS=$((PORT_BASE + 2))
@@ -132,9 +98,7 @@ P_NGINX=$((PORT_BASE + 3)); P_NGINX_TLS=$((PORT_BASE + 4))
 P_VARNISH=$((PORT_BASE + 5)); P_HITCH=$((PORT_BASE + 6)); P_VARNISH_PROXY=$((PORT_BASE + 7)); P_VARNISH_ADM=$((PORT_BASE + 8))
 P_FILE=$((PORT_BASE + 9)); P_FILE_TLS=$((PORT_BASE + 10))
 P_H2OP=$((PORT_BASE + 11)); P_H2OP_TLS=$((PORT_BASE + 12))
-for p in $(seq "$PORT_BASE" $((PORT_BASE + 12))); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then die "port $p is in use (set PORT_BASE)"; fi
-done
+bench_ports "$PORT_BASE" 13
 
 # ---------------------------------------------------------------- shared inputs: certificate, objects, client TLS conf
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
@@ -167,26 +131,6 @@ function request()
 end
 EOF
 
-# start NAME CPU CMD...: starts a server in its own session (so its whole process group can be signalled), pinned.
-start() {
-    local name=$1 cpu=$2; shift 2
-    setsid taskset -c "$cpu" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" </dev/null &
-    PIDS+=($!)
-    eval "PID_${name//-/_}=$!"
-}
-pid_of() { eval echo "\$PID_${1//-/_}"; }
-# wait_http NAME URL: polls until URL answers (any status), or fails after 15 s.
-wait_http() {
-    local name=$1 url=$2 pid
-    pid=$(pid_of "$name")
-    for _ in $(seq 150); do
-        kill -0 "$pid" 2>/dev/null || { cat "$TMP/$name.err" "$TMP/$name.out" >&2; die "$name exited during start-up"; }
-        curl -sk -o /dev/null --max-time 1 "$url" && return 0
-        sleep 0.1
-    done
-    cat "$TMP/$name.err" >&2
-    die "$name did not answer on $url within 15 s"
-}
 
 # ---------------------------------------------------------------- origin: nginx serving the objects, CPU 1
 mkdir -p "$TMP/origin"
@@ -419,19 +363,6 @@ done
 
 # ---------------------------------------------------------------- measurement helpers
 CLK_TCK=$(getconf CLK_TCK)
-# cpu_ticks PID...: utime+stime of the PIDs and their direct children (nginx's worker, Varnish's child, hitch's worker)
-cpu_ticks() {
-    local total=0 p f pid
-    for pid in "$@"; do
-        for p in "$pid" $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
-            f=$(cut -d')' -f2- "/proc/$p/stat" 2>/dev/null) || continue
-            set -- $f
-            total=$((total + ${12} + ${13}))
-        done
-    done
-    echo "$total"
-}
-now() { date +%s.%N; }
 # cpu0_busy: non-idle ticks of CPU $SERVER_CPU (steal included: time the hypervisor gave to other guests)
 cpu0_busy() { awk -v c="cpu$SERVER_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 cpu0_steal() { awk -v c="cpu$SERVER_CPU" '$1 == c { print $9 }' /proc/stat; }
@@ -441,12 +372,6 @@ cpu1_busy() { awk -v c="cpu$LOAD_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + 
 other_pct() {
     awk -v b0="$1" -v b1="$2" -v c0="$3" -v c1="$4" -v t0="$5" -v t1="$6" -v hz="$CLK_TCK" \
         'BEGIN { o = ((b1 - b0) - (c1 - c0)) / hz / (t1 - t0) * 100; printf "%.0f", (o < 0 ? 0 : o) }'
-}
-# to_ms VALUE: wrk's "1.23ms" / "456.78us" / "1.02s" -> milliseconds
-to_ms() {
-    awk -v v="$1" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
-        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
-        printf "%.2f", n }'
 }
 cpu_frac() { # cpu_frac T0 T1 C0 C1 RPS -> "cpu% rps_per_cpu"
     awk -v t0="$1" -v t1="$2" -v a="$3" -v b="$4" -v hz="$CLK_TCK" -v r="$5" \

@@ -34,66 +34,29 @@ LOAD_CPU=1
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-die() { echo "proxy.sh: error: $*" >&2; exit 1; }
-log() { echo "proxy.sh: $*" >&2; }
+BENCH=proxy.sh
+# shellcheck source=benchmarks/lib.sh
+. "$REPO/benchmarks/lib.sh"
 
 # ---------------------------------------------------------------- tools
 # the Debian package of each tool; missing ones are installed when running as root
 declare -A pkg_of=([nginx]=nginx-light [h2o]=h2o [wrk]=wrk [h2load]=nghttp2-client [openssl]=openssl [curl]=curl
     [taskset]=util-linux [setsid]=util-linux [awk]=mawk [sort]=coreutils)
-missing=()
-for t in "${!pkg_of[@]}"; do
-    command -v "$t" >/dev/null 2>&1 || missing+=("${pkg_of[$t]}")
-done
-if ((${#missing[@]})); then
-    [ "$(id -u)" -eq 0 ] || die "missing package(s): ${missing[*]} (run as root to install them, or apt-get install them)"
-    log "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-        die "could not install ${missing[*]}"
-    # the nginx package starts a system nginx on port 80; the benchmark runs its own
-    if command -v systemctl >/dev/null 2>&1; then systemctl stop nginx >/dev/null 2>&1 || true; fi
-    [ -f /run/nginx.pid ] && kill "$(cat /run/nginx.pid)" 2>/dev/null || true
-fi
+bench_tools
 [ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (proxies on CPU $PROXY_CPU, load generator on CPU $LOAD_CPU)"
 nginx -V 2>&1 | grep -q -- --with-http_v2_module || die "this nginx lacks the http_v2 module (install nginx-light or nginx)"
 
 # ---------------------------------------------------------------- edgeproxy binary
-if [ -z "${EDGEPROXY:-}" ]; then
-    log "building edgeproxy (Release) into $REPO/build-bench"
-    cmake -S "$REPO" -B "$REPO/build-bench" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null ||
-        die "cmake configure failed"
-    cmake --build "$REPO/build-bench" --target edgeproxy -j2 >/dev/null || die "edgeproxy build failed"
-    EDGEPROXY="$REPO/build-bench/edgeproxy"
-fi
-[ -x "$EDGEPROXY" ] || die "edgeproxy binary not found: $EDGEPROXY"
+bench_build
 
 # ---------------------------------------------------------------- temp dir, ports, cleanup
-TMP=$(mktemp -d /tmp/edgeproxy-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    local rc=$? pid
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
-    if [ "${KEEP_TMP:-0}" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_tmp edgeproxy-bench
 
 P_ORIGIN=$PORT_BASE
 P_EDGE=$((PORT_BASE + 1)); P_EDGE_TLS=$((PORT_BASE + 2))
 P_H2O=$((PORT_BASE + 3)); P_H2O_TLS=$((PORT_BASE + 4))
 P_NGINX=$((PORT_BASE + 5)); P_NGINX_TLS=$((PORT_BASE + 6))
-for p in $(seq "$PORT_BASE" $((PORT_BASE + 6))); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then die "port $p is in use (set PORT_BASE)"; fi
-done
+bench_ports "$PORT_BASE" 7
 
 # ---------------------------------------------------------------- shared inputs
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
@@ -102,25 +65,6 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 BODY=$(head -c "$BODY_SIZE" < <(yes 'hello from the origin, a small fixed response body.' | tr -d '\n'))
 printf '%s' "$BODY" >"$TMP/expected-body"
 
-# start NAME CPU CMD...: starts a server in its own session (so its whole process group can be signalled), pinned.
-start() {
-    local name=$1 cpu=$2; shift 2
-    setsid taskset -c "$cpu" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" </dev/null &
-    PIDS+=($!)
-    eval "PID_${name//-/_}=$!"
-}
-# wait_http NAME URL: polls until URL answers (any status), or fails after 10 s.
-wait_http() {
-    local name=$1 url=$2 pid
-    pid=$(eval echo "\$PID_${name//-/_}")
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || { cat "$TMP/$name.err" >&2; die "$name exited during start-up"; }
-        curl -sk -o /dev/null --max-time 1 "$url" && return 0
-        sleep 0.1
-    done
-    cat "$TMP/$name.err" >&2
-    die "$name did not answer on $url within 10 s"
-}
 
 # ---------------------------------------------------------------- origin: nginx returning a fixed body, CPU 1
 mkdir -p "$TMP/origin"
@@ -247,23 +191,6 @@ done
 
 # ---------------------------------------------------------------- measurement helpers
 CLK_TCK=$(getconf CLK_TCK)
-# cpu_ticks PID: utime+stime of PID and its direct children (nginx's worker), in clock ticks.
-cpu_ticks() {
-    local total=0 p f
-    for p in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-        f=$(cut -d')' -f2- "/proc/$p/stat" 2>/dev/null) || continue
-        set -- $f
-        total=$((total + ${12} + ${13}))
-    done
-    echo "$total"
-}
-now() { date +%s.%N; }
-# to_ms VALUE: wrk's "1.23ms" / "456.78us" / "1.02s" -> milliseconds
-to_ms() {
-    awk -v v="$1" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
-        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
-        printf "%.2f", n }'
-}
 
 WRK_CMD="taskset -c $LOAD_CPU wrk -t1 -c$CONNS -d${DURATION}s --latency URL"
 H2LOAD_CMD="taskset -c $LOAD_CPU h2load -c$CONNS -m$STREAMS -t1 --tls13-ciphers=$TLS13_CIPHERS -D $DURATION --log-file=FILE URL"
@@ -271,7 +198,7 @@ H2LOAD_CMD="taskset -c $LOAD_CPU h2load -c$CONNS -m$STREAMS -t1 --tls13-ciphers=
 # run_h1 SERVER ROUND: warm-up then measured wrk run; sets R_RPS R_P99 R_ERR R_CPU
 run_h1() {
     local s=$1 r=$2 url=${H1_URL[$1]} pid out t0 t1 c0 c1
-    pid=$(eval echo "\$PID_$s")
+    pid=$(pid_of "$s")
     taskset -c $LOAD_CPU wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" >/dev/null 2>&1 || true
     c0=$(cpu_ticks "$pid"); t0=$(now)
     out=$(taskset -c $LOAD_CPU wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" 2>&1) || die "wrk failed against $s: $out"
@@ -289,7 +216,7 @@ run_h1() {
 # run_h2 SERVER ROUND: warm-up then measured h2load run; p99 from h2load's per-request log
 run_h2() {
     local s=$1 r=$2 url=${H2_URL[$1]} pid out t0 t1 c0 c1 logf="$TMP/h2load-$1-$2.log"
-    pid=$(eval echo "\$PID_$s")
+    pid=$(pid_of "$s")
     taskset -c $LOAD_CPU h2load -c"$CONNS" -m"$STREAMS" -t1 --tls13-ciphers="$TLS13_CIPHERS" -D "$WARMUP" "$url" >/dev/null 2>&1 || true
     c0=$(cpu_ticks "$pid"); t0=$(now)
     out=$(taskset -c $LOAD_CPU h2load -c"$CONNS" -m"$STREAMS" -t1 --tls13-ciphers="$TLS13_CIPHERS" -D "$DURATION" --log-file="$logf" "$url" 2>&1) ||
