@@ -34,6 +34,9 @@
 #define CONF_MAX_CACHE_MAX_SIZE (1024ull * 1024 * 1024 * 1024)
 #define CONF_DEFAULT_CACHE_MAX_OBJECT_SIZE (64ull * 1024 * 1024)
 #define CONF_MAX_CACHE_TTL_S (10ull * 365 * 86400)
+#define CONF_DEFAULT_JWT_LEEWAY_S 30u
+#define CONF_MAX_JWT_LEEWAY_S 300u
+#define CONF_MAX_QUOTA ((1ull << 40) - 1) /* quota counters keep 40 bits */
 
 /* HTTP methods a route may be limited to (bit mask). GET implies HEAD, as in nginx's limit_except. */
 enum {
@@ -135,6 +138,83 @@ typedef struct conf_route_cache {
     char **key_headers; /* lower-cased */
 } conf_route_cache_t;
 
+/*
+ * A request rate as a token bucket: `rate: 100/s` (also N/m, N/h, N/d, or N/DURATION such as 5/30s) and `burst: 50`
+ * (the bucket's size: how many requests may arrive at once; default: the rate's count, at least 1).
+ * A request is admitted when the bucket holds a token; it refills at count tokens per per_ms milliseconds.
+ */
+typedef struct conf_rate {
+    int enabled;
+    uint64_t count;  /* 1..1e9 */
+    uint64_t per_ms; /* 1ms..1d */
+    uint64_t burst;  /* 1..1e9 */
+} conf_rate_t;
+
+typedef enum conf_period {
+    CONF_PERIOD_DAY = 0, /* UTC days */
+    CONF_PERIOD_WEEK,    /* UTC weeks starting on Monday 00:00 */
+    CONF_PERIOD_MONTH,   /* UTC calendar months */
+} conf_period_t;
+
+/* `quota: 10000/day` (or /week, /month): requests admitted per period; limit 0: no quota. */
+typedef struct conf_quota {
+    uint64_t limit; /* 0..CONF_MAX_QUOTA */
+    conf_period_t period;
+} conf_quota_t;
+
+/*
+ * CORS on a route:
+ *   cors:
+ *     origins: ["https://app.example.com"]   # or "*" (required)
+ *     methods: [GET, POST]                    # default: GET, HEAD, POST
+ *     headers: [content-type, x-api-key]      # request headers allowed; default none beyond the CORS-safelisted ones;
+ *                                             # "*" allows whatever the preflight asks
+ *     expose_headers: [x-request-id]          # default none
+ *     credentials: false
+ *     max_age: 10m                            # Access-Control-Max-Age; default not sent
+ */
+typedef struct conf_cors {
+    int enabled;
+    int any_origin; /* origins: "*" */
+    size_t norigins;
+    char **origins; /* "scheme://host[:port]", lower-cased, without a trailing '/' */
+    unsigned methods;
+    int any_header;
+    size_t nheaders;
+    char **headers; /* lower-cased */
+    size_t nexpose;
+    char **expose; /* as written */
+    int credentials;
+    int64_t max_age_s; /* -1: not sent */
+} conf_cors_t;
+
+/* JWT algorithms (bit mask). */
+enum {
+    CONF_JWT_HS256 = 1 << 0,
+    CONF_JWT_RS256 = 1 << 1,
+    CONF_JWT_ES256 = 1 << 2,
+};
+
+/*
+ * JWT bearer auth on a route:
+ *   auth:
+ *     jwt:
+ *       jwks: certs/jwks.json        # required; the keys (RFC 7517), reloaded on SIGHUP
+ *       issuer: https://issuer.example  # optional: iss must equal it
+ *       audience: [api]              # optional (a string or a list): aud must contain one of them
+ *       leeway: 30s                  # clock skew allowed on exp and nbf; default 30s, at most 5m
+ *       algorithms: [RS256, ES256]   # default all of HS256, RS256, ES256
+ */
+typedef struct conf_jwt {
+    int enabled;
+    char *jwks;   /* resolved path */
+    char *issuer; /* NULL: not checked */
+    size_t naudiences;
+    char **audiences; /* none: not checked */
+    uint64_t leeway_s;
+    unsigned algorithms; /* CONF_JWT_* mask, never 0 */
+} conf_jwt_t;
+
 typedef struct conf_route {
     char *path; /* as written; always starts with '/' */
     /*
@@ -152,8 +232,58 @@ typedef struct conf_route {
     conf_header_cmds_t request_headers;
     conf_header_cmds_t response_headers;
     conf_route_cache_t cache;
+    /*
+     * auth: none (default) | api_key | jwt: {...} | { api_key: true, jwt: {...} }
+     * With api_key, a request needs a known, enabled key (403 otherwise) and the key's plan limits it.
+     */
+    int api_key;
+    conf_jwt_t jwt;
+    conf_rate_t throttle;    /* `throttle:` every caller of the route together */
+    conf_rate_t ip_throttle; /* `ip_throttle:` each client address on its own */
+    conf_cors_t cors;
     unsigned line; /* line of the route in the file, for messages */
 } conf_route_t;
+
+/*
+ * A usage plan:
+ *   plans:
+ *     basic:
+ *       rate: 100/s
+ *       burst: 50
+ *       quota: 10000/day
+ *       overrides:                      # API Gateway's method throttling: replaces the plan's rate on those requests
+ *         - { path: /api/search, methods: [GET], rate: 10/s, burst: 5 }
+ * An override's path is a route's path exactly as written in hosts (a route of any host with that path).
+ */
+typedef struct conf_plan_override {
+    char *path;
+    unsigned methods; /* CONF_M_*; 0: every method */
+    conf_rate_t rate;
+    unsigned line;
+} conf_plan_override_t;
+
+typedef struct conf_plan {
+    char *name;
+    conf_rate_t rate;   /* enabled 0: no rate limit */
+    conf_quota_t quota; /* limit 0: no quota */
+    size_t noverrides;
+    conf_plan_override_t *overrides;
+    unsigned line;
+} conf_plan_t;
+
+/*
+ * An API key defined in the conf (keys can also be made through the admin API):
+ *   keys:
+ *     - { name: demo, plan: basic, sha256: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8 }
+ * Only the SHA-256 of the key is written (printf %s KEY | sha256sum).
+ */
+typedef struct conf_key {
+    char *name; /* unique among the conf's keys: [A-Za-z0-9._-]{1,64}; the key's id in logs and the admin API */
+    uint8_t sha256[32];
+    int plan; /* index into conf->plans, or -1: no plan (no limits) */
+    int enabled; /* `enabled: false` keeps the key but refuses it; default 1 */
+    unsigned line;
+} conf_key_t;
 
 typedef struct conf_host {
     char *name; /* "example.com" (lower-cased), "*.example.com" (wildcard suffix) or "*" (the default host) */
@@ -204,6 +334,14 @@ typedef struct conf {
         uint16_t port; /* required */
         char *token;   /* bearer token for every admin request (required, at least 16 characters) */
     } admin;
+    struct {
+        char *header; /* lower-cased; default "x-api-key" */
+        char *query;  /* a query parameter that may carry the key instead; NULL (default): none */
+    } api_keys;
+    size_t nplans;
+    conf_plan_t *plans; /* in file order; names unique */
+    size_t nkeys;
+    conf_key_t *keys; /* in file order */
     size_t nhosts;      /* at least 1 */
     conf_host_t *hosts; /* in file order */
 } conf_t;
@@ -228,6 +366,13 @@ void conf_free(conf_t *conf);
  */
 int conf_parse_duration(const char *s, uint64_t *ms);
 int conf_parse_size(const char *s, uint64_t *bytes);
+
+/*
+ * Rates and quotas. "100/s", "10/m", "1000/h", "5000/d" or "5/30s" (count/duration) -> count and per_ms.
+ * "10000/day", "/week", "/month" -> limit and period. Return 0, or -1 on a bad form or a value out of range.
+ */
+int conf_parse_rate(const char *s, uint64_t *count, uint64_t *per_ms);
+int conf_parse_quota(const char *s, uint64_t *limit, conf_period_t *period);
 
 /* Parses a method name ("GET") into its CONF_M_* bit; returns 0 when unknown. */
 unsigned conf_method_bit(const char *name, size_t len);
