@@ -1,7 +1,8 @@
 /*
  * conf/conf.c: the schema of the YAML configuration: what each section may hold (listeners and TLS, limits, access
- * log, hosts, routes, origins and their URLs, path patterns, header rewrites), its defaults, and how it maps onto the
- * structs of conf.h. cn_parse_root() is the entry point, called by the loader in node.c.
+ * log, hosts, routes, origins and their URLs, path patterns, header rewrites, auth, throttles, CORS, API keys and
+ * plans), its defaults, and how it maps onto the structs of conf.h. cn_parse_root() is the entry point, called by the
+ * loader in node.c.
  *
  * Every reader here follows the same shape: CN_GET_FIELDS() the mapping, check required and exclusive keys, then for
  * each present key push it onto the key path, read it with a typed reader of node.c (which fails with
@@ -19,6 +20,7 @@
 #define CONF_MIN_IDLE_TIMEOUT_MS 1000u
 #define CONF_MAX_IDLE_TIMEOUT_MS 3600000u
 #define CONF_MAX_SHUTDOWN_TIMEOUT_MS 600000u
+#define CONF_MAX_CORS_MAX_AGE_S 86400u /* Firefox's cap; Chromium caps at 2h */
 
 /* ---- methods ---- */
 
@@ -121,18 +123,27 @@ static int is_host_char(char ch)
     return isalnum((unsigned char)ch) || ch == '-' || ch == '.' || ch == '_';
 }
 
-/* Parses origin.url into o; on a bad form fails with the reason. */
-static void parse_url(ctx_t *c, yaml_node_t *n, conf_origin_t *o)
-{
-    const char *u = o->url, *p, *auth, *auth_end, *host, *host_end, *port = NULL;
-    size_t plen;
+/* The parts of an http(s) URL. */
+typedef struct url_parts {
+    int https;
+    const char *host; /* without the brackets of an IPv6 literal */
+    size_t host_len;
+    int has_port;
+    uint16_t port;    /* explicit or the scheme's default */
+    const char *path; /* the rest after the authority: "" or from the first '/' */
+} url_parts_t;
 
-#define BAD_URL(why) cn_fail(c, cn_line_of(n), "bad URL \"%s\": %s", u, why)
+/* Splits an http(s) URL; on a bad form fails with "bad WHAT \"u\": reason". */
+static void split_url(ctx_t *c, yaml_node_t *n, const char *u, const char *what, url_parts_t *out)
+{
+    const char *p, *auth, *auth_end, *host, *host_end, *port = NULL;
+
+#define BAD_URL(why) cn_fail(c, cn_line_of(n), "bad %s \"%s\": %s", what, u, why)
     if (strncasecmp(u, "http://", 7) == 0) {
-        o->https = 0;
+        out->https = 0;
         auth = u + 7;
     } else if (strncasecmp(u, "https://", 8) == 0) {
-        o->https = 1;
+        out->https = 1;
         auth = u + 8;
     } else {
         BAD_URL("must start with http:// or https://");
@@ -165,7 +176,8 @@ static void parse_url(ctx_t *c, yaml_node_t *n, conf_origin_t *o)
     }
     if (host_end == host)
         BAD_URL("no host");
-    if (p < auth_end) { /* *p == ':' */
+    out->has_port = p < auth_end;
+    if (out->has_port) { /* *p == ':' */
         uint64_t v = 0;
         port = p + 1;
         if (port == auth_end)
@@ -179,15 +191,29 @@ static void parse_url(ctx_t *c, yaml_node_t *n, conf_origin_t *o)
         }
         if (v == 0)
             BAD_URL("port must be between 1 and 65535");
-        o->port = (uint16_t)v;
+        out->port = (uint16_t)v;
     } else {
-        o->port = o->https ? 443 : 80;
+        out->port = out->https ? 443 : 80;
     }
 #undef BAD_URL
-    o->host = cn_arena_strndup(c, host, (size_t)(host_end - host));
-    for (plen = strlen(auth_end); plen != 0 && auth_end[plen - 1] == '/'; plen--)
+    out->host = host;
+    out->host_len = (size_t)(host_end - host);
+    out->path = auth_end;
+}
+
+/* Parses origin.url into o; on a bad form fails with the reason. */
+static void parse_url(ctx_t *c, yaml_node_t *n, conf_origin_t *o)
+{
+    url_parts_t u;
+    size_t plen;
+
+    split_url(c, n, o->url, "URL", &u);
+    o->https = u.https;
+    o->port = u.port;
+    o->host = cn_arena_strndup(c, u.host, u.host_len);
+    for (plen = strlen(u.path); plen != 0 && u.path[plen - 1] == '/'; plen--)
         ;
-    o->base_path = cn_arena_strndup(c, auth_end, plen);
+    o->base_path = cn_arena_strndup(c, u.path, plen);
 }
 
 static void parse_origin(ctx_t *c, yaml_node_t *n, conf_origin_t *o)
@@ -497,10 +523,279 @@ static void parse_route_cache(ctx_t *c, yaml_node_t *n, conf_route_t *r)
     }
 }
 
+/* A non-empty list of method names -> CONF_M_* mask; GET implies HEAD. */
+static unsigned get_methods(ctx_t *c, yaml_node_t *n)
+{
+    size_t count;
+    yaml_node_item_t *items = cn_get_seq(c, n, &count, 1);
+    unsigned mask = 0;
+
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item = cn_node_at(c, items[i]);
+        size_t len, ki = cn_key_index(c, i);
+        const char *m = cn_scalar(c, item, "expected a string", &len);
+        unsigned bit = conf_method_bit(m, len);
+        if (bit == 0)
+            cn_fail(c, cn_line_of(item), "unknown method \"%s\" (use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS)", m);
+        mask |= bit == CONF_M_GET ? CONF_M_GET | CONF_M_HEAD : bit;
+        cn_key_pop(c, ki);
+    }
+    return mask;
+}
+
+/*
+ * The rate and burst keys of the mapping `map` (either may be NULL): rate: "100/s", burst: 1..1e9 (default: the rate's
+ * count). A burst without a rate is an error; no rate leaves out->enabled 0.
+ */
+static void get_rate_fields(ctx_t *c, yaml_node_t *rate, yaml_node_t *burst, conf_rate_t *out)
+{
+    size_t k;
+
+    if (rate == NULL) {
+        if (burst != NULL)
+            cn_fail_field(c, "burst", cn_line_of(burst), "only allowed with rate");
+        return;
+    }
+    k = cn_key_field(c, "rate", 4);
+    cn_get_rate(c, rate, &out->count, &out->per_ms);
+    cn_key_pop(c, k);
+    out->burst = out->count;
+    if (burst != NULL) {
+        k = cn_key_field(c, "burst", 5);
+        out->burst = cn_get_int(c, burst, 1, CONF_MAX_RATE_COUNT);
+        cn_key_pop(c, k);
+    }
+    out->enabled = 1;
+}
+
+/* A rate block: { rate: 100/s, burst: 50 } (route throttle and ip_throttle). */
+static void parse_rate_block(ctx_t *c, yaml_node_t *n, conf_rate_t *out)
+{
+    static const char *const names[] = {"rate", "burst"};
+    yaml_node_t *v[2];
+
+    CN_GET_FIELDS(c, n, names, v);
+    if (v[0] == NULL)
+        cn_fail_field(c, "rate", cn_line_of(n), "is required");
+    get_rate_fields(c, v[0], v[1], out);
+}
+
+/* A string or a non-empty list of strings, each non-empty. */
+static char **get_strings(ctx_t *c, yaml_node_t *n, size_t *count)
+{
+    char **out;
+
+    if (n->type != YAML_SCALAR_NODE)
+        return get_string_list(c, n, count, 0);
+    out = cn_arena_alloc(c, 1, sizeof(*out));
+    out[0] = cn_get_nonempty_string(c, n);
+    *count = 1;
+    return out;
+}
+
+static void parse_jwt(ctx_t *c, yaml_node_t *n, conf_jwt_t *j)
+{
+    enum { F_JWKS, F_ISSUER, F_AUDIENCE, F_LEEWAY, F_ALGORITHMS, F_COUNT };
+    static const char *const names[] = {"jwks", "issuer", "audience", "leeway", "algorithms"};
+    yaml_node_t *v[F_COUNT];
+    size_t k;
+
+    CN_GET_FIELDS(c, n, names, v);
+    if (v[F_JWKS] == NULL)
+        cn_fail_field(c, "jwks", cn_line_of(n), "is required");
+    j->enabled = 1;
+    k = cn_key_field(c, "jwks", 4);
+    j->jwks = cn_get_path(c, v[F_JWKS]);
+    cn_key_pop(c, k);
+    if (v[F_ISSUER] != NULL) {
+        k = cn_key_field(c, "issuer", 6);
+        j->issuer = cn_get_nonempty_string(c, v[F_ISSUER]);
+        cn_key_pop(c, k);
+    }
+    if (v[F_AUDIENCE] != NULL) {
+        k = cn_key_field(c, "audience", 8);
+        j->audiences = get_strings(c, v[F_AUDIENCE], &j->naudiences);
+        cn_key_pop(c, k);
+    }
+    j->leeway_s = CONF_DEFAULT_JWT_LEEWAY_S;
+    if (v[F_LEEWAY] != NULL) {
+        k = cn_key_field(c, "leeway", 6);
+        j->leeway_s = cn_get_duration(c, v[F_LEEWAY], 0, CONF_MAX_JWT_LEEWAY_S * 1000) / 1000;
+        cn_key_pop(c, k);
+    }
+    j->algorithms = CONF_JWT_HS256 | CONF_JWT_RS256 | CONF_JWT_ES256;
+    if (v[F_ALGORITHMS] != NULL) {
+        static const struct {
+            const char *name;
+            unsigned bit;
+        } algs[] = {{"HS256", CONF_JWT_HS256}, {"RS256", CONF_JWT_RS256}, {"ES256", CONF_JWT_ES256}};
+        size_t count;
+        yaml_node_item_t *items;
+        k = cn_key_field(c, "algorithms", 10);
+        items = cn_get_seq(c, v[F_ALGORITHMS], &count, 1);
+        j->algorithms = 0;
+        for (size_t i = 0; i < count; i++) {
+            yaml_node_t *item = cn_node_at(c, items[i]);
+            size_t ki = cn_key_index(c, i), a;
+            const char *name = cn_scalar(c, item, "expected a string", NULL);
+            for (a = 0; a < sizeof(algs) / sizeof(algs[0]); a++)
+                if (strcmp(name, algs[a].name) == 0)
+                    break;
+            if (a == sizeof(algs) / sizeof(algs[0]))
+                cn_fail(c, cn_line_of(item), "unknown algorithm \"%s\" (use HS256, RS256 or ES256)", name);
+            j->algorithms |= algs[a].bit;
+            cn_key_pop(c, ki);
+        }
+        cn_key_pop(c, k);
+    }
+}
+
+/* auth: none | api_key | { api_key: bool, jwt: {...} } */
+static void parse_auth(ctx_t *c, yaml_node_t *n, conf_route_t *r)
+{
+    static const char *const names[] = {"api_key", "jwt"};
+    yaml_node_t *v[2];
+    size_t k;
+
+    if (n->type == YAML_SCALAR_NODE) {
+        const char *s = cn_scalar(c, n, "expected a string", NULL);
+        if (strcmp(s, "none") == 0)
+            return;
+        if (strcmp(s, "api_key") == 0) {
+            r->api_key = 1;
+            return;
+        }
+        if (strcmp(s, "jwt") == 0)
+            cn_fail(c, cn_line_of(n), "jwt needs a mapping with jwks (auth: { jwt: { jwks: FILE } })");
+        cn_fail(c, cn_line_of(n), "expected none, api_key or a mapping { api_key: true, jwt: {...} }, not \"%s\"", s);
+    }
+    CN_GET_FIELDS(c, n, names, v);
+    if (v[0] != NULL) {
+        k = cn_key_field(c, "api_key", 7);
+        r->api_key = cn_get_bool(c, v[0]);
+        cn_key_pop(c, k);
+    }
+    if (v[1] != NULL) {
+        k = cn_key_field(c, "jwt", 3);
+        parse_jwt(c, v[1], &r->jwt);
+        cn_key_pop(c, k);
+    }
+}
+
+/* One CORS origin "scheme://host[:port]" -> lower-cased, without a trailing '/' or the scheme's default port. */
+static char *get_cors_origin(ctx_t *c, yaml_node_t *n)
+{
+    const char *s = cn_get_nonempty_string(c, n);
+    url_parts_t u;
+    char port[8] = "";
+    char *out;
+    int ipv6;
+
+    split_url(c, n, s, "origin", &u);
+    if (strcmp(u.path, "") != 0 && strcmp(u.path, "/") != 0)
+        cn_fail(c, cn_line_of(n), "bad origin \"%s\": a path is not allowed", s);
+    if (u.has_port && u.port != (u.https ? 443 : 80))
+        snprintf(port, sizeof(port), ":%u", (unsigned)u.port);
+    ipv6 = memchr(u.host, ':', u.host_len) != NULL;
+    out = cn_arena_printf(c, "%s://%s%.*s%s%s", u.https ? "https" : "http", ipv6 ? "[" : "", (int)u.host_len, u.host,
+                          ipv6 ? "]" : "", port);
+    cn_lower(out);
+    return out;
+}
+
+/* The scalar "*". */
+static int is_star(yaml_node_t *n)
+{
+    return n->type == YAML_SCALAR_NODE && n->data.scalar.length == 1 && n->data.scalar.value[0] == '*';
+}
+
+/* A non-empty list of header names, lower-cased when `lower`, else as written. */
+static char **get_header_list(ctx_t *c, yaml_node_t *n, size_t *count, int lower)
+{
+    yaml_node_item_t *items = cn_get_seq(c, n, count, 1);
+    char **out = cn_arena_alloc(c, *count, sizeof(*out));
+
+    for (size_t i = 0; i < *count; i++) {
+        size_t len, ki = cn_key_index(c, i);
+        yaml_node_t *item = cn_node_at(c, items[i]);
+        const char *name = cn_scalar(c, item, "expected a string", &len);
+        if (!is_token(name, len))
+            cn_fail(c, cn_line_of(item), "bad header name \"%s\"", name);
+        out[i] = cn_arena_strndup(c, name, len);
+        if (lower)
+            cn_lower(out[i]);
+        cn_key_pop(c, ki);
+    }
+    return out;
+}
+
+static void parse_cors(ctx_t *c, yaml_node_t *n, conf_cors_t *cors)
+{
+    enum { F_ORIGINS, F_METHODS, F_HEADERS, F_EXPOSE, F_CREDENTIALS, F_MAX_AGE, F_COUNT };
+    static const char *const names[] = {"origins", "methods", "headers", "expose_headers", "credentials", "max_age"};
+    yaml_node_t *v[F_COUNT];
+    size_t k;
+
+    CN_GET_FIELDS(c, n, names, v);
+    if (v[F_ORIGINS] == NULL)
+        cn_fail_field(c, "origins", cn_line_of(n), "is required");
+    cors->enabled = 1;
+    k = cn_key_field(c, "origins", 7);
+    if (is_star(v[F_ORIGINS])) {
+        cors->any_origin = 1;
+    } else if (v[F_ORIGINS]->type == YAML_SCALAR_NODE) {
+        cn_fail(c, cn_line_of(v[F_ORIGINS]), "expected \"*\" or a list such as [\"https://app.example.com\"]");
+    } else {
+        yaml_node_item_t *items = cn_get_seq(c, v[F_ORIGINS], &cors->norigins, 1);
+        cors->origins = cn_arena_alloc(c, cors->norigins, sizeof(*cors->origins));
+        for (size_t i = 0; i < cors->norigins; i++) {
+            size_t ki = cn_key_index(c, i);
+            cors->origins[i] = get_cors_origin(c, cn_node_at(c, items[i]));
+            cn_key_pop(c, ki);
+        }
+    }
+    cn_key_pop(c, k);
+    cors->methods = CONF_M_GET | CONF_M_HEAD | CONF_M_POST;
+    if (v[F_METHODS] != NULL) {
+        k = cn_key_field(c, "methods", 7);
+        cors->methods = get_methods(c, v[F_METHODS]);
+        cn_key_pop(c, k);
+    }
+    if (v[F_HEADERS] != NULL) {
+        k = cn_key_field(c, "headers", 7);
+        if (is_star(v[F_HEADERS]))
+            cors->any_header = 1;
+        else if (v[F_HEADERS]->type == YAML_SCALAR_NODE)
+            cn_fail(c, cn_line_of(v[F_HEADERS]), "expected \"*\" or a list of header names");
+        else
+            cors->headers = get_header_list(c, v[F_HEADERS], &cors->nheaders, 1);
+        cn_key_pop(c, k);
+    }
+    if (v[F_EXPOSE] != NULL) {
+        k = cn_key_field(c, "expose_headers", 14);
+        cors->expose = get_header_list(c, v[F_EXPOSE], &cors->nexpose, 0);
+        cn_key_pop(c, k);
+    }
+    if (v[F_CREDENTIALS] != NULL) {
+        k = cn_key_field(c, "credentials", 11);
+        cors->credentials = cn_get_bool(c, v[F_CREDENTIALS]);
+        if (cors->credentials && cors->any_origin)
+            cn_fail(c, cn_line_of(v[F_CREDENTIALS]), "not allowed with origins \"*\" (the Fetch standard forbids it)");
+        cn_key_pop(c, k);
+    }
+    cors->max_age_s = -1;
+    if (v[F_MAX_AGE] != NULL) {
+        k = cn_key_field(c, "max_age", 7);
+        cors->max_age_s = (int64_t)(cn_get_duration(c, v[F_MAX_AGE], 0, CONF_MAX_CORS_MAX_AGE_S * 1000) / 1000);
+        cn_key_pop(c, k);
+    }
+}
+
 static void parse_route(ctx_t *c, yaml_node_t *n, conf_route_t *r)
 {
-    static const char *const names[] = {"path", "methods", "origin", "timeout", "max_body_size", "headers", "cache"};
-    yaml_node_t *v[7];
+    static const char *const names[] = {"path",  "methods", "origin",   "timeout",     "max_body_size", "headers",
+                                        "cache", "auth",    "throttle", "ip_throttle", "cors"};
+    yaml_node_t *v[11];
     size_t k;
 
     CN_GET_FIELDS(c, n, names, v);
@@ -519,20 +814,8 @@ static void parse_route(ctx_t *c, yaml_node_t *n, conf_route_t *r)
     cn_key_pop(c, k);
 
     if (v[1] != NULL) {
-        size_t count;
-        yaml_node_item_t *items;
         k = cn_key_field(c, "methods", 7);
-        items = cn_get_seq(c, v[1], &count, 1);
-        for (size_t i = 0; i < count; i++) {
-            yaml_node_t *item = cn_node_at(c, items[i]);
-            size_t len, ki = cn_key_index(c, i);
-            const char *m = cn_scalar(c, item, "expected a string", &len);
-            unsigned bit = conf_method_bit(m, len);
-            if (bit == 0)
-                cn_fail(c, cn_line_of(item), "unknown method \"%s\" (use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS)", m);
-            r->methods |= bit == CONF_M_GET ? CONF_M_GET | CONF_M_HEAD : bit;
-            cn_key_pop(c, ki);
-        }
+        r->methods = get_methods(c, v[1]);
         cn_key_pop(c, k);
     }
 
@@ -560,6 +843,26 @@ static void parse_route(ctx_t *c, yaml_node_t *n, conf_route_t *r)
     if (v[6] != NULL) {
         k = cn_key_field(c, "cache", 5);
         parse_route_cache(c, v[6], r);
+        cn_key_pop(c, k);
+    }
+    if (v[7] != NULL) {
+        k = cn_key_field(c, "auth", 4);
+        parse_auth(c, v[7], r);
+        cn_key_pop(c, k);
+    }
+    if (v[8] != NULL) {
+        k = cn_key_field(c, "throttle", 8);
+        parse_rate_block(c, v[8], &r->throttle);
+        cn_key_pop(c, k);
+    }
+    if (v[9] != NULL) {
+        k = cn_key_field(c, "ip_throttle", 11);
+        parse_rate_block(c, v[9], &r->ip_throttle);
+        cn_key_pop(c, k);
+    }
+    if (v[10] != NULL) {
+        k = cn_key_field(c, "cors", 4);
+        parse_cors(c, v[10], &r->cors);
         cn_key_pop(c, k);
     }
 }
@@ -691,11 +994,231 @@ static void parse_admin(ctx_t *c, yaml_node_t *n)
     cn_key_pop(c, k);
 }
 
+/* api_keys: { header: x-api-key, query: api_key } (also the defaults when n is NULL). */
+static void parse_api_keys(ctx_t *c, yaml_node_t *n)
+{
+    static const char *const names[] = {"header", "query"};
+    yaml_node_t *v[2] = {NULL, NULL};
+    conf_t *conf = &c->impl->pub;
+    size_t k = cn_key_field(c, "api_keys", 8);
+
+    if (n != NULL)
+        CN_GET_FIELDS(c, n, names, v);
+    if (v[0] != NULL) {
+        size_t kf = cn_key_field(c, "header", 6);
+        conf->api_keys.header = get_header_name(c, v[0]);
+        cn_key_pop(c, kf);
+    } else {
+        conf->api_keys.header = cn_arena_strndup(c, "x-api-key", 9);
+    }
+    if (v[1] != NULL) {
+        size_t kf = cn_key_field(c, "query", 5);
+        conf->api_keys.query = cn_get_nonempty_string(c, v[1]);
+        cn_key_pop(c, kf);
+    }
+    cn_key_pop(c, k);
+}
+
+/* Plan and key names: [A-Za-z0-9._-]{1,64}. */
+static int is_name(const char *s, size_t len)
+{
+    if (len == 0 || len > 64)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+            return 0;
+    return 1;
+}
+
+/* Whether some route of some host has exactly this path as written. */
+static int route_path_exists(const conf_t *conf, const char *path)
+{
+    for (size_t h = 0; h < conf->nhosts; h++)
+        for (size_t r = 0; r < conf->hosts[h].nroutes; r++)
+            if (strcmp(conf->hosts[h].routes[r].path, path) == 0)
+                return 1;
+    return 0;
+}
+
+/* plans.NAME.overrides[i]: { path: /api/search, methods: [GET], rate: 10/s, burst: 5 }; the hosts are already read. */
+static void parse_override(ctx_t *c, yaml_node_t *n, conf_plan_t *p, size_t i)
+{
+    static const char *const names[] = {"path", "methods", "rate", "burst"};
+    yaml_node_t *v[4];
+    conf_plan_override_t *o = &p->overrides[i];
+    size_t k;
+
+    CN_GET_FIELDS(c, n, names, v);
+    o->line = (unsigned)cn_line_of(n);
+    if (v[0] == NULL)
+        cn_fail_field(c, "path", cn_line_of(n), "is required");
+    if (v[2] == NULL)
+        cn_fail_field(c, "rate", cn_line_of(n), "is required");
+    k = cn_key_field(c, "path", 4);
+    o->path = cn_get_nonempty_string(c, v[0]);
+    if (!route_path_exists(&c->impl->pub, o->path))
+        cn_fail(c, cn_line_of(v[0]), "no route has the path \"%s\" (use a route's path exactly as written in hosts)", o->path);
+    cn_key_pop(c, k);
+    if (v[1] != NULL) {
+        k = cn_key_field(c, "methods", 7);
+        o->methods = get_methods(c, v[1]);
+        cn_key_pop(c, k);
+    }
+    get_rate_fields(c, v[2], v[3], &o->rate);
+    for (size_t j = 0; j < i; j++) {
+        const conf_plan_override_t *e = &p->overrides[j];
+        if (strcmp(e->path, o->path) == 0 && (e->methods == 0 || o->methods == 0 || (e->methods & o->methods) != 0))
+            cn_fail(c, o->line, "overlaps overrides[%zu] (the same path and method)", j);
+    }
+}
+
+static void parse_plan(ctx_t *c, yaml_node_t *n, conf_plan_t *p)
+{
+    static const char *const names[] = {"rate", "burst", "quota", "overrides"};
+    yaml_node_t *v[4];
+    size_t k;
+
+    CN_GET_FIELDS(c, n, names, v);
+    get_rate_fields(c, v[0], v[1], &p->rate);
+    if (v[2] != NULL) {
+        k = cn_key_field(c, "quota", 5);
+        cn_get_quota(c, v[2], &p->quota);
+        cn_key_pop(c, k);
+    }
+    if (v[3] != NULL) {
+        yaml_node_item_t *items;
+        k = cn_key_field(c, "overrides", 9);
+        items = cn_get_seq(c, v[3], &p->noverrides, 1);
+        p->overrides = cn_arena_alloc(c, p->noverrides, sizeof(*p->overrides));
+        for (size_t i = 0; i < p->noverrides; i++) {
+            size_t ki = cn_key_index(c, i);
+            parse_override(c, cn_node_at(c, items[i]), p, i);
+            cn_key_pop(c, ki);
+        }
+        cn_key_pop(c, k);
+    }
+}
+
+/* plans: { NAME: {...}, ... }; read after hosts, which the overrides name. */
+static void parse_plans(ctx_t *c, yaml_node_t *n)
+{
+    conf_t *conf = &c->impl->pub;
+
+    cn_require_map(c, n);
+    conf->nplans = cn_map_count(n);
+    conf->plans = cn_arena_alloc(c, conf->nplans, sizeof(*conf->plans));
+    for (size_t i = 0; i < conf->nplans; i++) {
+        yaml_node_pair_t *pair = &n->data.mapping.pairs.start[i];
+        yaml_node_t *kn = cn_node_at(c, pair->key);
+        conf_plan_t *p = &conf->plans[i];
+        size_t len, k;
+        const char *name = cn_scalar(c, kn, "keys must be strings", &len);
+
+        k = cn_key_push(c, ".\"%.*s\"", (int)len, name);
+        if (!is_name(name, len))
+            cn_fail(c, cn_line_of(kn), "bad plan name (use 1 to 64 letters, digits, '.', '_' or '-')");
+        p->name = cn_arena_strndup(c, name, len);
+        p->line = (unsigned)cn_line_of(kn);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(conf->plans[j].name, p->name) == 0)
+                cn_fail(c, cn_line_of(kn), "duplicate plan");
+        parse_plan(c, cn_node_at(c, pair->value), p);
+        cn_key_pop(c, k);
+    }
+}
+
+static int hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* keys[i]: { name: demo, sha256: 64 hex digits, plan: basic, enabled: true }; read after plans. */
+static void parse_key(ctx_t *c, yaml_node_t *n, size_t i)
+{
+    static const char *const names[] = {"name", "sha256", "plan", "enabled"};
+    yaml_node_t *v[4];
+    conf_t *conf = &c->impl->pub;
+    conf_key_t *key = &conf->keys[i];
+    size_t k, len;
+    const char *s;
+
+    CN_GET_FIELDS(c, n, names, v);
+    key->line = (unsigned)cn_line_of(n);
+    if (v[0] == NULL)
+        cn_fail_field(c, "name", cn_line_of(n), "is required");
+    if (v[1] == NULL)
+        cn_fail_field(c, "sha256", cn_line_of(n), "is required");
+
+    k = cn_key_field(c, "name", 4);
+    s = cn_scalar(c, v[0], "expected a string", &len);
+    if (!is_name(s, len))
+        cn_fail(c, cn_line_of(v[0]), "bad key name (use 1 to 64 letters, digits, '.', '_' or '-')");
+    key->name = cn_arena_strndup(c, s, len);
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(conf->keys[j].name, key->name) == 0)
+            cn_fail(c, cn_line_of(v[0]), "duplicate name \"%s\" (also keys[%zu])", key->name, j);
+    cn_key_pop(c, k);
+
+    k = cn_key_field(c, "sha256", 6);
+    s = cn_scalar(c, v[1], "expected a string", &len);
+    for (size_t b = 0; b < 32 && len == 64; b++) {
+        int hi = hex_value(s[2 * b]), lo = hex_value(s[2 * b + 1]);
+        if (hi < 0 || lo < 0)
+            len = 0;
+        else
+            key->sha256[b] = (uint8_t)(hi << 4 | lo);
+    }
+    if (len != 64)
+        cn_fail(c, cn_line_of(v[1]), "expected 64 hex digits (the key's SHA-256: printf %%s KEY | sha256sum)");
+    for (size_t j = 0; j < i; j++)
+        if (memcmp(conf->keys[j].sha256, key->sha256, sizeof(key->sha256)) == 0)
+            cn_fail(c, cn_line_of(v[1]), "the same key as keys[%zu]", j);
+    cn_key_pop(c, k);
+
+    key->plan = -1;
+    if (v[2] != NULL) {
+        k = cn_key_field(c, "plan", 4);
+        s = cn_scalar(c, v[2], "expected a string", &len);
+        for (size_t j = 0; j < conf->nplans && key->plan < 0; j++)
+            if (strlen(conf->plans[j].name) == len && memcmp(conf->plans[j].name, s, len) == 0)
+                key->plan = (int)j;
+        if (key->plan < 0)
+            cn_fail(c, cn_line_of(v[2]), "no plan named \"%s\" in plans", s);
+        cn_key_pop(c, k);
+    }
+    key->enabled = 1;
+    if (v[3] != NULL) {
+        k = cn_key_field(c, "enabled", 7);
+        key->enabled = cn_get_bool(c, v[3]);
+        cn_key_pop(c, k);
+    }
+}
+
+static void parse_keys(ctx_t *c, yaml_node_t *n)
+{
+    conf_t *conf = &c->impl->pub;
+    yaml_node_item_t *items = cn_get_seq(c, n, &conf->nkeys, 0);
+
+    conf->keys = cn_arena_alloc(c, conf->nkeys, sizeof(*conf->keys));
+    for (size_t i = 0; i < conf->nkeys; i++) {
+        size_t ki = cn_key_index(c, i);
+        parse_key(c, cn_node_at(c, items[i]), i);
+        cn_key_pop(c, ki);
+    }
+}
+
 void cn_parse_root(ctx_t *c, yaml_node_t *root)
 {
     static const char *const names[] = {"threads",    "data_dir", "listen", "limits", "shutdown_timeout",
-                                        "access_log", "hosts",    "cache",  "admin"};
-    yaml_node_t *v[9];
+                                        "access_log", "hosts",    "cache",  "admin",  "api_keys",
+                                        "plans",      "keys"};
+    yaml_node_t *v[12];
     conf_t *conf = &c->impl->pub;
     size_t k;
 
@@ -799,4 +1322,17 @@ void cn_parse_root(ctx_t *c, yaml_node_t *root)
     k = cn_key_field(c, "hosts", 5);
     parse_hosts(c, v[6]);
     cn_key_pop(c, k);
+
+    /* after hosts (plan overrides name routes' paths), in any order in the file; keys name plans */
+    parse_api_keys(c, v[9]);
+    if (v[10] != NULL) {
+        k = cn_key_field(c, "plans", 5);
+        parse_plans(c, v[10]);
+        cn_key_pop(c, k);
+    }
+    if (v[11] != NULL) {
+        k = cn_key_field(c, "keys", 4);
+        parse_keys(c, v[11]);
+        cn_key_pop(c, k);
+    }
 }

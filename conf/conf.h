@@ -5,9 +5,9 @@
  * (strings, arrays, nested structs) is owned by that conf_t and lives exactly as long as it does. Nothing in the conf
  * changes after conf_load() returns: worker threads read it concurrently without locks.
  *
- * Paths: every relative path in the file (data_dir, certificates, static directories, access log, CA files) is
- * resolved against the directory of the conf file, so the conf works from any working directory. The structs hold the
- * resolved paths.
+ * Paths: every relative path in the file (data_dir, certificates, static directories, access log, CA files, JWKS
+ * files) is resolved against the directory of the conf file, so the conf works from any working directory. The structs
+ * hold the resolved paths.
  *
  * Errors: conf_load() fails on the first problem and writes one line naming the file, the line and the key, e.g.
  *   conf/edge.yaml:12: hosts."*".routes[0].timeout: must be between 50ms and 29s
@@ -171,13 +171,13 @@ typedef struct conf_quota {
  *                                             # "*" allows whatever the preflight asks
  *     expose_headers: [x-request-id]          # default none
  *     credentials: false
- *     max_age: 10m                            # Access-Control-Max-Age; default not sent
+ *     max_age: 10m                            # Access-Control-Max-Age, whole seconds, at most 24h; default not sent
  */
 typedef struct conf_cors {
     int enabled;
     int any_origin; /* origins: "*" */
     size_t norigins;
-    char **origins; /* "scheme://host[:port]", lower-cased, without a trailing '/' */
+    char **origins; /* "scheme://host[:port]", lower-cased, without a trailing '/' or the scheme's default port */
     unsigned methods;
     int any_header;
     size_t nheaders;
@@ -185,7 +185,7 @@ typedef struct conf_cors {
     size_t nexpose;
     char **expose; /* as written */
     int credentials;
-    int64_t max_age_s; /* -1: not sent */
+    int64_t max_age_s; /* 0..86400 (24h); -1: not sent */
 } conf_cors_t;
 
 /* JWT algorithms (bit mask). */
@@ -202,7 +202,7 @@ enum {
  *       jwks: certs/jwks.json        # required; the keys (RFC 7517), reloaded on SIGHUP
  *       issuer: https://issuer.example  # optional: iss must equal it
  *       audience: [api]              # optional (a string or a list): aud must contain one of them
- *       leeway: 30s                  # clock skew allowed on exp and nbf; default 30s, at most 5m
+ *       leeway: 30s                  # clock skew allowed on exp and nbf (whole seconds); default 30s, at most 5m
  *       algorithms: [RS256, ES256]   # default all of HS256, RS256, ES256
  */
 typedef struct conf_jwt {
@@ -253,7 +253,8 @@ typedef struct conf_route {
  *       quota: 10000/day
  *       overrides:                      # API Gateway's method throttling: replaces the plan's rate on those requests
  *         - { path: /api/search, methods: [GET], rate: 10/s, burst: 5 }
- * An override's path is a route's path exactly as written in hosts (a route of any host with that path).
+ * An override's path is a route's path exactly as written in hosts (a route of any host with that path). Two overrides
+ * of a plan may not share a path and a method.
  */
 typedef struct conf_plan_override {
     char *path;
@@ -280,7 +281,7 @@ typedef struct conf_plan {
 typedef struct conf_key {
     char *name; /* unique among the conf's keys: [A-Za-z0-9._-]{1,64}; the key's id in logs and the admin API */
     uint8_t sha256[32];
-    int plan; /* index into conf->plans, or -1: no plan (no limits) */
+    int plan;    /* index into conf->plans, or -1: no plan (no limits) */
     int enabled; /* `enabled: false` keeps the key but refuses it; default 1 */
     unsigned line;
 } conf_key_t;
@@ -341,7 +342,7 @@ typedef struct conf {
     size_t nplans;
     conf_plan_t *plans; /* in file order; names unique */
     size_t nkeys;
-    conf_key_t *keys; /* in file order */
+    conf_key_t *keys;   /* in file order */
     size_t nhosts;      /* at least 1 */
     conf_host_t *hosts; /* in file order */
 } conf_t;

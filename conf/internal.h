@@ -40,10 +40,21 @@ typedef struct ctx {
     jmp_buf fail;
 } ctx_t;
 
+/* Rates: N/... with N in 1..CONF_MAX_RATE_COUNT over a period of 1ms..CONF_MAX_RATE_PER_MS (one day). */
+#define CONF_MAX_RATE_COUNT 1000000000ull
+#define CONF_MAX_RATE_PER_MS 86400000ull
+
 /* ---- conf.c: the schema ---- */
 
 /* Reads the whole document into c->impl->pub; root is NULL for an empty file. */
 void cn_parse_root(ctx_t *c, yaml_node_t *root);
+
+/* ---- node.c: units ---- */
+
+/* conf_parse_rate() telling why: 0, -1 a bad form, -2 the count out of range, -3 the period out of range. */
+int cn_parse_rate(const char *s, uint64_t *count, uint64_t *per_ms);
+/* conf_parse_quota() telling why: 0, -1 a bad form, -2 the count out of range. */
+int cn_parse_quota(const char *s, uint64_t *limit, conf_period_t *period);
 
 /* ---- node.c: errors and key paths ---- */
 
@@ -109,6 +120,10 @@ uint64_t cn_get_int(ctx_t *c, yaml_node_t *n, uint64_t min, uint64_t max);
 uint64_t cn_get_duration(ctx_t *c, yaml_node_t *n, uint64_t min, uint64_t max);
 /* A size such as "10MiB" (B, KB, MB, GB, KiB, MiB, GiB or none), in bytes up to max. */
 uint64_t cn_get_size(ctx_t *c, yaml_node_t *n, uint64_t max);
+/* A rate such as "100/s" or "5/30s" (see conf_parse_rate). */
+void cn_get_rate(ctx_t *c, yaml_node_t *n, uint64_t *count, uint64_t *per_ms);
+/* A quota such as "10000/day" (see conf_parse_quota). */
+void cn_get_quota(ctx_t *c, yaml_node_t *n, conf_quota_t *q);
 /* The items of a sequence node (failing when it is not one, or empty and `nonempty`); *count receives their number. */
 yaml_node_item_t *cn_get_seq(ctx_t *c, yaml_node_t *n, size_t *count, int nonempty);
 /* Fails unless n is a mapping. */

@@ -6,7 +6,7 @@
  *   - the arena: every allocation made while loading is a chunk in a list owned by the conf (struct conf_impl wraps
  *     the public conf_t), so conf_free() releases everything at once and a failed load releases its partial result the
  *     same way. Nothing but arena chunks is allocated during the walk, so unwinding leaks nothing;
- *   - units (durations, sizes) and typed readers of YAML nodes;
+ *   - units (durations, sizes, rates, quotas) and typed readers of YAML nodes;
  *   - the entry points: conf_load(), conf_load_string(), conf_free().
  */
 #include "conf/internal.h"
@@ -195,6 +195,89 @@ int conf_parse_size(const char *s, uint64_t *bytes)
     return parse_with_unit(s, size_units, NUNITS(size_units), bytes) == 0 ? 0 : -1;
 }
 
+/* Decimal digits ending at '/': *rest points past the '/'. Returns 0, -1 on a bad form, -2 when over `max` or 0. */
+static int parse_count(const char *s, uint64_t max, uint64_t *out, const char **rest)
+{
+    uint64_t v = 0;
+    int over = 0;
+
+    if (s == NULL || !isdigit((unsigned char)*s))
+        return -1;
+    for (; isdigit((unsigned char)*s); s++) {
+        v = v * 10 + (unsigned)(*s - '0');
+        if (v > max) {
+            over = 1;
+            v = max; /* keeps the arithmetic in range; the value is rejected anyway */
+        }
+    }
+    if (*s != '/')
+        return -1;
+    *rest = s + 1;
+    if (over || v == 0)
+        return -2;
+    *out = v;
+    return 0;
+}
+
+int cn_parse_rate(const char *s, uint64_t *count, uint64_t *per_ms)
+{
+    static const unit_t bare[] = {{"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    uint64_t n = 0, ms = UINT64_MAX;
+    const char *per;
+    int rc = parse_count(s, CONF_MAX_RATE_COUNT, &n, &per), prc = -1;
+
+    if (rc == -1)
+        return -1;
+    for (size_t i = 0; i < NUNITS(bare); i++)
+        if (strcmp(per, bare[i].name) == 0) {
+            ms = bare[i].mul;
+            prc = 0;
+        }
+    if (prc != 0 && (prc = parse_with_unit(per, duration_units, NUNITS(duration_units), &ms)) == -1)
+        return -1;
+    if (rc == -2)
+        return -2;
+    if (prc == -2 || ms < 1 || ms > CONF_MAX_RATE_PER_MS)
+        return -3;
+    *count = n;
+    *per_ms = ms;
+    return 0;
+}
+
+int conf_parse_rate(const char *s, uint64_t *count, uint64_t *per_ms)
+{
+    return cn_parse_rate(s, count, per_ms) == 0 ? 0 : -1;
+}
+
+int cn_parse_quota(const char *s, uint64_t *limit, conf_period_t *period)
+{
+    static const struct {
+        const char *name;
+        conf_period_t period;
+    } periods[] = {{"day", CONF_PERIOD_DAY}, {"week", CONF_PERIOD_WEEK}, {"month", CONF_PERIOD_MONTH}};
+    uint64_t n = 0;
+    const char *per;
+    int rc = parse_count(s, CONF_MAX_QUOTA, &n, &per);
+
+    if (rc == -1)
+        return -1;
+    for (size_t i = 0; i < sizeof(periods) / sizeof(periods[0]); i++) {
+        if (strcmp(per, periods[i].name) == 0) {
+            if (rc != 0)
+                return rc;
+            *limit = n;
+            *period = periods[i].period;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int conf_parse_quota(const char *s, uint64_t *limit, conf_period_t *period)
+{
+    return cn_parse_quota(s, limit, period) == 0 ? 0 : -1;
+}
+
 /* "29s", "50ms", "10m", "1h" for messages. */
 static void format_duration(char *buf, size_t len, uint64_t ms)
 {
@@ -322,6 +405,38 @@ uint64_t cn_get_size(ctx_t *c, yaml_node_t *n, uint64_t max)
         cn_fail(c, cn_line_of(n), "must be at most %s", b);
     }
     return v;
+}
+
+void cn_get_rate(ctx_t *c, yaml_node_t *n, uint64_t *count, uint64_t *per_ms)
+{
+    const char *s = cn_scalar(c, n, "expected a rate such as 100/s", NULL);
+    char b[32];
+
+    switch (cn_parse_rate(s, count, per_ms)) {
+    case 0:
+        return;
+    case -2:
+        cn_fail(c, cn_line_of(n), "the count must be between 1 and %llu", (unsigned long long)CONF_MAX_RATE_COUNT);
+    case -3:
+        format_duration(b, sizeof(b), CONF_MAX_RATE_PER_MS);
+        cn_fail(c, cn_line_of(n), "the period must be between 1ms and %s", b);
+    default:
+        cn_fail(c, cn_line_of(n), "bad rate \"%s\" (use N/s, N/m, N/h, N/d or N/DURATION such as 5/30s)", s);
+    }
+}
+
+void cn_get_quota(ctx_t *c, yaml_node_t *n, conf_quota_t *q)
+{
+    const char *s = cn_scalar(c, n, "expected a quota such as 10000/day", NULL);
+
+    switch (cn_parse_quota(s, &q->limit, &q->period)) {
+    case 0:
+        return;
+    case -2:
+        cn_fail(c, cn_line_of(n), "the count must be between 1 and %llu", (unsigned long long)CONF_MAX_QUOTA);
+    default:
+        cn_fail(c, cn_line_of(n), "bad quota \"%s\" (use N/day, N/week or N/month)", s);
+    }
 }
 
 /* The items of a sequence node (failing when it is not one, or empty and `nonempty`). */

@@ -145,6 +145,121 @@ static void test_size(void **state)
     }
 }
 
+static void test_rate(void **state)
+{
+    static const struct {
+        const char *s;
+        uint64_t count, per_ms;
+    } good[] = {{"100/s", 100, 1000},
+                {"10/m", 10, 60000},
+                {"1000/h", 1000, 3600000},
+                {"5000/d", 5000, 86400000},
+                {"5/30s", 5, 30000},
+                {"2/500ms", 2, 500},
+                {"1/1ms", 1, 1},
+                {"3/2m", 3, 120000},
+                {"1/24h", 1, 86400000},
+                {"1/1440m", 1, 86400000},
+                {"1/86400000ms", 1, 86400000},
+                {"007/s", 7, 1000},
+                {"1000000000/s", 1000000000, 1000}};
+    static const char *const bad[] = {"",
+                                      "100",
+                                      "/s",
+                                      "100/",
+                                      "100/x",
+                                      "100/S",
+                                      "100/ms",
+                                      "100/sec",
+                                      "100/1d",
+                                      "100/1.5s",
+                                      "0/s",
+                                      "1000000001/s",
+                                      "99999999999999999999999999/s",
+                                      "1/0s",
+                                      "1/0ms",
+                                      "1/25h",
+                                      "1/86400001ms",
+                                      "1/18446744073709551616ms",
+                                      "-1/s",
+                                      "+1/s",
+                                      " 1/s",
+                                      "1/s ",
+                                      "1 /s",
+                                      "1/ s",
+                                      "1.5/s",
+                                      "1//s",
+                                      "1/s/s",
+                                      "0x10/s"};
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        uint64_t count = 12345, per = 12345;
+        if (conf_parse_rate(good[i].s, &count, &per) != 0)
+            print_error("refused \"%s\"\n", good[i].s);
+        assert_int_equal(conf_parse_rate(good[i].s, &count, &per), 0);
+        assert_true(count == good[i].count);
+        assert_true(per == good[i].per_ms);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint64_t count = 12345, per = 12345;
+        if (conf_parse_rate(bad[i], &count, &per) != -1)
+            print_error("accepted \"%s\"\n", bad[i]);
+        assert_int_equal(conf_parse_rate(bad[i], &count, &per), -1);
+        assert_true(count == 12345 && per == 12345);
+    }
+    assert_int_equal(conf_parse_rate(NULL, &(uint64_t){0}, &(uint64_t){0}), -1);
+}
+
+static void test_quota(void **state)
+{
+    static const struct {
+        const char *s;
+        uint64_t limit;
+        conf_period_t period;
+    } good[] = {{"10000/day", 10000, CONF_PERIOD_DAY},
+                {"1/week", 1, CONF_PERIOD_WEEK},
+                {"5/month", 5, CONF_PERIOD_MONTH},
+                {"007/day", 7, CONF_PERIOD_DAY},
+                {"1099511627775/month", CONF_MAX_QUOTA, CONF_PERIOD_MONTH}};
+    static const char *const bad[] = {"",
+                                      "10000",
+                                      "/day",
+                                      "10000/",
+                                      "10000/d",
+                                      "10000/Day",
+                                      "10000/days",
+                                      "10000/year",
+                                      "10000/1d",
+                                      "0/day",
+                                      "1099511627776/day",
+                                      "99999999999999999999999999/week",
+                                      "-1/day",
+                                      " 1/day",
+                                      "1/day ",
+                                      "1 /day",
+                                      "1.5/day"};
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        uint64_t limit = 12345;
+        conf_period_t period = (conf_period_t)99;
+        assert_int_equal(conf_parse_quota(good[i].s, &limit, &period), 0);
+        assert_true(limit == good[i].limit);
+        assert_int_equal(period, good[i].period);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint64_t limit = 12345;
+        conf_period_t period = (conf_period_t)99;
+        if (conf_parse_quota(bad[i], &limit, &period) != -1)
+            print_error("accepted \"%s\"\n", bad[i]);
+        assert_int_equal(conf_parse_quota(bad[i], &limit, &period), -1);
+        assert_true(limit == 12345);
+        assert_int_equal(period, 99);
+    }
+    assert_int_equal(conf_parse_quota(NULL, &(uint64_t){0}, &(conf_period_t){0}), -1);
+}
+
 static void test_method_bit(void **state)
 {
     (void)state;
@@ -204,7 +319,7 @@ static void test_example_conf(void **state)
 
     assert_int_equal(conf->nhosts, 1);
     assert_string_equal(conf->hosts[0].name, "*");
-    assert_int_equal(conf->hosts[0].nroutes, 3);
+    assert_int_equal(conf->hosts[0].nroutes, 4);
 
     r = &conf->hosts[0].routes[0];
     assert_string_equal(r->path, "/");
@@ -262,6 +377,53 @@ static void test_example_conf(void **state)
     assert_int_equal(r->methods, CONF_M_GET | CONF_M_HEAD);
     assert_int_equal(r->origin.port, 8081);
     assert_int_equal(r->line, 40);
+    for (size_t i = 0; i < 3; i++) {
+        r = &conf->hosts[0].routes[i];
+        assert_int_equal(r->api_key, 0);
+        assert_int_equal(r->jwt.enabled, 0);
+        assert_int_equal(r->throttle.enabled, 0);
+        assert_int_equal(r->ip_throttle.enabled, 0);
+        assert_int_equal(r->cors.enabled, 0);
+    }
+
+    r = &conf->hosts[0].routes[3];
+    assert_string_equal(r->path, "/keyed/");
+    assert_int_equal(r->origin.kind, CONF_ORIGIN_URL);
+    assert_string_equal(r->origin.url, conf->hosts[0].routes[1].origin.url);
+    assert_int_equal(r->api_key, 1);
+    assert_int_equal(r->jwt.enabled, 0);
+    assert_int_equal(r->cors.enabled, 1);
+    assert_int_equal(r->cors.any_origin, 0);
+    assert_int_equal(r->cors.norigins, 1);
+    assert_string_equal(r->cors.origins[0], "https://app.example.com");
+    assert_int_equal(r->cors.methods, CONF_M_GET | CONF_M_HEAD | CONF_M_POST);
+    assert_int_equal(r->cors.nheaders, 2);
+    assert_string_equal(r->cors.headers[1], "x-api-key");
+    assert_int_equal(r->cors.credentials, 0);
+    assert_int_equal(r->cors.max_age_s, 600);
+
+    assert_string_equal(conf->api_keys.header, "x-api-key");
+    assert_null(conf->api_keys.query);
+    assert_int_equal(conf->nplans, 1);
+    assert_string_equal(conf->plans[0].name, "basic");
+    assert_int_equal(conf->plans[0].rate.enabled, 1);
+    assert_true(conf->plans[0].rate.count == 100);
+    assert_true(conf->plans[0].rate.per_ms == 1000);
+    assert_true(conf->plans[0].rate.burst == 50);
+    assert_true(conf->plans[0].quota.limit == 10000);
+    assert_int_equal(conf->plans[0].quota.period, CONF_PERIOD_DAY);
+    assert_int_equal(conf->plans[0].noverrides, 0);
+    assert_int_equal(conf->nkeys, 1);
+    assert_string_equal(conf->keys[0].name, "demo");
+    assert_int_equal(conf->keys[0].plan, 0);
+    assert_int_equal(conf->keys[0].enabled, 1);
+    {
+        /* printf %s demo-key-change-me | sha256sum */
+        static const uint8_t demo[32] = {0x09, 0x0d, 0x15, 0x48, 0xc9, 0xd6, 0x5f, 0x41, 0x3a, 0x1a, 0x2c,
+                                         0x82, 0x8a, 0x0b, 0xee, 0x3a, 0x7a, 0xe0, 0x2d, 0x21, 0x37, 0xca,
+                                         0xf5, 0x1e, 0x60, 0x29, 0xe6, 0xc3, 0xcb, 0x1f, 0x1f, 0xa4};
+        assert_memory_equal(conf->keys[0].sha256, demo, 32);
+    }
     conf_free(conf);
 }
 
@@ -295,6 +457,16 @@ static void test_defaults(void **state)
     assert_int_equal(r->request_headers.nadd + r->request_headers.nremove, 0);
     assert_int_equal(r->response_headers.nadd + r->response_headers.nremove, 0);
     assert_int_equal(r->line, 6);
+    assert_int_equal(r->api_key, 0);
+    assert_int_equal(r->jwt.enabled, 0);
+    assert_null(r->jwt.jwks);
+    assert_int_equal(r->throttle.enabled, 0);
+    assert_int_equal(r->ip_throttle.enabled, 0);
+    assert_int_equal(r->cors.enabled, 0);
+    assert_string_equal(conf->api_keys.header, "x-api-key");
+    assert_null(conf->api_keys.query);
+    assert_int_equal(conf->nplans, 0);
+    assert_int_equal(conf->nkeys, 0);
     conf_free(conf);
 }
 
@@ -954,17 +1126,536 @@ static void test_err_patterns(void **state)
     }
 }
 
+/* ---- gateway: auth, throttles, CORS, API keys, plans ---- */
+
+#define R0 "hosts.\"*\".routes[0]."
+#define SHA_A "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF"
+#define SHA_B "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+
+static void test_auth(void **state)
+{
+    conf_t *conf;
+    conf_route_t *r;
+    (void)state;
+
+    conf = load_ok(LISTEN "hosts:\n"
+                          "  \"*\":\n"
+                          "    routes:\n"
+                          "      - { path: /a, origin: { url: \"http://o\" }, auth: none }\n"
+                          "      - { path: /b, origin: { static: www }, auth: api_key }\n"
+                          "      - { path: /c, origin: { url: \"http://o\" }, auth: { api_key: yes } }\n"
+                          "      - { path: /d, origin: { url: \"http://o\" }, auth: {} }\n"
+                          "      - path: /e\n"
+                          "        origin: { static: www }\n"
+                          "        auth:\n"
+                          "          jwt: { jwks: certs/jwks.json }\n"
+                          "      - path: /f\n" ORIGIN "        auth:\n"
+                          "          api_key: true\n"
+                          "          jwt:\n"
+                          "            jwks: /etc/jwks.json\n"
+                          "            issuer: \"https://issuer.example\"\n"
+                          "            audience: api\n"
+                          "            leeway: 5m\n"
+                          "            algorithms: [RS256, ES256]\n"
+                          "      - path: /g\n" ORIGIN "        auth:\n"
+                          "          api_key: false\n"
+                          "          jwt: { jwks: j, audience: [a, b], leeway: 1500ms, algorithms: [HS256] }\n");
+    r = conf->hosts[0].routes;
+    assert_int_equal(conf->hosts[0].nroutes, 7);
+    assert_int_equal(r[0].api_key, 0);
+    assert_int_equal(r[0].jwt.enabled, 0);
+    assert_int_equal(r[1].api_key, 1);
+    assert_int_equal(r[1].jwt.enabled, 0);
+    assert_int_equal(r[2].api_key, 1);
+    assert_int_equal(r[3].api_key, 0);
+    assert_int_equal(r[3].jwt.enabled, 0);
+    /* jwt defaults */
+    assert_int_equal(r[4].api_key, 0);
+    assert_int_equal(r[4].jwt.enabled, 1);
+    assert_string_equal(r[4].jwt.jwks, "/base/certs/jwks.json");
+    assert_null(r[4].jwt.issuer);
+    assert_int_equal(r[4].jwt.naudiences, 0);
+    assert_null(r[4].jwt.audiences);
+    assert_true(r[4].jwt.leeway_s == CONF_DEFAULT_JWT_LEEWAY_S);
+    assert_int_equal(r[4].jwt.algorithms, CONF_JWT_HS256 | CONF_JWT_RS256 | CONF_JWT_ES256);
+    /* everything given */
+    assert_int_equal(r[5].api_key, 1);
+    assert_int_equal(r[5].jwt.enabled, 1);
+    assert_string_equal(r[5].jwt.jwks, "/etc/jwks.json");
+    assert_string_equal(r[5].jwt.issuer, "https://issuer.example");
+    assert_int_equal(r[5].jwt.naudiences, 1);
+    assert_string_equal(r[5].jwt.audiences[0], "api");
+    assert_true(r[5].jwt.leeway_s == CONF_MAX_JWT_LEEWAY_S);
+    assert_int_equal(r[5].jwt.algorithms, CONF_JWT_RS256 | CONF_JWT_ES256);
+    assert_int_equal(r[6].api_key, 0);
+    assert_string_equal(r[6].jwt.jwks, "/base/j");
+    assert_int_equal(r[6].jwt.naudiences, 2);
+    assert_string_equal(r[6].jwt.audiences[0], "a");
+    assert_string_equal(r[6].jwt.audiences[1], "b");
+    assert_true(r[6].jwt.leeway_s == 1); /* whole seconds, rounded down like the cache's durations */
+    assert_int_equal(r[6].jwt.algorithms, CONF_JWT_HS256);
+    conf_free(conf);
+
+    conf = load_ok(ROUTE ORIGIN "        auth: { jwt: { jwks: j, leeway: 0s } }\n");
+    assert_true(conf->hosts[0].routes[0].jwt.leeway_s == 0);
+    conf_free(conf);
+}
+
+static void test_err_auth(void **state)
+{
+    (void)state;
+    check_error(ROUTE ORIGIN "        auth: jwt\n",
+                "t.yaml:8: " R0 "auth: jwt needs a mapping with jwks (auth: { jwt: { jwks: FILE } })");
+    check_error(ROUTE ORIGIN "        auth: apikey\n",
+                "t.yaml:8: " R0 "auth: expected none, api_key or a mapping { api_key: true, jwt: {...} }, not \"apikey\"");
+    check_error(ROUTE ORIGIN "        auth: \"\"\n",
+                "t.yaml:8: " R0 "auth: expected none, api_key or a mapping { api_key: true, jwt: {...} }, not \"\"");
+    check_error(ROUTE ORIGIN "        auth: [api_key]\n", "t.yaml:8: " R0 "auth: expected a mapping");
+    check_error(ROUTE ORIGIN "        auth: { apikey: true }\n", "t.yaml:8: " R0 "auth.apikey: unknown key");
+    check_error(ROUTE ORIGIN "        auth: { api_key: 1 }\n", "t.yaml:8: " R0 "auth.api_key: expected true or false");
+    check_error(ROUTE ORIGIN "        auth:\n          jwt: yes\n", "t.yaml:9: " R0 "auth.jwt: expected a mapping");
+    check_error(ROUTE ORIGIN "        auth:\n          jwt: {}\n", "t.yaml:9: " R0 "auth.jwt.jwks: is required");
+    check_error(ROUTE ORIGIN "        auth:\n          jwt: { issuer: x }\n", "t.yaml:9: " R0 "auth.jwt.jwks: is required");
+    check_error(ROUTE ORIGIN "        auth:\n          jwt: { jwks: \"\" }\n", "t.yaml:9: " R0 "auth.jwt.jwks: must not be empty");
+    check_error(ROUTE ORIGIN "        auth:\n          jwt: { jwks: j, iss: x }\n", "t.yaml:9: " R0 "auth.jwt.iss: unknown key");
+    check_error(ROUTE ORIGIN "        auth:\n          jwt: { jwks: j, issuer: \"\" }\n",
+                "t.yaml:9: " R0 "auth.jwt.issuer: must not be empty");
+    check_error(ROUTE ORIGIN "        auth:\n          jwt: { jwks: j, audience: [] }\n",
+                "t.yaml:9: " R0 "auth.jwt.audience: must not be empty");
+    check_error(ROUTE ORIGIN "        auth:\n          jwt: { jwks: j, audience: [a, \"\"] }\n",
+                "t.yaml:9: " R0 "auth.jwt.audience[1]: must not be empty");
+    check_error(ROUTE ORIGIN "        auth:\n          jwt: { jwks: j, audience: { a: 1 } }\n",
+                "t.yaml:9: " R0 "auth.jwt.audience: expected a sequence");
+    check_error(ROUTE ORIGIN "        auth:\n          jwt:\n            jwks: j\n            leeway: 301s\n",
+                "t.yaml:11: " R0 "auth.jwt.leeway: must be between 0s and 5m");
+    check_error(ROUTE ORIGIN "        auth:\n          jwt: { jwks: j, leeway: 30 }\n",
+                "t.yaml:9: " R0 "auth.jwt.leeway: bad duration \"30\" (use ms, s, m or h)");
+    check_error(ROUTE ORIGIN "        auth:\n          jwt: { jwks: j, algorithms: [] }\n",
+                "t.yaml:9: " R0 "auth.jwt.algorithms: must not be empty");
+    check_error(ROUTE ORIGIN "        auth:\n          jwt: { jwks: j, algorithms: RS256 }\n",
+                "t.yaml:9: " R0 "auth.jwt.algorithms: expected a sequence");
+    check_error(ROUTE ORIGIN "        auth:\n          jwt: { jwks: j, algorithms: [RS256, HS512] }\n",
+                "t.yaml:9: " R0 "auth.jwt.algorithms[1]: unknown algorithm \"HS512\" (use HS256, RS256 or ES256)");
+    check_error(ROUTE ORIGIN "        auth:\n          jwt: { jwks: j, algorithms: [rs256] }\n",
+                "t.yaml:9: " R0 "auth.jwt.algorithms[0]: unknown algorithm \"rs256\" (use HS256, RS256 or ES256)");
+    check_error(ROUTE ORIGIN "        auth:\n          jwt: { jwks: j, algorithms: [none] }\n",
+                "t.yaml:9: " R0 "auth.jwt.algorithms[0]: unknown algorithm \"none\" (use HS256, RS256 or ES256)");
+}
+
+static void test_throttle(void **state)
+{
+    conf_t *conf;
+    conf_route_t *r;
+    (void)state;
+
+    conf = load_ok(ROUTE "        origin: { static: www }\n"
+                         "        throttle: { rate: 100/s }\n"
+                         "        ip_throttle:\n"
+                         "          rate: 5/30s\n"
+                         "          burst: 1\n"
+                         "      - path: /b\n" ORIGIN "        throttle: { rate: 1000000000/1ms, burst: 1000000000 }\n"
+                         "        ip_throttle: { burst: 7, rate: 2/500ms }\n");
+    r = conf->hosts[0].routes;
+    assert_int_equal(r[0].throttle.enabled, 1);
+    assert_true(r[0].throttle.count == 100);
+    assert_true(r[0].throttle.per_ms == 1000);
+    assert_true(r[0].throttle.burst == 100); /* the rate's count */
+    assert_int_equal(r[0].ip_throttle.enabled, 1);
+    assert_true(r[0].ip_throttle.count == 5);
+    assert_true(r[0].ip_throttle.per_ms == 30000);
+    assert_true(r[0].ip_throttle.burst == 1);
+    assert_true(r[1].throttle.count == 1000000000);
+    assert_true(r[1].throttle.per_ms == 1);
+    assert_true(r[1].throttle.burst == 1000000000);
+    assert_true(r[1].ip_throttle.count == 2);
+    assert_true(r[1].ip_throttle.per_ms == 500);
+    assert_true(r[1].ip_throttle.burst == 7);
+    conf_free(conf);
+
+    conf = load_ok(ROUTE ORIGIN "        throttle: { rate: 1/d }\n");
+    assert_true(conf->hosts[0].routes[0].throttle.count == 1);
+    assert_true(conf->hosts[0].routes[0].throttle.per_ms == 86400000);
+    assert_true(conf->hosts[0].routes[0].throttle.burst == 1);
+    assert_int_equal(conf->hosts[0].routes[0].ip_throttle.enabled, 0);
+    conf_free(conf);
+}
+
+static void test_err_throttle(void **state)
+{
+    (void)state;
+    check_error(ROUTE ORIGIN "        throttle: 100/s\n", "t.yaml:8: " R0 "throttle: expected a mapping");
+    check_error(ROUTE ORIGIN "        throttle: {}\n", "t.yaml:8: " R0 "throttle.rate: is required");
+    check_error(ROUTE ORIGIN "        ip_throttle:\n          burst: 5\n", "t.yaml:9: " R0 "ip_throttle.rate: is required");
+    check_error(ROUTE ORIGIN "        throttle: { rate: 1/s, brust: 1 }\n", "t.yaml:8: " R0 "throttle.brust: unknown key");
+    check_error(ROUTE ORIGIN "        throttle: { rate: [1/s] }\n", "t.yaml:8: " R0 "throttle.rate: expected a rate such as 100/s");
+    check_error(ROUTE ORIGIN "        throttle: { rate: 100 }\n",
+                "t.yaml:8: " R0 "throttle.rate: bad rate \"100\" (use N/s, N/m, N/h, N/d or N/DURATION such as 5/30s)");
+    check_error(ROUTE ORIGIN "        throttle: { rate: 100/sec }\n",
+                "t.yaml:8: " R0 "throttle.rate: bad rate \"100/sec\" (use N/s, N/m, N/h, N/d or N/DURATION such as 5/30s)");
+    check_error(ROUTE ORIGIN "        throttle: { rate: 0/s }\n",
+                "t.yaml:8: " R0 "throttle.rate: the count must be between 1 and 1000000000");
+    check_error(ROUTE ORIGIN "        throttle: { rate: 1000000001/s }\n",
+                "t.yaml:8: " R0 "throttle.rate: the count must be between 1 and 1000000000");
+    check_error(ROUTE ORIGIN "        throttle: { rate: 1/25h }\n",
+                "t.yaml:8: " R0 "throttle.rate: the period must be between 1ms and 24h");
+    check_error(ROUTE ORIGIN "        throttle: { rate: 1/0s }\n",
+                "t.yaml:8: " R0 "throttle.rate: the period must be between 1ms and 24h");
+    check_error(ROUTE ORIGIN "        ip_throttle:\n          rate: 1/s\n          burst: 0\n",
+                "t.yaml:10: " R0 "ip_throttle.burst: must be between 1 and 1000000000");
+    check_error(ROUTE ORIGIN "        ip_throttle: { rate: 1/s, burst: 1000000001 }\n",
+                "t.yaml:8: " R0 "ip_throttle.burst: must be between 1 and 1000000000");
+    check_error(ROUTE ORIGIN "        ip_throttle: { rate: 1/s, burst: lots }\n",
+                "t.yaml:8: " R0 "ip_throttle.burst: expected an integer");
+}
+
+static void test_cors(void **state)
+{
+    conf_t *conf;
+    const conf_cors_t *cors;
+    (void)state;
+
+    conf = load_ok(ROUTE ORIGIN "        cors:\n"
+                                "          origins:\n"
+                                "            - \"HTTPS://App.Example.com/\"\n"
+                                "            - \"http://a.example:80\"\n"
+                                "            - \"https://a.example:443/\"\n"
+                                "            - \"https://a.example:8443\"\n"
+                                "            - \"http://[::1]:8080\"\n"
+                                "            - \"http://10.0.0.1\"\n"
+                                "          methods: [get, PUT]\n"
+                                "          headers: [Content-Type, x-api-key]\n"
+                                "          expose_headers: [X-Request-Id, \"*\"]\n"
+                                "          credentials: true\n"
+                                "          max_age: 10m\n"
+                                "      - path: /b\n"
+                                "        origin: { static: www }\n"
+                                "        cors: { origins: \"*\", headers: \"*\", max_age: 0s, credentials: false }\n");
+    cors = &conf->hosts[0].routes[0].cors;
+    assert_int_equal(cors->enabled, 1);
+    assert_int_equal(cors->any_origin, 0);
+    assert_int_equal(cors->norigins, 6);
+    assert_string_equal(cors->origins[0], "https://app.example.com");
+    assert_string_equal(cors->origins[1], "http://a.example");
+    assert_string_equal(cors->origins[2], "https://a.example");
+    assert_string_equal(cors->origins[3], "https://a.example:8443");
+    assert_string_equal(cors->origins[4], "http://[::1]:8080");
+    assert_string_equal(cors->origins[5], "http://10.0.0.1");
+    assert_int_equal(cors->methods, CONF_M_GET | CONF_M_HEAD | CONF_M_PUT);
+    assert_int_equal(cors->any_header, 0);
+    assert_int_equal(cors->nheaders, 2);
+    assert_string_equal(cors->headers[0], "content-type");
+    assert_string_equal(cors->headers[1], "x-api-key");
+    assert_int_equal(cors->nexpose, 2);
+    assert_string_equal(cors->expose[0], "X-Request-Id");
+    assert_string_equal(cors->expose[1], "*");
+    assert_int_equal(cors->credentials, 1);
+    assert_int_equal(cors->max_age_s, 600);
+    cors = &conf->hosts[0].routes[1].cors;
+    assert_int_equal(cors->enabled, 1);
+    assert_int_equal(cors->any_origin, 1);
+    assert_int_equal(cors->norigins, 0);
+    assert_int_equal(cors->any_header, 1);
+    assert_int_equal(cors->nheaders, 0);
+    assert_int_equal(cors->credentials, 0);
+    assert_int_equal(cors->max_age_s, 0);
+    conf_free(conf);
+
+    /* defaults */
+    conf = load_ok(ROUTE ORIGIN "        cors: { origins: [\"https://a\"] }\n");
+    cors = &conf->hosts[0].routes[0].cors;
+    assert_int_equal(cors->enabled, 1);
+    assert_int_equal(cors->norigins, 1);
+    assert_string_equal(cors->origins[0], "https://a");
+    assert_int_equal(cors->methods, CONF_M_GET | CONF_M_HEAD | CONF_M_POST);
+    assert_int_equal(cors->any_header, 0);
+    assert_int_equal(cors->nheaders, 0);
+    assert_int_equal(cors->nexpose, 0);
+    assert_int_equal(cors->credentials, 0);
+    assert_int_equal(cors->max_age_s, -1);
+    conf_free(conf);
+}
+
+static void test_err_cors(void **state)
+{
+    static const struct {
+        const char *origin, *why;
+    } bad[] = {
+        {"*.example.com", "must start with http:// or https://"},
+        {"app.example.com", "must start with http:// or https://"},
+        {"ftp://a", "must start with http:// or https://"},
+        {"null", "must start with http:// or https://"},
+        {"https://", "no host"},
+        {"https://a/b", "a path is not allowed"},
+        {"https://a//", "a path is not allowed"},
+        {"https://a/?x", "a query or fragment is not allowed"},
+        {"https://a#x", "a query or fragment is not allowed"},
+        {"https://u@a", "user info is not allowed"},
+        {"https://a:0", "port must be between 1 and 65535"},
+        {"https://a b", "bad host"},
+        {"https://[::1", "bad IPv6 address"},
+    };
+    char yaml[512], expect[512];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(yaml, sizeof(yaml), ROUTE ORIGIN "        cors:\n          origins: [\"https://ok\", \"%s\"]\n", bad[i].origin);
+        snprintf(expect, sizeof(expect), "t.yaml:9: " R0 "cors.origins[1]: bad origin \"%s\": %s", bad[i].origin, bad[i].why);
+        check_error(yaml, expect);
+    }
+    check_error(ROUTE ORIGIN "        cors: {}\n", "t.yaml:8: " R0 "cors.origins: is required");
+    check_error(ROUTE ORIGIN "        cors: yes\n", "t.yaml:8: " R0 "cors: expected a mapping");
+    check_error(ROUTE ORIGIN "        cors: { origins: \"https://a\" }\n",
+                "t.yaml:8: " R0 "cors.origins: expected \"*\" or a list such as [\"https://app.example.com\"]");
+    check_error(ROUTE ORIGIN "        cors: { origins: [] }\n", "t.yaml:8: " R0 "cors.origins: must not be empty");
+    check_error(ROUTE ORIGIN "        cors: { origins: [\"\"] }\n", "t.yaml:8: " R0 "cors.origins[0]: must not be empty");
+    check_error(ROUTE ORIGIN "        cors: { origins: \"*\", origin: x }\n", "t.yaml:8: " R0 "cors.origin: unknown key");
+    check_error(ROUTE ORIGIN "        cors:\n          origins: \"*\"\n          credentials: true\n",
+                "t.yaml:10: " R0 "cors.credentials: not allowed with origins \"*\" (the Fetch standard forbids it)");
+    check_error(ROUTE ORIGIN "        cors: { origins: \"*\", credentials: 1 }\n",
+                "t.yaml:8: " R0 "cors.credentials: expected true or false");
+    check_error(ROUTE ORIGIN "        cors: { origins: \"*\", methods: [GET, FETCH] }\n",
+                "t.yaml:8: " R0 "cors.methods[1]: unknown method \"FETCH\" (use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS)");
+    check_error(ROUTE ORIGIN "        cors: { origins: \"*\", methods: [] }\n", "t.yaml:8: " R0 "cors.methods: must not be empty");
+    check_error(ROUTE ORIGIN "        cors: { origins: \"*\", headers: content-type }\n",
+                "t.yaml:8: " R0 "cors.headers: expected \"*\" or a list of header names");
+    check_error(ROUTE ORIGIN "        cors: { origins: \"*\", headers: [a, \"b c\"] }\n",
+                "t.yaml:8: " R0 "cors.headers[1]: bad header name \"b c\"");
+    check_error(ROUTE ORIGIN "        cors: { origins: \"*\", headers: [] }\n", "t.yaml:8: " R0 "cors.headers: must not be empty");
+    check_error(ROUTE ORIGIN "        cors: { origins: \"*\", expose_headers: [\"x:y\"] }\n",
+                "t.yaml:8: " R0 "cors.expose_headers[0]: bad header name \"x:y\"");
+    check_error(ROUTE ORIGIN "        cors: { origins: \"*\", expose_headers: x }\n",
+                "t.yaml:8: " R0 "cors.expose_headers: expected a sequence");
+    check_error(ROUTE ORIGIN "        cors: { origins: \"*\", max_age: 25h }\n",
+                "t.yaml:8: " R0 "cors.max_age: must be between 0s and 24h");
+    check_error(ROUTE ORIGIN "        cors: { origins: \"*\", max_age: 600 }\n",
+                "t.yaml:8: " R0 "cors.max_age: bad duration \"600\" (use ms, s, m or h)");
+}
+
+static void test_plans_keys(void **state)
+{
+    conf_t *conf;
+    const conf_plan_t *p;
+    (void)state;
+
+    /* plans and keys before hosts: the overrides' paths are checked once the hosts are read */
+    conf =
+        load_ok("api_keys: { header: X-Key, query: key }\n"
+                "plans:\n"
+                "  basic:\n"
+                "    rate: 100/s\n"
+                "    burst: 50\n"
+                "    quota: 10000/day\n"
+                "    overrides:\n"
+                "      - { path: /search, methods: [GET], rate: 10/s, burst: 5 }\n"
+                "      - path: /search\n"
+                "        methods: [POST]\n"
+                "        rate: 1/m\n"
+                "      - { path: \"/users/{id}\", rate: 2/s }\n"
+                "  Gold.v2_x-1: { quota: 5/month }\n"
+                "  empty: {}\n"
+                "  \"0123456789012345678901234567890123456789012345678901234567890123\": { rate: 1/h }\n"
+                "keys:\n"
+                "  - { name: a, sha256: " SHA_A ", plan: basic }\n"
+                "  - name: B.2_-\n"
+                "    sha256: " SHA_B "\n"
+                "    plan: Gold.v2_x-1\n"
+                "    enabled: false\n"
+                "  - { name: c, sha256: \"0000000000000000000000000000000000000000000000000000000000000000\" }\n" LISTEN "hosts:\n"
+                "  a.example:\n"
+                "    routes:\n"
+                "      - { path: /, origin: { url: \"http://o\" } }\n"
+                "      - { path: /search, origin: { url: \"http://o\" } }\n"
+                "  b.example:\n"
+                "    routes:\n"
+                "      - { path: \"/users/{id}\", origin: { url: \"http://o\" } }\n");
+    assert_string_equal(conf->api_keys.header, "x-key");
+    assert_string_equal(conf->api_keys.query, "key");
+
+    assert_int_equal(conf->nplans, 4);
+    p = &conf->plans[0];
+    assert_string_equal(p->name, "basic");
+    assert_int_equal(p->line, 3);
+    assert_int_equal(p->rate.enabled, 1);
+    assert_true(p->rate.count == 100 && p->rate.per_ms == 1000 && p->rate.burst == 50);
+    assert_true(p->quota.limit == 10000);
+    assert_int_equal(p->quota.period, CONF_PERIOD_DAY);
+    assert_int_equal(p->noverrides, 3);
+    assert_string_equal(p->overrides[0].path, "/search");
+    assert_int_equal(p->overrides[0].methods, CONF_M_GET | CONF_M_HEAD);
+    assert_int_equal(p->overrides[0].rate.enabled, 1);
+    assert_true(p->overrides[0].rate.count == 10 && p->overrides[0].rate.per_ms == 1000 && p->overrides[0].rate.burst == 5);
+    assert_int_equal(p->overrides[0].line, 8);
+    assert_int_equal(p->overrides[1].methods, CONF_M_POST);
+    assert_true(p->overrides[1].rate.count == 1 && p->overrides[1].rate.per_ms == 60000 && p->overrides[1].rate.burst == 1);
+    assert_int_equal(p->overrides[1].line, 9);
+    assert_string_equal(p->overrides[2].path, "/users/{id}");
+    assert_int_equal(p->overrides[2].methods, 0);
+    assert_true(p->overrides[2].rate.burst == 2);
+    p = &conf->plans[1];
+    assert_string_equal(p->name, "Gold.v2_x-1");
+    assert_int_equal(p->line, 13);
+    assert_int_equal(p->rate.enabled, 0);
+    assert_true(p->quota.limit == 5);
+    assert_int_equal(p->quota.period, CONF_PERIOD_MONTH);
+    assert_int_equal(p->noverrides, 0);
+    p = &conf->plans[2];
+    assert_string_equal(p->name, "empty");
+    assert_int_equal(p->rate.enabled, 0);
+    assert_true(p->quota.limit == 0);
+    assert_int_equal(conf->plans[3].rate.enabled, 1);
+
+    assert_int_equal(conf->nkeys, 3);
+    assert_string_equal(conf->keys[0].name, "a");
+    assert_int_equal(conf->keys[0].line, 17);
+    assert_int_equal(conf->keys[0].plan, 0);
+    assert_int_equal(conf->keys[0].enabled, 1);
+    assert_int_equal(conf->keys[0].sha256[0], 0x00);
+    assert_int_equal(conf->keys[0].sha256[1], 0x11);
+    assert_int_equal(conf->keys[0].sha256[15], 0xff);
+    assert_int_equal(conf->keys[0].sha256[26], 0xaa); /* upper-case digits */
+    assert_int_equal(conf->keys[0].sha256[31], 0xff);
+    assert_string_equal(conf->keys[1].name, "B.2_-");
+    assert_int_equal(conf->keys[1].line, 18);
+    assert_int_equal(conf->keys[1].plan, 1);
+    assert_int_equal(conf->keys[1].enabled, 0);
+    assert_int_equal(conf->keys[1].sha256[17], 0xff);
+    assert_int_equal(conf->keys[2].plan, -1);
+    assert_int_equal(conf->keys[2].enabled, 1);
+    assert_int_equal(conf->keys[2].sha256[5], 0);
+    conf_free(conf);
+
+    /* empty sections */
+    conf = load_ok("plans: {}\nkeys: []\napi_keys: {}\n" LISTEN HOSTS);
+    assert_int_equal(conf->nplans, 0);
+    assert_int_equal(conf->nkeys, 0);
+    assert_string_equal(conf->api_keys.header, "x-api-key");
+    assert_null(conf->api_keys.query);
+    conf_free(conf);
+}
+
+static void test_err_plans_keys(void **state)
+{
+    (void)state;
+    /* api_keys */
+    check_error("api_keys: []\n" LISTEN HOSTS, "t.yaml:1: api_keys: expected a mapping");
+    check_error("api_keys: { cookie: k }\n" LISTEN HOSTS, "t.yaml:1: api_keys.cookie: unknown key");
+    check_error("api_keys:\n  header: \"x key\"\n" LISTEN HOSTS, "t.yaml:2: api_keys.header: bad header name \"x key\"");
+    check_error("api_keys:\n  header: \"\"\n" LISTEN HOSTS, "t.yaml:2: api_keys.header: bad header name \"\"");
+    check_error("api_keys:\n  query: \"\"\n" LISTEN HOSTS, "t.yaml:2: api_keys.query: must not be empty");
+    check_error("api_keys:\n  query: [a]\n" LISTEN HOSTS, "t.yaml:2: api_keys.query: expected a string");
+
+    /* plans */
+    check_error("plans: []\n" LISTEN HOSTS, "t.yaml:1: plans: expected a mapping");
+    check_error("plans:\n  \"bad name\": {}\n" LISTEN HOSTS,
+                "t.yaml:2: plans.\"bad name\": bad plan name (use 1 to 64 letters, digits, '.', '_' or '-')");
+    check_error("plans:\n  \"\": {}\n" LISTEN HOSTS,
+                "t.yaml:2: plans.\"\": bad plan name (use 1 to 64 letters, digits, '.', '_' or '-')");
+    check_error("plans:\n  \"01234567890123456789012345678901234567890123456789012345678901234\": {}\n" LISTEN HOSTS,
+                "t.yaml:2: plans.\"01234567890123456789012345678901234567890123456789012345678901234\": bad plan name (use 1 to "
+                "64 letters, digits, '.', '_' or '-')");
+    check_error("plans:\n  [a]: {}\n" LISTEN HOSTS, "t.yaml:2: plans: keys must be strings");
+    check_error("plans:\n  a: {}\n  b: {}\n  a: {}\n" LISTEN HOSTS, "t.yaml:4: plans.\"a\": duplicate plan");
+    check_error("plans:\n  a: []\n" LISTEN HOSTS, "t.yaml:2: plans.\"a\": expected a mapping");
+    check_error("plans:\n  a:\n" LISTEN HOSTS, "t.yaml:2: plans.\"a\": expected a mapping");
+    check_error("plans:\n  a: { limit: 1/s }\n" LISTEN HOSTS, "t.yaml:2: plans.\"a\".limit: unknown key");
+    check_error("plans:\n  a:\n    burst: 5\n" LISTEN HOSTS, "t.yaml:3: plans.\"a\".burst: only allowed with rate");
+    check_error("plans:\n  a: { rate: 5/s, burst: 0 }\n" LISTEN HOSTS,
+                "t.yaml:2: plans.\"a\".burst: must be between 1 and 1000000000");
+    check_error("plans:\n  a:\n    rate: 5/x\n" LISTEN HOSTS,
+                "t.yaml:3: plans.\"a\".rate: bad rate \"5/x\" (use N/s, N/m, N/h, N/d or N/DURATION such as 5/30s)");
+    check_error("plans:\n  a:\n    quota: 10/year\n" LISTEN HOSTS,
+                "t.yaml:3: plans.\"a\".quota: bad quota \"10/year\" (use N/day, N/week or N/month)");
+    check_error("plans:\n  a:\n    quota: 10000\n" LISTEN HOSTS,
+                "t.yaml:3: plans.\"a\".quota: bad quota \"10000\" (use N/day, N/week or N/month)");
+    check_error("plans:\n  a:\n    quota: 0/day\n" LISTEN HOSTS,
+                "t.yaml:3: plans.\"a\".quota: the count must be between 1 and 1099511627775");
+    check_error("plans:\n  a:\n    quota: 1099511627776/week\n" LISTEN HOSTS,
+                "t.yaml:3: plans.\"a\".quota: the count must be between 1 and 1099511627775");
+    check_error("plans:\n  a:\n    quota: [1/day]\n" LISTEN HOSTS,
+                "t.yaml:3: plans.\"a\".quota: expected a quota such as 10000/day");
+
+    /* overrides */
+    check_error("plans:\n  a: { overrides: [] }\n" LISTEN HOSTS, "t.yaml:2: plans.\"a\".overrides: must not be empty");
+    check_error("plans:\n  a: { overrides: { path: / } }\n" LISTEN HOSTS, "t.yaml:2: plans.\"a\".overrides: expected a sequence");
+    check_error("plans:\n  a:\n    overrides:\n      - { rate: 1/s }\n" LISTEN HOSTS,
+                "t.yaml:4: plans.\"a\".overrides[0].path: is required");
+    check_error("plans:\n  a:\n    overrides:\n      - { path: / }\n" LISTEN HOSTS,
+                "t.yaml:4: plans.\"a\".overrides[0].rate: is required");
+    check_error("plans:\n  a:\n    overrides:\n      - { path: /, rate: 1/s, quota: 1/day }\n" LISTEN HOSTS,
+                "t.yaml:4: plans.\"a\".overrides[0].quota: unknown key");
+    check_error(
+        "plans:\n  a:\n    overrides:\n      - { path: /, rate: 1/s }\n      - path: /nope\n        rate: 1/s\n" LISTEN HOSTS,
+        "t.yaml:5: plans.\"a\".overrides[1].path: no route has the path \"/nope\" (use a route's path exactly as written "
+        "in hosts)");
+    /* a route's path as written: "/api" is not "/api/" */
+    check_error(LISTEN "hosts:\n  \"*\":\n    routes:\n      - { path: /api/, origin: { url: \"http://o\" } }\n"
+                       "plans:\n  a:\n    overrides:\n      - { path: /api, rate: 1/s }\n",
+                "t.yaml:10: plans.\"a\".overrides[0].path: no route has the path \"/api\" (use a route's path exactly as written "
+                "in hosts)");
+    check_error("plans:\n  a:\n    overrides:\n      - { path: /, rate: 1/s, methods: [FETCH] }\n" LISTEN HOSTS,
+                "t.yaml:4: plans.\"a\".overrides[0].methods[0]: unknown method \"FETCH\" (use GET, HEAD, POST, PUT, PATCH, DELETE "
+                "or OPTIONS)");
+    check_error("plans:\n  a:\n    overrides:\n      - { path: /, rate: 1/s, burst: 0 }\n" LISTEN HOSTS,
+                "t.yaml:4: plans.\"a\".overrides[0].burst: must be between 1 and 1000000000");
+    check_error("plans:\n  a:\n    overrides:\n      - { path: /, rate: 1/s, methods: [GET] }\n"
+                "      - { path: /, rate: 2/s, methods: [POST, HEAD] }\n" LISTEN HOSTS,
+                "t.yaml:5: plans.\"a\".overrides[1]: overlaps overrides[0] (the same path and method)");
+    check_error("plans:\n  a:\n    overrides:\n      - { path: /, rate: 1/s, methods: [POST] }\n"
+                "      - { path: /, rate: 2/s }\n" LISTEN HOSTS,
+                "t.yaml:5: plans.\"a\".overrides[1]: overlaps overrides[0] (the same path and method)");
+
+    /* keys */
+    check_error("keys: {}\n" LISTEN HOSTS, "t.yaml:1: keys: expected a sequence");
+    check_error("keys:\n  - demo\n" LISTEN HOSTS, "t.yaml:2: keys[0]: expected a mapping");
+    check_error("keys:\n  - { sha256: " SHA_A " }\n" LISTEN HOSTS, "t.yaml:2: keys[0].name: is required");
+    check_error("keys:\n  - { name: a }\n" LISTEN HOSTS, "t.yaml:2: keys[0].sha256: is required");
+    check_error("keys:\n  - { name: a, sha256: " SHA_A ", key: x }\n" LISTEN HOSTS, "t.yaml:2: keys[0].key: unknown key");
+    check_error("keys:\n  - { name: \"a b\", sha256: " SHA_A " }\n" LISTEN HOSTS,
+                "t.yaml:2: keys[0].name: bad key name (use 1 to 64 letters, digits, '.', '_' or '-')");
+    check_error("keys:\n  - { name: \"\", sha256: " SHA_A " }\n" LISTEN HOSTS,
+                "t.yaml:2: keys[0].name: bad key name (use 1 to 64 letters, digits, '.', '_' or '-')");
+    check_error("keys:\n  - { name: 01234567890123456789012345678901234567890123456789012345678901234, sha256: " SHA_A
+                " }\n" LISTEN HOSTS,
+                "t.yaml:2: keys[0].name: bad key name (use 1 to 64 letters, digits, '.', '_' or '-')");
+    check_error("keys:\n  - { name: [a], sha256: " SHA_A " }\n" LISTEN HOSTS, "t.yaml:2: keys[0].name: expected a string");
+    check_error("keys:\n  - { name: a, sha256: " SHA_A " }\n  - { name: b, sha256: " SHA_B " }\n  - name: a\n    sha256: " SHA_B
+                "\n" LISTEN HOSTS,
+                "t.yaml:4: keys[2].name: duplicate name \"a\" (also keys[0])");
+    check_error("keys:\n  - { name: a, sha256: " SHA_A " }\n  - { name: b, sha256: \"" SHA_A "\" }\n" LISTEN HOSTS,
+                "t.yaml:3: keys[1].sha256: the same key as keys[0]");
+    check_error("keys:\n  - { name: a, sha256: 0011 }\n" LISTEN HOSTS,
+                "t.yaml:2: keys[0].sha256: expected 64 hex digits (the key's SHA-256: printf %s KEY | sha256sum)");
+    check_error("keys:\n  - { name: a, sha256: " SHA_A "0 }\n" LISTEN HOSTS,
+                "t.yaml:2: keys[0].sha256: expected 64 hex digits (the key's SHA-256: printf %s KEY | sha256sum)");
+    check_error("keys:\n  - { name: a, sha256: 0g112233445566778899aabbccddeeff00112233445566778899aabbccddeeff }\n" LISTEN HOSTS,
+                "t.yaml:2: keys[0].sha256: expected 64 hex digits (the key's SHA-256: printf %s KEY | sha256sum)");
+    check_error("keys:\n  - { name: a, sha256: 00112233445566778899aabbccddeeff00112233445566778899aabbccddeef }\n" LISTEN HOSTS,
+                "t.yaml:2: keys[0].sha256: expected 64 hex digits (the key's SHA-256: printf %s KEY | sha256sum)");
+    check_error("keys:\n  - { name: a, sha256: [1] }\n" LISTEN HOSTS, "t.yaml:2: keys[0].sha256: expected a string");
+    check_error("keys:\n  - name: a\n    sha256: " SHA_A "\n    plan: gold\n" LISTEN HOSTS,
+                "t.yaml:4: keys[0].plan: no plan named \"gold\" in plans");
+    check_error("plans: { Gold: {} }\nkeys:\n  - { name: a, sha256: " SHA_A ", plan: gold }\n" LISTEN HOSTS,
+                "t.yaml:3: keys[0].plan: no plan named \"gold\" in plans");
+    check_error("keys:\n  - { name: a, sha256: " SHA_A ", enabled: maybe }\n" LISTEN HOSTS,
+                "t.yaml:2: keys[0].enabled: expected true or false");
+    check_error(LISTEN HOSTS "Keys: []\n", "t.yaml:8: Keys: unknown key");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_duration),     cmocka_unit_test(test_size),      cmocka_unit_test(test_method_bit),
-        cmocka_unit_test(test_example_conf), cmocka_unit_test(test_defaults),  cmocka_unit_test(test_top_level_values),
-        cmocka_unit_test(test_tls_forms),    cmocka_unit_test(test_origins),   cmocka_unit_test(test_routes),
-        cmocka_unit_test(test_hosts),        cmocka_unit_test(test_basedir),   cmocka_unit_test(test_files),
-        cmocka_unit_test(test_err_yaml),     cmocka_unit_test(test_err_top),   cmocka_unit_test(test_err_limits),
-        cmocka_unit_test(test_err_listen),   cmocka_unit_test(test_err_hosts), cmocka_unit_test(test_err_route),
-        cmocka_unit_test(test_err_origin),   cmocka_unit_test(test_err_url),   cmocka_unit_test(test_err_headers),
-        cmocka_unit_test(test_err_patterns), cmocka_unit_test(test_cache),     cmocka_unit_test(test_err_cache),
+        cmocka_unit_test(test_duration),       cmocka_unit_test(test_size),      cmocka_unit_test(test_method_bit),
+        cmocka_unit_test(test_example_conf),   cmocka_unit_test(test_defaults),  cmocka_unit_test(test_top_level_values),
+        cmocka_unit_test(test_tls_forms),      cmocka_unit_test(test_origins),   cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_hosts),          cmocka_unit_test(test_basedir),   cmocka_unit_test(test_files),
+        cmocka_unit_test(test_err_yaml),       cmocka_unit_test(test_err_top),   cmocka_unit_test(test_err_limits),
+        cmocka_unit_test(test_err_listen),     cmocka_unit_test(test_err_hosts), cmocka_unit_test(test_err_route),
+        cmocka_unit_test(test_err_origin),     cmocka_unit_test(test_err_url),   cmocka_unit_test(test_err_headers),
+        cmocka_unit_test(test_err_patterns),   cmocka_unit_test(test_cache),     cmocka_unit_test(test_err_cache),
+        cmocka_unit_test(test_rate),           cmocka_unit_test(test_quota),     cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_err_auth),       cmocka_unit_test(test_throttle),  cmocka_unit_test(test_err_throttle),
+        cmocka_unit_test(test_cors),           cmocka_unit_test(test_err_cors),  cmocka_unit_test(test_plans_keys),
+        cmocka_unit_test(test_err_plans_keys),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
