@@ -155,8 +155,10 @@ typedef struct gw_key {
     atomic_int enabled;
     atomic_int deleted;
     gw_bucket_t *buckets; /* 1 + the plan's noverrides: [0] the plan's rate, [1 + i] override i */
-    gw_quota_t quota;
+    gw_quota_t quota;         /* the plan's quota period (counted only when the plan has a quota) */
+    gw_quota_t today;         /* every admitted request of the UTC day (for the usage report) */
     _Atomic uint64_t flushed; /* the quota word last written to disk */
+    _Atomic uint64_t flushed_today;
     struct gw_key *next;      /* in the registry's hash chain */
 } gw_key_t;
 

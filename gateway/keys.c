@@ -301,8 +301,7 @@ out:
 }
 
 typedef struct usage_rec {
-    int64_t period_start_s;
-    uint64_t used;
+    uint64_t quota, today; /* the counters' words (gw_quota_unpack) */
 } usage_rec_t;
 
 static int load(gw_t *gw, char *err, size_t errlen)
@@ -335,8 +334,10 @@ static int load(gw_t *gw, char *err, size_t errlen)
         if (mdb_get(txn, gw->usage_dbi, &k, &v) == 0 && v.mv_size == sizeof(usage_rec_t)) {
             usage_rec_t u;
             memcpy(&u, v.mv_data, sizeof(u));
-            gw_quota_set(&key->quota, u.period_start_s, u.used);
-            atomic_store(&key->flushed, atomic_load(&key->quota.word));
+            atomic_store(&key->quota.word, u.quota);
+            atomic_store(&key->today.word, u.today);
+            atomic_store(&key->flushed, u.quota);
+            atomic_store(&key->flushed_today, u.today);
         }
     }
     mdb_txn_abort(txn);
@@ -388,24 +389,23 @@ static int job_write(gw_t *gw, MDB_txn *txn, job_t *j, gw_key_t **target)
 }
 
 /* Writes the quota counts that changed since the last flush; returns the number written or -1. */
-static int flush_usage(gw_t *gw, MDB_txn *txn, uint64_t *words, gw_key_t **keys, size_t *n)
+static int flush_usage(gw_t *gw, MDB_txn *txn, usage_rec_t *words, gw_key_t **keys, size_t *n)
 {
     size_t cap = *n;
     *n = 0;
     pthread_rwlock_rdlock(&gw->lock);
     for (size_t i = 0; i != gw->nall && *n != cap; ++i) {
         gw_key_t *k = gw->all[i];
-        uint64_t w = atomic_load(&k->quota.word);
-        if (atomic_load(&k->deleted) || w == atomic_load(&k->flushed))
+        usage_rec_t u = {atomic_load(&k->quota.word), atomic_load(&k->today.word)};
+        if (atomic_load(&k->deleted) || (u.quota == atomic_load(&k->flushed) && u.today == atomic_load(&k->flushed_today)))
             continue;
         keys[*n] = k;
-        words[(*n)++] = w;
+        words[(*n)++] = u;
     }
     pthread_rwlock_unlock(&gw->lock);
     for (size_t i = 0; i != *n; ++i) {
-        usage_rec_t u;
-        gw_quota_unpack(words[i], &u.period_start_s, &u.used);
-        if (mdb_put(txn, gw->usage_dbi, &(MDB_val){strlen(keys[i]->id), keys[i]->id}, &(MDB_val){sizeof(u), &u}, 0) != 0)
+        if (mdb_put(txn, gw->usage_dbi, &(MDB_val){strlen(keys[i]->id), keys[i]->id}, &(MDB_val){sizeof(words[i]), &words[i]}, 0) !=
+            0)
             return -1;
     }
     return 0;
@@ -415,7 +415,7 @@ static int flush_usage(gw_t *gw, MDB_txn *txn, uint64_t *words, gw_key_t **keys,
 
 static void writer_round(gw_t *gw, job_t *jobs)
 {
-    static __thread uint64_t words[FLUSH_MAX];
+    static __thread usage_rec_t words[FLUSH_MAX];
     static __thread gw_key_t *keys[FLUSH_MAX];
     size_t nflushed = FLUSH_MAX;
     MDB_txn *txn = NULL;
@@ -440,8 +440,10 @@ static void writer_round(gw_t *gw, job_t *jobs)
     if (rc != 0)
         fprintf(stderr, "edgeproxy: data store: a write failed: %s\n", mdb_strerror(rc));
     else
-        for (size_t i = 0; i != nflushed; ++i)
-            atomic_store(&keys[i]->flushed, words[i]);
+        for (size_t i = 0; i != nflushed; ++i) {
+            atomic_store(&keys[i]->flushed, words[i].quota);
+            atomic_store(&keys[i]->flushed_today, words[i].today);
+        }
 
     size_t i = 0;
     while ((j = jobs) != NULL) {

@@ -2,7 +2,9 @@
  * accesslog: one JSON line per request, written when the response is done:
  *   {"time":"2026-11-22T07:32:03.123Z","request_id":"...","client":"127.0.0.1","method":"GET","host":"example.com",
  *    "path":"/a?b=1","status":200,"bytes":1234,"duration_ms":1.234,"upstream_ms":0.870,"protocol":"HTTP/2"}
- * upstream_ms is null when no origin was contacted. Each line goes out in one write(2) to a file opened with
+ * upstream_ms is null when no origin was contacted. On routes that take API keys "key" names the caller's key by its id
+ * (never the key itself); when keys may come in a query parameter (api_keys.query), its value in "path" is written as
+ * REDACTED. Each line goes out in one write(2) to a file opened with
  * O_APPEND, as nginx writes its access log; no fsync.
  */
 #include <netdb.h>
@@ -60,6 +62,34 @@ static double duration_ms(const struct timeval *begin, const struct timeval *end
     return (double)(end->tv_sec - begin->tv_sec) * 1000.0 + (double)(end->tv_usec - begin->tv_usec) / 1000.0;
 }
 
+/* The path with the value of query parameter `name` replaced by REDACTED (into buf, of cap >= len + 1 + 8 * len). */
+static h2o_iovec_t redact_param(h2o_iovec_t path, const char *name, char *buf)
+{
+    const char *q = memchr(path.base, '?', path.len), *end = path.base + path.len, *p;
+    size_t nlen = strlen(name), o;
+
+    if (q == NULL)
+        return path;
+    o = (size_t)(q + 1 - path.base);
+    memcpy(buf, path.base, o);
+    for (p = q + 1; p < end;) {
+        const char *amp = memchr(p, '&', (size_t)(end - p)), *pe = amp != NULL ? amp : end, *eq = memchr(p, '=', (size_t)(pe - p));
+        if (eq != NULL && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0) {
+            memcpy(buf + o, p, nlen + 1);
+            o += nlen + 1;
+            memcpy(buf + o, "REDACTED", 8);
+            o += 8;
+        } else {
+            memcpy(buf + o, p, (size_t)(pe - p));
+            o += (size_t)(pe - p);
+        }
+        if (amp != NULL)
+            buf[o++] = '&';
+        p = pe + 1;
+    }
+    return h2o_iovec_init(buf, o);
+}
+
 static void log_access(h2o_logger_t *_self, h2o_req_t *req)
 {
     px_accesslog_t *self = (void *)_self;
@@ -94,7 +124,16 @@ static void log_access(h2o_logger_t *_self, h2o_req_t *req)
     o += (size_t)sprintf(buf + o, ",\"host\":");
     o += append_json(buf + o, host.base, host.len);
     o += (size_t)sprintf(buf + o, ",\"path\":");
-    o += append_json(buf + o, req->input.path.base, req->input.path.len);
+    h2o_iovec_t path = req->input.path;
+    if (path.len > MAX_FIELD)
+        path.len = MAX_FIELD;
+    if (self->srv->conf->api_keys.query != NULL)
+        path = redact_param(path, self->srv->conf->api_keys.query, h2o_mem_alloc_pool(&req->pool, 9 * path.len + 1));
+    o += append_json(buf + o, path.base, path.len);
+    if (st != NULL && st->gate != NULL && st->gate->key != NULL) {
+        o += (size_t)sprintf(buf + o, ",\"key\":");
+        o += append_json(buf + o, st->gate->key->id, strlen(st->gate->key->id));
+    }
     o += (size_t)sprintf(buf + o, ",\"status\":%d,\"bytes\":%zu,\"duration_ms\":%.3f,\"upstream_ms\":", req->res.status,
                          req->bytes_sent, duration_ms(&req->timestamps.request_begin_at, &req->timestamps.response_end_at));
     if (st != NULL && st->upstream_ms >= 0)

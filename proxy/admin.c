@@ -14,8 +14,10 @@
  * Values are percent-decoded (%XX; '+' stays '+'). A purge also drops the answers of fills that just finished and
  * that requests could still join (fill.c keeps them for a second until the store has them).
  *
- * Lifetimes: a purge in flight is a malloc'ed px_purge_t shared by the request (through its pool) and the message the
- * store's writer sends back to the request's thread; both run on that thread, and the last of the two frees it.
+ * API keys: /keys and below (admin_keys.c).
+ *
+ * Lifetimes: a purge or key change in flight is a px_admin_op_t (internal.h) shared by the request and the message
+ * the writer thread sends back to the request's thread.
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,23 +30,13 @@ typedef struct px_admin_handler {
     px_server_t *srv;
 } px_admin_handler_t;
 
-typedef struct px_purge {
-    h2o_multithread_message_t super;
-    px_thread_t *th;
-    h2o_req_t *req; /* NULL once the request is gone */
-    int err;
-    size_t count;
-    int soft;
-    int refs; /* the request's and the message's; touched on th's loop only */
-} px_purge_t;
-
-static void purge_unref(px_purge_t *p)
+static void op_unref(px_admin_op_t *op)
 {
-    if (--p->refs == 0)
-        free(p);
+    if (--op->refs == 0)
+        free(op);
 }
 
-static void send_json(h2o_req_t *req, int status, const char *reason, h2o_iovec_t body)
+void px_admin_send_json(h2o_req_t *req, int status, const char *reason, h2o_iovec_t body)
 {
     static h2o_generator_t generator = {NULL, NULL};
     px_req_t *st = px_req_get(req);
@@ -58,79 +50,67 @@ static void send_json(h2o_req_t *req, int status, const char *reason, h2o_iovec_
     h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
 }
 
-/* On the request's thread: the purge is committed (or failed). */
+/* On the request's thread: the work is done. */
 void px_admin_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     (void)receiver;
     while (!h2o_linklist_is_empty(messages)) {
-        px_purge_t *p = H2O_STRUCT_FROM_MEMBER(px_purge_t, super.link, messages->next);
-        h2o_linklist_unlink(&p->super.link);
-        if (p->req != NULL) {
-            h2o_req_t *req = p->req;
-            if (p->err != 0) {
-                px_send_error(req, 500, "Internal Server Error", cache_store_strerror(p->err));
-            } else {
-                char *buf = h2o_mem_alloc_pool(&req->pool, 64);
-                int n = snprintf(buf, 64, "{\"purged\":%zu,\"soft\":%s}\n", p->count, p->soft ? "true" : "false");
-                send_json(req, 200, "OK", h2o_iovec_init(buf, (size_t)n));
-            }
-        }
-        purge_unref(p);
+        px_admin_op_t *op = H2O_STRUCT_FROM_MEMBER(px_admin_op_t, super.link, messages->next);
+        h2o_linklist_unlink(&op->super.link);
+        if (op->req != NULL)
+            op->answer(op, op->req);
+        op_unref(op);
+    }
+}
+
+static void on_req_gone(void *data)
+{
+    px_admin_op_t *op = *(px_admin_op_t **)data;
+    op->req = NULL;
+    op_unref(op);
+}
+
+px_admin_op_t *px_admin_op_new(h2o_req_t *req, void (*answer)(px_admin_op_t *op, h2o_req_t *req))
+{
+    px_admin_op_t *op = h2o_mem_alloc(sizeof(*op));
+
+    memset(op, 0, sizeof(*op));
+    op->th = px_thread_of(req);
+    op->req = req;
+    op->answer = answer;
+    op->refs = 2;
+    *(px_admin_op_t **)h2o_mem_alloc_shared(&req->pool, sizeof(px_admin_op_t *), on_req_gone) = op;
+    return op;
+}
+
+void px_admin_op_done(px_admin_op_t *op)
+{
+    h2o_multithread_send_message(&op->th->admin_receiver, &op->super);
+}
+
+void px_admin_op_abandon(px_admin_op_t *op)
+{
+    op->refs = 1; /* no message will come: the request's reference is the last */
+}
+
+static void answer_purge(px_admin_op_t *op, h2o_req_t *req)
+{
+    if (op->err != 0) {
+        px_send_error(req, 500, "Internal Server Error", cache_store_strerror(op->err));
+    } else {
+        char *buf = h2o_mem_alloc_pool(&req->pool, 64);
+        int n = snprintf(buf, 64, "{\"purged\":%zu,\"soft\":%s}\n", op->count, op->soft ? "true" : "false");
+        px_admin_send_json(req, 200, "OK", h2o_iovec_init(buf, (size_t)n));
     }
 }
 
 /* On the store's writer thread. */
 static void on_purge_done(int err, size_t count, void *data)
 {
-    px_purge_t *p = data;
-    p->err = err;
-    p->count = count;
-    h2o_multithread_send_message(&p->th->admin_receiver, &p->super);
-}
-
-static void on_req_gone(void *data)
-{
-    px_purge_t *p = *(px_purge_t **)data;
-    p->req = NULL;
-    purge_unref(p);
-}
-
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* The decoded value of query parameter `name` (NUL-terminated, in the pool), or NULL when absent. */
-static char *query_param(h2o_req_t *req, const char *name)
-{
-    size_t nlen = strlen(name);
-    const char *p, *end;
-
-    if (req->query_at == SIZE_MAX)
-        return NULL;
-    p = req->path.base + req->query_at + 1;
-    end = req->path.base + req->path.len;
-    while (p < end) {
-        const char *amp = memchr(p, '&', end - p), *pe = amp != NULL ? amp : end, *eq = memchr(p, '=', pe - p);
-        const char *ke = eq != NULL ? eq : pe;
-        if ((size_t)(ke - p) == nlen && memcmp(p, name, nlen) == 0) {
-            const char *v = eq != NULL ? eq + 1 : pe;
-            char *out = h2o_mem_alloc_pool(&req->pool, pe - v + 1), *o = out;
-            for (; v < pe; ++v) {
-                int hi, lo;
-                if (*v == '%' && pe - v >= 3 && (hi = hexval(v[1])) >= 0 && (lo = hexval(v[2])) >= 0) {
-                    *o++ = (char)(hi * 16 + lo);
-                    v += 2;
-                } else {
-                    *o++ = *v;
-                }
-            }
-            *o = '\0';
-            return out;
-        }
-        p = pe + 1;
-    }
-    return NULL;
+    px_admin_op_t *op = data;
+    op->err = err;
+    op->count = count;
+    px_admin_op_done(op);
 }
 
 /* "https://Example.com/a?b" or "Example.com/a?b" -> "example.com/a?b" (in place). */
@@ -177,10 +157,10 @@ static int handle_purge(px_server_t *srv, h2o_req_t *req)
     char *arg = NULL, *soft;
     cache_store_purge_kind_t kind = CACHE_STORE_PURGE_ALL;
     size_t nsel = 0;
-    px_purge_t *p;
+    px_admin_op_t *op;
 
     for (size_t i = 0; i != sizeof(selectors) / sizeof(selectors[0]); ++i) {
-        char *v = query_param(req, selectors[i].name);
+        char *v = px_query_param(req, selectors[i].name);
         if (v != NULL) {
             ++nsel;
             arg = v;
@@ -197,14 +177,13 @@ static int handle_purge(px_server_t *srv, h2o_req_t *req)
     }
     if (kind == CACHE_STORE_PURGE_URL || kind == CACHE_STORE_PURGE_PREFIX || kind == CACHE_STORE_PURGE_HOST)
         arg = store_url_of(arg);
-    soft = query_param(req, "soft");
+    soft = px_query_param(req, "soft");
 
-    p = h2o_mem_alloc(sizeof(*p));
-    *p = (px_purge_t){.th = px_thread_of(req), .req = req, .soft = soft != NULL && strcmp(soft, "0") != 0, .refs = 2};
-    *(px_purge_t **)h2o_mem_alloc_shared(&req->pool, sizeof(px_purge_t *), on_req_gone) = p;
+    op = px_admin_op_new(req, answer_purge);
+    op->soft = soft != NULL && strcmp(soft, "0") != 0;
     px_fill_forget_complete();
-    if (cache_store_purge(srv->cache_store, kind, arg, p->soft, on_purge_done, p) != 0) {
-        p->refs = 1; /* no message will come */
+    if (cache_store_purge(srv->cache_store, kind, arg, op->soft, on_purge_done, op) != 0) {
+        px_admin_op_abandon(op);
         px_send_error(req, 500, "Internal Server Error", "The purge could not be queued");
     }
     return 0;
@@ -224,7 +203,7 @@ static int handle_stats(px_server_t *srv, h2o_req_t *req)
                  (unsigned long long)s.map_size, (unsigned long long)s.puts, (unsigned long long)s.puts_dropped,
                  (unsigned long long)s.puts_too_big, (unsigned long long)s.evictions, (unsigned long long)s.expired,
                  (unsigned long long)s.purged, (unsigned long long)s.commits);
-    send_json(req, 200, "OK", h2o_iovec_init(buf, (size_t)n));
+    px_admin_send_json(req, 200, "OK", h2o_iovec_init(buf, (size_t)n));
     return 0;
 }
 
@@ -260,7 +239,9 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
         }
         return handle_stats(srv, req);
     }
-    px_send_error(req, 404, "Not Found", "No such admin endpoint (POST /cache/purge, GET /cache/stats)");
+    if (path.len >= 5 && memcmp(path.base, "/keys", 5) == 0 && (path.len == 5 || path.base[5] == '/'))
+        return px_admin_keys(srv, req, path);
+    px_send_error(req, 404, "Not Found", "No such admin endpoint (POST /cache/purge, GET /cache/stats, /keys)");
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /*
- * purge_cli: `edgeproxy purge`, the command-line side of the admin API's POST /cache/purge. It reads the admin
- * listener's address, port and token from the conf and makes one blocking HTTP/1.1 request (a CLI, not a loop).
+ * admin_cli: `edgeproxy purge` and `edgeproxy keys`, the command-line side of the admin API (POST /cache/purge and
+ * /keys). Each reads the admin listener's address, port and token from the conf and makes one blocking HTTP/1.1
+ * request (a CLI, not a loop), then prints the API's JSON answer.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,6 +13,70 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "proxy/proxy.h"
+
+/*
+ * One request to the admin API of the server that runs with conf_file: METHOD target, with a JSON body or none.
+ * Prints the answer's body to stdout when it is a 2xx (exit code 0), else the status line and body to stderr (1).
+ */
+static int admin_call(const char *conf_file, const char *method, const char *target, const char *body, const char *what)
+{
+    conf_t *conf = NULL;
+    char err[1024], req[16384], resp[1 << 20];
+    size_t got = 0, blen = body != NULL ? strlen(body) : 0;
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    int fd = -1, ret = 1;
+
+    if (conf_load(conf_file, &conf, err, sizeof(err)) != 0) {
+        fprintf(stderr, "edgeproxy: %s\n", err);
+        return 1;
+    }
+    if (!conf->admin.enabled) {
+        fprintf(stderr, "edgeproxy: %s: no admin listener in the conf (add admin: {port, token})\n", conf_file);
+        goto Exit;
+    }
+    memset(&ss, 0, sizeof(ss));
+    if (inet_pton(AF_INET, conf->admin.address, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+        ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+        ((struct sockaddr_in *)&ss)->sin_port = htons(conf->admin.port);
+        sslen = sizeof(struct sockaddr_in);
+    } else {
+        inet_pton(AF_INET6, conf->admin.address, &((struct sockaddr_in6 *)&ss)->sin6_addr);
+        ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(conf->admin.port);
+        sslen = sizeof(struct sockaddr_in6);
+    }
+    if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 || connect(fd, (void *)&ss, sslen) != 0) {
+        fprintf(stderr, "edgeproxy: cannot reach the admin API at %s port %u: %s\n", conf->admin.address,
+                (unsigned)conf->admin.port, strerror(errno));
+        goto Exit;
+    }
+    int n = snprintf(req, sizeof(req),
+                     "%s %s HTTP/1.1\r\nHost: edgeproxy-admin\r\nAuthorization: Bearer %s\r\n%s"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     method, target, conf->admin.token, body != NULL ? "Content-Type: application/json\r\n" : "", blen,
+                     body != NULL ? body : "");
+    if (n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n) {
+        fprintf(stderr, "edgeproxy: cannot send the %s request\n", what);
+        goto Exit;
+    }
+    for (ssize_t r; got < sizeof(resp) - 1 && (r = read(fd, resp + got, sizeof(resp) - 1 - got)) > 0;)
+        got += (size_t)r;
+    resp[got] = '\0';
+    const char *answer = strstr(resp, "\r\n\r\n");
+    answer = answer != NULL ? answer + 4 : "";
+    if (strncmp(resp, "HTTP/1.1 2", 10) == 0) {
+        fputs(answer, stdout);
+        ret = 0;
+    } else {
+        fprintf(stderr, "edgeproxy: %s failed: %.*s\n%s", what, (int)strcspn(resp, "\r\n"), resp, answer);
+    }
+Exit:
+    if (fd != -1)
+        close(fd);
+    conf_free(conf);
+    return ret;
+}
 
 static void purge_usage(FILE *fp)
 {
@@ -52,12 +117,8 @@ int px_purge_main(int argc, char **argv)
         {"tag", required_argument, NULL, 'T'},  {"host", required_argument, NULL, 'H'}, {"all", no_argument, NULL, 'a'},
         {"soft", no_argument, NULL, 's'},       {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     const char *conf_file = NULL, *what = NULL, *arg = "1";
-    int soft = 0, nsel = 0, ch, fd = -1, ret = 1;
-    conf_t *conf = NULL;
-    char err[1024], enc[8192], req[10240], resp[65536];
-    size_t got = 0;
-    struct sockaddr_storage ss;
-    socklen_t sslen;
+    int soft = 0, nsel = 0, ch;
+    char enc[8192], target[8300];
 
     optind = 1;
     while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -93,53 +154,104 @@ int px_purge_main(int argc, char **argv)
         purge_usage(stderr);
         return 2;
     }
-    if (conf_load(conf_file, &conf, err, sizeof(err)) != 0) {
-        fprintf(stderr, "edgeproxy: %s\n", err);
-        return 1;
-    }
-    if (!conf->admin.enabled) {
-        fprintf(stderr, "edgeproxy: %s: no admin listener in the conf (add admin: {port, token})\n", conf_file);
-        goto Exit;
-    }
-    memset(&ss, 0, sizeof(ss));
-    if (inet_pton(AF_INET, conf->admin.address, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-        ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
-        ((struct sockaddr_in *)&ss)->sin_port = htons(conf->admin.port);
-        sslen = sizeof(struct sockaddr_in);
-    } else {
-        inet_pton(AF_INET6, conf->admin.address, &((struct sockaddr_in6 *)&ss)->sin6_addr);
-        ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
-        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(conf->admin.port);
-        sslen = sizeof(struct sockaddr_in6);
-    }
-    if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 || connect(fd, (void *)&ss, sslen) != 0) {
-        fprintf(stderr, "edgeproxy: cannot reach the admin API at %s port %u: %s\n", conf->admin.address,
-                (unsigned)conf->admin.port, strerror(errno));
-        goto Exit;
-    }
     encode(arg, enc, sizeof(enc));
-    int n = snprintf(req, sizeof(req),
-                     "POST /cache/purge?%s=%s%s HTTP/1.1\r\nHost: edgeproxy-admin\r\nAuthorization: Bearer %s\r\n"
-                     "Content-Length: 0\r\nConnection: close\r\n\r\n",
-                     what, enc, soft ? "&soft=1" : "", conf->admin.token);
-    if (n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n) {
-        fprintf(stderr, "edgeproxy: cannot send the purge request\n");
-        goto Exit;
+    snprintf(target, sizeof(target), "/cache/purge?%s=%s%s", what, enc, soft ? "&soft=1" : "");
+    return admin_call(conf_file, "POST", target, NULL, "purge");
+}
+
+static void keys_usage(FILE *fp)
+{
+    fprintf(fp, "Usage: edgeproxy keys -c FILE create [--plan PLAN] [--name NAME]\n"
+                "       edgeproxy keys -c FILE list\n"
+                "       edgeproxy keys -c FILE (show | enable | disable | delete | usage) ID\n"
+                "\n"
+                "Manages the API keys of the edgeproxy running with FILE, through its admin API (conf key admin).\n"
+                "  create   makes a key on PLAN (a plan of the conf; none: no limits) and prints it once, with the\n"
+                "           secret in \"key\": only its SHA-256 is stored\n"
+                "  list     every key, from the conf and made through the API\n"
+                "  show     one key; enable, disable, delete change it (keys of the conf file cannot be changed)\n"
+                "  usage    today's requests and the plan's quota: used, remaining, period\n"
+                "Prints the API's JSON answer; exits 0 on success, 1 otherwise.\n");
+}
+
+/* Writes s as a JSON string (quotes included) into out. */
+static void json_quote(const char *s, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[o++] = '"';
+    for (; *s != '\0' && o + 8 < cap; ++s) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            out[o++] = '\\';
+        if (c >= 0x20)
+            out[o++] = (char)c;
     }
-    for (ssize_t r; got < sizeof(resp) - 1 && (r = read(fd, resp + got, sizeof(resp) - 1 - got)) > 0;)
-        got += (size_t)r;
-    resp[got] = '\0';
-    const char *body = strstr(resp, "\r\n\r\n");
-    body = body != NULL ? body + 4 : "";
-    if (strncmp(resp, "HTTP/1.1 200", 12) == 0) {
-        fputs(body, stdout);
-        ret = 0;
-    } else {
-        fprintf(stderr, "edgeproxy: purge failed: %.*s\n%s", (int)strcspn(resp, "\r\n"), resp, body);
+    out[o++] = '"';
+    out[o] = '\0';
+}
+
+int px_keys_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"conf", required_argument, NULL, 'c'},
+                                             {"plan", required_argument, NULL, 'p'},
+                                             {"name", required_argument, NULL, 'n'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    const char *conf_file = NULL, *plan = NULL, *name = NULL, *cmd;
+    char target[512], body[1024], qp[300], qn[300];
+    int ch;
+
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            conf_file = optarg;
+            break;
+        case 'p':
+            plan = optarg;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 'h':
+            keys_usage(stdout);
+            return 0;
+        default:
+            keys_usage(stderr);
+            return 2;
+        }
     }
-Exit:
-    if (fd != -1)
-        close(fd);
-    conf_free(conf);
-    return ret;
+    if (conf_file == NULL || optind >= argc)
+        goto usage;
+    cmd = argv[optind];
+    if (strcmp(cmd, "create") == 0 || strcmp(cmd, "list") == 0) {
+        if (optind + 1 != argc || (strcmp(cmd, "list") == 0 && (plan != NULL || name != NULL)))
+            goto usage;
+        if (strcmp(cmd, "list") == 0)
+            return admin_call(conf_file, "GET", "/keys", NULL, "keys list");
+        json_quote(plan != NULL ? plan : "", qp, sizeof(qp));
+        json_quote(name != NULL ? name : "", qn, sizeof(qn));
+        snprintf(body, sizeof(body), "{%s%s%s%s%s%s}", plan != NULL ? "\"plan\":" : "", plan != NULL ? qp : "",
+                 plan != NULL && name != NULL ? "," : "", name != NULL ? "\"name\":" : "", name != NULL ? qn : "", "");
+        return admin_call(conf_file, "POST", "/keys", body, "keys create");
+    }
+    if (optind + 2 != argc || plan != NULL || name != NULL || strlen(argv[optind + 1]) > 64 ||
+        strspn(argv[optind + 1], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(argv[optind + 1]))
+        goto usage;
+    const char *id = argv[optind + 1];
+    if (strcmp(cmd, "show") == 0) {
+        snprintf(target, sizeof(target), "/keys/%s", id);
+        return admin_call(conf_file, "GET", target, NULL, "keys show");
+    }
+    if (strcmp(cmd, "delete") == 0) {
+        snprintf(target, sizeof(target), "/keys/%s", id);
+        return admin_call(conf_file, "DELETE", target, NULL, "keys delete");
+    }
+    if (strcmp(cmd, "enable") == 0 || strcmp(cmd, "disable") == 0 || strcmp(cmd, "usage") == 0) {
+        snprintf(target, sizeof(target), "/keys/%s/%s", id, cmd);
+        return admin_call(conf_file, strcmp(cmd, "usage") == 0 ? "GET" : "POST", target, NULL, "keys");
+    }
+usage:
+    keys_usage(stderr);
+    return 2;
 }

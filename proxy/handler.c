@@ -2,9 +2,10 @@
  * handler: the one h2o handler every request enters. It runs the request's stages in order and hands the request to
  * its origin:
  *
- *   request id → validate (400) → route (404) → method (405) → body size (413) → origin (upstream | static)
+ *   request id → validate (400) → route (404) → CORS preflight → method (405) → body size (413) →
+ *   gateway: API key (403), JWT (401), throttles and quota (429) → cache → origin (upstream | static)
  *
- * Later stages (gateway, hooks, cache) slot in between the route and the origin.
+ * Later stages (hooks) slot in between the gateway and the cache.
  */
 #include <string.h>
 #include "proxy/internal.h"
@@ -99,6 +100,8 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
         return 0;
     }
     st->match = m;
+    if (px_gateway_preflight(req, st))
+        return 0;
 
     if (m->route->methods != 0 && (m->route->methods & conf_method_bit(req->method.base, req->method.len)) == 0) {
         const char *allow = allow_value(m->route->methods);
@@ -112,6 +115,8 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
         px_send_error(req, 413, "Request Entity Too Large", "Request body too large");
         return 0;
     }
+    if (px_gateway_admit(self->srv, req, st))
+        return 0;
 
     origin = self->srv->origins + m->route_id;
     switch (m->route->origin.kind) {

@@ -19,6 +19,7 @@
 #include "h2o.h"
 #include "cache/cache.h"
 #include "conf/conf.h"
+#include "gateway/gateway.h"
 #include "proxy/phr.h"
 #include "proxy/proxy.h"
 
@@ -78,6 +79,17 @@ typedef struct px_origin {
     h2o_handler_t *file_handler;
 } px_origin_t;
 
+/* A route's gateway state at run time (gateway.c), built at boot and indexed by route id. */
+typedef struct px_route_gate {
+    gw_rate_t throttle_rate; /* conf throttle */
+    gw_bucket_t throttle;
+    gw_rate_t ip_rate; /* conf ip_throttle */
+    struct px_ip_table *ips;
+    pthread_rwlock_t jwks_lock; /* held for reading while a token is verified; SIGHUP swaps jwks under it */
+    gw_jwks_t *jwks;
+    gw_jwt_rules_t jwt_rules;
+} px_route_gate_t;
+
 typedef struct px_listener {
     int fd;
     int admin;        /* the admin API's listener */
@@ -103,6 +115,10 @@ struct px_server {
     px_thread_t *threads;
     int access_log_fd;
     struct cache_store *cache_store; /* NULL when no route caches */
+    gw_t *gw;                        /* the API-key registry; NULL when no route takes keys, no key is set, no admin */
+    px_route_gate_t *gates;          /* per route id */
+    gw_rate_t *plan_rates;           /* per plan p: plan_rates[plan_rate_at[p]] its rate, [+1 + i] its override i */
+    size_t *plan_rate_at;
     atomic_int stopping;
 };
 
@@ -155,6 +171,7 @@ typedef struct px_req {
     unsigned from_origin : 1;      /* the response (status, headers, body) is the origin's own: never rewritten to JSON */
     unsigned cache_invalidate : 1; /* cached.c: an unsafe method on a caching route; a success invalidates the URL */
     h2o_iovec_t cache_status;      /* cached.c: the Cache-Status value, added by the respond filter */
+    struct px_gate *gate;          /* gateway.c: what the gateway stage learnt (key, claims, limits, CORS); NULL if none */
 } px_req_t;
 
 /* The request's state, created on first use (also for requests h2o answers before our handler runs). */
@@ -168,6 +185,9 @@ px_req_t *px_req_find(h2o_req_t *req);
  * memory).
  */
 void px_send_error(h2o_req_t *req, int status, const char *reason, const char *message);
+
+/* The percent-decoded value of query parameter `name` (NUL-terminated, in the pool; '+' stays '+'), or NULL. */
+char *px_query_param(h2o_req_t *req, const char *name);
 
 /* The respond filter: x-request-id and Via on every response, route response headers, errors as JSON. */
 h2o_filter_t *px_respond_register(h2o_pathconf_t *pathconf);
@@ -195,6 +215,39 @@ void px_linger_arm(h2o_req_t *req);
 void px_linger_init_thread(px_thread_t *th);
 /* Closes every connection still draining; after it, px_linger_arm() does nothing. */
 void px_linger_dispose_thread(px_thread_t *th);
+
+/* ---- gateway.c: CORS, API keys, JWT, throttles and quotas on a route (gateway/ does the math and the keys) ---- */
+
+#define PX_MAX_LIMITS 4
+
+/* One limit that applied to the request, for the RateLimit-Policy / RateLimit headers. */
+typedef struct px_limit_report {
+    const char *policy; /* "route", "ip", "key", "quota" */
+    uint64_t quota;     /* q= */
+    uint64_t window_s;  /* w= */
+    uint64_t remaining; /* r= */
+    uint64_t reset_s;   /* t= */
+} px_limit_report_t;
+
+typedef struct px_gate {
+    gw_key_t *key;           /* the caller's key (lives until the registry closes), or NULL */
+    h2o_iovec_t claims;      /* the verified JWT's payload (JSON, in the pool), or len 0 */
+    h2o_iovec_t cors_origin; /* an allowed Origin to answer to, or len 0 */
+    size_t nlimits;
+    px_limit_report_t limits[PX_MAX_LIMITS];
+} px_gate_t;
+
+/* Builds the routes' gateway state and opens the key registry when it is needed. */
+int px_gateway_init(px_server_t *srv, char *err, size_t errlen);
+void px_gateway_dispose(px_server_t *srv);
+/* SIGHUP: reloads every route's JWKS file; a file that fails to load keeps the old keys (logged). */
+void px_gateway_reload(px_server_t *srv);
+/* A CORS preflight on a CORS route: answers it (204, or 403 for an origin not allowed) and returns 1; else 0. */
+int px_gateway_preflight(h2o_req_t *req, px_req_t *st);
+/* API key, JWT, throttles and quota of the route. Returns 0 to go on, or 1 when it answered (401, 403, 429). */
+int px_gateway_admit(px_server_t *srv, h2o_req_t *req, px_req_t *st);
+/* The respond filter's part: RateLimit and CORS response headers. */
+void px_gateway_response_headers(h2o_req_t *req, px_req_t *st);
 
 /* ---- handler.c ---- */
 
@@ -480,7 +533,34 @@ void px_cfill_start(px_fill_t *fill, h2o_req_t *req, px_req_t *st, px_origin_t *
 
 /* ---- admin.c: the admin API ---- */
 
-/* Registers the admin handler (token check, /cache/purge, /cache/stats) on the admin listener's pathconf. */
+/*
+ * An admin request whose work is done on a writer thread (a purge, a key change). Shared by the request (through its
+ * pool) and the message the writer sends back to the request's thread; both run on that thread, the last frees it.
+ */
+typedef struct px_admin_op {
+    h2o_multithread_message_t super;
+    px_thread_t *th;
+    h2o_req_t *req;                                         /* NULL once the request is gone */
+    void (*answer)(struct px_admin_op *op, h2o_req_t *req); /* on th's loop, when the work is done and req is there */
+    int refs;
+    int err;
+    size_t count; /* purge: objects purged */
+    int soft;
+    gw_key_t *key; /* keys: the key made or changed */
+    char secret[GW_KEY_SECRET_LEN + 1];
+    int kind;
+} px_admin_op_t;
+
+px_admin_op_t *px_admin_op_new(h2o_req_t *req, void (*answer)(px_admin_op_t *op, h2o_req_t *req));
+/* From the writer thread: wakes the request's thread, which calls op->answer. */
+void px_admin_op_done(px_admin_op_t *op);
+/* The work could not be queued: no message will come. */
+void px_admin_op_abandon(px_admin_op_t *op);
+void px_admin_send_json(h2o_req_t *req, int status, const char *reason, h2o_iovec_t body);
+/* admin_keys.c: /keys and below. path is the request's path without the query. */
+int px_admin_keys(px_server_t *srv, h2o_req_t *req, h2o_iovec_t path);
+
+/* Registers the admin handler (token check, /cache/purge, /cache/stats, /keys) on the admin listener's pathconf. */
 void px_admin_register(px_server_t *srv, h2o_pathconf_t *pathconf);
 /* The receiver callback of a thread's admin messages (purges done). */
 void px_admin_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);

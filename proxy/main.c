@@ -16,6 +16,8 @@ static void usage(FILE *fp)
 {
     fprintf(fp, "Usage: edgeproxy [-t] -c FILE\n"
                 "       edgeproxy purge -c FILE (--url URL | --prefix PREFIX | --tag TAG | --host HOST | --all) [--soft]\n"
+                "       edgeproxy keys -c FILE (create [--plan PLAN] [--name NAME] | list | show ID | enable ID |\n"
+                "                               disable ID | delete ID | usage ID)\n"
                 "\n"
                 "An edge caching reverse proxy with function hooks.\n"
                 "\n"
@@ -26,10 +28,10 @@ static void usage(FILE *fp)
                 "  -v, --version     print the version and exit\n"
                 "\n"
                 "Signals: SIGTERM or SIGINT stop accepting connections, let in-flight requests finish\n"
-                "(up to shutdown_timeout) and exit 0.\n"
+                "(up to shutdown_timeout) and exit 0. SIGHUP reloads the routes' JWKS files (auth.jwt.jwks).\n"
                 "\n"
-                "edgeproxy purge asks a running edgeproxy (its admin API, conf key admin) to purge its cache;\n"
-                "see edgeproxy purge --help.\n");
+                "edgeproxy purge and edgeproxy keys talk to a running edgeproxy through its admin API (conf key\n"
+                "admin): purge its cache, or make and manage API keys; see edgeproxy purge --help and keys --help.\n");
 }
 
 int main(int argc, char **argv)
@@ -45,6 +47,8 @@ int main(int argc, char **argv)
 
     if (argc >= 2 && strcmp(argv[1], "purge") == 0)
         return px_purge_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "keys") == 0)
+        return px_keys_main(argc - 1, argv + 1);
 
     while ((ch = getopt_long(argc, argv, "c:thv", longopts, NULL)) != -1) {
         switch (ch) {

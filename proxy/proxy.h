@@ -35,5 +35,7 @@ void px_server_destroy(px_server_t *srv);
 
 /* `edgeproxy purge ...`: argv[0] is "purge". Purges through the admin API of the conf's server; returns the exit code. */
 int px_purge_main(int argc, char **argv);
+/* `edgeproxy keys ...`: argv[0] is "keys". Manages API keys through the admin API; returns the exit code. */
+int px_keys_main(int argc, char **argv);
 
 #endif

@@ -77,6 +77,7 @@ px_req_t *px_req_get(h2o_req_t *req)
     st->from_origin = 0;
     st->cache_invalidate = 0;
     st->cache_status = h2o_iovec_init(NULL, 0);
+    st->gate = NULL;
     /* keep a well-formed id from the client, else make one; either way the origin sees the same id */
     i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
     if (i != -1 && px_request_id_is_valid(req->headers.entries[i].value.base, req->headers.entries[i].value.len)) {
@@ -86,6 +87,43 @@ px_req_t *px_req_get(h2o_req_t *req)
         h2o_set_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-request-id"), 0, st->request_id.base, st->request_id.len, 1);
     }
     return st;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+char *px_query_param(h2o_req_t *req, const char *name)
+{
+    size_t nlen = strlen(name);
+    const char *p, *end;
+
+    if (req->query_at == SIZE_MAX)
+        return NULL;
+    p = req->path.base + req->query_at + 1;
+    end = req->path.base + req->path.len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', end - p), *pe = amp != NULL ? amp : end, *eq = memchr(p, '=', pe - p);
+        const char *ke = eq != NULL ? eq : pe;
+        if ((size_t)(ke - p) == nlen && memcmp(p, name, nlen) == 0) {
+            const char *v = eq != NULL ? eq + 1 : pe;
+            char *out = h2o_mem_alloc_pool(&req->pool, pe - v + 1), *o = out;
+            for (; v < pe; ++v) {
+                int hi, lo;
+                if (*v == '%' && pe - v >= 3 && (hi = hexval(v[1])) >= 0 && (lo = hexval(v[2])) >= 0) {
+                    *o++ = (char)(hi * 16 + lo);
+                    v += 2;
+                } else {
+                    *o++ = *v;
+                }
+            }
+            *o = '\0';
+            return out;
+        }
+        p = pe + 1;
+    }
+    return NULL;
 }
 
 void px_send_error(h2o_req_t *req, int status, const char *reason, const char *message)
@@ -247,8 +285,10 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-status"), 0, NULL, st->cache_status.base,
                               st->cache_status.len);
     }
-    if (st->match != NULL)
+    if (st->match != NULL) {
+        px_gateway_response_headers(req, st);
         apply_header_cmds(req, &st->match->route->response_headers);
+    }
     if (req->res.status == 413 && req->version < 0x200)
         px_linger_arm(req); /* h2o may close with the body still coming */
     if (req->res.status >= 400 && !st->from_origin) {

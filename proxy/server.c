@@ -8,7 +8,8 @@
  * Shutdown: SIGTERM and SIGINT are blocked in every thread and taken by sigwait() in the main thread, which wakes each
  * loop through an h2o_multithread receiver. Each loop closes its listeners, asks h2o to wind connections down (GOAWAY
  * on HTTP/2, "connection: close" on the next HTTP/1 response), and runs until its in-flight requests are done or
- * shutdown_timeout passes. Then the process exits 0.
+ * shutdown_timeout passes. Then the process exits 0. SIGHUP, taken the same way, reloads the routes' JWKS files
+ * (gateway.c); it never stops the server.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -188,6 +189,9 @@ int px_server_create(px_server_t **out, const conf_t *conf, char *err, size_t er
         }
     }
 
+    if (px_gateway_init(srv, err, errlen) != 0)
+        return -1;
+
     srv->origins = h2o_mem_alloc(sizeof(*srv->origins) * (srv->nroutes + 1));
     memset(srv->origins, 0, sizeof(*srv->origins) * (srv->nroutes + 1));
     for (i = 0; i != srv->nroutes; ++i) {
@@ -317,6 +321,7 @@ int px_server_run(px_server_t *srv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by the threads: only sigwait() below sees them */
 
     srv->nthreads = srv->conf->threads;
@@ -353,6 +358,8 @@ int px_server_run(px_server_t *srv)
     do {
         if (sigwait(&set, &sig) != 0)
             sig = 0;
+        if (sig == SIGHUP)
+            px_gateway_reload(srv);
     } while (sig != SIGTERM && sig != SIGINT);
     fprintf(stderr, "edgeproxy: %s received, finishing in-flight requests (up to %llu ms)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT",
             (unsigned long long)srv->conf->shutdown_timeout_ms);
@@ -364,6 +371,8 @@ int px_server_run(px_server_t *srv)
         pthread_join(srv->threads[i].tid, NULL);
     cache_store_close(srv->cache_store); /* commits what the fills queued */
     srv->cache_store = NULL;
+    gw_close(srv->gw); /* writes the last quota counts */
+    srv->gw = NULL;
     fprintf(stderr, "edgeproxy: stopped\n");
     return 0;
 }
@@ -416,6 +425,7 @@ void px_server_destroy(px_server_t *srv)
         ah->paths.entries[0].loggers.size = 0;
         h2o_config_dispose(&srv->admin_globalconf);
     }
+    px_gateway_dispose(srv);
     if (srv->access_log_fd != -1)
         close(srv->access_log_fd);
     cache_store_close(srv->cache_store);

@@ -197,10 +197,12 @@ static void test_quota_counts_persist(void **state)
     for (int i = 0; i != 7; ++i)
         gw_quota_take(&k->quota, 1000, CONF_PERIOD_DAY, now, &t);
     assert_int_equal(t.used, 7);
+    gw_quota_take(&k->today, CONF_MAX_QUOTA, CONF_PERIOD_DAY, now, &t);
     gw_close(gw);
     gw = open_gw(f);
     k = gw_key_find(gw, "demo-secret", strlen("demo-secret"));
     assert_int_equal(gw_quota_used(&k->quota, CONF_PERIOD_DAY, now), 7);
+    assert_int_equal(gw_quota_used(&k->today, CONF_PERIOD_DAY, now), 1);
     gw_quota_take(&k->quota, 1000, CONF_PERIOD_DAY, now, &t);
     assert_int_equal(t.used, 8);
     gw_close(gw);
