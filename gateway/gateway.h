@@ -154,12 +154,12 @@ typedef struct gw_key {
     int64_t created_s;
     atomic_int enabled;
     atomic_int deleted;
-    gw_bucket_t *buckets; /* 1 + the plan's noverrides: [0] the plan's rate, [1 + i] override i */
+    gw_bucket_t *buckets;     /* 1 + the plan's noverrides: [0] the plan's rate, [1 + i] override i */
     gw_quota_t quota;         /* the plan's quota period (counted only when the plan has a quota) */
     gw_quota_t today;         /* every admitted request of the UTC day (for the usage report) */
     _Atomic uint64_t flushed; /* the quota word last written to disk */
     _Atomic uint64_t flushed_today;
-    struct gw_key *next;      /* in the registry's hash chain */
+    struct gw_key *next; /* in the registry's hash chain */
 } gw_key_t;
 
 /*
@@ -174,6 +174,23 @@ void gw_close(gw_t *gw);
 
 /* The enabled-or-not, undeleted key whose secret is secret[0..len), or NULL. Constant time in the secret's bytes. */
 gw_key_t *gw_key_find(gw_t *gw, const char *secret, size_t len);
+/*
+ * A per-thread memo in front of gw_key_find(): the presented secrets' SipHash-2-4 (two 64-bit halves, keyed with
+ * random keys made at gw_open) mapped to the keys they found, so that a returning caller costs two short keyed hashes
+ * instead of a SHA-256 and the registry's lock. Neither the secret nor its SHA-256 is kept in it. Owned by one thread
+ * (no locking); zero-initialise it. A deleted key is never returned from it.
+ */
+#define GW_MEMO_SLOTS 256
+typedef struct gw_key_memo {
+    struct {
+        uint64_t h[2];
+        gw_key_t *key;
+    } slots[GW_MEMO_SLOTS];
+} gw_key_memo_t;
+
+/* gw_key_find() through the thread's memo. */
+gw_key_t *gw_key_find_memo(gw_t *gw, gw_key_memo_t *memo, const char *secret, size_t len);
+
 /* The undeleted key with that id, or NULL. */
 gw_key_t *gw_key_by_id(gw_t *gw, const char *id, size_t len);
 /* Snapshot of the undeleted keys, in creation order (conf keys first): a malloc'ed array the caller frees. */

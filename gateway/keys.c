@@ -59,6 +59,7 @@ struct gw {
     pthread_t writer;
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
+    uint64_t memo_keys[4]; /* SipHash keys of the memo (gw_key_find_memo): two 128-bit keys */
 };
 
 const char *gw_strerror(int err)
@@ -176,6 +177,71 @@ gw_key_t *gw_key_find(gw_t *gw, const char *secret, size_t len)
     }
     pthread_rwlock_unlock(&gw->lock);
     return found;
+}
+
+/* SipHash-2-4 (Aumasson and Bernstein), 64-bit output. */
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                                                   \
+    do {                                                                                                                           \
+        v0 += v1;                                                                                                                  \
+        v1 = ROTL(v1, 13);                                                                                                         \
+        v1 ^= v0;                                                                                                                  \
+        v0 = ROTL(v0, 32);                                                                                                         \
+        v2 += v3;                                                                                                                  \
+        v3 = ROTL(v3, 16);                                                                                                         \
+        v3 ^= v2;                                                                                                                  \
+        v0 += v3;                                                                                                                  \
+        v3 = ROTL(v3, 21);                                                                                                         \
+        v3 ^= v0;                                                                                                                  \
+        v2 += v1;                                                                                                                  \
+        v1 = ROTL(v1, 17);                                                                                                         \
+        v1 ^= v2;                                                                                                                  \
+        v2 = ROTL(v2, 32);                                                                                                         \
+    } while (0)
+
+static uint64_t siphash(const uint64_t k[2], const unsigned char *in, size_t len)
+{
+    uint64_t v0 = 0x736f6d6570736575ull ^ k[0], v1 = 0x646f72616e646f6dull ^ k[1], v2 = 0x6c7967656e657261ull ^ k[0],
+             v3 = 0x7465646279746573ull ^ k[1], m, b = (uint64_t)len << 56;
+    size_t i, full = len & ~(size_t)7;
+
+    for (i = 0; i != full; i += 8) {
+        memcpy(&m, in + i, 8); /* little-endian machines: the reference's U8TO64_LE */
+        v3 ^= m;
+        SIPROUND;
+        SIPROUND;
+        v0 ^= m;
+    }
+    for (size_t j = 0; j != (len & 7); ++j)
+        b |= (uint64_t)in[full + j] << (8 * j);
+    v3 ^= b;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+gw_key_t *gw_key_find_memo(gw_t *gw, gw_key_memo_t *memo, const char *secret, size_t len)
+{
+    uint64_t h0 = siphash(gw->memo_keys, (const unsigned char *)secret, len),
+             h1 = siphash(gw->memo_keys + 2, (const unsigned char *)secret, len);
+    __typeof__(memo->slots[0]) *slot = memo->slots + (h0 % GW_MEMO_SLOTS);
+    gw_key_t *k;
+
+    if (slot->key != NULL && slot->h[0] == h0 && slot->h[1] == h1 &&
+        !atomic_load_explicit(&slot->key->deleted, memory_order_acquire))
+        return slot->key;
+    if ((k = gw_key_find(gw, secret, len)) != NULL) {
+        slot->h[0] = h0;
+        slot->h[1] = h1;
+        slot->key = k;
+    }
+    return k;
 }
 
 gw_key_t *gw_key_by_id(gw_t *gw, const char *id, size_t len)
@@ -681,6 +747,10 @@ int gw_open(gw_t **out, const conf_t *conf, const char *path, char *err, size_t 
     mbedtls_entropy_init(&gw->entropy);
     mbedtls_ctr_drbg_init(&gw->drbg);
     if (mbedtls_ctr_drbg_seed(&gw->drbg, mbedtls_entropy_func, &gw->entropy, (const unsigned char *)"edgeproxy-keys", 14) != 0) {
+        snprintf(err, errlen, "no entropy for key generation");
+        goto fail;
+    }
+    if (mbedtls_ctr_drbg_random(&gw->drbg, (unsigned char *)gw->memo_keys, sizeof(gw->memo_keys)) != 0) {
         snprintf(err, errlen, "no entropy for key generation");
         goto fail;
     }

@@ -534,7 +534,9 @@ int px_gateway_admit(px_server_t *srv, h2o_req_t *req, px_req_t *st)
     now = gw_now_ns();
     if (route->api_key) {
         h2o_iovec_t secret = presented_key(srv, req);
-        gw_key_t *key = secret.base != NULL && srv->gw != NULL ? gw_key_find(srv->gw, secret.base, secret.len) : NULL;
+        gw_key_t *key = secret.base != NULL && srv->gw != NULL
+                            ? gw_key_find_memo(srv->gw, &px_thread_of(req)->key_memo, secret.base, secret.len)
+                            : NULL;
         if (key == NULL || !atomic_load_explicit(&key->enabled, memory_order_relaxed)) {
             px_send_error(req, 403, "Forbidden", "Forbidden");
             return 1;
@@ -562,6 +564,25 @@ int px_gateway_admit(px_server_t *srv, h2o_req_t *req, px_req_t *st)
     return 0;
 }
 
+static char *put_str(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n != 0)
+        *p++ = tmp[--n];
+    return p;
+}
+
 void px_gateway_response_headers(h2o_req_t *req, px_req_t *st)
 {
     px_gate_t *g = st->gate;
@@ -573,17 +594,22 @@ void px_gateway_response_headers(h2o_req_t *req, px_req_t *st)
     if (g == NULL)
         return;
     if (g->nlimits != 0) {
+        /* on every response of a limited route: plain appends, no printf (measured: it showed in the hit profile) */
         char *pol = h2o_mem_alloc_pool(&req->pool, 96 * g->nlimits), *cur = h2o_mem_alloc_pool(&req->pool, 96 * g->nlimits);
-        size_t po = 0, co = 0;
+        char *po = pol, *co = cur;
         for (size_t i = 0; i != g->nlimits; ++i) {
             const px_limit_report_t *l = g->limits + i;
-            po += (size_t)sprintf(pol + po, "%s\"%s\";q=%llu;w=%llu", i ? ", " : "", l->policy, (unsigned long long)l->quota,
-                                  (unsigned long long)l->window_s);
-            co += (size_t)sprintf(cur + co, "%s\"%s\";r=%llu;t=%llu", i ? ", " : "", l->policy, (unsigned long long)l->remaining,
-                                  (unsigned long long)l->reset_s);
+            if (i != 0) {
+                po = put_str(po, ", ");
+                co = put_str(co, ", ");
+            }
+            po = put_u64(put_str(put_u64(put_str(put_str(put_str(po, "\""), l->policy), "\";q="), l->quota), ";w="), l->window_s);
+            co =
+                put_u64(put_str(put_u64(put_str(put_str(put_str(co, "\""), l->policy), "\";r="), l->remaining), ";t="), l->reset_s);
         }
-        add_header(req, "ratelimit-policy", pol, po);
-        add_header(req, "ratelimit", cur, co);
+        size_t plen = (size_t)(po - pol), clen = (size_t)(co - cur);
+        add_header(req, "ratelimit-policy", pol, plen);
+        add_header(req, "ratelimit", cur, clen);
     }
     if (g->cors_origin.len != 0) {
         const conf_cors_t *c = &st->match->route->cors;

@@ -149,6 +149,7 @@ struct px_thread {
     int linger_closed;            /* linger.c: set at shutdown, no new lingering */
     size_t nconns;                /* open client connections */
     size_t inflight;              /* requests between our handler and the end of their response */
+    gw_key_memo_t key_memo;       /* gateway.c: the API keys this thread's callers presented */
 };
 
 static inline px_thread_t *px_thread_of(h2o_req_t *req)

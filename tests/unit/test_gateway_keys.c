@@ -230,6 +230,32 @@ static void test_plan_gone(void **state)
     gw_close(gw);
 }
 
+/* The per-thread memo finds what gw_key_find finds, and never a deleted key. */
+static void test_memo(void **state)
+{
+    fixture_t *f = *state;
+    gw_t *gw = open_gw(f);
+    gw_key_memo_t *memo = calloc(1, sizeof(*memo));
+    char secret[GW_KEY_SECRET_LEN + 1];
+    done_t d;
+
+    sem_init(&d.sem, 0, 0);
+    assert_int_equal(gw_key_create(gw, "m", 0, secret, on_done, &d), 0);
+    sem_wait(&d.sem);
+    for (int i = 0; i != 3; ++i) {
+        assert_ptr_equal(gw_key_find_memo(gw, memo, secret, strlen(secret)), d.key);
+        assert_ptr_equal(gw_key_find_memo(gw, memo, "demo-secret", 11), gw_key_by_id(gw, "demo", 4));
+        assert_null(gw_key_find_memo(gw, memo, secret, strlen(secret) - 1));
+        assert_null(gw_key_find_memo(gw, memo, "", 0));
+    }
+    assert_int_equal(gw_key_remove(gw, d.key->id, on_done, &d), 0);
+    sem_wait(&d.sem);
+    assert_int_equal(d.err, 0);
+    assert_null(gw_key_find_memo(gw, memo, secret, strlen(secret)));
+    free(memo);
+    gw_close(gw);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -252,6 +278,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_disable_remove_persist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quota_counts_persist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memo, setup, teardown),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
