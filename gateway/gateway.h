@@ -112,7 +112,7 @@ typedef enum gw_jwt_error {
     GW_JWT_BAD_ALG,       /* alg none, an algorithm not allowed, or one the key is not for (HS/RS confusion) */
     GW_JWT_NO_KEY,        /* no key with the token's kid (or, without kid, none of the alg's type) */
     GW_JWT_BAD_SIGNATURE, /* the signature does not verify */
-    GW_JWT_EXPIRED,       /* now > exp + leeway */
+    GW_JWT_EXPIRED,       /* now >= exp + leeway (RFC 7519 4.1.4: "on or after") */
     GW_JWT_NOT_YET_VALID, /* now < nbf - leeway */
     GW_JWT_BAD_ISSUER,
     GW_JWT_BAD_AUDIENCE,

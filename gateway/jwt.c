@@ -689,7 +689,7 @@ static gw_jwt_error_t check_times(const json_t *claims, const gw_jwt_rules_t *ru
 
     if ((exp != NULL && !json_is_number(exp)) || (nbf != NULL && !json_is_number(nbf)))
         return GW_JWT_MALFORMED;
-    if (exp != NULL && cmp_time(sat_add(now_s, -leeway), exp) > 0) /* now - leeway > exp */
+    if (exp != NULL && cmp_time(sat_add(now_s, -leeway), exp) >= 0) /* now - leeway >= exp: RFC 7519 4.1.4, "on or after" */
         return GW_JWT_EXPIRED;
     if (nbf != NULL && cmp_time(sat_add(now_s, leeway), nbf) < 0) /* now + leeway < nbf */
         return GW_JWT_NOT_YET_VALID;

@@ -891,11 +891,11 @@ static void test_verify_exp(void **state)
 
     assert_int_equal(check_claims(&r, "{\"exp\":%lld}", NOW + 600), GW_JWT_OK);
     assert_int_equal(check_claims(&r, "{\"exp\":%lld}", NOW), GW_JWT_OK);
-    assert_int_equal(check_claims(&r, "{\"exp\":%lld}", NOW - LEEWAY), GW_JWT_OK);
-    assert_int_equal(check_claims(&r, "{\"exp\":%lld}", NOW - LEEWAY - 1), GW_JWT_EXPIRED);
+    assert_int_equal(check_claims(&r, "{\"exp\":%lld}", NOW - LEEWAY + 1), GW_JWT_OK);
+    assert_int_equal(check_claims(&r, "{\"exp\":%lld}", NOW - LEEWAY), GW_JWT_EXPIRED);       /* "on or after" exp */
     assert_int_equal(check_claims(&r, "{\"exp\":%lld.5}", NOW - LEEWAY - 1), GW_JWT_EXPIRED); /* a real: NOW - 30.5 */
     assert_int_equal(check_claims(&r, "{\"exp\":%lld.5}", NOW - LEEWAY), GW_JWT_OK);
-    assert_int_equal(check_claims(&r, "{\"exp\":%lld.0}", NOW - LEEWAY), GW_JWT_OK);
+    assert_int_equal(check_claims(&r, "{\"exp\":%lld.0}", NOW - LEEWAY), GW_JWT_EXPIRED);
     assert_int_equal(check_claims(&r, "{\"exp\":%lldE0}", NOW - LEEWAY - 1), GW_JWT_EXPIRED);
     assert_int_equal(check_claims(&r, "{\"exp\":1e300}"), GW_JWT_OK);
     assert_int_equal(check_claims(&r, "{\"exp\":-1e300}"), GW_JWT_EXPIRED);
@@ -904,11 +904,11 @@ static void test_verify_exp(void **state)
     assert_int_equal(check_claims(&r, "{\"exp\":0}"), GW_JWT_EXPIRED);
     /* no leeway, and a negative one counts as none */
     r.leeway_s = 0;
-    assert_int_equal(check_claims(&r, "{\"exp\":%lld}", NOW), GW_JWT_OK);
-    assert_int_equal(check_claims(&r, "{\"exp\":%lld}", NOW - 1), GW_JWT_EXPIRED);
+    assert_int_equal(check_claims(&r, "{\"exp\":%lld}", NOW + 1), GW_JWT_OK);
+    assert_int_equal(check_claims(&r, "{\"exp\":%lld}", NOW), GW_JWT_EXPIRED);
     r.leeway_s = -100;
-    assert_int_equal(check_claims(&r, "{\"exp\":%lld}", NOW), GW_JWT_OK);
-    assert_int_equal(check_claims(&r, "{\"exp\":%lld}", NOW - 1), GW_JWT_EXPIRED);
+    assert_int_equal(check_claims(&r, "{\"exp\":%lld}", NOW + 1), GW_JWT_OK);
+    assert_int_equal(check_claims(&r, "{\"exp\":%lld}", NOW), GW_JWT_EXPIRED);
     /* not numbers */
     r = rules_all();
     assert_int_equal(check_claims(&r, "{\"exp\":\"%lld\"}", NOW + 600), GW_JWT_MALFORMED);
@@ -926,13 +926,14 @@ static void test_verify_exp_extreme_now(void **state)
     (void)state;
 
     /* now +- leeway saturates: no overflow (UBSan), and the comparisons still hold */
-    assert_int_equal(verify_n(fx.jwks, &r, t, strlen(t), INT64_MIN, NULL), GW_JWT_NOT_YET_VALID);
+    /* exp is checked first: at now = exp (INT64_MIN) the token is expired ("on or after") */
+    assert_int_equal(verify_n(fx.jwks, &r, t, strlen(t), INT64_MIN, NULL), GW_JWT_EXPIRED);
     assert_int_equal(verify_n(fx.jwks, &r, t, strlen(t), INT64_MAX, NULL), GW_JWT_EXPIRED);
     assert_int_equal(verify_n(fx.jwks, &r, t2, strlen(t2), INT64_MIN, NULL), GW_JWT_OK);
     assert_int_equal(verify_n(fx.jwks, &r, t2, strlen(t2), INT64_MAX, NULL), GW_JWT_OK);
     r.leeway_s = INT64_MAX;
     assert_int_equal(verify_n(fx.jwks, &r, t2, strlen(t2), INT64_MIN, NULL), GW_JWT_OK);
-    assert_int_equal(verify_n(fx.jwks, &r, t, strlen(t), INT64_MIN, NULL), GW_JWT_NOT_YET_VALID);
+    assert_int_equal(verify_n(fx.jwks, &r, t, strlen(t), INT64_MIN, NULL), GW_JWT_EXPIRED);
     free(t);
     free(t2);
 }
