@@ -229,10 +229,16 @@ int px_keys_main(int argc, char **argv)
             goto usage;
         if (strcmp(cmd, "list") == 0)
             return admin_call(conf_file, "GET", "/keys", NULL, "keys list");
-        json_quote(plan != NULL ? plan : "", qp, sizeof(qp));
-        json_quote(name != NULL ? name : "", qn, sizeof(qn));
-        snprintf(body, sizeof(body), "{%s%s%s%s%s%s}", plan != NULL ? "\"plan\":" : "", plan != NULL ? qp : "",
-                 plan != NULL && name != NULL ? "," : "", name != NULL ? "\"name\":" : "", name != NULL ? qn : "", "");
+        size_t o = (size_t)snprintf(body, sizeof(body), "{");
+        if (plan != NULL) {
+            json_quote(plan, qp, sizeof(qp));
+            o += (size_t)snprintf(body + o, sizeof(body) - o, "\"plan\":%s", qp);
+        }
+        if (name != NULL) {
+            json_quote(name, qn, sizeof(qn));
+            o += (size_t)snprintf(body + o, sizeof(body) - o, "%s\"name\":%s", plan != NULL ? "," : "", qn);
+        }
+        snprintf(body + o, sizeof(body) - o, "}");
         return admin_call(conf_file, "POST", "/keys", body, "keys create");
     }
     if (optind + 2 != argc || plan != NULL || name != NULL || strlen(argv[optind + 1]) > 64 ||

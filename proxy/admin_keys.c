@@ -138,10 +138,10 @@ static int create(px_server_t *srv, h2o_req_t *req)
             } else if (strcmp(k, "plan") == 0 && json_is_null(v)) {
                 plan = NULL;
             } else {
-                json_decref(body);
-                px_send_error(req, 400, "Bad Request",
-                              strcmp(k, "name") == 0 ? "\"name\" must be 1 to 64 of A-Z a-z 0-9 . _ -"
-                                                     : "Unknown or bad field: the body takes \"name\" and \"plan\"");
+                const char *why = strcmp(k, "name") == 0 ? "\"name\" must be 1 to 64 of A-Z a-z 0-9 . _ -"
+                                                         : "Unknown or bad field: the body takes \"name\" and \"plan\"";
+                json_decref(body); /* frees k */
+                px_send_error(req, 400, "Bad Request", why);
                 return 0;
             }
         }
