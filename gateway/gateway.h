@@ -175,15 +175,16 @@ void gw_close(gw_t *gw);
 /* The enabled-or-not, undeleted key whose secret is secret[0..len), or NULL. Constant time in the secret's bytes. */
 gw_key_t *gw_key_find(gw_t *gw, const char *secret, size_t len);
 /*
- * A per-thread memo in front of gw_key_find(): the presented secrets' SipHash-2-4 (two 64-bit halves, keyed with
- * random keys made at gw_open) mapped to the keys they found, so that a returning caller costs two short keyed hashes
- * instead of a SHA-256 and the registry's lock. Neither the secret nor its SHA-256 is kept in it. Owned by one thread
- * (no locking); zero-initialise it. A deleted key is never returned from it.
+ * A per-thread memo in front of gw_key_find(): the presented secrets' SipHash-2-4 (64 bits, keyed with a random key
+ * made at gw_open) mapped to the keys they found, so that a returning caller costs one short keyed hash instead of a
+ * SHA-256 and the registry's lock. Neither the secret nor its SHA-256 is kept in it. A forged secret would have to
+ * hit a known key's 64-bit keyed hash without knowing the hash key: one chance in 2^64 per request. Owned by one
+ * thread (no locking); zero-initialise it. A deleted key is never returned from it.
  */
 #define GW_MEMO_SLOTS 256
 typedef struct gw_key_memo {
     struct {
-        uint64_t h[2];
+        uint64_t h;
         gw_key_t *key;
     } slots[GW_MEMO_SLOTS];
 } gw_key_memo_t;

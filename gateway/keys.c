@@ -59,7 +59,7 @@ struct gw {
     pthread_t writer;
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
-    uint64_t memo_keys[4]; /* SipHash keys of the memo (gw_key_find_memo): two 128-bit keys */
+    uint64_t memo_keys[2]; /* the SipHash key of the memo (gw_key_find_memo) */
 };
 
 const char *gw_strerror(int err)
@@ -228,17 +228,14 @@ static uint64_t siphash(const uint64_t k[2], const unsigned char *in, size_t len
 
 gw_key_t *gw_key_find_memo(gw_t *gw, gw_key_memo_t *memo, const char *secret, size_t len)
 {
-    uint64_t h0 = siphash(gw->memo_keys, (const unsigned char *)secret, len),
-             h1 = siphash(gw->memo_keys + 2, (const unsigned char *)secret, len);
-    __typeof__(memo->slots[0]) *slot = memo->slots + (h0 % GW_MEMO_SLOTS);
+    uint64_t h = siphash(gw->memo_keys, (const unsigned char *)secret, len);
+    __typeof__(memo->slots[0]) *slot = memo->slots + (h % GW_MEMO_SLOTS);
     gw_key_t *k;
 
-    if (slot->key != NULL && slot->h[0] == h0 && slot->h[1] == h1 &&
-        !atomic_load_explicit(&slot->key->deleted, memory_order_acquire))
+    if (slot->key != NULL && slot->h == h && !atomic_load_explicit(&slot->key->deleted, memory_order_acquire))
         return slot->key;
     if ((k = gw_key_find(gw, secret, len)) != NULL) {
-        slot->h[0] = h0;
-        slot->h[1] = h1;
+        slot->h = h;
         slot->key = k;
     }
     return k;

@@ -83,7 +83,8 @@ typedef struct px_origin {
 typedef struct px_route_gate {
     gw_rate_t throttle_rate; /* conf throttle */
     gw_bucket_t throttle;
-    gw_rate_t ip_rate; /* conf ip_throttle */
+    gw_rate_t ip_rate;                  /* conf ip_throttle */
+    h2o_iovec_t throttle_item, ip_item; /* their RateLimit-Policy items, made at boot (malloc'ed) */
     struct px_ip_table *ips;
     pthread_rwlock_t jwks_lock; /* held for reading while a token is verified; SIGHUP swaps jwks under it */
     gw_jwks_t *jwks;
@@ -119,6 +120,9 @@ struct px_server {
     px_route_gate_t *gates;          /* per route id */
     gw_rate_t *plan_rates;           /* per plan p: plan_rates[plan_rate_at[p]] its rate, [+1 + i] its override i */
     size_t *plan_rate_at;
+    h2o_iovec_t *plan_rate_items; /* RateLimit-Policy items of plan_rates, made at boot (malloc'ed) */
+    size_t nplan_rates;
+    h2o_iovec_t *quota_items; /* per plan: its quota's item; base NULL for none and for monthly ones (w varies) */
     atomic_int stopping;
 };
 
@@ -224,8 +228,7 @@ void px_linger_dispose_thread(px_thread_t *th);
 /* One limit that applied to the request, for the RateLimit-Policy / RateLimit headers. */
 typedef struct px_limit_report {
     const char *policy; /* "route", "ip", "key", "quota" */
-    uint64_t quota;     /* q= */
-    uint64_t window_s;  /* w= */
+    h2o_iovec_t item;   /* its RateLimit-Policy item: "key";q=100;w=1 (made at boot, or in the pool) */
     uint64_t remaining; /* r= */
     uint64_t reset_s;   /* t= */
 } px_limit_report_t;
