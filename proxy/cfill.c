@@ -408,7 +408,10 @@ static int cfill_on_end(px_fill_t *fill, const char *err, int timeout)
     px_cfill_t *cf = fill->user;
 
     if (cf->serve_stale) {
-        /* the answer is the stored object: its body (the 304 had none; a 5xx's was ignored) */
+        /* the answer is the stored object: its body (the 304 had none; a 5xx's was ignored). A stale-if-error answer
+         * is for the requests that waited: later ones must try the origin again, not join this fill */
+        if (cf->ignore_body)
+            px_fill_leave_table(fill);
         if (atomic_load(&fill->body_len) == 0 && cf->stale_body_len != 0)
             px_fill_append(fill, cf->stale_body, cf->stale_body_len);
         return PX_FILL_DONE;
@@ -417,6 +420,7 @@ static int cfill_on_end(px_fill_t *fill, const char *err, int timeout)
         cf->err = err;
         cf->err_timeout = timeout;
         if (!fill->has_head && cf->has_stale && cache_stale_if_error(&cf->stale.meta, NULL, px_now_s())) {
+            px_fill_leave_table(fill); /* as above: for the waiting requests only */
             set_stale_reason(cf);
             set_fill_head(fill, cf->stale.meta.status, cf->stale.headers, cf->stale.nheaders, cf->stale_body_len);
             fill->has_head = 1;

@@ -120,6 +120,33 @@ static int test_clock(char *err, size_t errlen)
     return 0;
 }
 
+/* Loads a route's JWKS file; the message names the conf file, the route's line and the key. */
+static int load_jwks(const conf_t *conf, const conf_route_t *r, gw_jwks_t **out, char *err, size_t errlen)
+{
+    char why[512];
+    if (gw_jwks_load(r->jwt.jwks, out, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "%s:%u: route %s: auth.jwt.jwks: %s", conf->file, r->line, r->path, why);
+        return -1;
+    }
+    return 0;
+}
+
+int px_check(const conf_t *conf, char *err, size_t errlen)
+{
+    for (size_t h = 0; h != conf->nhosts; ++h) {
+        for (size_t i = 0; i != conf->hosts[h].nroutes; ++i) {
+            const conf_route_t *r = conf->hosts[h].routes + i;
+            gw_jwks_t *jwks;
+            if (!r->jwt.enabled)
+                continue;
+            if (load_jwks(conf, r, &jwks, err, errlen) != 0)
+                return -1;
+            gw_jwks_free(jwks);
+        }
+    }
+    return 0;
+}
+
 static int needs_registry(const conf_t *conf, px_server_t *srv)
 {
     if (conf->nkeys != 0 || conf->nplans != 0 || conf->admin.enabled)
@@ -183,11 +210,8 @@ int px_gateway_init(px_server_t *srv, char *err, size_t errlen)
                 pthread_mutex_init(&g->ips->shards[s].mu, NULL);
         }
         if (r->jwt.enabled) {
-            char why[512];
-            if (gw_jwks_load(r->jwt.jwks, &g->jwks, why, sizeof(why)) != 0) {
-                snprintf(err, errlen, "%s:%u: route %s: auth.jwt.jwks: %s", conf->file, r->line, r->path, why);
+            if (load_jwks(conf, r, &g->jwks, err, errlen) != 0)
                 return -1;
-            }
             g->jwt_rules = (gw_jwt_rules_t){.algorithms = r->jwt.algorithms,
                                             .issuer = r->jwt.issuer,
                                             .audiences = r->jwt.audiences,

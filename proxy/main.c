@@ -23,7 +23,7 @@ static void usage(FILE *fp)
                 "\n"
                 "Options:\n"
                 "  -c, --conf FILE   the YAML configuration file (see conf/edge.yaml and README.md)\n"
-                "  -t, --test        check the configuration and exit: 0 if it is valid, 1 if not\n"
+                "  -t, --test        check the configuration (and the JWKS files it names) and exit: 0 if valid, 1 if not\n"
                 "  -h, --help        print this help and exit\n"
                 "  -v, --version     print the version and exit\n"
                 "\n"
@@ -79,6 +79,11 @@ int main(int argc, char **argv)
         return 1;
     }
     if (test_only) {
+        if (px_check(conf, err, sizeof(err)) != 0) {
+            fprintf(stderr, "edgeproxy: %s\n", err);
+            conf_free(conf);
+            return 1;
+        }
         printf("edgeproxy: %s: the configuration is valid\n", conf_file);
         conf_free(conf);
         return 0;

@@ -42,6 +42,21 @@ static int mkdir_p(const char *dir)
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* Drops what a pathconf borrowed from the main one (px_server_setup_pathconf), so that disposing it frees only its own
+ * filters and loggers (h2o's chunked filter, made with every pathconf). */
+static void unborrow(px_server_t *srv, h2o_pathconf_t *pathconf)
+{
+    size_t i, o;
+    for (i = o = 0; i != pathconf->filters.size; ++i)
+        if (pathconf->filters.entries[i] != srv->respond_filter)
+            pathconf->filters.entries[o++] = pathconf->filters.entries[i];
+    pathconf->filters.size = o;
+    for (i = o = 0; i != pathconf->loggers.size; ++i)
+        if (pathconf->loggers.entries[i] != srv->access_logger)
+            pathconf->loggers.entries[o++] = pathconf->loggers.entries[i];
+    pathconf->loggers.size = o;
+}
+
 void px_server_setup_pathconf(px_server_t *srv, h2o_pathconf_t *pathconf)
 {
     if (srv->respond_filter == NULL) {
@@ -398,8 +413,7 @@ void px_server_destroy(px_server_t *srv)
             if (o->route != NULL && o->route->origin.kind == CONF_ORIGIN_URL && o->authority.base != NULL)
                 px_upstream_dispose(o);
             else if (o->file_handler != NULL) {
-                o->pathconf.filters.size = 0; /* borrowed from the main pathconf: disposed there */
-                o->pathconf.loggers.size = 0;
+                unborrow(srv, &o->pathconf);
                 h2o_config_dispose_pathconf(&o->pathconf);
             }
         }
@@ -413,16 +427,13 @@ void px_server_destroy(px_server_t *srv)
         free(srv->threads);
     }
     if (srv->pathconf != NULL) {
-        srv->hostconf->fallback_path.filters.size = 0; /* borrowed from the main pathconf */
-        srv->hostconf->fallback_path.loggers.size = 0;
+        unborrow(srv, &srv->hostconf->fallback_path);
         h2o_config_dispose(&srv->globalconf);
     }
     if (srv->has_admin) {
         h2o_hostconf_t *ah = srv->admin_globalconf.hosts[0];
-        ah->fallback_path.filters.size = 0; /* borrowed from the main pathconf */
-        ah->fallback_path.loggers.size = 0;
-        ah->paths.entries[0].filters.size = 0;
-        ah->paths.entries[0].loggers.size = 0;
+        unborrow(srv, &ah->fallback_path);
+        unborrow(srv, &ah->paths.entries[0]);
         h2o_config_dispose(&srv->admin_globalconf);
     }
     px_gateway_dispose(srv);

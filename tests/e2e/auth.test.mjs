@@ -731,6 +731,10 @@ hosts:
       assert.ok(lines.includes(Number(m[1])), `line ${m[1]}, expected one of ${lines}: ${r.stderr}`);
       assert.ok(r.stderr.includes(jwks), `the JWKS path is not named: ${r.stderr}`);
       assert.match(r.stderr, reason);
+      // edgeproxy -t checks the JWKS files too, with the same message
+      const t = await runCli(['-t', '-c', file], { timeout: 15000 });
+      assert.equal(t.code, 1, `edgeproxy -t passed a bad JWKS: ${t.stdout}${t.stderr}`);
+      assert.equal(t.stderr.trim(), r.stderr.trim());
     });
   }
 });
