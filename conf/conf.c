@@ -218,22 +218,30 @@ static void parse_url(ctx_t *c, yaml_node_t *n, conf_origin_t *o)
 
 static void parse_origin(ctx_t *c, yaml_node_t *n, conf_origin_t *o)
 {
-    enum { F_URL, F_CA, F_PRESERVE_HOST, F_STATIC, F_INDEX, F_COUNT };
-    static const char *const names[] = {"url", "ca", "preserve_host", "static", "index"};
+    enum { F_URL, F_CA, F_PRESERVE_HOST, F_STATIC, F_INDEX, F_FUNCTION, F_COUNT };
+    static const char *const names[] = {"url", "ca", "preserve_host", "static", "index", "function"};
     yaml_node_t *v[F_COUNT];
     size_t k;
 
     CN_GET_FIELDS(c, n, names, v);
-    if (v[F_URL] != NULL && v[F_STATIC] != NULL)
-        cn_fail(c, cn_line_of(n), "use either url or static, not both");
-    if (v[F_URL] == NULL && v[F_STATIC] == NULL)
-        cn_fail(c, cn_line_of(n), "url or static is required");
+    if ((v[F_URL] != NULL) + (v[F_STATIC] != NULL) + (v[F_FUNCTION] != NULL) > 1)
+        cn_fail(c, cn_line_of(n), "use one of url, static or function");
+    if (v[F_URL] == NULL && v[F_STATIC] == NULL && v[F_FUNCTION] == NULL)
+        cn_fail(c, cn_line_of(n), "url, static or function is required");
     for (size_t i = 0; i < F_COUNT; i++) {
         int url_only = i == F_CA || i == F_PRESERVE_HOST, static_only = i == F_INDEX;
         if (v[i] == NULL || (url_only && v[F_URL] != NULL) || (static_only && v[F_STATIC] != NULL) || (!url_only && !static_only))
             continue;
         cn_key_field(c, names[i], strlen(names[i]));
         cn_fail(c, cn_line_of(v[i]), "only allowed with %s", url_only ? "url" : "static");
+    }
+    if (v[F_FUNCTION] != NULL) {
+        o->kind = CONF_ORIGIN_FUNCTION;
+        k = cn_key_field(c, "function", 8);
+        o->function_file = cn_get_path(c, v[F_FUNCTION]);
+        o->function_line = (unsigned)cn_line_of(v[F_FUNCTION]);
+        cn_key_pop(c, k);
+        return;
     }
     if (v[F_URL] != NULL) {
         o->kind = CONF_ORIGIN_URL;
@@ -357,6 +365,62 @@ static char *get_header_name(ctx_t *c, yaml_node_t *n)
     name = cn_arena_strndup(c, s, len);
     cn_lower(name);
     return name;
+}
+
+/* lua: { dir: hooks, cpu_limit: 50ms, memory_limit: 64MiB, stage: prod, variables: { name: value } } (n may be NULL) */
+static void parse_lua(ctx_t *c, yaml_node_t *n)
+{
+    enum { F_DIR, F_CPU, F_MEM, F_STAGE, F_VARS, F_COUNT };
+    static const char *const names[] = {"dir", "cpu_limit", "memory_limit", "stage", "variables"};
+    yaml_node_t *v[F_COUNT] = {NULL};
+    conf_t *conf = &c->impl->pub;
+    size_t k;
+
+    conf->lua.cpu_limit_ms = CONF_DEFAULT_LUA_CPU_MS;
+    conf->lua.memory_limit = CONF_DEFAULT_LUA_MEMORY;
+    if (n != NULL)
+        CN_GET_FIELDS(c, n, names, v);
+    if (v[F_DIR] != NULL) {
+        k = cn_key_field(c, "dir", 3);
+        conf->lua.dir = cn_get_path(c, v[F_DIR]);
+        cn_key_pop(c, k);
+    } else {
+        conf->lua.dir = cn_resolve_path(c, "hooks");
+    }
+    if (v[F_CPU] != NULL) {
+        k = cn_key_field(c, "cpu_limit", 9);
+        conf->lua.cpu_limit_ms = cn_get_duration(c, v[F_CPU], 1, CONF_MAX_LUA_CPU_MS);
+        cn_key_pop(c, k);
+    }
+    if (v[F_MEM] != NULL) {
+        k = cn_key_field(c, "memory_limit", 12);
+        conf->lua.memory_limit = cn_get_size(c, v[F_MEM], CONF_MAX_LUA_MEMORY);
+        if (conf->lua.memory_limit < CONF_MIN_LUA_MEMORY)
+            cn_fail(c, cn_line_of(v[F_MEM]), "must be at least 1MiB");
+        cn_key_pop(c, k);
+    }
+    if (v[F_STAGE] != NULL) {
+        k = cn_key_field(c, "stage", 5);
+        conf->lua.stage = cn_get_nonempty_string(c, v[F_STAGE]);
+        cn_key_pop(c, k);
+    } else {
+        conf->lua.stage = cn_arena_strndup(c, "prod", 4);
+    }
+    if (v[F_VARS] != NULL) {
+        k = cn_key_field(c, "variables", 9);
+        cn_require_map(c, v[F_VARS]);
+        conf->lua.nvariables = cn_map_count(v[F_VARS]);
+        conf->lua.variables = cn_arena_alloc(c, conf->lua.nvariables, sizeof(*conf->lua.variables));
+        for (size_t i = 0; i < conf->lua.nvariables; i++) {
+            yaml_node_pair_t *pair = &v[F_VARS]->data.mapping.pairs.start[i];
+            yaml_node_t *name = cn_node_at(c, pair->key), *value = cn_node_at(c, pair->value);
+            conf->lua.variables[i].name = cn_get_nonempty_string(c, name);
+            size_t kn = cn_key_field(c, conf->lua.variables[i].name, strlen(conf->lua.variables[i].name));
+            conf->lua.variables[i].value = cn_get_string(c, value);
+            cn_key_pop(c, kn);
+        }
+        cn_key_pop(c, k);
+    }
 }
 
 static void parse_header_cmds(ctx_t *c, yaml_node_t *n, conf_header_cmds_t *h)
@@ -1217,8 +1281,8 @@ void cn_parse_root(ctx_t *c, yaml_node_t *root)
 {
     static const char *const names[] = {"threads",    "data_dir", "listen", "limits", "shutdown_timeout",
                                         "access_log", "hosts",    "cache",  "admin",  "api_keys",
-                                        "plans",      "keys"};
-    yaml_node_t *v[12];
+                                        "plans",      "keys",     "lua"};
+    yaml_node_t *v[13];
     conf_t *conf = &c->impl->pub;
     size_t k;
 
@@ -1335,4 +1399,7 @@ void cn_parse_root(ctx_t *c, yaml_node_t *root)
         parse_keys(c, v[11]);
         cn_key_pop(c, k);
     }
+    k = cn_key_field(c, "lua", 3);
+    parse_lua(c, v[12]);
+    cn_key_pop(c, k);
 }

@@ -37,6 +37,11 @@
 #define CONF_DEFAULT_JWT_LEEWAY_S 30u
 #define CONF_MAX_JWT_LEEWAY_S 300u
 #define CONF_MAX_QUOTA ((1ull << 40) - 1) /* quota counters keep 40 bits */
+#define CONF_DEFAULT_LUA_CPU_MS 50u
+#define CONF_MAX_LUA_CPU_MS 29000u
+#define CONF_DEFAULT_LUA_MEMORY (64ull * 1024 * 1024)
+#define CONF_MIN_LUA_MEMORY (1ull * 1024 * 1024)
+#define CONF_MAX_LUA_MEMORY (4ull * 1024 * 1024 * 1024)
 
 /* HTTP methods a route may be limited to (bit mask). GET implies HEAD, as in nginx's limit_except. */
 enum {
@@ -69,8 +74,9 @@ typedef struct conf_header_cmds {
 
 typedef enum conf_origin_kind {
     CONF_ORIGIN_NONE = 0,
-    CONF_ORIGIN_URL,    /* origin: { url: https://host:port/base, ca: file, preserve_host: false } */
-    CONF_ORIGIN_STATIC, /* origin: { static: dir, index: [index.html] } */
+    CONF_ORIGIN_URL,      /* origin: { url: https://host:port/base, ca: file, preserve_host: false } */
+    CONF_ORIGIN_STATIC,   /* origin: { static: dir, index: [index.html] } */
+    CONF_ORIGIN_FUNCTION, /* origin: { function: file.lua }: the Lua function handler(event, context) answers */
 } conf_origin_kind_t;
 
 typedef struct conf_origin {
@@ -90,6 +96,9 @@ typedef struct conf_origin {
     char *static_dir; /* resolved directory */
     size_t nindex;
     char **index; /* index file names, default ["index.html"] */
+    /* CONF_ORIGIN_FUNCTION */
+    char *function_file; /* resolved path of the Lua file */
+    unsigned function_line;
 } conf_origin_t;
 
 /* One segment of a path pattern such as /users/{id}/files/{rest+}. */
@@ -342,7 +351,19 @@ typedef struct conf {
     size_t nplans;
     conf_plan_t *plans; /* in file order; names unique */
     size_t nkeys;
-    conf_key_t *keys;   /* in file order */
+    conf_key_t *keys; /* in file order */
+    /*
+     * lua: Lua functions (origin: { function: FILE }) and hooks, one sandboxed VM per worker thread:
+     *   lua: { dir: hooks, cpu_limit: 50ms, memory_limit: 64MiB, stage: prod, variables: { name: value } }
+     */
+    struct {
+        char *dir;             /* require() loads modules from here only; resolved; default "hooks" beside the conf */
+        uint64_t cpu_limit_ms; /* per invocation; 1ms..29s, default 50ms */
+        uint64_t memory_limit; /* per VM; 1MiB..4GiB, default 64MiB */
+        char *stage;           /* the event's requestContext.stage; default "prod" */
+        size_t nvariables;
+        conf_header_t *variables; /* the event's stageVariables (name/value pairs, names as written) */
+    } lua;
     size_t nhosts;      /* at least 1 */
     conf_host_t *hosts; /* in file order */
 } conf_t;

@@ -133,6 +133,8 @@ static int load_jwks(const conf_t *conf, const conf_route_t *r, gw_jwks_t **out,
 
 int px_check(const conf_t *conf, char *err, size_t errlen)
 {
+    if (px_functions_check(conf, err, errlen) != 0)
+        return -1;
     for (size_t h = 0; h != conf->nhosts; ++h) {
         for (size_t i = 0; i != conf->hosts[h].nroutes; ++i) {
             const conf_route_t *r = conf->hosts[h].routes + i;
@@ -320,25 +322,6 @@ static void add_header_str(h2o_req_t *req, const char *name, const char *value)
     add_header(req, name, value, strlen(value));
 }
 
-static const char *methods_value(h2o_mem_pool_t *pool, unsigned methods)
-{
-    static const struct {
-        unsigned bit;
-        const char *name;
-    } names[] = {{CONF_M_GET, "GET"},     {CONF_M_HEAD, "HEAD"},     {CONF_M_POST, "POST"},      {CONF_M_PUT, "PUT"},
-                 {CONF_M_PATCH, "PATCH"}, {CONF_M_DELETE, "DELETE"}, {CONF_M_OPTIONS, "OPTIONS"}};
-    char *buf = h2o_mem_alloc_pool(pool, 64);
-    size_t o = 0;
-
-    for (size_t i = 0; i != sizeof(names) / sizeof(names[0]); ++i) {
-        if ((methods & names[i].bit) == 0)
-            continue;
-        o += (size_t)sprintf(buf + o, "%s%s", o != 0 ? ", " : "", names[i].name);
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
 static const char *list_value(h2o_mem_pool_t *pool, char *const *items, size_t n)
 {
     size_t len = 1;
@@ -410,7 +393,7 @@ int px_gateway_preflight(h2o_req_t *req, px_req_t *st)
         return 1;
     }
     gate_of(req, st)->cors_origin = origin;
-    add_header_str(req, "access-control-allow-methods", methods_value(&req->pool, c->methods));
+    add_header_str(req, "access-control-allow-methods", px_methods_list(&req->pool, c->methods));
     if (want_headers.base != NULL && want_headers.len != 0) {
         if (c->any_header)
             add_header(req, "access-control-allow-headers", want_headers.base, want_headers.len);

@@ -3,10 +3,11 @@
  * its origin:
  *
  *   request id → validate (400) → route (404) → CORS preflight → method (405) → body size (413) →
- *   gateway: API key (403), JWT (401), throttles and quota (429) → cache → origin (upstream | static)
+ *   gateway: API key (403), JWT (401), throttles and quota (429) → cache → origin (upstream | static | function)
  *
  * Later stages (hooks) slot in between the gateway and the cache.
  */
+#include <stdio.h>
 #include <string.h>
 #include "proxy/internal.h"
 
@@ -50,25 +51,20 @@ static const char *malformed(px_server_t *srv, h2o_req_t *req)
     return NULL;
 }
 
-static const char *allow_value(unsigned methods)
+const char *px_methods_list(h2o_mem_pool_t *pool, unsigned methods)
 {
     static const struct {
         unsigned bit;
         const char *name;
     } names[] = {{CONF_M_GET, "GET"},     {CONF_M_HEAD, "HEAD"},     {CONF_M_POST, "POST"},      {CONF_M_PUT, "PUT"},
                  {CONF_M_PATCH, "PATCH"}, {CONF_M_DELETE, "DELETE"}, {CONF_M_OPTIONS, "OPTIONS"}};
-    static __thread char buf[64];
+    char *buf = h2o_mem_alloc_pool(pool, 64);
     size_t o = 0;
 
     for (size_t i = 0; i != sizeof(names) / sizeof(names[0]); ++i) {
         if ((methods & names[i].bit) == 0)
             continue;
-        if (o != 0) {
-            memcpy(buf + o, ", ", 2);
-            o += 2;
-        }
-        memcpy(buf + o, names[i].name, strlen(names[i].name));
-        o += strlen(names[i].name);
+        o += (size_t)sprintf(buf + o, "%s%s", o != 0 ? ", " : "", names[i].name);
     }
     buf[o] = '\0';
     return buf;
@@ -104,9 +100,8 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
         return 0;
 
     if (m->route->methods != 0 && (m->route->methods & conf_method_bit(req->method.base, req->method.len)) == 0) {
-        const char *allow = allow_value(m->route->methods);
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, h2o_strdup(&req->pool, allow, SIZE_MAX).base,
-                       strlen(allow));
+        const char *allow = px_methods_list(&req->pool, m->route->methods);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
         px_send_error(req, 405, "Method Not Allowed", "Method not allowed on this route");
         return 0;
     }
@@ -131,6 +126,9 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
         req->pathconf = &origin->pathconf;
         if (origin->file_handler->on_req(origin->file_handler, req) != 0)
             px_send_error(req, 404, "Not Found", "Not Found");
+        return 0;
+    case CONF_ORIGIN_FUNCTION:
+        px_function_handle(req, st, origin);
         return 0;
     default:
         px_send_error(req, 502, "Bad Gateway", "The route has no origin");

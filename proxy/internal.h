@@ -20,6 +20,7 @@
 #include "cache/cache.h"
 #include "conf/conf.h"
 #include "gateway/gateway.h"
+#include "hooks/hooks.h"
 #include "proxy/phr.h"
 #include "proxy/proxy.h"
 
@@ -77,6 +78,8 @@ typedef struct px_origin {
     /* CONF_ORIGIN_STATIC: h2o's file handler on a private pathconf whose path is the route's prefix */
     h2o_pathconf_t pathconf;
     h2o_handler_t *file_handler;
+    /* CONF_ORIGIN_FUNCTION: the script id of its file in every thread's VM */
+    size_t script;
 } px_origin_t;
 
 /* A route's gateway state at run time (gateway.c), built at boot and indexed by route id. */
@@ -122,6 +125,11 @@ struct px_server {
     size_t *plan_rate_at;
     h2o_iovec_t *plan_rate_items; /* RateLimit-Policy items of plan_rates, made at boot (malloc'ed) */
     size_t nplan_rates;
+    const char **lua_files; /* function.c: the function files, indexed by script id (borrowed from the conf) */
+    size_t nlua_files;
+    atomic_uint lua_generation;     /* function.c: moved on by a SIGHUP whose scripts all load */
+    struct px_lua_texts *lua_texts; /* function.c: the files' texts of the current generation, under lua_mu */
+    pthread_mutex_t lua_mu;
     h2o_iovec_t *quota_items; /* per plan: its quota's item; base NULL for none and for monthly ones (w varies) */
     atomic_int stopping;
 };
@@ -154,6 +162,8 @@ struct px_thread {
     size_t nconns;                /* open client connections */
     size_t inflight;              /* requests between our handler and the end of their response */
     gw_key_memo_t key_memo;       /* gateway.c: the API keys this thread's callers presented */
+    hooks_vm_t *vm;               /* function.c: this thread's Lua VM; NULL without functions */
+    unsigned vm_generation;       /* function.c: the lua_generation its VM was made at */
 };
 
 static inline px_thread_t *px_thread_of(h2o_req_t *req)
@@ -253,8 +263,25 @@ int px_gateway_admit(px_server_t *srv, h2o_req_t *req, px_req_t *st);
 /* The respond filter's part: RateLimit and CORS response headers. */
 void px_gateway_response_headers(h2o_req_t *req, px_req_t *st);
 
+/* ---- function.c: Lua functions as origins (hooks/ runs them) ---- */
+
+/* Numbers the function files (script ids) and checks that each compiles; the message names the conf's line. */
+int px_functions_init(px_server_t *srv, char *err, size_t errlen);
+void px_functions_dispose(px_server_t *srv);
+/* SIGHUP: compiles the files again; when all load, every thread remakes its VM before its next call. */
+void px_functions_reload(px_server_t *srv);
+/* The same check for `edgeproxy -t`, from the conf alone. */
+int px_functions_check(const conf_t *conf, char *err, size_t errlen);
+/* On the thread's loop: its VM. */
+void px_functions_init_thread(px_thread_t *th);
+void px_functions_dispose_thread(px_thread_t *th);
+/* Answers a request on a function route: handler(event, context), or 502 when it fails. */
+void px_function_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin);
+
 /* ---- handler.c ---- */
 
+/* "GET, HEAD, POST" for a CONF_M_* mask (in the pool): Allow and Access-Control-Allow-Methods. */
+const char *px_methods_list(h2o_mem_pool_t *pool, unsigned methods);
 /* Registers edgeproxy's request handler on the main pathconf. */
 void px_handler_register(px_server_t *srv, h2o_pathconf_t *pathconf);
 

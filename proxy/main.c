@@ -28,7 +28,7 @@ static void usage(FILE *fp)
                 "  -v, --version     print the version and exit\n"
                 "\n"
                 "Signals: SIGTERM or SIGINT stop accepting connections, let in-flight requests finish\n"
-                "(up to shutdown_timeout) and exit 0. SIGHUP reloads the routes' JWKS files (auth.jwt.jwks).\n"
+                "(up to shutdown_timeout) and exit 0. SIGHUP reloads the routes' JWKS files and Lua files.\n"
                 "\n"
                 "edgeproxy purge and edgeproxy keys talk to a running edgeproxy through its admin API (conf key\n"
                 "admin): purge its cache, or make and manage API keys; see edgeproxy purge --help and keys --help.\n");

@@ -31,7 +31,8 @@ int px_server_create(px_server_t **out, const conf_t *conf, char *err, size_t er
 int px_server_run(px_server_t *srv);
 
 /*
- * What `edgeproxy -t` checks beyond the conf itself: the files only the server reads (the routes' JWKS files). Returns
+ * What `edgeproxy -t` checks beyond the conf itself: the files only the server reads (the routes' JWKS files, and the
+ * Lua function files, which must compile and run their top level). Returns
  * 0, or -1 with the message the server would stop with.
  */
 int px_check(const conf_t *conf, char *err, size_t errlen);

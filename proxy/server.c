@@ -9,7 +9,7 @@
  * loop through an h2o_multithread receiver. Each loop closes its listeners, asks h2o to wind connections down (GOAWAY
  * on HTTP/2, "connection: close" on the next HTTP/1 response), and runs until its in-flight requests are done or
  * shutdown_timeout passes. Then the process exits 0. SIGHUP, taken the same way, reloads the routes' JWKS files
- * (gateway.c); it never stops the server.
+ * (gateway.c) and the Lua function files (function.c); it never stops the server.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -135,6 +135,8 @@ static int setup_origin(px_server_t *srv, px_origin_t *origin, char *err, size_t
         px_server_setup_pathconf(srv, &origin->pathconf);
         return 0;
     }
+    case CONF_ORIGIN_FUNCTION: /* px_functions_init */
+        return 0;
     default:
         snprintf(err, errlen, "%s:%u: route has no origin", srv->conf->file, origin->route->line);
         return -1;
@@ -215,6 +217,8 @@ int px_server_create(px_server_t **out, const conf_t *conf, char *err, size_t er
         if (setup_origin(srv, srv->origins + i, err, errlen) != 0)
             return -1;
     }
+    if (px_functions_init(srv, err, errlen) != 0)
+        return -1;
 
     srv->nlisteners = conf->nlisteners + (conf->admin.enabled ? 1 : 0);
     srv->listeners = h2o_mem_alloc(sizeof(*srv->listeners) * srv->nlisteners);
@@ -297,6 +301,7 @@ static void *thread_main(void *arg)
     px_linger_init_thread(th);
     if (px_thread_init_random(th) != 0)
         h2o_fatal("cannot seed the request-id generator");
+    px_functions_init_thread(th);
     h2o_multithread_register_receiver(th->ctx.queue, &th->wake, on_wake);
     h2o_multithread_register_receiver(th->ctx.queue, &th->fill_receiver, px_fill_on_messages);
     h2o_multithread_register_receiver(th->ctx.queue, &th->admin_receiver, px_admin_on_messages);
@@ -323,6 +328,7 @@ static void *thread_main(void *arg)
     for (int spin = 0; spin != 4 && th->nconns != 0; ++spin)
         h2o_evloop_run(th->ctx.loop, 10);
     px_linger_dispose_thread(th);
+    px_functions_dispose_thread(th);
     return NULL;
 }
 
@@ -373,8 +379,10 @@ int px_server_run(px_server_t *srv)
     do {
         if (sigwait(&set, &sig) != 0)
             sig = 0;
-        if (sig == SIGHUP)
+        if (sig == SIGHUP) {
             px_gateway_reload(srv);
+            px_functions_reload(srv);
+        }
     } while (sig != SIGTERM && sig != SIGINT);
     fprintf(stderr, "edgeproxy: %s received, finishing in-flight requests (up to %llu ms)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT",
             (unsigned long long)srv->conf->shutdown_timeout_ms);
@@ -437,6 +445,7 @@ void px_server_destroy(px_server_t *srv)
         h2o_config_dispose(&srv->admin_globalconf);
     }
     px_gateway_dispose(srv);
+    px_functions_dispose(srv);
     if (srv->access_log_fd != -1)
         close(srv->access_log_fd);
     cache_store_close(srv->cache_store);

@@ -3,7 +3,7 @@
 # Every dependency is a Debian package (see DESIGN.md); nothing is downloaded any other way.
 set -euo pipefail
 
-build_pkgs=(build-essential cmake pkg-config libh2o-evloop-dev libssl-dev libyaml-dev libmbedtls-dev liblmdb-dev libjansson-dev openssl ca-certificates)
+build_pkgs=(build-essential cmake pkg-config libh2o-evloop-dev libssl-dev libyaml-dev libmbedtls-dev liblmdb-dev libjansson-dev liblua5.4-dev openssl ca-certificates)
 test_pkgs=(libcmocka-dev curl nghttp2-client)
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")

@@ -319,7 +319,7 @@ static void test_example_conf(void **state)
 
     assert_int_equal(conf->nhosts, 1);
     assert_string_equal(conf->hosts[0].name, "*");
-    assert_int_equal(conf->hosts[0].nroutes, 4);
+    assert_int_equal(conf->hosts[0].nroutes, 5);
 
     r = &conf->hosts[0].routes[0];
     assert_string_equal(r->path, "/");
@@ -424,6 +424,16 @@ static void test_example_conf(void **state)
                                          0xf5, 0x1e, 0x60, 0x29, 0xe6, 0xc3, 0xcb, 0x1f, 0x1f, 0xa4};
         assert_memory_equal(conf->keys[0].sha256, demo, 32);
     }
+
+    r = &conf->hosts[0].routes[4];
+    assert_string_equal(r->path, "/hello/{name}");
+    assert_int_equal(r->origin.kind, CONF_ORIGIN_FUNCTION);
+    snprintf(expect, sizeof(expect), "%s/conf/../examples/functions/hello.lua", src);
+    assert_string_equal(r->origin.function_file, expect);
+    snprintf(expect, sizeof(expect), "%s/conf/../examples/functions", src);
+    assert_string_equal(conf->lua.dir, expect);
+    assert_int_equal(conf->lua.cpu_limit_ms, 50);
+    assert_true(conf->lua.memory_limit == 64ull * 1024 * 1024);
     conf_free(conf);
 }
 
@@ -1007,14 +1017,55 @@ static void test_err_cache(void **state)
                 "t.yaml:8: hosts.\"*\".routes[0].cache.key.headers: must not be empty");
 }
 
+/* A function origin and the lua block: paths resolved against the conf's directory, defaults. */
+static void test_lua(void **state)
+{
+    conf_t *conf;
+    (void)state;
+
+    conf = load_ok(LISTEN "hosts:\n  \"*\":\n    routes:\n      - path: /f\n        origin: { function: fn/hello.lua }\n");
+    assert_int_equal(conf->hosts[0].routes[0].origin.kind, CONF_ORIGIN_FUNCTION);
+    assert_string_equal(conf->hosts[0].routes[0].origin.function_file, "/base/fn/hello.lua");
+    assert_int_equal(conf->hosts[0].routes[0].origin.function_line, 7);
+    assert_string_equal(conf->lua.dir, "/base/hooks");
+    assert_int_equal(conf->lua.cpu_limit_ms, CONF_DEFAULT_LUA_CPU_MS);
+    assert_int_equal(conf->lua.memory_limit, CONF_DEFAULT_LUA_MEMORY);
+    assert_string_equal(conf->lua.stage, "prod");
+    assert_int_equal(conf->lua.nvariables, 0);
+    conf_free(conf);
+
+    conf = load_ok("lua:\n  dir: scripts\n  cpu_limit: 200ms\n  memory_limit: 8MiB\n  stage: beta\n"
+                   "  variables: { color: blue, n: \"1\" }\n" LISTEN HOSTS);
+    assert_string_equal(conf->lua.dir, "/base/scripts");
+    assert_int_equal(conf->lua.cpu_limit_ms, 200);
+    assert_int_equal(conf->lua.memory_limit, 8 * 1024 * 1024);
+    assert_string_equal(conf->lua.stage, "beta");
+    assert_int_equal(conf->lua.nvariables, 2);
+    assert_string_equal(conf->lua.variables[0].name, "color");
+    assert_string_equal(conf->lua.variables[0].value, "blue");
+    assert_string_equal(conf->lua.variables[1].value, "1");
+    conf_free(conf);
+
+    check_error("lua: []\n" LISTEN HOSTS, "t.yaml:1: lua: expected a mapping");
+    check_error("lua: { cpu: 1s }\n" LISTEN HOSTS, "t.yaml:1: lua.cpu: unknown key");
+    check_error("lua:\n  cpu_limit: 30s\n" LISTEN HOSTS, "t.yaml:2: lua.cpu_limit: must be between 1ms and 29s");
+    check_error("lua:\n  memory_limit: 512KiB\n" LISTEN HOSTS, "t.yaml:2: lua.memory_limit: must be at least 1MiB");
+    check_error("lua:\n  stage: \"\"\n" LISTEN HOSTS, "t.yaml:2: lua.stage: must not be empty");
+}
+
 static void test_err_origin(void **state)
 {
     (void)state;
     check_error(ROUTE "        origin: \"http://o\"\n", "t.yaml:7: hosts.\"*\".routes[0].origin: expected a mapping");
     check_error(ROUTE "        origin: { url: \"http://o\", static: www }\n",
-                "t.yaml:7: hosts.\"*\".routes[0].origin: use either url or static, not both");
+                "t.yaml:7: hosts.\"*\".routes[0].origin: use one of url, static or function");
+    check_error(ROUTE "        origin: { static: www, function: f.lua }\n",
+                "t.yaml:7: hosts.\"*\".routes[0].origin: use one of url, static or function");
     check_error(ROUTE "        origin: { preserve_host: false }\n",
-                "t.yaml:7: hosts.\"*\".routes[0].origin: url or static is required");
+                "t.yaml:7: hosts.\"*\".routes[0].origin: url, static or function is required");
+    check_error(ROUTE "        origin: { function: f.lua, index: [a.html] }\n",
+                "t.yaml:7: hosts.\"*\".routes[0].origin.index: only allowed with static");
+    check_error(ROUTE "        origin: { function: \"\" }\n", "t.yaml:7: hosts.\"*\".routes[0].origin.function: must not be empty");
     check_error(ROUTE "        origin: { static: www, preserve_host: false }\n",
                 "t.yaml:7: hosts.\"*\".routes[0].origin.preserve_host: only allowed with url");
     check_error(ROUTE "        origin:\n          url: \"http://o\"\n          index: [a.html]\n",
@@ -1644,17 +1695,23 @@ static void test_err_plans_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_duration),       cmocka_unit_test(test_size),      cmocka_unit_test(test_method_bit),
-        cmocka_unit_test(test_example_conf),   cmocka_unit_test(test_defaults),  cmocka_unit_test(test_top_level_values),
-        cmocka_unit_test(test_tls_forms),      cmocka_unit_test(test_origins),   cmocka_unit_test(test_routes),
-        cmocka_unit_test(test_hosts),          cmocka_unit_test(test_basedir),   cmocka_unit_test(test_files),
-        cmocka_unit_test(test_err_yaml),       cmocka_unit_test(test_err_top),   cmocka_unit_test(test_err_limits),
-        cmocka_unit_test(test_err_listen),     cmocka_unit_test(test_err_hosts), cmocka_unit_test(test_err_route),
-        cmocka_unit_test(test_err_origin),     cmocka_unit_test(test_err_url),   cmocka_unit_test(test_err_headers),
-        cmocka_unit_test(test_err_patterns),   cmocka_unit_test(test_cache),     cmocka_unit_test(test_err_cache),
-        cmocka_unit_test(test_rate),           cmocka_unit_test(test_quota),     cmocka_unit_test(test_auth),
-        cmocka_unit_test(test_err_auth),       cmocka_unit_test(test_throttle),  cmocka_unit_test(test_err_throttle),
-        cmocka_unit_test(test_cors),           cmocka_unit_test(test_err_cors),  cmocka_unit_test(test_plans_keys),
+        cmocka_unit_test(test_duration),       cmocka_unit_test(test_size),
+        cmocka_unit_test(test_method_bit),     cmocka_unit_test(test_example_conf),
+        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_top_level_values),
+        cmocka_unit_test(test_tls_forms),      cmocka_unit_test(test_origins),
+        cmocka_unit_test(test_routes),         cmocka_unit_test(test_hosts),
+        cmocka_unit_test(test_basedir),        cmocka_unit_test(test_files),
+        cmocka_unit_test(test_err_yaml),       cmocka_unit_test(test_err_top),
+        cmocka_unit_test(test_err_limits),     cmocka_unit_test(test_err_listen),
+        cmocka_unit_test(test_err_hosts),      cmocka_unit_test(test_err_route),
+        cmocka_unit_test(test_err_origin),     cmocka_unit_test(test_lua),
+        cmocka_unit_test(test_err_url),        cmocka_unit_test(test_err_headers),
+        cmocka_unit_test(test_err_patterns),   cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_err_cache),      cmocka_unit_test(test_rate),
+        cmocka_unit_test(test_quota),          cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_err_auth),       cmocka_unit_test(test_throttle),
+        cmocka_unit_test(test_err_throttle),   cmocka_unit_test(test_cors),
+        cmocka_unit_test(test_err_cors),       cmocka_unit_test(test_plans_keys),
         cmocka_unit_test(test_err_plans_keys),
     };
 

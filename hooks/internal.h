@@ -1,0 +1,88 @@
+/*
+ * hooks/internal.h: what the files of hooks/ share (vm.c: the VM, sandbox and invocations; edge.c: the `edge` table
+ * and JSON; event.c: the event, context and answer). Never included outside hooks/.
+ *
+ * Every lua_State of a VM (the main thread and every coroutine) finds its VM through the allocator's userdata
+ * (lua_getallocf), and the invocation it runs for through its extra space (LUA_EXTRASPACE: one pointer to a
+ * hooks_call_t, NULL on the main thread). A coroutine is re-pointed at the current invocation each time it is
+ * resumed, so a coroutine kept across requests never runs with a stale pointer.
+ */
+#ifndef EDGEPROXY_HOOKS_INTERNAL_H
+#define EDGEPROXY_HOOKS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <lua.h>
+#include <lauxlib.h>
+#include "hooks/hooks.h"
+
+#define HOOKS_COUNT_STEP 1000              /* instructions between two looks at the clock */
+#define HOOKS_JSON_MAX_DEPTH 64            /* nesting of JSON arrays and objects, both ways */
+#define HOOKS_ERR_MAX 4096                 /* bytes of an error message kept before the traceback */
+#define HOOKS_LOG_MAX 4096                 /* bytes of an edge.log line */
+#define HOOKS_ERROR_RESERVE (256u * 1024u) /* allowed above the limit while a memory error's message is made */
+
+/* One invocation (or one script's top level at load time): its clock and its request. */
+typedef struct hooks_call {
+    hooks_vm_t *vm;
+    const char *request_id; /* NULL at load time */
+    uint64_t start_ns;      /* CLOCK_MONOTONIC */
+    uint64_t budget_ns;
+    int expired;       /* the budget is spent: the count hook fires on every instruction and raises */
+    int out_of_memory; /* the run failed for memory: collect in full afterwards */
+} hooks_call_t;
+
+typedef struct hooks_script {
+    char *path;
+    char *name; /* the base name without .lua: context.functionName */
+} hooks_script_t;
+
+struct hooks_vm {
+    lua_State *L;
+    size_t used, limit;
+    size_t reserve; /* HOOKS_ERROR_RESERVE while a failure's message is made, else 0 */
+    uint64_t cpu_ms;
+    char *dir; /* NULL: require is refused */
+    hooks_script_t *scripts;
+    size_t nscripts;
+    int envs_ref;   /* registry: {[id + 1] = the globals of script id (the V of lock_env() in vm.c)} */
+    int loaded_ref; /* registry: require()'s cache, module name -> value */
+    int base_ref;   /* registry: the sandbox base table B (globals every script reads through __index) */
+    void (*log)(void *data, const char *request_id, const char *line, size_t len);
+    void *log_data;
+};
+
+/* ---- vm.c ---- */
+uint64_t hooks_now_ns(void);
+hooks_vm_t *hooks_vm_of(lua_State *L);
+/* The invocation L runs for (NULL on the main thread). */
+hooks_call_t *hooks_current_call(lua_State *L);
+/* Replaces the table at the top of the stack with a read-only view of it (reads go through, writes raise an error
+ * naming `name`, getmetatable gives false). */
+void hooks_readonly(lua_State *L, const char *name);
+
+/* ---- edge.c ---- */
+/* Pushes the (read-only) `edge` table. */
+void hooks_edge_open(lua_State *L);
+/* edge.log(...), also the sandbox's print. */
+int hooks_edge_log(lua_State *L);
+/* 1 if s[0..len) is well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF). */
+int hooks_utf8_valid(const char *s, size_t len);
+/* Pushes the Lua value of the JSON text s[0..len); raises an error starting with `what` when it is not JSON. */
+void hooks_json_decode(lua_State *L, const char *s, size_t len, const char *what);
+/* Pushes the base64 (RFC 4648, with padding) of s[0..len). */
+void hooks_push_base64(lua_State *L, const char *s, size_t len);
+/* Decodes base64 (the standard alphabet, padded or not) into out, which has room for hooks_base64_max(len) bytes:
+ * the length decoded, or -1 when in[0..len) is not base64. */
+long hooks_base64_decode(const char *in, size_t len, unsigned char *out);
+size_t hooks_base64_max(size_t len);
+
+/* ---- event.c ---- */
+void hooks_push_event(lua_State *L, const hooks_event_t *ev);
+/* Pushes the context table of an invocation of script `name`. */
+void hooks_push_context(lua_State *L, const char *name, const char *request_id);
+/* Reads the answer at idx into *res, copying every string with alloc; raises an error (prefixed with file) when the
+ * answer is not a valid one. Uses raw accesses only: no metamethod of the script runs here, on the main thread. */
+void hooks_read_answer(lua_State *L, int idx, const char *file, hooks_alloc_cb alloc, void *alloc_data, hooks_response_t *res);
+
+#endif

@@ -1,0 +1,390 @@
+/*
+ * function: routes whose origin is a Lua function (origin: { function: FILE }). The request becomes an API Gateway
+ * proxy-integration event, the thread's Lua VM (hooks/) runs handler(event, context), and its answer is the response.
+ *
+ * Boot: every function file of the conf is a script of the VMs (px_functions_init numbers them and checks that each
+ * compiles, so a syntax error stops the start with the conf's file:line and the script's). Each worker thread makes
+ * its own VM on its loop (px_functions_init_thread), from texts read once (px_lua_texts_t). SIGHUP reads and compiles
+ * the files again on the main thread; if all of them load, the new texts replace the old (under lua_mu), a generation
+ * counter moves on, and each worker makes a new VM from them before its next call (calls run to their end, so none is
+ * in flight then); if one does not, the error is logged and the old scripts keep running. Modules loaded with
+ * require() are read from disk whenever a VM is made.
+ *
+ * Failures: an error or a limit breach in the function answers 502 {"message": "The function failed", ...}; the
+ * error with its Lua traceback goes to the error log with the request id. The worker and its VM carry on.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include "hooks/hooks.h"
+#include "proxy/internal.h"
+
+static void on_log(void *data, const char *request_id, const char *line, size_t len)
+{
+    (void)data;
+    fprintf(stderr, "edgeproxy: lua%s%s%s: %.*s\n", request_id != NULL ? " [" : "", request_id != NULL ? request_id : "",
+            request_id != NULL ? "]" : "", (int)len, line);
+}
+
+/* The function files' texts, read once per generation (boot, each SIGHUP): every VM of a generation compiles the same
+ * texts, even if a file changes on disk while the threads make their VMs. */
+typedef struct px_lua_texts {
+    size_t n;
+    char **texts;
+    size_t *lens;
+} px_lua_texts_t;
+
+static void texts_free(px_lua_texts_t *t)
+{
+    if (t == NULL)
+        return;
+    for (size_t i = 0; i != t->n; ++i)
+        free(t->texts[i]);
+    free(t->texts);
+    free(t->lens);
+    free(t);
+}
+
+static px_lua_texts_t *texts_read(const char **files, size_t n, char *err, size_t errlen)
+{
+    px_lua_texts_t *t = h2o_mem_alloc(sizeof(*t));
+
+    t->n = 0;
+    t->texts = h2o_mem_alloc(sizeof(*t->texts) * (n + 1));
+    t->lens = h2o_mem_alloc(sizeof(*t->lens) * (n + 1));
+    for (; t->n != n; ++t->n) {
+        FILE *fp = fopen(files[t->n], "rb");
+        char *buf = NULL;
+        size_t len = 0, cap = 0, got;
+        if (fp == NULL) {
+            snprintf(err, errlen, "%s: %s", files[t->n], strerror(errno));
+            texts_free(t);
+            return NULL;
+        }
+        do {
+            if (len == cap)
+                buf = h2o_mem_realloc(buf, cap = cap ? cap * 2 : 4096);
+            len += got = fread(buf + len, 1, cap - len, fp);
+        } while (got != 0);
+        fclose(fp);
+        t->texts[t->n] = buf;
+        t->lens[t->n] = len;
+    }
+    return t;
+}
+
+static void options_of(const conf_t *conf, const char **files, const px_lua_texts_t *texts, hooks_options_t *o)
+{
+    *o = (hooks_options_t){.dir = conf->lua.dir,
+                           .cpu_ms = conf->lua.cpu_limit_ms,
+                           .memory = (size_t)conf->lua.memory_limit,
+                           .files = files,
+                           .nfiles = texts->n,
+                           .sources = (const char *const *)texts->texts,
+                           .source_lens = texts->lens,
+                           .log = on_log};
+}
+
+/* The index of file in files[0..*n), added when new. */
+static size_t file_index(const char **files, size_t *n, const char *file)
+{
+    size_t f;
+    for (f = 0; f != *n && strcmp(files[f], file) != 0; ++f)
+        ;
+    if (f == *n)
+        files[(*n)++] = file;
+    return f;
+}
+
+/* The message of a file that does not load, naming the route that uses it. */
+static void route_error(const conf_t *conf, const char *why, char *err, size_t errlen)
+{
+    for (size_t h = 0; h != conf->nhosts; ++h) {
+        for (size_t i = 0; i != conf->hosts[h].nroutes; ++i) {
+            const conf_route_t *r = conf->hosts[h].routes + i;
+            if (r->origin.kind == CONF_ORIGIN_FUNCTION && strstr(why, r->origin.function_file) != NULL) {
+                snprintf(err, errlen, "%s:%u: route %s: origin.function: %s", conf->file, r->origin.function_line, r->path, why);
+                return;
+            }
+        }
+    }
+    snprintf(err, errlen, "%s: lua: %s", conf->file, why);
+}
+
+/* Reads the files and makes a VM over them, to see that every one compiles and runs its top level. */
+static px_lua_texts_t *load_texts(const conf_t *conf, const char **files, size_t nfiles, char *err, size_t errlen)
+{
+    hooks_options_t opts;
+    hooks_vm_t *vm;
+    px_lua_texts_t *texts;
+    char why[1024];
+
+    if ((texts = texts_read(files, nfiles, why, sizeof(why))) == NULL) {
+        route_error(conf, why, err, errlen);
+        return NULL;
+    }
+    if (nfiles == 0)
+        return texts;
+    options_of(conf, files, texts, &opts);
+    if ((vm = hooks_vm_new(&opts, why, sizeof(why))) == NULL) {
+        route_error(conf, why, err, errlen);
+        texts_free(texts);
+        return NULL;
+    }
+    hooks_vm_free(vm);
+    return texts;
+}
+
+int px_functions_check(const conf_t *conf, char *err, size_t errlen)
+{
+    size_t nroutes = 0, n = 0;
+    for (size_t h = 0; h != conf->nhosts; ++h)
+        nroutes += conf->hosts[h].nroutes;
+    const char **files = h2o_mem_alloc(sizeof(*files) * (nroutes + 1));
+    for (size_t h = 0; h != conf->nhosts; ++h)
+        for (size_t i = 0; i != conf->hosts[h].nroutes; ++i)
+            if (conf->hosts[h].routes[i].origin.kind == CONF_ORIGIN_FUNCTION)
+                file_index(files, &n, conf->hosts[h].routes[i].origin.function_file);
+    px_lua_texts_t *texts = load_texts(conf, files, n, err, errlen);
+    texts_free(texts);
+    free(files);
+    return texts != NULL ? 0 : -1;
+}
+
+int px_functions_init(px_server_t *srv, char *err, size_t errlen)
+{
+    srv->lua_files = h2o_mem_alloc(sizeof(*srv->lua_files) * (srv->nroutes + 1));
+    srv->nlua_files = 0;
+    pthread_mutex_init(&srv->lua_mu, NULL);
+    for (size_t i = 0; i != srv->nroutes; ++i) {
+        const conf_route_t *r = srv->origins[i].route;
+        if (r->origin.kind == CONF_ORIGIN_FUNCTION)
+            srv->origins[i].script = file_index(srv->lua_files, &srv->nlua_files, r->origin.function_file);
+    }
+    /* every script compiles and its top level runs, or the server does not start */
+    srv->lua_texts = load_texts(srv->conf, srv->lua_files, srv->nlua_files, err, errlen);
+    return srv->lua_texts != NULL ? 0 : -1;
+}
+
+void px_functions_reload(px_server_t *srv)
+{
+    px_lua_texts_t *fresh, *old;
+    char err[1024];
+
+    if (srv->nlua_files == 0)
+        return;
+    if ((fresh = load_texts(srv->conf, srv->lua_files, srv->nlua_files, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "edgeproxy: SIGHUP: %s; the functions keep their previous scripts\n", err);
+        return;
+    }
+    pthread_mutex_lock(&srv->lua_mu);
+    old = srv->lua_texts;
+    srv->lua_texts = fresh;
+    atomic_fetch_add(&srv->lua_generation, 1);
+    pthread_mutex_unlock(&srv->lua_mu);
+    texts_free(old);
+    fprintf(stderr, "edgeproxy: SIGHUP: %zu Lua files reloaded\n", srv->nlua_files);
+}
+
+void px_functions_dispose(px_server_t *srv)
+{
+    if (srv->lua_files != NULL) {
+        texts_free(srv->lua_texts);
+        pthread_mutex_destroy(&srv->lua_mu);
+    }
+    free(srv->lua_files);
+    srv->lua_files = NULL;
+    srv->lua_texts = NULL;
+}
+
+/* A VM of the current generation's texts (NULL, with the message, when it cannot be made). */
+static hooks_vm_t *make_vm(px_thread_t *th, char *why, size_t whylen)
+{
+    hooks_options_t opts;
+    hooks_vm_t *vm;
+
+    pthread_mutex_lock(&th->srv->lua_mu);
+    th->vm_generation = atomic_load(&th->srv->lua_generation);
+    options_of(th->srv->conf, th->srv->lua_files, th->srv->lua_texts, &opts);
+    vm = hooks_vm_new(&opts, why, whylen);
+    pthread_mutex_unlock(&th->srv->lua_mu);
+    return vm;
+}
+
+void px_functions_init_thread(px_thread_t *th)
+{
+    char why[1024];
+
+    if (th->srv->nlua_files == 0)
+        return;
+    if ((th->vm = make_vm(th, why, sizeof(why))) == NULL) { /* loaded at boot: only memory can fail here */
+        fprintf(stderr, "edgeproxy: cannot make the Lua VM of a worker thread: %s\n", why);
+        h2o_fatal("no Lua VM");
+    }
+}
+
+void px_functions_dispose_thread(px_thread_t *th)
+{
+    hooks_vm_free(th->vm);
+    th->vm = NULL;
+}
+
+static void *pool_alloc(size_t size, void *pool)
+{
+    return h2o_mem_alloc_pool((h2o_mem_pool_t *)pool, size);
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Percent-decodes s[0..len) into the pool ('+' is a space, as in forms and API Gateway). */
+static size_t url_decode(h2o_mem_pool_t *pool, const char *s, size_t len, const char **out)
+{
+    char *d = h2o_mem_alloc_pool(pool, len + 1), *o = d;
+    for (size_t i = 0; i != len; ++i) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < len && (hi = hexval(s[i + 1])) >= 0 && (lo = hexval(s[i + 2])) >= 0) {
+            *o++ = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            *o++ = s[i] == '+' ? ' ' : s[i];
+        }
+    }
+    *o = '\0';
+    *out = d;
+    return (size_t)(o - d);
+}
+
+/* The query string's parameters, decoded. */
+static hooks_kv_t *query_of(h2o_req_t *req, size_t *n)
+{
+    const char *p, *end;
+    size_t cap = 1;
+    hooks_kv_t *kv;
+
+    *n = 0;
+    if (req->query_at == SIZE_MAX)
+        return NULL;
+    p = req->path.base + req->query_at + 1;
+    end = req->path.base + req->path.len;
+    for (const char *q = p; q < end; ++q)
+        cap += *q == '&';
+    kv = h2o_mem_alloc_pool(&req->pool, sizeof(*kv) * cap);
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p)), *pe = amp != NULL ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pe - p)), *ke = eq != NULL ? eq : pe;
+        if (pe != p) {
+            hooks_kv_t *e = kv + (*n)++;
+            e->name_len = url_decode(&req->pool, p, (size_t)(ke - p), &e->name);
+            e->value_len = eq != NULL ? url_decode(&req->pool, eq + 1, (size_t)(pe - eq - 1), &e->value) : 0;
+            if (eq == NULL)
+                e->value = "";
+        }
+        p = pe + 1;
+    }
+    return kv;
+}
+
+static void build_event(h2o_req_t *req, px_req_t *st, px_server_t *srv, hooks_event_t *ev)
+{
+    const px_match_t *m = st->match;
+    size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    hooks_kv_t *headers = h2o_mem_alloc_pool(&req->pool, sizeof(*headers) * (req->headers.size + 1));
+    hooks_kv_t *params = h2o_mem_alloc_pool(&req->pool, sizeof(*params) * (m->nparams + 1));
+    hooks_kv_t *vars = h2o_mem_alloc_pool(&req->pool, sizeof(*vars) * (srv->conf->lua.nvariables + 1));
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char *ip = h2o_mem_alloc_pool(&req->pool, NI_MAXHOST);
+
+    ip[0] = '\0';
+    if ((sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss)) != 0) {
+        size_t l = h2o_socket_getnumerichost((void *)&ss, sslen, ip);
+        ip[l != SIZE_MAX ? l : 0] = '\0';
+    }
+    for (size_t i = 0; i != req->headers.size; ++i) {
+        const h2o_header_t *h = req->headers.entries + i;
+        headers[i] = (hooks_kv_t){h->name->base, h->name->len, h->value.base, h->value.len};
+    }
+    for (size_t i = 0; i != m->nparams; ++i)
+        params[i] = (hooks_kv_t){m->params[i].name, strlen(m->params[i].name), m->params[i].value, m->params[i].value_len};
+    for (size_t i = 0; i != srv->conf->lua.nvariables; ++i) {
+        const conf_header_t *v = srv->conf->lua.variables + i;
+        vars[i] = (hooks_kv_t){v->name, strlen(v->name), v->value, strlen(v->value)};
+    }
+    *ev = (hooks_event_t){.method = req->method.base,
+                          .method_len = req->method.len,
+                          .path = req->path.base,
+                          .path_len = plen,
+                          .resource = m->route->path,
+                          .headers = headers,
+                          .nheaders = req->headers.size,
+                          .path_params = params,
+                          .npath_params = m->nparams,
+                          .stage_vars = vars,
+                          .nstage_vars = srv->conf->lua.nvariables,
+                          .body = req->entity.base,
+                          .body_len = req->entity.base != NULL ? req->entity.len : 0,
+                          .source_ip = ip,
+                          .request_id = h2o_strdup(&req->pool, st->request_id.base, st->request_id.len).base,
+                          .stage = srv->conf->lua.stage};
+    ev->query = query_of(req, &ev->nquery);
+    if (st->gate != NULL) {
+        if (st->gate->claims.len != 0) {
+            ev->claims_json = st->gate->claims.base;
+            ev->claims_len = st->gate->claims.len;
+        }
+        if (st->gate->key != NULL)
+            ev->api_key_id = st->gate->key->id;
+    }
+}
+
+void px_function_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    px_thread_t *th = px_thread_of(req);
+    hooks_event_t ev;
+    hooks_response_t res;
+    char *why = NULL;
+    struct timeval t0, t1;
+
+    if (th->vm_generation != atomic_load_explicit(&th->srv->lua_generation, memory_order_acquire)) {
+        /* SIGHUP loaded new texts: this thread's VM is made again, between two calls (none is running) */
+        char why[1024];
+        hooks_vm_t *fresh;
+        if ((fresh = make_vm(th, why, sizeof(why))) != NULL) {
+            hooks_vm_free(th->vm);
+            th->vm = fresh;
+        } else {
+            fprintf(stderr, "edgeproxy: reload on worker %zu: %s; it keeps its previous scripts\n", th->idx, why);
+        }
+    }
+    build_event(req, st, th->srv, &ev);
+    gettimeofday(&t0, NULL);
+    st->upstream_start = t0;
+    int rc = hooks_call_function(th->vm, origin->script, &ev, pool_alloc, &req->pool, &res, &why);
+    gettimeofday(&t1, NULL);
+    st->upstream_ms = (double)(t1.tv_sec - t0.tv_sec) * 1000.0 + (double)(t1.tv_usec - t0.tv_usec) / 1000.0;
+    if (rc != 0) {
+        fprintf(stderr, "edgeproxy: [%.*s] function %s failed: %s\n", (int)st->request_id.len, st->request_id.base,
+                origin->route->origin.function_file, why != NULL ? why : "(no message)");
+        px_send_error(req, 502, "Bad Gateway", "The function failed");
+        return;
+    }
+    st->from_origin = 1; /* the function's answer, errors included, is sent as it is */
+    req->res.status = res.status;
+    req->res.reason = "OK";
+    for (size_t i = 0; i != res.nheaders; ++i) {
+        const hooks_kv_t *h = res.headers + i;
+        if (h2o_memis(h->name, h->name_len, H2O_STRLIT("content-length")) ||
+            px_drop_response_field(h2o_iovec_init(h->name, h->name_len)))
+            continue;
+        h2o_add_header_by_str(&req->pool, &req->res.headers, h->name, h->name_len, 1, NULL, h->value, h->value_len);
+    }
+    req->res.content_length = res.body_len;
+    h2o_start_response(req, &generator);
+    h2o_iovec_t body = h2o_iovec_init(res.body, res.body_len);
+    h2o_send(req, &body, res.body_len != 0 ? 1 : 0, H2O_SEND_STATE_FINAL);
+}

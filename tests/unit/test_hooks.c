@@ -1,0 +1,1456 @@
+/*
+ * Unit tests of hooks/: the VM, the sandbox, invocations, the event, context and answer, and the edge table. The Lua
+ * scripts are written by the tests into a mkdtemp() directory that the group teardown removes. Strings the hooks hand
+ * back are allocated from a test pool freed after each test, so ASan and LSan see any string kept in the Lua state or
+ * leaked. Most sandbox tests fail one call on purpose and check that the next call on the same VM still succeeds and
+ * sees an unchanged sandbox (the "/ok" handler checks a list of invariants).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <ftw.h>
+#include <signal.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "hooks/hooks.h"
+
+#define MIB (1024u * 1024u)
+#define TEST_MEMORY (16 * MIB)
+#define TEST_CPU_MS 50         /* the limit the CPU tests breach */
+#define FUNCTIONAL_CPU_MS 5000 /* for tests that do real work: no flakes on a slow machine */
+#define MAX_ERR_LEN 16384      /* a message with its traceback: HOOKS_ERR_MAX (4096) + the traceback */
+
+/* ---- the fixture: a directory, a pool, a log ---- */
+
+typedef struct block {
+    struct block *next;
+    max_align_t data[];
+} block_t;
+
+typedef struct log_line {
+    char rid[64]; /* "(null)" when the request id was NULL */
+    char text[8192];
+    size_t len;
+} log_line_t;
+
+static struct fixture {
+    char dir[64];
+    int nfiles;
+    block_t *pool;
+    log_line_t log[64];
+    int nlog;
+} fx;
+
+static void *pool_alloc(size_t size, void *data)
+{
+    block_t **head = data, *b = malloc(sizeof(*b) + size);
+
+    if (b == NULL)
+        return NULL;
+    b->next = *head;
+    *head = b;
+    return b->data;
+}
+
+static void pool_free(void)
+{
+    while (fx.pool != NULL) {
+        block_t *next = fx.pool->next;
+        free(fx.pool);
+        fx.pool = next;
+    }
+}
+
+static void capture_log(void *data, const char *rid, const char *line, size_t len)
+{
+    log_line_t *l;
+
+    assert_ptr_equal(data, &fx);
+    if (fx.nlog == (int)(sizeof(fx.log) / sizeof(fx.log[0])))
+        return;
+    l = &fx.log[fx.nlog++];
+    snprintf(l->rid, sizeof(l->rid), "%s", rid != NULL ? rid : "(null)");
+    assert_true(len < sizeof(l->text));
+    memcpy(l->text, line, len);
+    l->text[len] = '\0';
+    l->len = len;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void on_alarm(int sig)
+{
+    static const char msg[] = "test_hooks: still running after 300 s: a script escaped its CPU limit\n";
+    (void)sig;
+    if (write(2, msg, sizeof(msg) - 1) < 0)
+        _exit(2);
+    _exit(1);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    signal(SIGALRM, on_alarm); /* an escape from the CPU limit is a hang: make it a failure */
+    alarm(300);
+    snprintf(fx.dir, sizeof(fx.dir), "/tmp/test_hooks.XXXXXX");
+    return mkdtemp(fx.dir) != NULL ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    return nftw(fx.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int test_setup(void **state)
+{
+    (void)state;
+    fx.nlog = 0;
+    return 0;
+}
+
+static int test_teardown(void **state)
+{
+    (void)state;
+    pool_free();
+    return 0;
+}
+
+/* Writes text to DIR/rel (making the directories on the way) and returns the path (malloc'ed). */
+static char *write_file(const char *rel, const char *text, size_t len)
+{
+    char *path, *slash;
+    FILE *f;
+
+    assert_true(asprintf(&path, "%s/%s", fx.dir, rel) > 0);
+    for (slash = strchr(path + strlen(fx.dir) + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        mkdir(path, 0700);
+        *slash = '/';
+    }
+    assert_non_null(f = fopen(path, "wb"));
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    return path;
+}
+
+static char *write_text(const char *rel, const char *text)
+{
+    return write_file(rel, text, strlen(text));
+}
+
+static char *write_script(const char *src)
+{
+    char rel[64];
+    snprintf(rel, sizeof(rel), "script_%d.lua", fx.nfiles++);
+    return write_file(rel, src, strlen(src));
+}
+
+static hooks_options_t options(const char **files, size_t nfiles)
+{
+    hooks_options_t o = {.dir = fx.dir,
+                         .cpu_ms = TEST_CPU_MS,
+                         .memory = TEST_MEMORY,
+                         .files = files,
+                         .nfiles = nfiles,
+                         .log = capture_log,
+                         .log_data = &fx};
+    return o;
+}
+
+/* A VM with one script (id 0) made of src; fails the test when it does not load. */
+static hooks_vm_t *vm_with_limits(const char *src, uint64_t cpu_ms, size_t memory)
+{
+    char *path = write_script(src), err[1024] = "";
+    const char *files[] = {path};
+    hooks_options_t o = options(files, 1);
+    hooks_vm_t *vm;
+
+    o.cpu_ms = cpu_ms;
+    o.memory = memory;
+    if ((vm = hooks_vm_new(&o, err, sizeof(err))) == NULL)
+        fail_msg("hooks_vm_new: %s", err);
+    free(path);
+    return vm;
+}
+
+static hooks_vm_t *vm_with(const char *src)
+{
+    char *path = write_script(src), err[1024] = "";
+    const char *files[] = {path};
+    hooks_options_t o = options(files, 1);
+    hooks_vm_t *vm = hooks_vm_new(&o, err, sizeof(err));
+
+    if (vm == NULL)
+        fail_msg("hooks_vm_new: %s", err);
+    free(path);
+    return vm;
+}
+
+/* hooks_vm_new with one script made of src, expected to fail: returns the message (static). */
+static const char *vm_error(const char *src, char **path_out, uint64_t cpu_ms)
+{
+    static char err[4096];
+    char *path = write_script(src);
+    const char *files[] = {path};
+    hooks_options_t o = options(files, 1);
+    hooks_vm_t *vm;
+
+    o.cpu_ms = cpu_ms;
+    err[0] = '\0';
+    vm = hooks_vm_new(&o, err, sizeof(err));
+    if (vm != NULL) {
+        hooks_vm_free(vm);
+        fail_msg("hooks_vm_new succeeded for a bad script");
+    }
+    if (path_out != NULL)
+        *path_out = path;
+    else
+        free(path);
+    return err;
+}
+
+static hooks_event_t event_for(const char *path)
+{
+    hooks_event_t ev = {.method = "GET",
+                        .method_len = 3,
+                        .path = path,
+                        .path_len = strlen(path),
+                        .resource = "/{proxy+}",
+                        .source_ip = "192.0.2.1",
+                        .request_id = "req-1",
+                        .stage = "test"};
+    return ev;
+}
+
+static int call(hooks_vm_t *vm, const hooks_event_t *ev, hooks_response_t *res, char **err)
+{
+    return hooks_call_function(vm, 0, ev, pool_alloc, &fx.pool, res, err);
+}
+
+/* Calls path and fails the test unless the call succeeds. */
+static hooks_response_t call_ok(hooks_vm_t *vm, const char *path)
+{
+    hooks_event_t ev = event_for(path);
+    hooks_response_t res;
+    char *err = NULL;
+
+    if (call(vm, &ev, &res, &err) != 0)
+        fail_msg("%s failed: %s", path, err != NULL ? err : "(no message)");
+    assert_null(err);
+    return res;
+}
+
+/* Calls path and fails the test unless the call fails with a message containing one of the '|'-separated parts of
+ * want; returns the message. */
+static const char *call_fails(hooks_vm_t *vm, const char *path, const char *want)
+{
+    hooks_event_t ev = event_for(path);
+    hooks_response_t res;
+    char *err = NULL, alts[256], *save = NULL;
+
+    if (call(vm, &ev, &res, &err) == 0)
+        fail_msg("%s succeeded (status %d, body %.*s), want an error with \"%s\"", path, res.status, (int)res.body_len,
+                 res.body != NULL ? res.body : "", want);
+    assert_non_null(err);
+    assert_int_equal(res.status, 0);
+    assert_null(res.body);
+    assert_int_equal(res.nheaders, 0);
+    snprintf(alts, sizeof(alts), "%s", want);
+    for (char *w = strtok_r(alts, "|", &save); w != NULL; w = strtok_r(NULL, "|", &save))
+        if (strstr(err, w) != NULL)
+            return err;
+    fail_msg("%s: message \"%s\" has none of \"%s\"", path, err, want);
+    return NULL;
+}
+
+static void assert_contains(const char *s, const char *want)
+{
+    if (s == NULL || strstr(s, want) == NULL)
+        fail_msg("\"%s\" does not contain \"%s\"", s != NULL ? s : "(null)", want);
+}
+
+static void assert_body(const hooks_response_t *res, const char *want)
+{
+    assert_non_null(res->body);
+    assert_int_equal(res->body_len, strlen(want));
+    assert_memory_equal(res->body, want, res->body_len);
+}
+
+static const hooks_kv_t *find_header(const hooks_response_t *res, const char *name, size_t nth)
+{
+    for (size_t i = 0; i != res->nheaders; ++i)
+        if (res->headers[i].name_len == strlen(name) && memcmp(res->headers[i].name, name, strlen(name)) == 0 && nth-- == 0)
+            return &res->headers[i];
+    return NULL;
+}
+
+static void assert_header(const hooks_response_t *res, const char *name, size_t nth, const char *value)
+{
+    const hooks_kv_t *h = find_header(res, name, nth);
+
+    if (h == NULL)
+        fail_msg("no header %s #%zu", name, nth);
+    assert_int_equal(h->value_len, strlen(value));
+    assert_memory_equal(h->value, value, h->value_len);
+}
+
+/* ---- handlers and answers ---- */
+
+static void test_hello(void **state)
+{
+    hooks_vm_t *vm = vm_with("function handler(event, context)\n"
+                             "  return {statusCode = 201,\n"
+                             "          headers = {['Content-Type'] = 'text/plain', ['X-Count'] = 42},\n"
+                             "          body = 'hello ' .. event.path}\n"
+                             "end\n");
+    hooks_response_t res = call_ok(vm, "/world");
+
+    (void)state;
+    assert_int_equal(res.status, 201);
+    assert_body(&res, "hello /world");
+    assert_int_equal(res.body[res.body_len], '\0');
+    assert_int_equal(res.nheaders, 2);
+    assert_header(&res, "content-type", 0, "text/plain");
+    assert_header(&res, "x-count", 0, "42");
+    hooks_vm_free(vm);
+}
+
+static void test_defaults(void **state)
+{
+    hooks_vm_t *vm = vm_with("function handler(event)\n"
+                             "  if event.path == '/empty' then return {} end\n"
+                             "  return {body = ''}\n"
+                             "end\n");
+    hooks_response_t res = call_ok(vm, "/empty");
+
+    (void)state;
+    assert_int_equal(res.status, 200);
+    assert_null(res.body);
+    assert_int_equal(res.body_len, 0);
+    assert_int_equal(res.nheaders, 0);
+    assert_null(res.headers);
+    res = call_ok(vm, "/x");
+    assert_int_equal(res.status, 200);
+    assert_body(&res, "");
+    hooks_vm_free(vm);
+}
+
+static void test_base64_body(void **state)
+{
+    hooks_vm_t *vm = vm_with("function handler(event)\n"
+                             "  if event.path == '/bad' then return {body = 'not base64!', isBase64Encoded = true} end\n"
+                             "  if event.path == '/plain' then return {body = 'aGk=', isBase64Encoded = false} end\n"
+                             "  return {body = edge.base64.encode('hello\\0\\1\\255'), isBase64Encoded = true}\n"
+                             "end\n");
+    hooks_response_t res = call_ok(vm, "/bin");
+
+    (void)state;
+    assert_int_equal(res.body_len, 8);
+    assert_memory_equal(res.body, "hello\0\1\377", 8);
+    call_fails(vm, "/bad", "not base64");
+    res = call_ok(vm, "/plain");
+    assert_body(&res, "aGk=");
+    hooks_vm_free(vm);
+}
+
+static void test_multi_value_headers(void **state)
+{
+    hooks_vm_t *vm = vm_with("function handler(event)\n"
+                             "  return {headers = {['X-One'] = '1'},\n"
+                             "          multiValueHeaders = {['Set-Cookie'] = {'a=1', 'b=2', 3}}}\n"
+                             "end\n");
+    hooks_response_t res = call_ok(vm, "/");
+
+    (void)state;
+    assert_int_equal(res.nheaders, 4);
+    assert_string_equal(res.headers[0].name, "x-one"); /* headers first */
+    assert_header(&res, "set-cookie", 0, "a=1");
+    assert_header(&res, "set-cookie", 1, "b=2");
+    assert_header(&res, "set-cookie", 2, "3");
+    assert_null(find_header(&res, "set-cookie", 3));
+    hooks_vm_free(vm);
+}
+
+static void test_bad_answers(void **state)
+{
+    static const struct {
+        const char *path, *want;
+    } cases[] = {
+        {"/nil", "returned a nil, not a table"},
+        {"/string", "returned a string"},
+        {"/status-low", "statusCode is not an integer in 100..599"},
+        {"/status-high", "statusCode is not an integer in 100..599"},
+        {"/status-float", "statusCode is not an integer"},
+        {"/status-string", "statusCode is a string"},
+        {"/header-name", "not a token"},
+        {"/header-empty", "empty header name"},
+        {"/header-crlf", "control character"},
+        {"/header-nul", "control character"},
+        {"/header-bool", "has a boolean value"},
+        {"/header-key", "header name is a number"},
+        {"/headers-string", "headers is a string"},
+        {"/multi-string", "not to an array"},
+        {"/multi-crlf", "control character"},
+        {"/body-table", "body is a table"},
+        {"/b64-string", "isBase64Encoded is a string"},
+    };
+    hooks_vm_t *vm = vm_with("local answers = {\n"
+                             "  ['/nil'] = nil, ['/string'] = 'hello',\n"
+                             "  ['/status-low'] = {statusCode = 99}, ['/status-high'] = {statusCode = 600},\n"
+                             "  ['/status-float'] = {statusCode = 200.5}, ['/status-string'] = {statusCode = '200'},\n"
+                             "  ['/header-name'] = {headers = {['bad name'] = 'x'}},\n"
+                             "  ['/header-empty'] = {headers = {[''] = 'x'}},\n"
+                             "  ['/header-crlf'] = {headers = {x = 'a\\r\\nSet-Cookie: evil=1'}},\n"
+                             "  ['/header-nul'] = {headers = {x = 'a\\0b'}},\n"
+                             "  ['/header-bool'] = {headers = {x = true}},\n"
+                             "  ['/header-key'] = {headers = {'x'}},\n"
+                             "  ['/headers-string'] = {headers = 'x: y'},\n"
+                             "  ['/multi-string'] = {multiValueHeaders = {x = 'y'}},\n"
+                             "  ['/multi-crlf'] = {multiValueHeaders = {x = {'ok', 'a\\nb'}}},\n"
+                             "  ['/body-table'] = {body = {}},\n"
+                             "  ['/b64-string'] = {body = 'aGk=', isBase64Encoded = 'yes'},\n"
+                             "}\n"
+                             "function handler(event)\n"
+                             "  if event.path == '/ok' then return {statusCode = 204.0} end\n"
+                             "  return answers[event.path]\n"
+                             "end\n");
+
+    (void)state;
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        const char *err = call_fails(vm, cases[i].path, cases[i].want);
+        assert_contains(err, "bad answer");
+        assert_contains(err, "script_");
+        assert_int_equal(call_ok(vm, "/ok").status, 204);
+    }
+    hooks_vm_free(vm);
+}
+
+/* A metatable on the answer is never used: reading it runs no script code. */
+static void test_answer_metatable_ignored(void **state)
+{
+    hooks_vm_t *vm = vm_with("function handler(event)\n"
+                             "  local spin = function() while true do end end\n"
+                             "  return setmetatable({body = 'x'}, {__index = spin, __pairs = spin, __len = spin})\n"
+                             "end\n");
+    hooks_response_t res = call_ok(vm, "/");
+
+    (void)state;
+    assert_int_equal(res.status, 200);
+    assert_body(&res, "x");
+    hooks_vm_free(vm);
+}
+
+/* ---- the event and the context ---- */
+
+static json_t *json_body(const hooks_response_t *res)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(res->body, res->body_len, 0, &jerr);
+
+    if (j == NULL)
+        fail_msg("not JSON (%s): %.*s", jerr.text, (int)res->body_len, res->body);
+    return j;
+}
+
+static const char *jstr(const json_t *root, const char *path)
+{
+    const json_t *j = root;
+    char buf[256], *save = NULL;
+
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *k = strtok_r(buf, ".", &save); k != NULL; k = strtok_r(NULL, ".", &save))
+        if ((j = json_object_get(j, k)) == NULL)
+            fail_msg("no %s in the event", path);
+    if (!json_is_string(j))
+        fail_msg("%s is not a string", path);
+    return json_string_value(j);
+}
+
+static void assert_jarray(const json_t *a, const char *v0, const char *v1)
+{
+    assert_true(json_is_array(a));
+    assert_int_equal(json_array_size(a), 2);
+    assert_string_equal(json_string_value(json_array_get(a, 0)), v0);
+    assert_string_equal(json_string_value(json_array_get(a, 1)), v1);
+}
+
+static void test_event_fields(void **state)
+{
+    static const hooks_kv_t headers[] = {
+        {"Host", 4, "example.com", 11}, {"X-Multi", 7, "a", 1}, {"x-multi", 7, "b", 1}, {"accept", 6, "*/*", 3}};
+    static const hooks_kv_t query[] = {{"q", 1, "1", 1}, {"page", 4, "3", 1}, {"q", 1, "2 two", 5}};
+    static const hooks_kv_t params[] = {{"name", 4, "world", 5}};
+    static const hooks_kv_t vars[] = {{"env", 3, "test", 4}, {"region", 6, "eu", 2}};
+    static const char claims[] = "{\"sub\":\"alice\",\"roles\":[\"a\",\"b\"],\"n\":null,\"exp\":1700000000}";
+    hooks_vm_t *vm = vm_with_limits("function handler(event, context)\n"
+                                    "  return {body = edge.json.encode(event)}\n"
+                                    "end\n",
+                                    FUNCTIONAL_CPU_MS, TEST_MEMORY);
+    hooks_event_t ev = {.method = "POSTED",
+                        .method_len = 4,
+                        .path = "/hello/world?ignored",
+                        .path_len = 12,
+                        .resource = "/hello/{name}",
+                        .query = query,
+                        .nquery = 3,
+                        .headers = headers,
+                        .nheaders = 4,
+                        .path_params = params,
+                        .npath_params = 1,
+                        .stage_vars = vars,
+                        .nstage_vars = 2,
+                        .body = "{\"x\": \"\xc3\xa9\"}",
+                        .body_len = 11,
+                        .source_ip = "203.0.113.7",
+                        .request_id = "req-123",
+                        .stage = "prod",
+                        .claims_json = claims,
+                        .claims_len = sizeof(claims) - 1,
+                        .api_key_id = "key-1"};
+    hooks_response_t res;
+    char *err = NULL;
+    json_t *j, *c;
+
+    (void)state;
+    if (call(vm, &ev, &res, &err) != 0)
+        fail_msg("%s", err);
+    j = json_body(&res);
+    assert_string_equal(jstr(j, "httpMethod"), "POST");
+    assert_string_equal(jstr(j, "path"), "/hello/world");
+    assert_string_equal(jstr(j, "resource"), "/hello/{name}");
+    assert_string_equal(jstr(j, "headers.host"), "example.com");
+    assert_string_equal(jstr(j, "headers.x-multi"), "b"); /* the last value */
+    assert_string_equal(jstr(j, "headers.accept"), "*/*");
+    assert_int_equal(json_object_size(json_object_get(j, "headers")), 3);
+    assert_jarray(json_object_get(json_object_get(j, "multiValueHeaders"), "x-multi"), "a", "b");
+    assert_int_equal(json_array_size(json_object_get(json_object_get(j, "multiValueHeaders"), "host")), 1);
+    assert_string_equal(jstr(j, "queryStringParameters.q"), "2 two");
+    assert_string_equal(jstr(j, "queryStringParameters.page"), "3");
+    assert_jarray(json_object_get(json_object_get(j, "multiValueQueryStringParameters"), "q"), "1", "2 two");
+    assert_string_equal(jstr(j, "pathParameters.name"), "world");
+    assert_string_equal(jstr(j, "stageVariables.env"), "test");
+    assert_string_equal(jstr(j, "stageVariables.region"), "eu");
+    assert_string_equal(jstr(j, "body"), "{\"x\": \"\xc3\xa9\"}");
+    assert_true(json_is_false(json_object_get(j, "isBase64Encoded")));
+    assert_string_equal(jstr(j, "requestContext.requestId"), "req-123");
+    assert_string_equal(jstr(j, "requestContext.stage"), "prod");
+    assert_string_equal(jstr(j, "requestContext.httpMethod"), "POST");
+    assert_string_equal(jstr(j, "requestContext.path"), "/hello/world");
+    assert_string_equal(jstr(j, "requestContext.resourcePath"), "/hello/{name}");
+    assert_string_equal(jstr(j, "requestContext.identity.sourceIp"), "203.0.113.7");
+    assert_string_equal(jstr(j, "requestContext.authorizer.apiKeyId"), "key-1");
+    assert_string_equal(jstr(j, "requestContext.authorizer.claims.sub"), "alice");
+    c = json_object_get(json_object_get(json_object_get(j, "requestContext"), "authorizer"), "claims");
+    assert_jarray(json_object_get(c, "roles"), "a", "b");
+    assert_true(json_is_null(json_object_get(c, "n")));
+    assert_int_equal(json_integer_value(json_object_get(c, "exp")), 1700000000);
+    json_decref(j);
+    hooks_vm_free(vm);
+}
+
+static void test_event_minimal(void **state)
+{
+    hooks_vm_t *vm = vm_with("function handler(event, context)\n"
+                             "  assert(event.headers == nil and event.multiValueHeaders == nil)\n"
+                             "  assert(event.queryStringParameters == nil and event.pathParameters == nil)\n"
+                             "  assert(event.stageVariables == nil and event.requestContext.authorizer == nil)\n"
+                             "  return {body = edge.json.encode(event)}\n"
+                             "end\n");
+    hooks_event_t ev = event_for("/bin");
+    hooks_response_t res;
+    char *err = NULL;
+    json_t *j;
+
+    (void)state;
+    ev.body = "\xff\x00\x01";
+    ev.body_len = 3;
+    if (call(vm, &ev, &res, &err) != 0)
+        fail_msg("%s", err);
+    j = json_body(&res);
+    assert_string_equal(jstr(j, "body"), "/wAB");
+    assert_true(json_is_true(json_object_get(j, "isBase64Encoded")));
+    assert_null(json_object_get(j, "headers"));
+    assert_null(json_object_get(json_object_get(j, "requestContext"), "authorizer"));
+    json_decref(j);
+
+    ev.body = NULL, ev.body_len = 0; /* no body: nil */
+    if (call(vm, &ev, &res, &err) != 0)
+        fail_msg("%s", err);
+    j = json_body(&res);
+    assert_null(json_object_get(j, "body"));
+    assert_true(json_is_false(json_object_get(j, "isBase64Encoded")));
+    json_decref(j);
+
+    ev.claims_json = "[1]", ev.claims_len = 3; /* the proxy only hands over objects; anything else fails */
+    assert_int_equal(call(vm, &ev, &res, &err), -1);
+    assert_contains(err, "not a JSON object");
+    hooks_vm_free(vm);
+}
+
+static void test_context(void **state)
+{
+    char *path =
+        write_text("ctx_fn.lua", "function handler(event, context)\n"
+                                 "  return {body = edge.json.encode({name = context.functionName, id = context.awsRequestId,\n"
+                                 "                                   left = context.getRemainingTimeInMillis(),\n"
+                                 "                                   left2 = context:getRemainingTimeInMillis()})}\n"
+                                 "end\n");
+    const char *files[] = {path};
+    hooks_options_t o = options(files, 1);
+    char err[256];
+    hooks_vm_t *vm = hooks_vm_new(&o, err, sizeof(err));
+    hooks_response_t res;
+    json_t *j;
+    json_int_t left;
+
+    (void)state;
+    assert_non_null(vm);
+    res = call_ok(vm, "/");
+    j = json_body(&res);
+    assert_string_equal(jstr(j, "name"), "ctx_fn");
+    assert_string_equal(jstr(j, "id"), "req-1");
+    left = json_integer_value(json_object_get(j, "left"));
+    assert_true(left >= 0 && left <= TEST_CPU_MS);
+    assert_true(json_integer_value(json_object_get(j, "left2")) <= left);
+    json_decref(j);
+    hooks_vm_free(vm);
+    free(path);
+}
+
+/* ---- loading, errors and tracebacks ---- */
+
+static void test_syntax_error(void **state)
+{
+    char *path, want[512];
+    const char *err = vm_error("local a = 1\nlocal b = 2\nlocal c = = 3\n", &path, TEST_CPU_MS);
+
+    (void)state;
+    snprintf(want, sizeof(want), "%s:3:", path);
+    if (strncmp(err, want, strlen(want)) != 0)
+        fail_msg("message \"%s\" does not start with \"%s\"", err, want);
+    free(path);
+}
+
+static void test_load_errors(void **state)
+{
+    static const char binary[] = "\x1bLuaT\x00\x19\x93\r\n\x1a\n\x04\x08\x08xV\x00\x00";
+    char *path = write_file("binary.lua", binary, sizeof(binary) - 1), err[512];
+    const char *files[] = {path};
+    hooks_options_t o = options(files, 1);
+    const char *missing[] = {"/nonexistent/dir/x.lua"};
+
+    (void)state;
+    assert_null(hooks_vm_new(&o, err, sizeof(err)));
+    assert_contains(err, "binary chunk");
+    assert_contains(err, path);
+    free(path);
+
+    o = options(missing, 1);
+    assert_null(hooks_vm_new(&o, err, sizeof(err)));
+    assert_contains(err, "cannot open /nonexistent/dir/x.lua");
+
+    /* a runtime error at the top level, a CPU breach and a memory breach while loading, a yield */
+    assert_contains(vm_error("local x = nil\nx.y = 1\n", NULL, TEST_CPU_MS), ":2: attempt to index a nil value");
+    assert_contains(vm_error("while true do end\n", NULL, TEST_CPU_MS), "the function ran longer than 50 ms");
+    assert_contains(vm_error("local t = {} for i = 1, 1e9 do t[i] = {} end\n", NULL, FUNCTIONAL_CPU_MS), "not enough memory");
+    assert_contains(vm_error("error({})\n", NULL, TEST_CPU_MS), "(error object is a table value)");
+    assert_contains(vm_error("coroutine.yield()\n", NULL, TEST_CPU_MS), "yielding is not supported here");
+}
+
+/* Texts read by the caller are compiled under the files' names, as the files would be (a BOM and a '#' first line
+ * skipped, line numbers kept); nothing is read from disk. */
+static void test_sources(void **state)
+{
+    static const char *const texts[] = {"\xEF\xBB\xBF#!/usr/bin/lua\nfunction handler(e, c) return {body = c.functionName} end\n",
+                                        "#!/usr/bin/lua\nlocal x = 1\nlocal y = = 2\n", "\x1bLua"};
+    static const size_t lens[] = {
+        sizeof("\xEF\xBB\xBF#!/usr/bin/lua\nfunction handler(e, c) return {body = c.functionName} end\n") - 1,
+        sizeof("#!/usr/bin/lua\nlocal x = 1\nlocal y = = 2\n") - 1, 4};
+    const char *files[] = {"/nonexistent/virtual.lua"};
+    hooks_options_t o = options(files, 1);
+    char err[512];
+    hooks_vm_t *vm;
+
+    (void)state;
+    o.sources = texts;
+    o.source_lens = lens;
+    assert_non_null(vm = hooks_vm_new(&o, err, sizeof(err)));
+    assert_body((hooks_response_t[]){call_ok(vm, "/")}, "virtual");
+    hooks_vm_free(vm);
+
+    o.sources = texts + 1;
+    o.source_lens = lens + 1;
+    assert_null(hooks_vm_new(&o, err, sizeof(err)));
+    assert_contains(err, "/nonexistent/virtual.lua:3: unexpected symbol near '='");
+    o.sources = texts + 2;
+    o.source_lens = lens + 2;
+    assert_null(hooks_vm_new(&o, err, sizeof(err)));
+    assert_contains(err, "/nonexistent/virtual.lua: attempt to load a binary chunk (mode is 't')");
+}
+
+static void test_missing_handler(void **state)
+{
+    hooks_vm_t *vm = vm_with("handler = 42\n");
+
+    (void)state;
+    call_fails(vm, "/", "has no function handler");
+    hooks_vm_free(vm);
+    vm = vm_with("local x = 1\n");
+    call_fails(vm, "/", "has no function handler");
+    hooks_vm_free(vm);
+}
+
+static void test_runtime_error_traceback(void **state)
+{
+    char *path = write_script("local function inner(n)\n"
+                              "  error('boom ' .. n)\n"
+                              "end\n"
+                              "local function outer(n) inner(n) return 1 end\n"
+                              "function handler(event)\n"
+                              "  outer(7)\n"
+                              "end\n"),
+         err[256], want[512];
+    const char *files[] = {path};
+    hooks_options_t o = options(files, 1);
+    hooks_vm_t *vm = hooks_vm_new(&o, err, sizeof(err));
+    const char *msg;
+
+    (void)state;
+    assert_non_null(vm);
+    msg = call_fails(vm, "/", "boom 7");
+    snprintf(want, sizeof(want), "%s:2: boom 7", path);
+    assert_contains(msg, want);
+    assert_contains(msg, "stack traceback:");
+    snprintf(want, sizeof(want), "%s:4: in ", path); /* outer's line */
+    assert_contains(msg, want);
+    snprintf(want, sizeof(want), "%s:6: in function <%s:5>", path, path); /* handler, called from C */
+    assert_contains(msg, want);
+    hooks_vm_free(vm);
+    free(path);
+}
+
+static void test_no_script(void **state)
+{
+    hooks_options_t o = options(NULL, 0);
+    char err[256];
+    hooks_vm_t *vm = hooks_vm_new(&o, err, sizeof(err));
+    hooks_event_t ev = event_for("/");
+    hooks_response_t res;
+    char *msg;
+
+    (void)state;
+    assert_non_null(vm);
+    assert_int_equal(hooks_call_function(vm, 0, &ev, pool_alloc, &fx.pool, &res, &msg), -1);
+    assert_string_equal(msg, "no script 0 (the VM has 0)");
+    hooks_vm_free(vm);
+}
+
+static void test_several_scripts(void **state)
+{
+    char *a = write_text("alpha.lua", "name = 'a'\nfunction handler(e, c) return {body = name .. c.functionName} end\n");
+    char *b = write_text("beta.lua", "function handler(e, c) return {body = tostring(name) .. c.functionName} end\n");
+    const char *files[] = {a, b};
+    hooks_options_t o = options(files, 2);
+    char err[256];
+    hooks_vm_t *vm = hooks_vm_new(&o, err, sizeof(err));
+    hooks_event_t ev = event_for("/");
+    hooks_response_t res;
+    char *msg;
+
+    (void)state;
+    assert_non_null(vm);
+    assert_int_equal(hooks_call_function(vm, 0, &ev, pool_alloc, &fx.pool, &res, &msg), 0);
+    assert_body(&res, "aalpha");
+    assert_int_equal(hooks_call_function(vm, 1, &ev, pool_alloc, &fx.pool, &res, &msg), 0);
+    assert_body(&res, "nilbeta"); /* each script has its own globals */
+    assert_int_equal(hooks_call_function(vm, 2, &ev, pool_alloc, &fx.pool, &res, &msg), -1);
+    hooks_vm_free(vm);
+    free(a);
+    free(b);
+}
+
+static void test_defaults_options(void **state)
+{
+    char *path = write_script("function handler(e, c) return {body = tostring(c.getRemainingTimeInMillis())} end\n");
+    const char *files[] = {path};
+    hooks_options_t o = {.files = files, .nfiles = 1};
+    char err[256];
+    hooks_vm_t *vm = hooks_vm_new(&o, err, sizeof(err));
+    hooks_response_t res;
+    long left;
+
+    (void)state;
+    assert_non_null(vm);
+    res = call_ok(vm, "/");
+    left = strtol(res.body, NULL, 10);
+    assert_true(left > 0 && left <= (long)HOOKS_DEFAULT_CPU_MS);
+    assert_true(hooks_vm_memory(vm) > 0 && hooks_vm_memory(vm) < HOOKS_DEFAULT_MEMORY);
+    hooks_vm_free(vm);
+    free(path);
+}
+
+/* ---- globals ---- */
+
+static void test_globals(void **state)
+{
+    hooks_vm_t *vm = vm_with("greeting = 'hi'\n"
+                             "local seen = {n = 0}\n"
+                             "function handler(event)\n"
+                             "  if event.path == '/assign' then counter = 1 end\n"
+                             "  if event.path == '/assign-1' then _ENV[1] = 1 end\n"
+                             "  if event.path == '/redefine' then handler = nil end\n"
+                             "  seen.n = seen.n + 1\n"
+                             "  return {body = greeting .. ' ' .. seen.n .. ' ' .. tostring(rawget(_G, 'counter'))}\n"
+                             "end\n");
+    hooks_response_t res;
+
+    (void)state;
+    res = call_ok(vm, "/");
+    assert_body(&res, "hi 1 nil");
+    call_fails(vm, "/assign", "assignment to global 'counter': globals are read-only after load (use local)");
+    call_fails(vm, "/assign-1", "assignment to a global (a number key)");
+    call_fails(vm, "/redefine", "assignment to global 'handler'");
+    res = call_ok(vm, "/");
+    assert_body(&res, "hi 2 nil"); /* module-level tables are the script's own state; globals did not change */
+    hooks_vm_free(vm);
+}
+
+/* ---- the sandbox: escape and abuse attempts ---- */
+
+static const char sandbox_src[] =
+    "local attempts, kept = {}, {}\n"
+    "attempts['/os.execute'] = function() return os.execute('id') end\n"
+    "attempts['/os.exit'] = function() os.exit(1) end\n"
+    "attempts['/os.getenv'] = function() return os.getenv('HOME') end\n"
+    "attempts['/os.remove'] = function() return os.remove('/tmp/x') end\n"
+    "attempts['/io.open'] = function() return io.open('/etc/passwd') end\n"
+    "attempts['/io.popen'] = function() return io.popen('id') end\n"
+    "attempts['/dofile'] = function() return dofile('/etc/passwd') end\n"
+    "attempts['/loadfile'] = function() return loadfile('/etc/passwd') end\n"
+    "attempts['/load-binary'] = function()\n"
+    "  local f, e = load('\\27LuaT\\0\\25\\147\\13\\10\\26\\10\\4\\8\\8\\120\\86\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0')\n"
+    "  if f then return {body = 'escaped'} end\n"
+    "  error(e)\n"
+    "end\n"
+    "attempts['/load-binary-mode-b'] = function()\n"
+    "  local f, e = load('\\27Lua', 'x', 'b', {})\n"
+    "  if f then return {body = 'escaped'} end\n"
+    "  error(e)\n"
+    "end\n"
+    "attempts['/load-reader-binary'] = function()\n"
+    "  local parts = {'\\27', 'Lua'}\n"
+    "  local f, e = load(function() return table.remove(parts, 1) end)\n"
+    "  if f then return {body = 'escaped'} end\n"
+    "  error(e)\n"
+    "end\n"
+    "attempts['/string.dump'] = function() return string.dump(print) end\n"
+    "attempts['/string-method-dump'] = function() return ('x'):dump() end\n"
+    "attempts['/debug.sethook'] = function() debug.sethook() end\n"
+    "attempts['/debug.getregistry'] = function() return debug.getregistry() end\n"
+    "attempts['/package.loadlib'] = function() return package.loadlib('libc.so.6', 'system') end\n"
+    "attempts['/package.path'] = function() package.path = '/tmp/?.lua' end\n"
+    "attempts['/require-absolute'] = function() return require('/etc/passwd') end\n"
+    "attempts['/require-dotdot'] = function() return require('../etc/passwd') end\n"
+    "attempts['/require-dots'] = function() return require('a..b') end\n"
+    "attempts['/require-leading-dot'] = function() return require('.hidden') end\n"
+    "attempts['/require-missing'] = function() return require('no.such.module') end\n"
+    "attempts['/string-metatable'] = function()\n"
+    "  getmetatable('').__index = {rep = function() return 'pwned' end}\n"
+    "end\n"
+    "attempts['/setmetatable-string'] = function() setmetatable('', {__index = {}}) end\n"
+    "attempts['/rawset'] = function() rawset(string, 'rep', function() return 'pwned' end) end\n"
+    "attempts['/string.rep'] = function() string.rep = function() return 'pwned' end end\n"
+    "attempts['/string.new'] = function() string.evil = true end\n"
+    "attempts['/table.insert-lib'] = function() table.insert(string, 'x') end\n"
+    "attempts['/math.pi'] = function() math.pi = 3 end\n"
+    "attempts['/edge.json'] = function() edge.json.encode = nil end\n"
+    "attempts['/edge.log'] = function() edge.log = nil end\n"
+    "attempts['/global'] = function() leaked = 'yes' end\n"
+    "attempts['/_G'] = function() _G.leaked = 'yes' end\n"
+    "attempts['/getmetatable-G'] = function() getmetatable(_G).__index.print = nil end\n"
+    "attempts['/setmetatable-G'] = function() setmetatable(_G, nil) end\n"
+    "attempts['/setmetatable-lib'] = function() setmetatable(string, {}) end\n"
+    "attempts['/load-global'] = function() load('leaked = 1')() end\n"
+    "attempts['/load-lib'] = function() load('string.rep = nil')() end\n"
+    "attempts['/gc'] = function() setmetatable({}, {__gc = function() while true do end end}) end\n"
+    "attempts['/collectgarbage'] = function() collectgarbage() end\n"
+    "attempts['/collectgarbage-stop'] = function() collectgarbage('stop') end\n"
+    "attempts['/randomseed'] = function() math.randomseed(42) end\n"
+    "attempts['/loop'] = function() while true do end end\n"
+    "attempts['/pcall-loop'] = function() while true do pcall(function() while true do end end) end end\n"
+    "attempts['/xpcall-loop'] = function()\n"
+    "  while true do xpcall(function() while true do end end, function() while true do end end) end\n"
+    "end\n"
+    "attempts['/wrap-loop'] = function() coroutine.wrap(function() while true do end end)() end\n"
+    "attempts['/resume-loop'] = function()\n"
+    "  local ok, e = coroutine.resume(coroutine.create(function() while true do end end))\n"
+    "  error(e, 0)\n"
+    "end\n"
+    "attempts['/yield-pcall-loop'] = function()\n"
+    "  local co = coroutine.wrap(function() pcall(function() coroutine.yield() while true do end end) end)\n"
+    "  co() co()\n"
+    "  return {body = 'survived'}\n"
+    "end\n"
+    "attempts['/close-loop'] = function()\n"
+    "  local co = coroutine.create(function()\n"
+    "    local x <close> = setmetatable({}, {__close = function() while true do end end})\n"
+    "    coroutine.yield()\n"
+    "  end)\n"
+    "  coroutine.resume(co)\n"
+    "  coroutine.close(co)\n"
+    "end\n"
+    "attempts['/wrap-close-loop'] = function()\n"
+    "  coroutine.wrap(function()\n"
+    "    local x <close> = setmetatable({}, {__close = function() while true do end end})\n"
+    "    while true do end\n"
+    "  end)()\n"
+    "end\n"
+    "attempts['/rep-empty'] = function()\n"
+    "  assert(string.rep('', 2^53) == '' and (''):rep(2^53, '') == '' and string.rep('', 3, ',') == ',,')\n"
+    "  while true do end\n"
+    "end\n"
+    "attempts['/move-range'] = function() table.move({}, 1, 2^40, 2) end\n"
+    "attempts['/insert-len'] = function()\n"
+    "  table.insert(setmetatable({}, {__len = function() return 2^50 end}), 1, 'x')\n"
+    "end\n"
+    "attempts['/remove-len'] = function() table.remove(setmetatable({}, {__len = function() return 2^50 end}), 1) end\n"
+    "attempts['/remove-negative'] = function()\n"
+    "  table.remove(setmetatable({}, {__len = function() return -1 end}), -2^62)\n"
+    "end\n"
+    "attempts['/tostring-loop'] = function()\n"
+    "  return {body = tostring(setmetatable({}, {__tostring = function() while true do end end}))}\n"
+    "end\n"
+    "attempts['/log-loop'] = function() edge.log(setmetatable({}, {__tostring = function() while true do end end})) end\n"
+    "attempts['/load-reader-loop'] = function() load(function() while true do end end) end\n"
+    "attempts['/sort-loop'] = function() table.sort({3, 2, 1}, function() while true do end end) end\n"
+    "attempts['/gsub-loop'] = function() string.gsub('aaa', 'a', function() while true do end end) end\n"
+    "attempts['/rep-bomb'] = function() return {body = string.rep('x', 2^30)} end\n"
+    "attempts['/rep-too-large'] = function() return {body = string.rep('x', 2^31)} end\n"
+    "attempts['/concat-bomb'] = function() local s = 'x' while true do s = s .. s end end\n"
+    "attempts['/table-bomb'] = function() local t = {} while true do t[#t + 1] = {} end end\n"
+    "attempts['/coroutine-bomb'] = function() local t = {} for i = 1, 1e8 do t[i] = coroutine.create(print) end end\n"
+    "attempts['/coroutine-nest'] = function() local function bomb() coroutine.wrap(bomb)() end bomb() end\n"
+    "attempts['/error-tostring-loop'] = function()\n"
+    "  error(setmetatable({}, {__tostring = function() while true do end end}))\n"
+    "end\n"
+    "attempts['/error-tostring-error'] = function()\n"
+    "  error(setmetatable({}, {__tostring = function() error('inner') end, __name = 'evil'}))\n"
+    "end\n"
+    "attempts['/error-nil'] = function() error() end\n"
+    "attempts['/error-huge'] = function() error(string.rep('x', 4 * 1024 * 1024)) end\n"
+    "attempts['/error-number'] = function() error(42) end\n"
+    "attempts['/yield'] = function() coroutine.yield(1) end\n"
+    "attempts['/caught-breach'] = function()\n"
+    "  pcall(function() while true do end end)\n"
+    "  return {body = 'caught'}\n"
+    "end\n"
+    "function handler(event, context)\n"
+    "  local attempt = attempts[event.path]\n"
+    "  if attempt then return attempt(event, context) end\n"
+    "  assert(string.rep('ab', 2) == 'abab', 'string.rep changed')\n"
+    "  assert(('x'):rep(2) == 'xx', 'string methods changed')\n"
+    "  assert(string.evil == nil and math.pi > 3.14, 'a library table changed')\n"
+    "  assert(getmetatable('') == false, 'the string metatable is visible')\n"
+    "  assert(getmetatable(_G) == false and getmetatable(string) == false, 'a metatable is visible')\n"
+    "  assert(rawget(_G, 'leaked') == nil and leaked == nil, 'a global leaked')\n"
+    "  assert(string.dump == nil and ('').dump == nil, 'string.dump is back')\n"
+    "  assert(io == nil and debug == nil and package == nil and os.execute == nil and dofile == nil)\n"
+    "  assert(loadfile == nil and rawset == nil and math.randomseed == nil)\n"
+    "  assert(type(print) == 'function' and type(edge.log) == 'function')\n"
+    "  assert(edge.json.encode({1}) == '[1]', 'edge.json changed')\n"
+    "  assert(collectgarbage('count') > 0)\n"
+    "  assert(load('return 1 + 1')() == 2 and load('return string.rep(\"a\", 2)')() == 'aa')\n"
+    "  assert(coroutine.wrap(function(a) local b = coroutine.yield(a + 1) return b * 2 end)(1) == 2)\n"
+    "  local t = {1, 2, 3} table.insert(t, 1, 0) table.insert(t, 4) assert(table.remove(t, 1) == 0 and #t == 4)\n"
+    "  assert(table.concat(table.move(t, 1, 4, 2, {}), ',', 2, 5) == '1,2,3,4', 'table.move')\n"
+    "  assert(('ab'):rep(3, '-') == 'ab-ab-ab' and string.rep('x', 0) == '', 'string.rep')\n"
+    "  return {statusCode = 200, body = 'ok'}\n"
+    "end\n";
+
+/* One attempt fails with want and a traceback, and the next call on the same VM succeeds with an intact sandbox. */
+static void sandbox_case(hooks_vm_t *vm, const char *path, const char *want)
+{
+    const char *err = call_fails(vm, path, want);
+    hooks_response_t res;
+
+    if (strstr(err, "stack traceback:") == NULL)
+        fail_msg("%s: no traceback in \"%s\"", path, err);
+    assert_true(strlen(err) < MAX_ERR_LEN);
+    assert_true(hooks_vm_memory(vm) <= TEST_MEMORY / 2);
+    res = call_ok(vm, "/ok");
+    assert_body(&res, "ok");
+}
+
+static void test_sandbox(void **state)
+{
+    static const struct {
+        const char *path, *want;
+    } cases[] = {
+        {"/os.execute", "field 'execute'"},
+        {"/os.exit", "field 'exit'"},
+        {"/os.getenv", "field 'getenv'"},
+        {"/os.remove", "field 'remove'"},
+        {"/io.open", "global 'io'"},
+        {"/io.popen", "global 'io'"},
+        {"/dofile", "global 'dofile'"},
+        {"/loadfile", "global 'loadfile'"},
+        {"/load-binary", "attempt to load a binary chunk (mode is 't')"},
+        {"/load-binary-mode-b", "attempt to load a binary chunk (mode is 't')"},
+        {"/load-reader-binary", "attempt to load a binary chunk (mode is 't')"},
+        {"/string.dump", "field 'dump'"},
+        {"/string-method-dump", "method 'dump'"},
+        {"/debug.sethook", "global 'debug'"},
+        {"/debug.getregistry", "global 'debug'"},
+        {"/package.loadlib", "global 'package'"},
+        {"/package.path", "global 'package'"},
+        {"/require-absolute", "bad module name"},
+        {"/require-dotdot", "bad module name"},
+        {"/require-dots", "bad module name"},
+        {"/require-leading-dot", "bad module name"},
+        {"/require-missing", "require('no.such.module'): cannot open"},
+        {"/string-metatable", "attempt to index a boolean value"},
+        {"/setmetatable-string", "bad argument #1 to 'setmetatable' (table expected, got string)"},
+        {"/rawset", "global 'rawset'"},
+        {"/string.rep", "table 'string' is read-only"},
+        {"/string.new", "table 'string' is read-only"},
+        {"/table.insert-lib", "table 'string' is read-only"},
+        {"/math.pi", "table 'math' is read-only"},
+        {"/edge.json", "table 'edge.json' is read-only"},
+        {"/edge.log", "table 'edge' is read-only"},
+        {"/global", "assignment to global 'leaked'"},
+        {"/_G", "assignment to global 'leaked'"},
+        {"/getmetatable-G", "attempt to index a boolean value"},
+        {"/setmetatable-G", "cannot change a protected metatable"},
+        {"/setmetatable-lib", "cannot change a protected metatable"},
+        {"/load-global", "table '_ENV' is read-only"},
+        {"/load-lib", "table 'string' is read-only"},
+        {"/gc", "__gc metamethods are not allowed"},
+        {"/collectgarbage", "only \"count\" is allowed"},
+        {"/collectgarbage-stop", "only \"count\" is allowed"},
+        {"/randomseed", "field 'randomseed'"},
+        {"/loop", "the function ran longer than 50 ms"},
+        {"/pcall-loop", "the function ran longer than 50 ms"},
+        {"/xpcall-loop", "the function ran longer than 50 ms|error in error handling"},
+        {"/wrap-loop", "the function ran longer than 50 ms"},
+        {"/resume-loop", "the function ran longer than 50 ms"},
+        {"/yield-pcall-loop", "the function ran longer than 50 ms"},
+        {"/close-loop", "the function ran longer than 50 ms"},
+        {"/wrap-close-loop", "the function ran longer than 50 ms"},
+        {"/rep-empty", "the function ran longer than 50 ms"},
+        {"/move-range", "table.move: more positions than the sandbox allows"},
+        {"/insert-len", "table.insert: a length of 1125899906842624 is out of the sandbox's range"},
+        {"/remove-len", "table.remove: a length of 1125899906842624 is out of the sandbox's range"},
+        {"/remove-negative", "table.remove: a length of -1 is out of the sandbox's range"},
+        {"/tostring-loop", "the function ran longer than 50 ms"},
+        {"/log-loop", "the function ran longer than 50 ms"},
+        {"/load-reader-loop", "the function ran longer than 50 ms"},
+        {"/sort-loop", "the function ran longer than 50 ms"},
+        {"/gsub-loop", "the function ran longer than 50 ms"},
+        {"/coroutine-nest", "stack overflow"},
+        {"/error-tostring-loop", "(error object is a table value)"},
+        {"/error-tostring-error", "(error object is a table value)"},
+        {"/error-nil", "(error object is a nil value)"},
+        {"/error-number", "42"},
+        {"/yield", "yielding is not supported here"},
+        {"/caught-breach", "the function ran longer than 50 ms"},
+    };
+    /* memory bombs run on a VM with a large CPU budget, so that memory is what stops them */
+    static const struct {
+        const char *path, *want;
+    } bombs[] = {
+        {"/rep-bomb", "not enough memory"},       {"/rep-too-large", "resulting string too large"},
+        {"/concat-bomb", "not enough memory"},    {"/table-bomb", "not enough memory"},
+        {"/coroutine-bomb", "not enough memory"}, {"/error-huge", "xxxxxxxx [...] xxxxxxxx"},
+    };
+    hooks_vm_t *vms[2] = {vm_with(sandbox_src), vm_with_limits(sandbox_src, 10000, TEST_MEMORY)};
+    size_t baseline[2];
+
+    (void)state;
+    for (int v = 0; v != 2; ++v) {
+        call_ok(vms[v], "/ok");
+        baseline[v] = hooks_vm_memory(vms[v]);
+    }
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i)
+        sandbox_case(vms[0], cases[i].path, cases[i].want);
+    for (size_t i = 0; i != sizeof(bombs) / sizeof(bombs[0]); ++i)
+        sandbox_case(vms[1], bombs[i].path, bombs[i].want);
+    /* After the bombs (each followed by a full collection), the memory is back near where it was; after the CPU
+     * breaches, there is garbage, which the incremental collector takes its time with. */
+    if (hooks_vm_memory(vms[1]) >= baseline[1] + MIB)
+        fail_msg("the VM holds %zu bytes, %zu at the start", hooks_vm_memory(vms[1]), baseline[1]);
+    assert_true(hooks_vm_memory(vms[0]) < baseline[0] + 4 * MIB);
+    hooks_vm_free(vms[0]);
+    hooks_vm_free(vms[1]);
+}
+
+/* Deep recursion: Lua's stack limit (LUAI_MAXSTACK), under the default memory limit and a budget that lets it get
+ * there; the same in a coroutine, and a stack overflow through pcall. */
+static void test_deep_recursion(void **state)
+{
+    char *path = write_script("local function f(n) return 1 + f(n + 1) end\n"
+                              "function handler(event)\n"
+                              "  if event.path == '/co' then return coroutine.wrap(f)(1) end\n"
+                              "  if event.path == '/pcall' then local ok, e = pcall(f, 1) error(e, 0) end\n"
+                              "  if event.path == '/ok' then return {body = 'ok'} end\n"
+                              "  return f(1)\n"
+                              "end\n"),
+         err[256];
+    const char *files[] = {path};
+    hooks_options_t o = options(files, 1);
+    hooks_vm_t *vm;
+
+    (void)state;
+    o.cpu_ms = 10000;
+    o.memory = 0;
+    assert_non_null(vm = hooks_vm_new(&o, err, sizeof(err)));
+    call_fails(vm, "/", "stack overflow");
+    assert_body((hooks_response_t[]){call_ok(vm, "/ok")}, "ok");
+    call_fails(vm, "/co", "stack overflow");
+    assert_body((hooks_response_t[]){call_ok(vm, "/ok")}, "ok");
+    call_fails(vm, "/pcall", "stack overflow");
+    assert_body((hooks_response_t[]){call_ok(vm, "/ok")}, "ok");
+    hooks_vm_free(vm);
+    free(path);
+}
+
+/* A table growth bomb: a memory error, and the memory back under the limit (and near the baseline) after. */
+static void test_memory_bomb_recovers(void **state)
+{
+    hooks_vm_t *vm = vm_with_limits("function handler(event)\n"
+                                    "  if event.path == '/bomb' then\n"
+                                    "    local t, i = {}, 0\n"
+                                    "    while true do i = i + 1 t[i] = i end\n"
+                                    "  end\n"
+                                    "  local t = {} for i = 1, 1000 do t[i] = i end\n"
+                                    "  return {body = tostring(#t)}\n"
+                                    "end\n",
+                                    10000, TEST_MEMORY);
+    size_t baseline;
+
+    (void)state;
+    call_ok(vm, "/");
+    baseline = hooks_vm_memory(vm);
+    for (int i = 0; i != 3; ++i) {
+        call_fails(vm, "/bomb", "not enough memory");
+        assert_true(hooks_vm_memory(vm) < TEST_MEMORY);
+        assert_true(hooks_vm_memory(vm) < baseline + 256 * 1024);
+        assert_body((hooks_response_t[]){call_ok(vm, "/")}, "1000");
+    }
+    hooks_vm_free(vm);
+}
+
+/* A coroutine kept across requests runs under the invocation that resumes it, never under the one that made it. */
+static hooks_response_t deep_call(hooks_vm_t *vm, const char *path, int depth)
+{
+    volatile char pad[2048];
+
+    pad[0] = (char)depth;
+    if (depth > 0)
+        return deep_call(vm, path, depth - 1);
+    (void)pad[0];
+    return call_ok(vm, path);
+}
+
+static void test_kept_coroutine(void **state)
+{
+    hooks_vm_t *vm = vm_with("local kept = {}\n"
+                             "function handler(event)\n"
+                             "  if event.path == '/make' then\n"
+                             "    kept.co = coroutine.create(function()\n"
+                             "      while true do edge.log('in', coroutine.yield()) end\n"
+                             "    end)\n"
+                             "    coroutine.resume(kept.co)\n"
+                             "    kept.spin = coroutine.wrap(function() coroutine.yield() while true do end end)\n"
+                             "    kept.spin()\n"
+                             "    return {body = 'made'}\n"
+                             "  elseif event.path == '/doomed' then\n"
+                             "    kept.doomed = coroutine.create(function()\n"
+                             "      local x <close> = setmetatable({}, {__close = function() while true do end end})\n"
+                             "      while true do end\n"
+                             "    end)\n"
+                             "    coroutine.resume(kept.doomed)\n"
+                             "  elseif event.path == '/close-doomed' then\n"
+                             "    local ok, e = coroutine.close(kept.doomed)\n"
+                             "    return {body = tostring(ok) .. ' ' .. coroutine.status(kept.doomed)}\n"
+                             "  elseif event.path == '/log' then\n"
+                             "    assert(coroutine.resume(kept.co, event.requestContext.requestId))\n"
+                             "    return {body = 'logged'}\n"
+                             "  end\n"
+                             "  kept.spin()\n"
+                             "end\n");
+    hooks_event_t ev = event_for("/log");
+    hooks_response_t res;
+    char *err;
+
+    (void)state;
+    res = deep_call(vm, "/make", 8);
+    assert_body(&res, "made");
+    ev.request_id = "req-2";
+    assert_int_equal(call(vm, &ev, &res, &err), 0);
+    assert_int_equal(fx.nlog, 1);
+    assert_string_equal(fx.log[0].rid, "req-2");
+    assert_string_equal(fx.log[0].text, "in req-2");
+    call_fails(vm, "/spin", "the function ran longer than 50 ms");
+    /* A coroutine killed by the CPU limit, closed by a later request: its __close must not run (unhooked). */
+    call_fails(vm, "/doomed", "the function ran longer than 50 ms");
+    res = call_ok(vm, "/close-doomed");
+    assert_body(&res, "false dead");
+    hooks_vm_free(vm);
+}
+
+/* ---- the edge table ---- */
+
+static void test_json(void **state)
+{
+    hooks_vm_t *vm = vm_with_limits(
+        "local J = edge.json\n"
+        "local function eq(a, b, what)\n"
+        "  if a ~= b then error(what .. ': got ' .. tostring(a) .. ', want ' .. tostring(b), 2) end\n"
+        "end\n"
+        "local function fails(f, pat, what)\n"
+        "  local ok, e = pcall(f)\n"
+        "  if ok then error(what .. ': did not fail', 2) end\n"
+        "  if not string.find(e, pat, 1, true) then error(what .. ': wrong message: ' .. e, 2) end\n"
+        "end\n"
+        "function handler()\n"
+        "  eq(J.encode({1, 2, 3}), '[1,2,3]', 'array')\n"
+        "  eq(J.encode({}), '{}', 'empty')\n"
+        "  eq(J.encode({a = 1}), '{\"a\":1}', 'object')\n"
+        "  eq(J.encode({[2] = 'b'}), '{\"2\":\"b\"}', 'integer key')\n"
+        "  eq(J.encode('a\"b\\\\c\\n\\1/\\127'), '\"a\\\\\"b\\\\\\\\c\\\\n\\\\u0001/\\127\"', 'escapes')\n"
+        "  eq(J.encode(0.5), '0.5', 'float') eq(J.encode(1.0), '1.0', 'whole float') eq(J.encode(-0.1), '-0.1', 'neg')\n"
+        "  eq(J.encode(0.1 + 0.2), '0.30000000000000004', 'shortest round trip')\n"
+        "  eq(J.encode(1e300), '1e+300', 'exp')\n"
+        "  eq(J.encode(math.maxinteger), '9223372036854775807', 'maxinteger')\n"
+        "  eq(J.encode(math.mininteger), '-9223372036854775808', 'mininteger')\n"
+        "  eq(J.encode(true), 'true', 'true') eq(J.encode(J.null), 'null', 'null') eq(J.encode(nil), 'null', 'nil')\n"
+        "  eq(J.encode({J.null, false}), '[null,false]', 'null in array')\n"
+        "  eq(J.encode('h\\195\\169llo'), '\"h\\195\\169llo\"', 'utf8')\n"
+        "  fails(function() J.encode(0/0) end, 'NaN', 'nan')\n"
+        "  fails(function() J.encode(-math.huge) end, 'NaN and infinities', 'inf')\n"
+        "  local t = {} t.self = t fails(function() J.encode(t) end, 'contains itself', 'cycle')\n"
+        "  local a = {} a[1] = {a} fails(function() J.encode(a) end, 'contains itself', 'cycle through an array')\n"
+        "  local deep, cur = {}, nil cur = deep for i = 1, 64 do cur[1] = {} cur = cur[1] end\n"
+        "  fails(function() J.encode(deep) end, 'nested deeper than 64', 'depth')\n"
+        "  local ok64 = {} cur = ok64 for i = 1, 63 do cur[1] = {} cur = cur[1] end\n"
+        "  eq(#J.encode(ok64), 128, '64 levels')\n"
+        "  fails(function() J.encode({f = print}) end, 'a function value has no JSON form', 'function')\n"
+        "  fails(function() J.encode({[true] = 1}) end, 'a boolean key', 'boolean key')\n"
+        "  fails(function() J.encode({[1.5] = 1}) end, 'a float key', 'float key')\n"
+        "  fails(function() J.encode('\\255') end, 'not valid UTF-8', 'bad utf8')\n"
+        "  fails(function() J.encode(coroutine.create(print)) end, 'a thread value', 'thread')\n"
+        "  fails(function() J.encode() end, 'bad argument #1', 'no argument')\n"
+        "  local v = J.decode('{\"a\":[1,2.5,{\"b\":null}],\"c\":\"\\\\u00e9\\\\ud83d\\\\ude00\\\\n\",\"d\":true,'\n"
+        "                     .. '\"e\":-0,\"big\":12345678901234567890,\"f\":false,\"g\":-1.5e-3}')\n"
+        "  eq(v.a[1], 1, 'int') eq(math.type(v.a[1]), 'integer', 'int type') eq(v.a[2], 2.5, 'float')\n"
+        "  eq(v.a[3].b, J.null, 'null') eq(v.c, '\\195\\169\\240\\159\\152\\128\\n', 'escapes')\n"
+        "  eq(v.d, true, 'true') eq(v.f, false, 'false') eq(v.e, 0, '-0') eq(v.g, -0.0015, 'exp')\n"
+        "  eq(math.type(v.big), 'float', 'big') eq(#v.a, 3, 'array length')\n"
+        "  eq(J.decode('-9223372036854775808'), math.mininteger, 'min int')\n"
+        "  eq(math.type(J.decode('9223372036854775808')), 'float', 'past max int')\n"
+        "  eq(J.decode(' \"x\" '), 'x', 'top-level string') eq(J.decode('{\"k\":1,\"k\":2}').k, 2, 'last wins')\n"
+        "  eq(next(J.decode('{}')), nil, 'empty object') eq(#J.decode('[]'), 0, 'empty array')\n"
+        "  fails(function() J.decode('[1,]') end, 'edge.json.decode: unexpected character at byte 3', 'trailing comma')\n"
+        "  fails(function() J.decode('{\"a\"}') end, \"expected ':'\", 'missing colon')\n"
+        "  fails(function() J.decode('{a:1}') end, 'expected a string key', 'bare key')\n"
+        "  fails(function() J.decode('[1] x') end, 'unexpected text after the value', 'trailing')\n"
+        "  fails(function() J.decode('') end, 'unexpected end', 'empty')\n"
+        "  fails(function() J.decode('[1') end, 'unexpected end', 'unterminated array')\n"
+        "  fails(function() J.decode('\"abc') end, 'unterminated string', 'unterminated string')\n"
+        "  fails(function() J.decode('\"\\\\ud800\"') end, 'unpaired surrogate', 'lone high')\n"
+        "  fails(function() J.decode('\"\\\\udc00\"') end, 'unpaired surrogate', 'lone low')\n"
+        "  fails(function() J.decode('\"\\\\x\"') end, 'bad escape', 'bad escape')\n"
+        "  fails(function() J.decode('\"\\255\"') end, 'not valid UTF-8', 'bad utf8')\n"
+        "  fails(function() J.decode('\"\\237\\160\\128\"') end, 'not valid UTF-8', 'encoded surrogate')\n"
+        "  fails(function() J.decode('\"a\\nb\"') end, 'control character', 'raw newline')\n"
+        "  fails(function() J.decode('1e999') end, 'number out of range', 'huge')\n"
+        "  fails(function() J.decode('01') end, 'unexpected text', 'leading zero')\n"
+        "  fails(function() J.decode('1.') end, 'bad number', 'bare dot')\n"
+        "  fails(function() J.decode('-') end, 'bad number', 'bare minus')\n"
+        "  fails(function() J.decode('NaN') end, 'unexpected character', 'NaN')\n"
+        "  fails(function() J.decode('nul') end, 'unexpected character', 'short literal')\n"
+        "  fails(function() J.decode(string.rep('[', 65) .. string.rep(']', 65)) end, 'nested too deep', 'deep')\n"
+        "  eq(type(J.decode(string.rep('[', 64) .. string.rep(']', 64))), 'table', '64 levels')\n"
+        "  local src = {name = 'x', list = {1, 2, 3}, nested = {ok = true, n = J.null}, f = 0.25, s = '\\0\\31'}\n"
+        "  local back = J.decode(J.encode(src))\n"
+        "  eq(back.name, 'x', 'rt name') eq(back.list[3], 3, 'rt list') eq(back.nested.n, J.null, 'rt null')\n"
+        "  eq(back.nested.ok, true, 'rt bool') eq(back.f, 0.25, 'rt float') eq(back.s, '\\0\\31', 'rt controls')\n"
+        "  return {body = J.encode({s = 'caf\\195\\169 \\226\\130\\172 \\240\\159\\152\\128 \"q\" \\\\ \\t'})}\n"
+        "end\n",
+        FUNCTIONAL_CPU_MS, TEST_MEMORY);
+    hooks_response_t res = call_ok(vm, "/");
+    json_t *j;
+
+    (void)state;
+    j = json_body(&res); /* jansson reads what the encoder wrote */
+    assert_string_equal(jstr(j, "s"), "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \"q\" \\ \t");
+    json_decref(j);
+    hooks_vm_free(vm);
+}
+
+static void test_hashes_and_base64(void **state)
+{
+    hooks_vm_t *vm = vm_with_limits(
+        "local function eq(a, b, what)\n"
+        "  if a ~= b then error(what .. ': got ' .. tostring(a) .. ', want ' .. tostring(b), 2) end\n"
+        "end\n"
+        "function handler()\n"
+        "  eq(edge.sha256('abc'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad', 'sha256 abc')\n"
+        "  eq(edge.sha256(''), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'sha256 empty')\n"
+        "  eq(edge.hmac_sha256('Jefe', 'what do ya want for nothing?'),\n"
+        "     '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843', 'RFC 4231 case 2')\n"
+        "  eq(edge.hmac_sha256(string.rep('\\170', 131),\n"
+        "                      'Test Using Larger Than Block-Size Key - Hash Key First'),\n"
+        "     '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54', 'RFC 4231 case 6')\n"
+        "  local B = edge.base64\n"
+        "  eq(B.encode(''), '', 'empty') eq(B.encode('f'), 'Zg==', 'f') eq(B.encode('fo'), 'Zm8=', 'fo')\n"
+        "  eq(B.encode('foobar'), 'Zm9vYmFy', 'foobar') eq(B.decode('Zm9vYmFy'), 'foobar', 'decode')\n"
+        "  eq(B.decode(''), '', 'decode empty') eq(B.decode('Zg=='), 'f', 'decode f')\n"
+        "  eq(B.decode(B.encode('\\0\\1\\255\\254')), '\\0\\1\\255\\254', 'binary round trip')\n"
+        "  eq(B.decode('Zg'), 'f', 'unpadded') eq(B.decode('Zm9vYg'), 'foob', 'unpadded 2')\n"
+        "  eq(B.decode('Zm8'), 'fo', 'unpadded 3') eq(B.decode('+/+/'), '\\251\\255\\191', 'alphabet')\n"
+        "  for _, bad in ipairs({'Zm9v!', 'Zg=a', 'Zg=', 'Z', 'Zm9vY', ' Zm9v', 'Zm9v\\nYmFy', 'Zm9v-_', 'Zg===',\n"
+        "                        '=Zg', 'Z=g='}) do\n"
+        "    local ok, e = pcall(B.decode, bad)\n"
+        "    if ok then error('decoded ' .. bad) end\n"
+        "    assert(e:find('edge.base64.decode: not base64', 1, true), e)\n"
+        "  end\n"
+        "  local t = edge.time()\n"
+        "  eq(math.type(t), 'float', 'time type')\n"
+        "  return {body = string.format('%.3f', t)}\n"
+        "end\n",
+        FUNCTIONAL_CPU_MS, TEST_MEMORY);
+    hooks_response_t res = call_ok(vm, "/");
+    double t = strtod(res.body, NULL);
+
+    (void)state;
+    assert_true(t > (double)time(NULL) - 5 && t < (double)time(NULL) + 5);
+    hooks_vm_free(vm);
+}
+
+static void test_log(void **state)
+{
+    hooks_vm_t *vm = vm_with("edge.log('loading', 1, nil, true)\n"
+                             "function handler(event)\n"
+                             "  edge.log('line\\r\\nforged: yes', '\\0\\t', setmetatable({}, {__tostring = function()\n"
+                             "    return 'custom' end}))\n"
+                             "  print('from print', 2.5)\n"
+                             "  edge.log(string.rep('y', 10000))\n"
+                             "  return {}\n"
+                             "end\n");
+
+    (void)state;
+    assert_int_equal(fx.nlog, 1);
+    assert_string_equal(fx.log[0].rid, "(null)"); /* load time: no request */
+    assert_string_equal(fx.log[0].text, "loading 1 nil true");
+    call_ok(vm, "/");
+    assert_int_equal(fx.nlog, 4);
+    assert_string_equal(fx.log[1].rid, "req-1");
+    assert_string_equal(fx.log[1].text, "line\\r\\nforged: yes \\x00\t custom");
+    assert_string_equal(fx.log[2].text, "from print 2.5");
+    assert_int_equal(fx.log[3].len, 4096 + 3);
+    assert_memory_equal(fx.log[3].text + 4096, "...", 3);
+    hooks_vm_free(vm);
+}
+
+static void test_require(void **state)
+{
+    static const char util[] = "edge.log('util loaded', ...)\n"
+                               "local M = {}\n"
+                               "prefix = 'hi '\n"
+                               "function M.greet(n) return prefix .. n end\n"
+                               "function M.set() prefix = 'x' end\n"
+                               "return M\n";
+    static const char self[] = "return require('lib.selfish')\n";
+    char *u = write_text("lib/util.lua", util), *s = write_text("lib/selfish.lua", self);
+    char *bad = write_text("lib/broken.lua", "error('broken module')\n");
+    hooks_vm_t *vm = vm_with("local util = require('lib.util')\n"
+                             "function handler(event)\n"
+                             "  if event.path == '/set' then util.set() end\n"
+                             "  if event.path == '/self' then require('lib.selfish') end\n"
+                             "  if event.path == '/broken' then require('lib.broken') end\n"
+                             "  assert(require('lib.util') == util, 'not cached')\n"
+                             "  assert(prefix == nil, 'module globals are its own')\n"
+                             "  return {body = util.greet(event.path)}\n"
+                             "end\n");
+    hooks_response_t res;
+
+    (void)state;
+    res = call_ok(vm, "/a");
+    assert_body(&res, "hi /a");
+    res = call_ok(vm, "/b");
+    assert_body(&res, "hi /b");
+    assert_int_equal(fx.nlog, 1); /* loaded once */
+    assert_string_equal(fx.log[0].text, "util loaded lib.util");
+    call_fails(vm, "/set", "assignment to global 'prefix'");
+    call_fails(vm, "/self", "requires itself");
+    call_fails(vm, "/broken", "broken module");
+    call_fails(vm, "/broken", "broken module"); /* not cached as loaded */
+    res = call_ok(vm, "/c");
+    assert_body(&res, "hi /c");
+    hooks_vm_free(vm);
+    free(u);
+    free(s);
+    free(bad);
+}
+
+static void test_require_without_dir(void **state)
+{
+    char *path = write_script("function handler() return require('lib.util') end\n"), err[256];
+    const char *files[] = {path};
+    hooks_options_t o = options(files, 1);
+    hooks_vm_t *vm;
+
+    (void)state;
+    o.dir = NULL;
+    assert_non_null(vm = hooks_vm_new(&o, err, sizeof(err)));
+    call_fails(vm, "/", "require('lib.util'): no scripts directory is configured");
+    hooks_vm_free(vm);
+    free(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_hello, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_defaults, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_base64_body, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_multi_value_headers, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_answers, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_answer_metatable_ignored, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_event_fields, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_event_minimal, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_context, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_syntax_error, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_load_errors, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_sources, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_missing_handler, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_runtime_error_traceback, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_no_script, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_several_scripts, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_defaults_options, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_globals, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_sandbox, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_deep_recursion, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_memory_bomb_recovers, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_kept_coroutine, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_json, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_hashes_and_base64, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_log, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_require, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_require_without_dir, test_setup, test_teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
