@@ -1,6 +1,7 @@
 /*
- * hooks/internal.h: what the files of hooks/ share (vm.c: the VM, sandbox and invocations; edge.c: the `edge` table
- * and JSON; event.c: the event, context and answer). Never included outside hooks/.
+ * hooks/internal.h: what the files of hooks/ share (vm.c: the VM, scripts and invocations; sandbox.c: the sandbox;
+ * edge.c: the `edge` table; json.c: JSON and UTF-8; event.c: the event, context and answer). Never included outside
+ * hooks/.
  *
  * Every lua_State of a VM (the main thread and every coroutine) finds its VM through the allocator's userdata
  * (lua_getallocf), and the invocation it runs for through its extra space (LUA_EXTRASPACE: one pointer to a
@@ -45,7 +46,7 @@ struct hooks_vm {
     char *dir; /* NULL: require is refused */
     hooks_script_t *scripts;
     size_t nscripts;
-    int envs_ref;   /* registry: {[id + 1] = the globals of script id (the V of lock_env() in vm.c)} */
+    int envs_ref;   /* registry: {[id + 1] = the globals of script id (the V of hooks_lock_env())} */
     int loaded_ref; /* registry: require()'s cache, module name -> value */
     int base_ref;   /* registry: the sandbox base table B (globals every script reads through __index) */
     void (*log)(void *data, const char *request_id, const char *line, size_t len);
@@ -57,25 +58,39 @@ uint64_t hooks_now_ns(void);
 hooks_vm_t *hooks_vm_of(lua_State *L);
 /* The invocation L runs for (NULL on the main thread). */
 hooks_call_t *hooks_current_call(lua_State *L);
+/* Points co at call (NULL: none) and gives it the count hook, unless it already has the right one. */
+void hooks_adopt(lua_State *co, hooks_call_t *call);
+
+/* ---- sandbox.c ---- */
 /* Replaces the table at the top of the stack with a read-only view of it (reads go through, writes raise an error
  * naming `name`, getmetatable gives false). */
 void hooks_readonly(lua_State *L, const char *name);
+/* Pushes a new global table G for a script or module: reads fall through to the sandbox base, _G is G. */
+void hooks_new_env(lua_State *L, hooks_vm_t *vm);
+/* Locks the global table at idx once its top level has run (every assignment raises); pushes its entries' table V. */
+void hooks_lock_env(lua_State *L, hooks_vm_t *vm, int idx);
+/* Protected (the VM as light userdata at 1): opens the libraries, builds the sandbox base B and the registry tables. */
+int hooks_setup_p(lua_State *L);
 
 /* ---- edge.c ---- */
 /* Pushes the (read-only) `edge` table. */
 void hooks_edge_open(lua_State *L);
 /* edge.log(...), also the sandbox's print. */
 int hooks_edge_log(lua_State *L);
-/* 1 if s[0..len) is well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF). */
-int hooks_utf8_valid(const char *s, size_t len);
-/* Pushes the Lua value of the JSON text s[0..len); raises an error starting with `what` when it is not JSON. */
-void hooks_json_decode(lua_State *L, const char *s, size_t len, const char *what);
 /* Pushes the base64 (RFC 4648, with padding) of s[0..len). */
 void hooks_push_base64(lua_State *L, const char *s, size_t len);
 /* Decodes base64 (the standard alphabet, padded or not) into out, which has room for hooks_base64_max(len) bytes:
  * the length decoded, or -1 when in[0..len) is not base64. */
 long hooks_base64_decode(const char *in, size_t len, unsigned char *out);
 size_t hooks_base64_max(size_t len);
+
+/* ---- json.c ---- */
+/* Pushes the (read-only) `edge.json` table. */
+void hooks_json_open(lua_State *L);
+/* 1 if s[0..len) is well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF). */
+int hooks_utf8_valid(const char *s, size_t len);
+/* Pushes the Lua value of the JSON text s[0..len); raises an error starting with `what` when it is not JSON. */
+void hooks_json_decode(lua_State *L, const char *s, size_t len, const char *what);
 
 /* ---- event.c ---- */
 void hooks_push_event(lua_State *L, const hooks_event_t *ev);
