@@ -2,12 +2,13 @@
 # Function benchmark: a hello-world Lua function as an origin, edgeproxy (origin: { function: ... }, the API Gateway
 # proxy-integration event and answer) against nginx with Debian's lua-nginx-module (libnginx-mod-http-lua) running
 # content_by_lua_block. Both answer GET /hello/NAME with {"hello":"NAME"} (application/json), one worker on CPU 0,
-# wrk on CPU 1, interleaved rounds, medians. Goal (issue 5): edgeproxy >= 1.0x nginx.
+# the load generator on CPU 1 (HTTP/1.1: wrk; HTTP/2 over TLS: h2load, the same certificate and TLS 1.3 suite for
+# both), interleaved rounds, medians. Goal (issue 5): edgeproxy >= 1.0x nginx.
 #
-#   bash benchmarks/function.sh                # ROUNDS=5 x DURATION=5 s per server; about 1 minute
+#   bash benchmarks/function.sh                # ROUNDS=5 x DURATION=5 s per server and protocol; about 2 minutes
 #
-# Environment: DURATION (5), WARMUP (1), ROUNDS (5), CONNS (64), PORT_BASE (19820: 2 ports), EDGEPROXY (a binary;
-#   default: build the working tree, Release), KEEP_TMP=1.
+# Environment: DURATION (5), WARMUP (1), ROUNDS (5), PROTOS ("h1 h2"), CONNS (64; wrk), H2_CONNS (16), H2_STREAMS (32),
+#   PORT_BASE (19820: 4 ports), EDGEPROXY (a binary; default: build the working tree, Release), KEEP_TMP=1.
 set -euo pipefail
 
 BENCH=function
@@ -16,12 +17,15 @@ DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-64}
+PROTOS=${PROTOS:-h1 h2}
+H2_CONNS=${H2_CONNS:-16}
+H2_STREAMS=${H2_STREAMS:-32}
 PORT_BASE=${PORT_BASE:-19820}
 SERVER_CPU=0
 LOAD_CPU=1
 
 . "$REPO/benchmarks/lib.sh"
-declare -A pkg_of=([wrk]=wrk [curl]=curl [nginx]=nginx-light)
+declare -A pkg_of=([wrk]=wrk [curl]=curl [nginx]=nginx-light [h2load]=nghttp2-client [openssl]=openssl)
 bench_tools
 [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || {
     pkg_of=([lua-module]=libnginx-mod-http-lua)
@@ -33,11 +37,15 @@ bench_tools
 }
 bench_build
 bench_tmp edgeproxy-function-bench
-bench_ports "$PORT_BASE" 2
+bench_ports "$PORT_BASE" 4
 EP_PORT=$PORT_BASE
 NGINX_PORT=$((PORT_BASE + 1))
+EP_TLS=$((PORT_BASE + 2))
+NGINX_TLS=$((PORT_BASE + 3))
 
 mkdir -p "$TMP/edge/fn" "$TMP/nginx/logs"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -keyout "$TMP/key.pem" -out "$TMP/cert.pem" >/dev/null 2>&1 || die "openssl could not make a certificate"
 cat >"$TMP/edge/fn/hello.lua" <<'LUA'
 function handler(event, context)
   return { statusCode = 200, headers = { ["content-type"] = "application/json" },
@@ -46,7 +54,9 @@ end
 LUA
 cat >"$TMP/edge/edge.yaml" <<YAML
 threads: 1
-listen: [{ address: 127.0.0.1, port: $EP_PORT }]
+listen:
+  - { address: 127.0.0.1, port: $EP_PORT }
+  - { address: 127.0.0.1, port: $EP_TLS, tls: { cert: $TMP/cert.pem, key: $TMP/key.pem } }
 access_log: { enabled: false }
 hosts:
   "*":
@@ -62,8 +72,13 @@ error_log $TMP/nginx/error.log;
 events { worker_connections 4096; }
 http {
   access_log off;
+  keepalive_requests 100000000;
   server {
     listen 127.0.0.1:$NGINX_PORT;
+    listen 127.0.0.1:$NGINX_TLS ssl http2;
+    ssl_certificate $TMP/cert.pem;
+    ssl_certificate_key $TMP/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;
     location /hello/ {
       content_by_lua_block {
         local name = ngx.var.uri:sub(8)
@@ -76,56 +91,80 @@ http {
 NGINX
 start edgeproxy $SERVER_CPU "$EDGEPROXY" -c "$TMP/edge/edge.yaml"
 start nginx $SERVER_CPU nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -g 'daemon off;'
-url_of() { [ "$1" = edgeproxy ] && echo "http://127.0.0.1:$EP_PORT/hello/world" || echo "http://127.0.0.1:$NGINX_PORT/hello/world"; }
+# url_of SERVER [PROTO]
+url_of() {
+    if [ "${2:-h1}" = h2 ]; then
+        [ "$1" = edgeproxy ] && echo "https://127.0.0.1:$EP_TLS/hello/world" || echo "https://127.0.0.1:$NGINX_TLS/hello/world"
+    else
+        [ "$1" = edgeproxy ] && echo "http://127.0.0.1:$EP_PORT/hello/world" || echo "http://127.0.0.1:$NGINX_PORT/hello/world"
+    fi
+}
 for s in edgeproxy nginx; do
     wait_http "$s" "$(url_of $s)"
     body=$(curl -s "$(url_of $s)")
     [ "$body" = '{"hello":"world"}' ] || die "$s answered '$body'"
+    body=$(curl -sk --http2 "$(url_of $s h2)")
+    [ "$body" = '{"hello":"world"}' ] || die "$s answered '$body' over TLS"
 done
 
-# run SERVER SECONDS -> "RPS CPU%"
+# run SERVER PROTO SECONDS -> "RPS CPU%"
 run() {
-    local s=$1 secs=$2 out rps c0 c1 t0 t1 pid
+    local s=$1 proto=$2 secs=$3 out rps c0 c1 t0 t1 pid
     pid=$(pid_of "$s")
     c0=$(cpu_ticks "$pid")
     t0=$(now)
-    out=$(taskset -c $LOAD_CPU wrk -t1 -c"$CONNS" -d"${secs}s" "$(url_of "$s")" 2>&1) || die "wrk failed: $out"
+    if [ "$proto" = h1 ]; then
+        out=$(taskset -c $LOAD_CPU wrk -t1 -c"$CONNS" -d"${secs}s" "$(url_of "$s")" 2>&1) || die "wrk failed: $out"
+        grep -q 'Non-2xx' <<<"$out" && die "$s answered non-2xx: $out"
+        rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+    else
+        out=$(taskset -c $LOAD_CPU h2load -c"$H2_CONNS" -m"$H2_STREAMS" -t1 -D "$secs" --tls13-ciphers=TLS_AES_128_GCM_SHA256 \
+            "$(url_of "$s" h2)" 2>&1) || die "h2load failed: $out"
+        awk '/^status codes:/ { if ($5 != 0 || $7 != 0 || $9 != 0) exit 1 }' <<<"$out" || die "$s: h2load saw errors: $out"
+        rps=$(awk '/^finished in/ { gsub(",", "", $4); print $4 }' <<<"$out")
+    fi
     t1=$(now)
     c1=$(cpu_ticks "$pid")
-    grep -q 'Non-2xx' <<<"$out" && die "$s answered non-2xx: $out"
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
-    [ -n "$rps" ] || die "could not parse wrk's output: $out"
+    [ -n "$rps" ] || die "could not parse the load generator's output: $out"
     awk -v r="$rps" -v c=$((c1 - c0)) -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
         'BEGIN { printf "%.0f %.0f\n", r, 100 * c / hz / (t1 - t0) }'
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 declare -A RPS CPU
-for r in $(seq "$ROUNDS"); do
-    order="edgeproxy nginx"
-    ((r % 2 == 0)) && order="nginx edgeproxy"
-    for s in $order; do
-        run "$s" "$WARMUP" >/dev/null
-        read -r rps cpu < <(run "$s" "$DURATION")
-        log "$s round $r: $rps req/s, CPU $cpu%"
-        RPS[$s]+="$rps "
-        CPU[$s]+="$cpu "
+for proto in $PROTOS; do
+    for r in $(seq "$ROUNDS"); do
+        order="edgeproxy nginx"
+        ((r % 2 == 0)) && order="nginx edgeproxy"
+        for s in $order; do
+            run "$s" "$proto" "$WARMUP" >/dev/null
+            read -r rps cpu < <(run "$s" "$proto" "$DURATION")
+            log "$proto $s round $r: $rps req/s, CPU $cpu%"
+            RPS[$proto-$s]+="$rps "
+            CPU[$proto-$s]+="$cpu "
+        done
     done
 done
 
+col() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | median; }
 echo "#### Function benchmark, $(date -u '+%Y-%m-%d %H:%M:%S') UTC"
 echo
 echo "- $("$EDGEPROXY" --version 2>&1 | head -1) (threads: 1, Lua $(pkg-config --modversion lua5.4 2>/dev/null || echo 5.4)) vs $(nginx -v 2>&1 | sed 's/^nginx version: //') with lua-nginx-module $(dpkg-query -W -f='${Version}' libnginx-mod-http-lua 2>/dev/null) (worker_processes 1), both on CPU $SERVER_CPU"
-echo "- GET /hello/world -> {\"hello\":\"world\"}; wrk -t1 -c$CONNS on CPU $LOAD_CPU; $ROUNDS rounds of ${DURATION}s, interleaved, after a ${WARMUP}s warm-up each; medians"
+echo "- GET /hello/world -> {\"hello\":\"world\"}; HTTP/1.1: wrk -t1 -c$CONNS; HTTP/2 over TLS 1.3 (AES-128-GCM, one ECDSA P-256 certificate): h2load -c$H2_CONNS -m$H2_STREAMS -t1; load on CPU $LOAD_CPU"
+echo "- $ROUNDS rounds of ${DURATION}s per server and protocol, interleaved, after a ${WARMUP}s warm-up each; medians"
 echo
-echo "| server | req/s (median) | server CPU | rounds (req/s) | edgeproxy / this |"
-echo "|---|---:|---:|---|---:|"
-e=$(tr ' ' '\n' <<<"${RPS[edgeproxy]}" | sed '/^$/d' | median)
-for s in edgeproxy nginx; do
-    m=$(tr ' ' '\n' <<<"${RPS[$s]}" | sed '/^$/d' | median)
-    c=$(tr ' ' '\n' <<<"${CPU[$s]}" | sed '/^$/d' | median)
-    echo "| $s | $m | $c% | ${RPS[$s]% } | $(awk -v e="$e" -v m="$m" 'BEGIN { printf "%.2fx", e / m }') |"
+echo "| protocol | server | req/s (median) | server CPU | rounds (req/s) | edgeproxy / this |"
+echo "|---|---|---:|---:|---|---:|"
+verdicts=()
+for proto in $PROTOS; do
+    name=$([ "$proto" = h1 ] && echo "HTTP/1.1" || echo "HTTP/2+TLS")
+    e=$(col "${RPS[$proto-edgeproxy]}")
+    for s in edgeproxy nginx; do
+        m=$(col "${RPS[$proto-$s]}")
+        echo "| $name | $s | $m | $(col "${CPU[$proto-$s]}")% | ${RPS[$proto-$s]% } | $(awk -v e="$e" -v m="$m" 'BEGIN { printf "%.2fx", e / m }') |"
+    done
+    n=$(col "${RPS[$proto-nginx]}")
+    verdicts+=("$(awk -v e="$e" -v n="$n" -v p="$name" 'BEGIN { r = e / n; printf "- %s: edgeproxy at %.2fx of nginx + lua-nginx-module (goal >= 1.0x): **%s**", p, r, (r >= 1.0) ? "MET" : "NOT MET" }')")
 done
-n=$(tr ' ' '\n' <<<"${RPS[nginx]}" | sed '/^$/d' | median)
 echo
-awk -v e="$e" -v n="$n" 'BEGIN { r = e / n; printf "- edgeproxy at %.2fx of nginx + lua-nginx-module (goal >= 1.0x): **%s**\n", r, (r >= 1.0) ? "MET" : "NOT MET" }'
+printf '%s\n' "${verdicts[@]}"
