@@ -386,5 +386,6 @@ void px_function_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
     req->res.content_length = res.body_len;
     h2o_start_response(req, &generator);
     h2o_iovec_t body = h2o_iovec_init(res.body, res.body_len);
-    h2o_send(req, &body, res.body_len != 0 ? 1 : 0, H2O_SEND_STATE_FINAL);
+    int is_head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")); /* the length, not the bytes */
+    h2o_send(req, &body, res.body_len != 0 && !is_head ? 1 : 0, H2O_SEND_STATE_FINAL);
 }

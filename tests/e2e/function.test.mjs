@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { assertJsonError, h1, h2, json, killAll, poll, runCli, startEdge, tempDir } from './lib.mjs';
+import { assertJsonError, h1, h2, json, killAll, poll, raw, runCli, startEdge, tempDir } from './lib.mjs';
 
 after(killAll);
 
@@ -127,6 +127,16 @@ describe('functions', () => {
     r = await h2({ port: tlsPort, path: '/hello/alice' });
     assert.equal(r.status, 200);
     assert.equal(r.body.toString(), 'hello alice');
+  });
+
+  test('HEAD gets the length and no body, on a kept-alive connection that then serves a GET', async () => {
+    const text = 'HEAD /hello/bob HTTP/1.1\r\nHost: x\r\n\r\nGET /hello/eve HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+    const out = (await raw(port, text)).raw.toString('latin1');
+    const heads = out.split('HTTP/1.1 200 OK');
+    assert.equal(heads.length, 3, out);
+    assert.match(heads[1], /content-length: 9\r\n/i);
+    assert.ok(!heads[1].includes('hello bob'), `HEAD carried a body: ${out}`);
+    assert.ok(heads[2].endsWith('hello eve'), out);
   });
 
   test('the event has the Lambda proxy-integration fields', async () => {
