@@ -554,8 +554,8 @@ static void parse_route_cache(ctx_t *c, yaml_node_t *n, conf_route_t *r)
     size_t k;
 
     CN_GET_FIELDS(c, n, names, v);
-    if (r->origin.kind != CONF_ORIGIN_URL)
-        cn_fail(c, cn_line_of(n), "only routes with an origin url can cache");
+    if (r->origin.kind != CONF_ORIGIN_URL && r->origin.kind != CONF_ORIGIN_FUNCTION)
+        cn_fail(c, cn_line_of(n), "only routes with an origin url or function can cache");
     rc->enabled = 1;
     rc->default_ttl_s = -1;
     if (v[0] != NULL) {

@@ -521,6 +521,10 @@ void px_cfill_start(px_fill_t *fill, h2o_req_t *req, px_req_t *st, px_origin_t *
     }
     fill->ops = &cfill_ops;
     fill->user = cf;
+    if (origin->route->origin.kind == CONF_ORIGIN_FUNCTION) { /* answered at once (the validators are for HTTP origins) */
+        px_function_fill(fill, req, st, origin);
+        return;
+    }
     px_fill_start(fill, th, st->match->route_id,
                   px_origin_request(req, st, origin, 1, h2o_iovec_init(h2o_strdup(&req->pool, extra, extralen).base, extralen)), 1);
 }

@@ -428,6 +428,19 @@ static void fill_on_end(px_fetch_t *f, const char *err, int timeout)
 
 static const px_fetch_callbacks_t fill_fetch_callbacks = {fill_on_head, fill_on_body, fill_on_end};
 
+void px_fill_feed(px_fill_t *fill, const px_fetch_head_t *head, const char *body, size_t len, const char *err)
+{
+    atomic_fetch_add_explicit(&fill->refs, 1, memory_order_relaxed); /* the "fetch's", as px_fill_start takes it */
+    fill->fetch.data = fill;
+    if (head != NULL) {
+        fill_on_head(&fill->fetch, head);
+        fill->fetch.body_done = 1; /* the body is all there: published with the end */
+        if (len != 0)
+            fill_on_body(&fill->fetch, body, len);
+    }
+    fill_on_end(&fill->fetch, head != NULL ? NULL : err, 0);
+}
+
 void px_fill_start(px_fill_t *fill, px_thread_t *th, size_t route_id, h2o_iovec_t reqbuf, int idempotent)
 {
     fill->reqbuf = h2o_strdup(NULL, reqbuf.base, reqbuf.len);

@@ -341,37 +341,83 @@ static void build_event(h2o_req_t *req, px_req_t *st, px_server_t *srv, hooks_ev
     }
 }
 
-void px_function_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
+/* Runs the route's function for req; 0 with *res, or -1 (logged with the request id and the Lua traceback). */
+static int call(h2o_req_t *req, px_req_t *st, px_origin_t *origin, hooks_response_t *res)
 {
-    static h2o_generator_t generator = {NULL, NULL};
     px_thread_t *th = px_thread_of(req);
     hooks_event_t ev;
-    hooks_response_t res;
     char *why = NULL;
     struct timeval t0, t1;
 
     if (th->vm_generation != atomic_load_explicit(&th->srv->lua_generation, memory_order_acquire)) {
         /* SIGHUP loaded new texts: this thread's VM is made again, between two calls (none is running) */
-        char why[1024];
+        char msg[1024];
         hooks_vm_t *fresh;
-        if ((fresh = make_vm(th, why, sizeof(why))) != NULL) {
+        if ((fresh = make_vm(th, msg, sizeof(msg))) != NULL) {
             hooks_vm_free(th->vm);
             th->vm = fresh;
         } else {
-            fprintf(stderr, "edgeproxy: reload on worker %zu: %s; it keeps its previous scripts\n", th->idx, why);
+            fprintf(stderr, "edgeproxy: reload on worker %zu: %s; it keeps its previous scripts\n", th->idx, msg);
         }
     }
     build_event(req, st, th->srv, &ev);
     gettimeofday(&t0, NULL);
     st->upstream_start = t0;
-    int rc = hooks_call_function(th->vm, origin->script, &ev, pool_alloc, &req->pool, &res, &why);
+    int rc = hooks_call_function(th->vm, origin->script, &ev, pool_alloc, &req->pool, res, &why);
     gettimeofday(&t1, NULL);
     st->upstream_ms = (double)(t1.tv_sec - t0.tv_sec) * 1000.0 + (double)(t1.tv_usec - t0.tv_usec) / 1000.0;
-    if (rc != 0) {
+    if (rc != 0)
         fprintf(stderr, "edgeproxy: [%.*s] function %s failed: %s\n", (int)st->request_id.len, st->request_id.base,
                 origin->route->origin.function_file, why != NULL ? why : "(no message)");
+    return rc;
+}
+
+/* The answer as an origin's response head (names lower-case; Content-Length is ours to set). */
+static void head_of(h2o_mem_pool_t *pool, const hooks_response_t *res, px_fetch_head_t *head)
+{
+    struct phr_header *h = h2o_mem_alloc_pool(pool, sizeof(*h) * (res->nheaders + 1));
+    size_t n = 0;
+
+    for (size_t i = 0; i != res->nheaders; ++i) {
+        const hooks_kv_t *kv = res->headers + i;
+        if (h2o_memis(kv->name, kv->name_len, H2O_STRLIT("content-length")))
+            continue;
+        h[n++] = (struct phr_header){kv->name, kv->name_len, kv->value, kv->value_len};
+    }
+    *head = (px_fetch_head_t){.minor_version = 1,
+                              .status = res->status,
+                              .reason = h2o_iovec_init(H2O_STRLIT("OK")),
+                              .headers = h,
+                              .nheaders = n,
+                              .content_length = res->body_len};
+}
+
+void px_function_fill(px_fill_t *fill, h2o_req_t *req, px_req_t *st, px_origin_t *origin)
+{
+    hooks_response_t res;
+    px_fetch_head_t head;
+
+    if (call(req, st, origin, &res) != 0) {
+        px_fill_feed(fill, NULL, NULL, 0, "the function failed");
+        return;
+    }
+    head_of(&req->pool, &res, &head);
+    px_fill_feed(fill, &head, res.body, res.body_len, NULL);
+}
+
+void px_function_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    hooks_response_t res;
+
+    if (call(req, st, origin, &res) != 0) {
         px_send_error(req, 502, "Bad Gateway", "The function failed");
         return;
+    }
+    if (st->cache_invalidate && res.status < 400) { /* an unsafe method on a caching route succeeded */
+        px_fetch_head_t head;
+        head_of(&req->pool, &res, &head);
+        px_cache_invalidate(req, &head);
     }
     st->from_origin = 1; /* the function's answer, errors included, is sent as it is */
     req->res.status = res.status;

@@ -128,7 +128,10 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
             px_send_error(req, 404, "Not Found", "Not Found");
         return 0;
     case CONF_ORIGIN_FUNCTION:
-        px_function_handle(req, st, origin);
+        if (m->route->cache.enabled)
+            px_cache_handle(req, st, origin); /* misses run the function through a fill (px_function_fill) */
+        else
+            px_function_handle(req, st, origin);
         return 0;
     default:
         px_send_error(req, 502, "Bad Gateway", "The route has no origin");

@@ -265,6 +265,8 @@ void px_gateway_response_headers(h2o_req_t *req, px_req_t *st);
 
 /* ---- function.c: Lua functions as origins (hooks/ runs them) ---- */
 
+struct px_fill;
+
 /* Numbers the function files (script ids) and checks that each compiles; the message names the conf's line. */
 int px_functions_init(px_server_t *srv, char *err, size_t errlen);
 void px_functions_dispose(px_server_t *srv);
@@ -277,6 +279,8 @@ void px_functions_init_thread(px_thread_t *th);
 void px_functions_dispose_thread(px_thread_t *th);
 /* Answers a request on a function route: handler(event, context), or 502 when it fails. */
 void px_function_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin);
+/* A cache fill on a function route: the function's answer (for req) feeds the fill (px_fill_feed). */
+void px_function_fill(struct px_fill *fill, h2o_req_t *req, px_req_t *st, px_origin_t *origin);
 
 /* ---- handler.c ---- */
 
@@ -462,6 +466,8 @@ struct px_sub {
 px_fill_t *px_fill_join(px_thread_t *th, const uint8_t key[32], int *created);
 /* Starts the fill's fetch on th (the thread that created it). reqbuf becomes the fill's (malloc'ed). */
 void px_fill_start(px_fill_t *fill, px_thread_t *th, size_t route_id, h2o_iovec_t reqbuf, int idempotent);
+/* Answers the fill at once, as its fetch would (a function origin): head and the whole body, or err without a head. */
+void px_fill_feed(px_fill_t *fill, const px_fetch_head_t *head, const char *body, size_t len, const char *err);
 /* Takes the fill out of the table: later joins make a new one. */
 void px_fill_leave_table(px_fill_t *fill);
 void px_fill_unref(px_fill_t *fill);

@@ -318,6 +318,10 @@ static int is_idempotent(h2o_iovec_t method)
 
 void px_upstream_forward(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
 {
+    if (origin->route->origin.kind == CONF_ORIGIN_FUNCTION) { /* a caching function route's bypass and unsafe methods */
+        px_function_handle(req, st, origin);
+        return;
+    }
     px_upstream_t *self = h2o_mem_alloc_shared(&req->pool, sizeof(*self), on_dispose);
 
     memset(self, 0, sizeof(*self));

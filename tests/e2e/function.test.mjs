@@ -48,6 +48,14 @@ function handler(event)
   return { body = "default" }
 end
 `,
+  'cached.lua': `
+function handler(event, context)
+  local q = event.queryStringParameters or {}
+  if q.fail then error("cached route failure") end
+  return { headers = { ["cache-control"] = q.cc or "max-age=60" },
+           body = event.httpMethod .. " " .. event.path .. " by " .. context.awsRequestId }
+end
+`,
   'bad.lua': `
 local function boom() error("kaboom") end
 function handler(event)
@@ -101,6 +109,9 @@ hosts:
         origin: { function: fn/shapes.lua }
       - path: /bad
         origin: { function: fn/bad.lua }
+      - path: /cached/
+        origin: { function: fn/cached.lua }
+        cache: {}
 ${extra}`;
 }
 
@@ -249,6 +260,50 @@ describe('functions', () => {
   }
   test('os.execute did not run', () => {
     assert.equal(fs.existsSync('/tmp/pwned'), false);
+  });
+
+  test('behind the cache: a hit does not run the function; no-store is not kept; a POST invalidates', async () => {
+    const get = (p, headers = {}) => h1({ port, path: p, headers });
+    let a = await get('/cached/a');
+    assert.equal(a.status, 200);
+    assert.match(a.headers['cache-status'], /fwd=uri-miss/);
+    const b = await get('/cached/a');
+    assert.match(b.headers['cache-status'], /hit/);
+    assert.equal(b.body.toString(), a.body.toString(), 'the same answer: the function did not run again');
+    assert.ok(Number(b.headers.age) >= 0);
+    // HTTP/2 hits the same object
+    const c = await h2({ port: tlsPort, path: '/cached/a' });
+    assert.match(c.headers['cache-status'], /fwd=uri-miss|hit/);
+    // no-store: every request runs the function
+    const n1 = await get('/cached/n?cc=no-store');
+    const n2 = await get('/cached/n?cc=no-store');
+    assert.notEqual(n1.body.toString(), n2.body.toString());
+    // a POST goes to the function and invalidates the URL
+    const p = await h1({ port, path: '/cached/a', method: 'POST', body: 'x' });
+    assert.equal(p.status, 200);
+    assert.match(p.body.toString(), /^POST \/cached\/a by /);
+    // the store commits the invalidation on its writer thread: soon, not at once
+    await poll(async () => /fwd=uri-miss/.test((a = await get('/cached/a')).headers['cache-status']), 3000);
+    assert.match(a.headers['cache-status'], /fwd=uri-miss/);
+    assert.notEqual(a.body.toString(), b.body.toString());
+  });
+
+  test('behind the cache: 50 concurrent misses over 2 threads run the function once', async () => {
+    const url = `/cached/burst-${Date.now()}`;
+    const rs = await Promise.all(Array.from({ length: 50 }, () => h1({ port, path: url })));
+    const bodies = new Set(rs.map((r) => r.body.toString()));
+    assert.equal(bodies.size, 1, [...bodies].join('\n'));
+    assert.ok(rs.every((r) => r.status === 200));
+  });
+
+  test('behind the cache: a failing function gets 502 and nothing is stored', async () => {
+    const id = 'cached-fail';
+    const r = await h1({ port, path: '/cached/f?fail=1', headers: { 'x-request-id': id } });
+    assertJsonError(r, 502);
+    await poll(() => edge.logs().includes(`[${id}] function`), 3000);
+    assert.match(edge.logs(), /cached route failure/);
+    const again = await h1({ port, path: '/cached/f?fail=1' });
+    assertJsonError(again, 502);
   });
 
   test('100 concurrent calls over 2 threads all answer', async () => {

@@ -1002,7 +1002,7 @@ static void test_err_cache(void **state)
     check_error(LISTEN "admin: { address: localhost, port: 9000, token: 0123456789abcdef }\n" HOSTS,
                 "t.yaml:3: admin.address: expected an IP address, not \"localhost\"");
     check_error(ROUTE "        origin: { static: s }\n        cache: {}\n",
-                "t.yaml:8: hosts.\"*\".routes[0].cache: only routes with an origin url can cache");
+                "t.yaml:8: hosts.\"*\".routes[0].cache: only routes with an origin url or function can cache");
     check_error(ROUTE ORIGIN "        cache: { ttl: 5s }\n", "t.yaml:8: hosts.\"*\".routes[0].cache.ttl: unknown key");
     check_error(ROUTE ORIGIN "        cache: { override: true }\n",
                 "t.yaml:8: hosts.\"*\".routes[0].cache.override: needs a default_ttl above 0s");
