@@ -235,18 +235,13 @@ static void *pool_alloc(size_t size, void *pool)
     return h2o_mem_alloc_pool((h2o_mem_pool_t *)pool, size);
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /* Percent-decodes s[0..len) into the pool ('+' is a space, as in forms and API Gateway). */
 static size_t url_decode(h2o_mem_pool_t *pool, const char *s, size_t len, const char **out)
 {
     char *d = h2o_mem_alloc_pool(pool, len + 1), *o = d;
     for (size_t i = 0; i != len; ++i) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < len && (hi = hexval(s[i + 1])) >= 0 && (lo = hexval(s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < len && (hi = px_hex_digit(s[i + 1])) >= 0 && (lo = px_hex_digit(s[i + 2])) >= 0) {
             *o++ = (char)(hi * 16 + lo);
             i += 2;
         } else {

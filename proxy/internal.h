@@ -201,6 +201,8 @@ px_req_t *px_req_find(h2o_req_t *req);
  */
 void px_send_error(h2o_req_t *req, int status, const char *reason, const char *message);
 
+/* The value of a hexadecimal digit, or -1. */
+int px_hex_digit(char c);
 /* The percent-decoded value of query parameter `name` (NUL-terminated, in the pool; '+' stays '+'), or NULL. */
 char *px_query_param(h2o_req_t *req, const char *name);
 

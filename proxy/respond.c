@@ -89,7 +89,7 @@ px_req_t *px_req_get(h2o_req_t *req)
     return st;
 }
 
-static int hexval(char c)
+int px_hex_digit(char c)
 {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
@@ -111,7 +111,7 @@ char *px_query_param(h2o_req_t *req, const char *name)
             char *out = h2o_mem_alloc_pool(&req->pool, pe - v + 1), *o = out;
             for (; v < pe; ++v) {
                 int hi, lo;
-                if (*v == '%' && pe - v >= 3 && (hi = hexval(v[1])) >= 0 && (lo = hexval(v[2])) >= 0) {
+                if (*v == '%' && pe - v >= 3 && (hi = px_hex_digit(v[1])) >= 0 && (lo = px_hex_digit(v[2])) >= 0) {
                     *o++ = (char)(hi * 16 + lo);
                     v += 2;
                 } else {
