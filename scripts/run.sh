@@ -12,5 +12,5 @@ cmake --build build -j"$(nproc)" >/dev/null
 node examples/demo-origin.mjs &
 origin=$!
 trap 'kill $origin 2>/dev/null || true' EXIT
-echo "edgeproxy: try  curl -k https://localhost:8443/  and  curl -k https://localhost:8443/api/hello  (Ctrl-C stops)"
+echo "edgeproxy: try  curl -k https://localhost:8443/  curl -k https://localhost:8443/api/hello  curl -k https://localhost:8443/hello/you  (Ctrl-C stops)"
 ./build/edgeproxy -c conf/edge.yaml
