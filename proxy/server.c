@@ -5,9 +5,10 @@
  * before the first request. Then N worker threads start; each owns an h2o evloop and context, and a dup() of every
  * listening socket (h2o's own model: the kernel hands each new connection to whichever loop accepts it first).
  *
- * Shutdown: SIGTERM and SIGINT are blocked in every thread and taken by sigwait() in the main thread, which wakes each
- * loop through an h2o_multithread receiver. Each loop closes its listeners, asks h2o to wind connections down (GOAWAY
- * on HTTP/2, "connection: close" on the next HTTP/1 response), and runs until its in-flight requests are done or
+ * Shutdown: SIGTERM and SIGINT are blocked in every thread (from the start of px_server_create, before the store
+ * writers' threads start) and taken by sigwait() in the main thread, which wakes each loop through an
+ * h2o_multithread receiver. Each loop closes its listeners, asks h2o to wind connections down (GOAWAY on HTTP/2,
+ * "connection: close" on the next HTTP/1 response), and runs until its in-flight requests are done or
  * shutdown_timeout passes. Then the process exits 0. SIGHUP, taken the same way, reloads the routes' JWKS files
  * (gateway.c) and the Lua function files (function.c); it never stops the server.
  */
@@ -143,13 +144,26 @@ static int setup_origin(px_server_t *srv, px_origin_t *origin, char *err, size_t
     }
 }
 
+/* The signals the main thread takes with sigwait(): blocked before any thread starts (the store writers start in
+ * px_server_create), so that none of them can be handed to a thread that would die of it. */
+static void block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
 int px_server_create(px_server_t **out, const conf_t *conf, char *err, size_t errlen)
 {
     px_server_t *srv = h2o_mem_alloc(sizeof(*srv));
     h2o_hostconf_t *hostconf;
     uint64_t max_body = 0;
     size_t i;
+    sigset_t set;
 
+    block_signals(&set);
     memset(srv, 0, sizeof(*srv));
     srv->conf = conf;
     srv->access_log_fd = -1;
@@ -339,11 +353,7 @@ int px_server_run(px_server_t *srv)
     int sig;
 
     signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by the threads: only sigwait() below sees them */
+    block_signals(&set); /* already blocked by px_server_create; inherited by the threads: only sigwait() sees them */
 
     srv->nthreads = srv->conf->threads;
     srv->threads = h2o_mem_alloc(sizeof(*srv->threads) * srv->nthreads);

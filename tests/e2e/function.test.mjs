@@ -356,6 +356,24 @@ describe('reloading function files', () => {
   });
 });
 
+describe('signals', () => {
+  // The store writers' threads start before the server's: they must block the signals too, or a SIGHUP that comes
+  // while the main thread is busy (reloading) is handed to one of them, and kills the process (found by this suite).
+  test('SIGHUPs in a burst, while the first reload runs, never kill the server', async () => {
+    const dir = tempDir('ep-fn-burst-');
+    // a file whose top level takes a while, so that each reload keeps the main thread busy
+    writeFiles(dir, { ...FILES, 'slow.lua': 'local t = {}\nfor i = 1, 300000 do t[i] = i end\nfunction handler() return { body = "slow" } end\n' });
+    const edge = await startEdge(conf('      - path: /slow\n        origin: { function: fn/slow.lua }\n'), { dir });
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 6; i++) edge.proc.kill('SIGHUP');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(edge.exitSignal, undefined, `edgeproxy died of ${edge.exitSignal}`);
+      assert.equal((await h1({ port: edge.ports[0], path: '/hello/burst' })).body.toString(), 'hello burst');
+    }
+    await edge.stopClean();
+  });
+});
+
 describe('function files at start', () => {
   test('a syntax error stops the start (and edgeproxy -t) naming the conf line and the script line', async () => {
     const dir = tempDir('ep-fn-bad-');
