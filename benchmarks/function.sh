@@ -129,7 +129,6 @@ run() {
     awk -v r="$rps" -v c=$((c1 - c0)) -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
         'BEGIN { printf "%.0f %.0f\n", r, 100 * c / hz / (t1 - t0) }'
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 declare -A RPS CPU
 for proto in $PROTOS; do
@@ -146,7 +145,6 @@ for proto in $PROTOS; do
     done
 done
 
-col() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | median; }
 echo "#### Function benchmark, $(date -u '+%Y-%m-%d %H:%M:%S') UTC"
 echo
 echo "- $("$EDGEPROXY" --version 2>&1 | head -1) (threads: 1, Lua $(pkg-config --modversion lua5.4 2>/dev/null || echo 5.4)) vs $(nginx -v 2>&1 | sed 's/^nginx version: //') with lua-nginx-module $(dpkg-query -W -f='${Version}' libnginx-mod-http-lua 2>/dev/null) (worker_processes 1), both on CPU $SERVER_CPU"
@@ -158,12 +156,12 @@ echo "|---|---|---:|---:|---|---:|"
 verdicts=()
 for proto in $PROTOS; do
     name=$([ "$proto" = h1 ] && echo "HTTP/1.1" || echo "HTTP/2+TLS")
-    e=$(col "${RPS[$proto-edgeproxy]}")
+    e=$(median_of "${RPS[$proto-edgeproxy]}")
     for s in edgeproxy nginx; do
-        m=$(col "${RPS[$proto-$s]}")
-        echo "| $name | $s | $m | $(col "${CPU[$proto-$s]}")% | ${RPS[$proto-$s]% } | $(awk -v e="$e" -v m="$m" 'BEGIN { printf "%.2fx", e / m }') |"
+        m=$(median_of "${RPS[$proto-$s]}")
+        echo "| $name | $s | $m | $(median_of "${CPU[$proto-$s]}")% | ${RPS[$proto-$s]% } | $(awk -v e="$e" -v m="$m" 'BEGIN { printf "%.2fx", e / m }') |"
     done
-    n=$(col "${RPS[$proto-nginx]}")
+    n=$(median_of "${RPS[$proto-nginx]}")
     verdicts+=("$(awk -v e="$e" -v n="$n" -v p="$name" 'BEGIN { r = e / n; printf "- %s: edgeproxy at %.2fx of nginx + lua-nginx-module (goal >= 1.0x): **%s**", p, r, (r >= 1.0) ? "MET" : "NOT MET" }')")
 done
 echo

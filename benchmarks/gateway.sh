@@ -111,7 +111,6 @@ run() {
         'BEGIN { printf "%.0f %.0f\n", r, 100 * c / hz / (t1 - t0) }'
 }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 origin_before=$(wc -l <"$TMP/origin/access.jsonl")
 declare -A RPS CPU
@@ -144,13 +143,13 @@ echo "| protocol | route | req/s (median) | edgeproxy CPU | rounds (req/s) | key
 echo "|---|---|---:|---:|---|---:|"
 verdicts=()
 for proto in $PROTOS; do
-    p=$(tr ' ' '\n' <<<"${RPS[$proto-plain]}" | sed '/^$/d' | median)
-    k=$(tr ' ' '\n' <<<"${RPS[$proto-keyed]}" | sed '/^$/d' | median)
+    p=$(median_of "${RPS[$proto-plain]}")
+    k=$(median_of "${RPS[$proto-keyed]}")
     ratio=$(awk -v k="$k" -v p="$p" 'BEGIN { printf "%.3f", k / p }')
     name=$([ "$proto" = h1 ] && echo "HTTP/1.1" || echo "HTTP/2+TLS")
     for route in plain keyed; do
-        m=$(tr ' ' '\n' <<<"${RPS[$proto-$route]}" | sed '/^$/d' | median)
-        c=$(tr ' ' '\n' <<<"${CPU[$proto-$route]}" | sed '/^$/d' | median)
+        m=$(median_of "${RPS[$proto-$route]}")
+        c=$(median_of "${CPU[$proto-$route]}")
         echo "| $name | /$route/ | $m | $c% | ${RPS[$proto-$route]% } | $([ "$route" = keyed ] && echo "${ratio}x" || echo "1.000x") |"
     done
     verdict=$(awk -v r="$ratio" 'BEGIN { print (r >= 0.95) ? "MET" : "NOT MET" }')

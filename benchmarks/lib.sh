@@ -107,3 +107,8 @@ to_ms() {
         if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
         printf "%.2f", n }'
 }
+
+# median: the median of the numbers on stdin, one per line (the mean of the middle two for an even count)
+median() { sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# median_of "N N N ...": the median of a space-separated list
+median_of() { tr ' ' '\n' <<<"$1" | median; }
