@@ -23,7 +23,7 @@ static void usage(FILE *fp)
                 "\n"
                 "Options:\n"
                 "  -c, --conf FILE   the YAML configuration file (see conf/edge.yaml and README.md)\n"
-                "  -t, --test        check the configuration (and the JWKS files it names) and exit: 0 if valid, 1 if not\n"
+                "  -t, --test        check the configuration, its JWKS and Lua files, and exit: 0 if valid, 1 if not\n"
                 "  -h, --help        print this help and exit\n"
                 "  -v, --version     print the version and exit\n"
                 "\n"
