@@ -7,7 +7,7 @@
 #
 #   bash benchmarks/function.sh                # ROUNDS=5 x DURATION=5 s per server and protocol; about 2 minutes
 #
-# Environment: DURATION (5), WARMUP (1), ROUNDS (5), PROTOS ("h1 h2"), CONNS (64; wrk), H2_CONNS (16), H2_STREAMS (32),
+# Environment: DURATION (5), WARMUP (1), ROUNDS (5), PROTOS ("h1 h2"), H1_CONNS (64; wrk), H2_CONNS (16), H2_STREAMS (32),
 #   PORT_BASE (19820: 4 ports), EDGEPROXY (a binary; default: build the working tree, Release), KEEP_TMP=1.
 set -euo pipefail
 
@@ -16,7 +16,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 ROUNDS=${ROUNDS:-5}
-CONNS=${CONNS:-64}
+H1_CONNS=${H1_CONNS:-64}
 PROTOS=${PROTOS:-h1 h2}
 H2_CONNS=${H2_CONNS:-16}
 H2_STREAMS=${H2_STREAMS:-32}
@@ -109,25 +109,7 @@ done
 
 # run SERVER PROTO SECONDS -> "RPS CPU%"
 run() {
-    local s=$1 proto=$2 secs=$3 out rps c0 c1 t0 t1 pid
-    pid=$(pid_of "$s")
-    c0=$(cpu_ticks "$pid")
-    t0=$(now)
-    if [ "$proto" = h1 ]; then
-        out=$(taskset -c $LOAD_CPU wrk -t1 -c"$CONNS" -d"${secs}s" "$(url_of "$s")" 2>&1) || die "wrk failed: $out"
-        grep -q 'Non-2xx' <<<"$out" && die "$s answered non-2xx: $out"
-        rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
-    else
-        out=$(taskset -c $LOAD_CPU h2load -c"$H2_CONNS" -m"$H2_STREAMS" -t1 -D "$secs" --tls13-ciphers=TLS_AES_128_GCM_SHA256 \
-            "$(url_of "$s" h2)" 2>&1) || die "h2load failed: $out"
-        awk '/^status codes:/ { if ($5 != 0 || $7 != 0 || $9 != 0) exit 1 }' <<<"$out" || die "$s: h2load saw errors: $out"
-        rps=$(awk '/^finished in/ { gsub(",", "", $4); print $4 }' <<<"$out")
-    fi
-    t1=$(now)
-    c1=$(cpu_ticks "$pid")
-    [ -n "$rps" ] || die "could not parse the load generator's output: $out"
-    awk -v r="$rps" -v c=$((c1 - c0)) -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
-        'BEGIN { printf "%.0f %.0f\n", r, 100 * c / hz / (t1 - t0) }'
+    bench_load "$2" "$(url_of "$1" "$2")" "$3" "$(pid_of "$1")"
 }
 
 declare -A RPS CPU
@@ -148,7 +130,7 @@ done
 echo "#### Function benchmark, $(date -u '+%Y-%m-%d %H:%M:%S') UTC"
 echo
 echo "- $("$EDGEPROXY" --version 2>&1 | head -1) (threads: 1, Lua $(pkg-config --modversion lua5.4 2>/dev/null || echo 5.4)) vs $(nginx -v 2>&1 | sed 's/^nginx version: //') with lua-nginx-module $(dpkg-query -W -f='${Version}' libnginx-mod-http-lua 2>/dev/null) (worker_processes 1), both on CPU $SERVER_CPU"
-echo "- GET /hello/world -> {\"hello\":\"world\"}; HTTP/1.1: wrk -t1 -c$CONNS; HTTP/2 over TLS 1.3 (AES-128-GCM, one ECDSA P-256 certificate): h2load -c$H2_CONNS -m$H2_STREAMS -t1; load on CPU $LOAD_CPU"
+echo "- GET /hello/world -> {\"hello\":\"world\"}; HTTP/1.1: wrk -t1 -c$H1_CONNS; HTTP/2 over TLS 1.3 (AES-128-GCM, one ECDSA P-256 certificate): h2load -c$H2_CONNS -m$H2_STREAMS -t1; load on CPU $LOAD_CPU"
 echo "- $ROUNDS rounds of ${DURATION}s per server and protocol, interleaved, after a ${WARMUP}s warm-up each; medians"
 echo
 echo "| protocol | server | req/s (median) | server CPU | rounds (req/s) | edgeproxy / this |"

@@ -87,28 +87,11 @@ done
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$H1_PORT/keyed/1k.bin")
 [ "$code" = 403 ] || die "/keyed/ without the key answered $code, not 403"
 
-# run PROTO ROUTE SECONDS -> prints "RPS CPU%" (edgeproxy's CPU share of the run)
+# run PROTO ROUTE SECONDS -> "RPS CPU%" (edgeproxy's CPU share of the run)
 run() {
-    local proto=$1 route=$2 secs=$3 out rps t0 t1 c0 c1 pid
-    pid=$(pid_of edge)
-    c0=$(cpu_ticks "$pid")
-    t0=$(now)
-    if [ "$proto" = h1 ]; then
-        out=$(taskset -c $LOAD_CPU wrk -t1 -c"$H1_CONNS" -d"${secs}s" -H "x-api-key: $KEY" \
-            "http://127.0.0.1:$H1_PORT/$route/1k.bin" 2>&1) || die "wrk failed: $out"
-        rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
-        grep -q 'Non-2xx' <<<"$out" && die "wrk saw non-2xx answers on /$route/: $out"
-    else
-        out=$(taskset -c $LOAD_CPU h2load -c"$H2_CONNS" -m"$H2_STREAMS" -t1 -D "$secs" -H "x-api-key: $KEY" \
-            "https://127.0.0.1:$TLS_PORT/$route/1k.bin" 2>&1) || die "h2load failed: $out"
-        rps=$(awk '/^finished in/ { gsub(",", "", $4); print $4 }' <<<"$out")
-        awk '/^status codes:/ { if ($5 != 0 || $7 != 0 || $9 != 0) exit 1 }' <<<"$out" || die "h2load saw errors on /$route/: $out"
-    fi
-    t1=$(now)
-    c1=$(cpu_ticks "$pid")
-    [ -n "$rps" ] || die "could not parse the load generator's output: $out"
-    awk -v r="$rps" -v c=$((c1 - c0)) -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
-        'BEGIN { printf "%.0f %.0f\n", r, 100 * c / hz / (t1 - t0) }'
+    local url="http://127.0.0.1:$H1_PORT/$2/1k.bin"
+    [ "$1" = h2 ] && url="https://127.0.0.1:$TLS_PORT/$2/1k.bin"
+    bench_load "$1" "$url" "$3" "$(pid_of edge)" "x-api-key: $KEY"
 }
 
 
@@ -136,7 +119,7 @@ echo "- edgeproxy $("$EDGEPROXY" --version 2>&1 | head -1), 1 worker thread on C
 echo "- a 1 KiB object cached on both routes; /keyed/ needs x-api-key, whose plan has rate 1e9/s, burst 1e9 and a"
 echo "  monthly quota of 1e12 (never refusing: every request pays for the key lookup, the bucket and the quota)"
 echo "- $ROUNDS rounds of ${DURATION}s per route and protocol, interleaved (after a ${WARMUP}s warm-up each); medians"
-echo "- HTTP/1.1: wrk -t1 -c$H1_CONNS; HTTP/2 over TLS: h2load -c$H2_CONNS -m$H2_STREAMS -t1"
+echo "- HTTP/1.1: wrk -t1 -c$H1_CONNS; HTTP/2 over TLS 1.3 (AES-128-GCM): h2load -c$H2_CONNS -m$H2_STREAMS -t1"
 echo "- origin requests during the measured runs: $((origin_after - origin_before)) (every answer was a hit)"
 echo
 echo "| protocol | route | req/s (median) | edgeproxy CPU | rounds (req/s) | keyed / plain |"

@@ -112,3 +112,29 @@ to_ms() {
 median() { sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # median_of "N N N ...": the median of a space-separated list
 median_of() { tr ' ' '\n' <<<"$1" | median; }
+
+# bench_load PROTO URL SECONDS PID [HEADER]: one bounded load run on LOAD_CPU, failing on any error answer;
+#   h1: wrk -t1 -c$H1_CONNS; h2: h2load -c$H2_CONNS -m$H2_STREAMS -t1, TLS 1.3 with AES-128-GCM.
+# Prints "REQ_PER_S CPU%", the CPU% being PID's (and its children's) share of the run's wall time.
+bench_load() {
+    local proto=$1 url=$2 secs=$3 pid=$4 hdr=${5:-} out rps c0 c1 t0 t1
+    local -a h=()
+    [ -n "$hdr" ] && h=(-H "$hdr")
+    c0=$(cpu_ticks "$pid")
+    t0=$(now)
+    if [ "$proto" = h1 ]; then
+        out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$H1_CONNS" -d"${secs}s" "${h[@]}" "$url" 2>&1) || die "wrk failed: $out"
+        grep -q 'Non-2xx' <<<"$out" && die "non-2xx answers from $url: $out"
+        rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+    else
+        out=$(taskset -c "$LOAD_CPU" h2load -c"$H2_CONNS" -m"$H2_STREAMS" -t1 -D "$secs" --tls13-ciphers=TLS_AES_128_GCM_SHA256 \
+            "${h[@]}" "$url" 2>&1) || die "h2load failed: $out"
+        awk '/^status codes:/ { if ($5 != 0 || $7 != 0 || $9 != 0) exit 1 }' <<<"$out" || die "errors from $url: $out"
+        rps=$(awk '/^finished in/ { gsub(",", "", $4); print $4 }' <<<"$out")
+    fi
+    t1=$(now)
+    c1=$(cpu_ticks "$pid")
+    [ -n "$rps" ] || die "could not parse the load generator's output: $out"
+    awk -v r="$rps" -v c=$((c1 - c0)) -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "%.0f %.0f\n", r, 100 * c / hz / (t1 - t0) }'
+}

@@ -131,10 +131,8 @@ static int load_jwks(const conf_t *conf, const conf_route_t *r, gw_jwks_t **out,
     return 0;
 }
 
-int px_check(const conf_t *conf, char *err, size_t errlen)
+int px_gateway_check(const conf_t *conf, char *err, size_t errlen)
 {
-    if (px_functions_check(conf, err, errlen) != 0)
-        return -1;
     for (size_t h = 0; h != conf->nhosts; ++h) {
         for (size_t i = 0; i != conf->hosts[h].nroutes; ++i) {
             const conf_route_t *r = conf->hosts[h].routes + i;

@@ -256,6 +256,8 @@ typedef struct px_gate {
 /* Builds the routes' gateway state and opens the key registry when it is needed. */
 int px_gateway_init(px_server_t *srv, char *err, size_t errlen);
 void px_gateway_dispose(px_server_t *srv);
+/* For `edgeproxy -t`: every route's JWKS file loads. */
+int px_gateway_check(const conf_t *conf, char *err, size_t errlen);
 /* SIGHUP: reloads every route's JWKS file; a file that fails to load keeps the old keys (logged). */
 void px_gateway_reload(px_server_t *srv);
 /* A CORS preflight on a CORS route: answers it (204, or 403 for an origin not allowed) and returns 1; else 0. */

@@ -144,6 +144,11 @@ static int setup_origin(px_server_t *srv, px_origin_t *origin, char *err, size_t
     }
 }
 
+int px_check(const conf_t *conf, char *err, size_t errlen)
+{
+    return px_gateway_check(conf, err, errlen) != 0 || px_functions_check(conf, err, errlen) != 0 ? -1 : 0;
+}
+
 /* The signals the main thread takes with sigwait(): blocked before any thread starts (the store writers start in
  * px_server_create), so that none of them can be handed to a thread that would die of it. */
 static void block_signals(sigset_t *set)
