@@ -1,8 +1,8 @@
 /*
  * conf/conf.c: the schema of the YAML configuration: what each section may hold (listeners and TLS, limits, access
- * log, hosts, routes, origins and their URLs, path patterns, header rewrites, auth, throttles, CORS, API keys and
- * plans), its defaults, and how it maps onto the structs of conf.h. cn_parse_root() is the entry point, called by the
- * loader in node.c.
+ * log, hosts, routes, origins and their URLs, path patterns, header rewrites, auth, throttles, CORS, Lua hooks, API
+ * keys and plans, the lua block and its fetch), its defaults, and how it maps onto the structs of conf.h.
+ * cn_parse_root() is the entry point, called by the loader in node.c.
  *
  * Every reader here follows the same shape: CN_GET_FIELDS() the mapping, check required and exclusive keys, then for
  * each present key push it onto the key path, read it with a typed reader of node.c (which fails with
@@ -367,11 +367,48 @@ static char *get_header_name(ctx_t *c, yaml_node_t *n)
     return name;
 }
 
-/* lua: { dir: hooks, cpu_limit: 50ms, memory_limit: 64MiB, stage: prod, variables: { name: value } } (n may be NULL) */
+/* lua.fetch: { timeout: 10s, max_body_size: 8MiB, ca: FILE } (also the defaults when n is NULL). */
+static void parse_lua_fetch(ctx_t *c, yaml_node_t *n)
+{
+    enum { F_TIMEOUT, F_MAX_BODY, F_CA, F_COUNT };
+    static const char *const names[] = {"timeout", "max_body_size", "ca"};
+    yaml_node_t *v[F_COUNT] = {NULL};
+    conf_t *conf = &c->impl->pub;
+    size_t k;
+
+    conf->lua.fetch.timeout_ms = CONF_DEFAULT_FETCH_TIMEOUT_MS;
+    conf->lua.fetch.max_body_size = CONF_DEFAULT_FETCH_MAX_BODY_SIZE;
+    conf->lua.fetch.ca_file = NULL;
+    if (n == NULL)
+        return;
+    CN_GET_FIELDS(c, n, names, v);
+    if (v[F_TIMEOUT] != NULL) {
+        k = cn_key_field(c, "timeout", 7);
+        conf->lua.fetch.timeout_ms = cn_get_duration(c, v[F_TIMEOUT], CONF_MIN_FETCH_TIMEOUT_MS, CONF_MAX_FETCH_TIMEOUT_MS);
+        cn_key_pop(c, k);
+    }
+    if (v[F_MAX_BODY] != NULL) {
+        k = cn_key_field(c, "max_body_size", 13);
+        conf->lua.fetch.max_body_size = cn_get_size(c, v[F_MAX_BODY], CONF_MAX_FETCH_MAX_BODY_SIZE);
+        if (conf->lua.fetch.max_body_size < CONF_MIN_FETCH_MAX_BODY_SIZE)
+            cn_fail(c, cn_line_of(v[F_MAX_BODY]), "must be at least 1KiB");
+        cn_key_pop(c, k);
+    }
+    if (v[F_CA] != NULL) {
+        k = cn_key_field(c, "ca", 2);
+        conf->lua.fetch.ca_file = cn_get_path(c, v[F_CA]);
+        cn_key_pop(c, k);
+    }
+}
+
+/*
+ * lua: { dir: hooks, cpu_limit: 50ms, memory_limit: 64MiB, stage: prod, variables: { name: value }, fetch: {...} }
+ * (n may be NULL: the defaults)
+ */
 static void parse_lua(ctx_t *c, yaml_node_t *n)
 {
-    enum { F_DIR, F_CPU, F_MEM, F_STAGE, F_VARS, F_COUNT };
-    static const char *const names[] = {"dir", "cpu_limit", "memory_limit", "stage", "variables"};
+    enum { F_DIR, F_CPU, F_MEM, F_STAGE, F_VARS, F_FETCH, F_COUNT };
+    static const char *const names[] = {"dir", "cpu_limit", "memory_limit", "stage", "variables", "fetch"};
     yaml_node_t *v[F_COUNT] = {NULL};
     conf_t *conf = &c->impl->pub;
     size_t k;
@@ -421,6 +458,9 @@ static void parse_lua(ctx_t *c, yaml_node_t *n)
         }
         cn_key_pop(c, k);
     }
+    k = cn_key_field(c, "fetch", 5);
+    parse_lua_fetch(c, v[F_FETCH]);
+    cn_key_pop(c, k);
 }
 
 static void parse_header_cmds(ctx_t *c, yaml_node_t *n, conf_header_cmds_t *h)
@@ -855,11 +895,47 @@ static void parse_cors(ctx_t *c, yaml_node_t *n, conf_cors_t *cors)
     }
 }
 
+/* hooks: { request: FILE, response: FILE, on_error: fail | continue }; allowed with every origin kind. */
+static void parse_hooks(ctx_t *c, yaml_node_t *n, conf_route_hooks_t *h)
+{
+    enum { F_REQUEST, F_RESPONSE, F_ON_ERROR, F_COUNT };
+    static const char *const names[] = {"request", "response", "on_error"};
+    yaml_node_t *v[F_COUNT];
+    size_t k;
+
+    CN_GET_FIELDS(c, n, names, v);
+    if (v[F_REQUEST] == NULL && v[F_RESPONSE] == NULL)
+        cn_fail(c, cn_line_of(n), "request or response is required");
+    /* the files are resolved like origin.function's and, like it, not opened here (the Lua VMs load them) */
+    if (v[F_REQUEST] != NULL) {
+        k = cn_key_field(c, "request", 7);
+        h->request_file = cn_get_path(c, v[F_REQUEST]);
+        h->request_line = (unsigned)cn_line_of(v[F_REQUEST]);
+        cn_key_pop(c, k);
+    }
+    if (v[F_RESPONSE] != NULL) {
+        k = cn_key_field(c, "response", 8);
+        h->response_file = cn_get_path(c, v[F_RESPONSE]);
+        h->response_line = (unsigned)cn_line_of(v[F_RESPONSE]);
+        cn_key_pop(c, k);
+    }
+    if (v[F_ON_ERROR] != NULL) {
+        const char *s;
+        k = cn_key_field(c, "on_error", 8);
+        s = cn_scalar(c, v[F_ON_ERROR], "expected fail or continue", NULL);
+        if (strcmp(s, "continue") == 0)
+            h->on_error_continue = 1;
+        else if (strcmp(s, "fail") != 0)
+            cn_fail(c, cn_line_of(v[F_ON_ERROR]), "expected fail or continue, not \"%s\"", s);
+        cn_key_pop(c, k);
+    }
+}
+
 static void parse_route(ctx_t *c, yaml_node_t *n, conf_route_t *r)
 {
-    static const char *const names[] = {"path",  "methods", "origin",   "timeout",     "max_body_size", "headers",
-                                        "cache", "auth",    "throttle", "ip_throttle", "cors"};
-    yaml_node_t *v[11];
+    static const char *const names[] = {"path", "methods",  "origin",      "timeout", "max_body_size", "headers", "cache",
+                                        "auth", "throttle", "ip_throttle", "cors",    "hooks",         "internal"};
+    yaml_node_t *v[13];
     size_t k;
 
     CN_GET_FIELDS(c, n, names, v);
@@ -927,6 +1003,16 @@ static void parse_route(ctx_t *c, yaml_node_t *n, conf_route_t *r)
     if (v[10] != NULL) {
         k = cn_key_field(c, "cors", 4);
         parse_cors(c, v[10], &r->cors);
+        cn_key_pop(c, k);
+    }
+    if (v[11] != NULL) {
+        k = cn_key_field(c, "hooks", 5);
+        parse_hooks(c, v[11], &r->hooks);
+        cn_key_pop(c, k);
+    }
+    if (v[12] != NULL) {
+        k = cn_key_field(c, "internal", 8);
+        r->internal = cn_get_bool(c, v[12]);
         cn_key_pop(c, k);
     }
 }

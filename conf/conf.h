@@ -6,8 +6,8 @@
  * changes after conf_load() returns: worker threads read it concurrently without locks.
  *
  * Paths: every relative path in the file (data_dir, certificates, static directories, access log, CA files, JWKS
- * files) is resolved against the directory of the conf file, so the conf works from any working directory. The structs
- * hold the resolved paths.
+ * files, Lua files) is resolved against the directory of the conf file, so the conf works from any working directory.
+ * The structs hold the resolved paths.
  *
  * Errors: conf_load() fails on the first problem and writes one line naming the file, the line and the key, e.g.
  *   conf/edge.yaml:12: hosts."*".routes[0].timeout: must be between 50ms and 29s
@@ -42,6 +42,12 @@
 #define CONF_DEFAULT_LUA_MEMORY (64ull * 1024 * 1024)
 #define CONF_MIN_LUA_MEMORY (1ull * 1024 * 1024)
 #define CONF_MAX_LUA_MEMORY (4ull * 1024 * 1024 * 1024)
+#define CONF_DEFAULT_FETCH_TIMEOUT_MS 10000u
+#define CONF_MIN_FETCH_TIMEOUT_MS 1u
+#define CONF_MAX_FETCH_TIMEOUT_MS 300000u
+#define CONF_DEFAULT_FETCH_MAX_BODY_SIZE (8ull * 1024 * 1024)
+#define CONF_MIN_FETCH_MAX_BODY_SIZE 1024ull
+#define CONF_MAX_FETCH_MAX_BODY_SIZE (1024ull * 1024 * 1024) /* 1 GiB: a subrequest's answer is buffered in memory */
 
 /* HTTP methods a route may be limited to (bit mask). GET implies HEAD, as in nginx's limit_except. */
 enum {
@@ -224,6 +230,24 @@ typedef struct conf_jwt {
     unsigned algorithms; /* CONF_JWT_* mask, never 0 */
 } conf_jwt_t;
 
+/*
+ * Lua hooks of a route (any origin kind):
+ *   hooks:
+ *     request: FILE      # a Lua file defining on_request(req); runs before the origin is called
+ *     response: FILE     # a Lua file defining on_response(req, res)
+ *     on_error: fail     # fail (default): an error in a hook answers 500; continue: the request goes on as if that
+ *                        # hook had not run
+ * At least one of request and response is required; both may name the same file. The files resolve like
+ * origin.function's (against the conf's directory); like it, they are not opened by the loader.
+ */
+typedef struct conf_route_hooks {
+    char *request_file; /* resolved; NULL: no request hook */
+    unsigned request_line;
+    char *response_file; /* resolved; NULL: no response hook */
+    unsigned response_line;
+    int on_error_continue; /* on_error: continue */
+} conf_route_hooks_t;
+
 typedef struct conf_route {
     char *path; /* as written; always starts with '/' */
     /*
@@ -250,6 +274,12 @@ typedef struct conf_route {
     conf_rate_t throttle;    /* `throttle:` every caller of the route together */
     conf_rate_t ip_throttle; /* `ip_throttle:` each client address on its own */
     conf_cors_t cors;
+    conf_route_hooks_t hooks; /* `hooks:`; both files NULL: none */
+    /*
+     * `internal: true` (default false): an internal route is never matched by a client's request (404, like nginx's
+     * `internal`); a request hook can send a request to its origin (req.origin = its path as written).
+     */
+    int internal;
     unsigned line; /* line of the route in the file, for messages */
 } conf_route_t;
 
@@ -353,8 +383,17 @@ typedef struct conf {
     size_t nkeys;
     conf_key_t *keys; /* in file order */
     /*
-     * lua: Lua functions (origin: { function: FILE }) and hooks, one sandboxed VM per worker thread:
-     *   lua: { dir: hooks, cpu_limit: 50ms, memory_limit: 64MiB, stage: prod, variables: { name: value } }
+     * lua: Lua functions (origin: { function: FILE }) and hooks (a route's hooks:), one sandboxed VM per worker thread:
+     *   lua:
+     *     dir: hooks
+     *     cpu_limit: 50ms
+     *     memory_limit: 64MiB
+     *     stage: prod
+     *     variables: { name: value }
+     *     fetch:                  # edge.fetch(): Lua's non-blocking HTTP(S) subrequests
+     *       timeout: 10s          # default timeout of an edge.fetch call (the whole exchange); 1ms..5m
+     *       max_body_size: 8MiB   # a subrequest's answer with a larger body fails that fetch; 1KiB..1GiB
+     *       ca: FILE              # PEM bundle to verify https subrequests; default: the system's store
      */
     struct {
         char *dir;             /* require() loads modules from here only; resolved; default "hooks" beside the conf */
@@ -363,6 +402,11 @@ typedef struct conf {
         char *stage;           /* the event's requestContext.stage; default "prod" */
         size_t nvariables;
         conf_header_t *variables; /* the event's stageVariables (name/value pairs, names as written) */
+        struct {
+            uint64_t timeout_ms;    /* default timeout of an edge.fetch call; 1ms..5m, default 10s */
+            uint64_t max_body_size; /* a larger answer body fails the fetch; 1KiB..1GiB, default 8MiB */
+            char *ca_file;          /* resolved (like origin.ca); NULL: the system's default store */
+        } fetch;
     } lua;
     size_t nhosts;      /* at least 1 */
     conf_host_t *hosts; /* in file order */

@@ -473,6 +473,13 @@ static void test_defaults(void **state)
     assert_int_equal(r->throttle.enabled, 0);
     assert_int_equal(r->ip_throttle.enabled, 0);
     assert_int_equal(r->cors.enabled, 0);
+    assert_null(r->hooks.request_file);
+    assert_null(r->hooks.response_file);
+    assert_int_equal(r->hooks.on_error_continue, 0);
+    assert_int_equal(r->internal, 0);
+    assert_true(conf->lua.fetch.timeout_ms == CONF_DEFAULT_FETCH_TIMEOUT_MS);
+    assert_true(conf->lua.fetch.max_body_size == CONF_DEFAULT_FETCH_MAX_BODY_SIZE);
+    assert_null(conf->lua.fetch.ca_file);
     assert_string_equal(conf->api_keys.header, "x-api-key");
     assert_null(conf->api_keys.query);
     assert_int_equal(conf->nplans, 0);
@@ -1032,6 +1039,9 @@ static void test_lua(void **state)
     assert_int_equal(conf->lua.memory_limit, CONF_DEFAULT_LUA_MEMORY);
     assert_string_equal(conf->lua.stage, "prod");
     assert_int_equal(conf->lua.nvariables, 0);
+    assert_true(conf->lua.fetch.timeout_ms == 10000);
+    assert_true(conf->lua.fetch.max_body_size == 8ull * 1024 * 1024);
+    assert_null(conf->lua.fetch.ca_file);
     conf_free(conf);
 
     conf = load_ok("lua:\n  dir: scripts\n  cpu_limit: 200ms\n  memory_limit: 8MiB\n  stage: beta\n"
@@ -1044,6 +1054,32 @@ static void test_lua(void **state)
     assert_string_equal(conf->lua.variables[0].name, "color");
     assert_string_equal(conf->lua.variables[0].value, "blue");
     assert_string_equal(conf->lua.variables[1].value, "1");
+    /* a lua block without fetch: the fetch defaults */
+    assert_true(conf->lua.fetch.timeout_ms == CONF_DEFAULT_FETCH_TIMEOUT_MS);
+    assert_true(conf->lua.fetch.max_body_size == CONF_DEFAULT_FETCH_MAX_BODY_SIZE);
+    assert_null(conf->lua.fetch.ca_file);
+    conf_free(conf);
+
+    /* lua.fetch: values, the bounds, paths like origin.ca */
+    conf = load_ok("lua:\n  fetch:\n    timeout: 2500ms\n    max_body_size: 1GiB\n    ca: certs/ca.pem\n" LISTEN HOSTS);
+    assert_true(conf->lua.fetch.timeout_ms == 2500);
+    assert_true(conf->lua.fetch.max_body_size == CONF_MAX_FETCH_MAX_BODY_SIZE);
+    assert_string_equal(conf->lua.fetch.ca_file, "/base/certs/ca.pem");
+    assert_string_equal(conf->lua.dir, "/base/hooks");
+    conf_free(conf);
+    conf = load_ok("lua: { fetch: { timeout: 1ms, max_body_size: 1KiB, ca: /etc/ssl/ca.pem } }\n" LISTEN HOSTS);
+    assert_true(conf->lua.fetch.timeout_ms == 1);
+    assert_true(conf->lua.fetch.max_body_size == 1024);
+    assert_string_equal(conf->lua.fetch.ca_file, "/etc/ssl/ca.pem");
+    conf_free(conf);
+    conf = load_ok("lua: { fetch: { timeout: 5m, max_body_size: 1024 } }\n" LISTEN HOSTS);
+    assert_true(conf->lua.fetch.timeout_ms == 300000);
+    assert_true(conf->lua.fetch.max_body_size == 1024);
+    assert_null(conf->lua.fetch.ca_file);
+    conf_free(conf);
+    conf = load_ok("lua: { fetch: {} }\n" LISTEN HOSTS);
+    assert_true(conf->lua.fetch.timeout_ms == CONF_DEFAULT_FETCH_TIMEOUT_MS);
+    assert_true(conf->lua.fetch.max_body_size == CONF_DEFAULT_FETCH_MAX_BODY_SIZE);
     conf_free(conf);
 
     check_error("lua: []\n" LISTEN HOSTS, "t.yaml:1: lua: expected a mapping");
@@ -1051,6 +1087,111 @@ static void test_lua(void **state)
     check_error("lua:\n  cpu_limit: 30s\n" LISTEN HOSTS, "t.yaml:2: lua.cpu_limit: must be between 1ms and 29s");
     check_error("lua:\n  memory_limit: 512KiB\n" LISTEN HOSTS, "t.yaml:2: lua.memory_limit: must be at least 1MiB");
     check_error("lua:\n  stage: \"\"\n" LISTEN HOSTS, "t.yaml:2: lua.stage: must not be empty");
+    /* lua.fetch */
+    check_error("lua:\n  fetch: []\n" LISTEN HOSTS, "t.yaml:2: lua.fetch: expected a mapping");
+    check_error("lua:\n  fetch:\n    retries: 3\n" LISTEN HOSTS, "t.yaml:3: lua.fetch.retries: unknown key");
+    check_error("lua:\n  fetch:\n    timeout: 0ms\n" LISTEN HOSTS, "t.yaml:3: lua.fetch.timeout: must be between 1ms and 5m");
+    check_error("lua:\n  fetch:\n    timeout: 301s\n" LISTEN HOSTS, "t.yaml:3: lua.fetch.timeout: must be between 1ms and 5m");
+    check_error("lua:\n  fetch:\n    timeout: 10\n" LISTEN HOSTS,
+                "t.yaml:3: lua.fetch.timeout: bad duration \"10\" (use ms, s, m or h)");
+    check_error("lua:\n  fetch:\n    timeout: 10sec\n" LISTEN HOSTS,
+                "t.yaml:3: lua.fetch.timeout: bad duration \"10sec\" (use ms, s, m or h)");
+    check_error("lua:\n  fetch:\n    max_body_size: 1023\n" LISTEN HOSTS,
+                "t.yaml:3: lua.fetch.max_body_size: must be at least 1KiB");
+    check_error("lua:\n  fetch:\n    max_body_size: 2GiB\n" LISTEN HOSTS,
+                "t.yaml:3: lua.fetch.max_body_size: must be at most 1GiB");
+    check_error("lua:\n  fetch:\n    max_body_size: 8mb\n" LISTEN HOSTS,
+                "t.yaml:3: lua.fetch.max_body_size: bad size \"8mb\" (use B, KB, MB, GB, KiB, MiB or GiB)");
+    check_error("lua:\n  fetch:\n    ca: \"\"\n" LISTEN HOSTS, "t.yaml:3: lua.fetch.ca: must not be empty");
+}
+
+/* A route's Lua hooks (on every origin kind) and internal routes. */
+static void test_hooks(void **state)
+{
+    conf_t *conf = load_ok(LISTEN "hosts:\n"
+                                  "  \"*\":\n"
+                                  "    routes:\n"
+                                  "      - path: /a\n"
+                                  "        origin: { url: \"http://o\" }\n"
+                                  "        hooks:\n"
+                                  "          request: hooks/auth.lua\n"
+                                  "          response: /srv/hooks/rewrite.lua\n"
+                                  "          on_error: continue\n"
+                                  "      - path: /s\n"
+                                  "        origin: { static: www }\n"
+                                  "        hooks: { response: both.lua, on_error: fail }\n"
+                                  "      - path: /f\n"
+                                  "        origin: { function: f.lua }\n"
+                                  "        hooks: { request: both.lua, response: both.lua }\n"
+                                  "        internal: true\n"
+                                  "      - path: /i\n"
+                                  "        origin: { url: \"http://o\" }\n"
+                                  "        internal: no\n");
+    conf_route_t *r = conf->hosts[0].routes;
+    (void)state;
+
+    assert_string_equal(r[0].hooks.request_file, "/base/hooks/auth.lua");
+    assert_int_equal(r[0].hooks.request_line, 9);
+    assert_string_equal(r[0].hooks.response_file, "/srv/hooks/rewrite.lua");
+    assert_int_equal(r[0].hooks.response_line, 10);
+    assert_int_equal(r[0].hooks.on_error_continue, 1);
+    assert_int_equal(r[0].internal, 0);
+
+    assert_int_equal(r[1].origin.kind, CONF_ORIGIN_STATIC);
+    assert_null(r[1].hooks.request_file);
+    assert_int_equal(r[1].hooks.request_line, 0);
+    assert_string_equal(r[1].hooks.response_file, "/base/both.lua");
+    assert_int_equal(r[1].hooks.response_line, 14);
+    assert_int_equal(r[1].hooks.on_error_continue, 0);
+
+    /* both hooks in one file */
+    assert_int_equal(r[2].origin.kind, CONF_ORIGIN_FUNCTION);
+    assert_string_equal(r[2].hooks.request_file, "/base/both.lua");
+    assert_string_equal(r[2].hooks.response_file, "/base/both.lua");
+    assert_int_equal(r[2].hooks.request_line, 17);
+    assert_int_equal(r[2].hooks.response_line, 17);
+    assert_int_equal(r[2].hooks.on_error_continue, 0);
+    assert_int_equal(r[2].internal, 1);
+
+    assert_null(r[3].hooks.request_file);
+    assert_null(r[3].hooks.response_file);
+    assert_int_equal(r[3].internal, 0);
+    conf_free(conf);
+
+    /* a request hook alone */
+    conf = load_ok(ROUTE ORIGIN "        hooks: { request: r.lua }\n        internal: Yes\n");
+    assert_string_equal(conf->hosts[0].routes[0].hooks.request_file, "/base/r.lua");
+    assert_null(conf->hosts[0].routes[0].hooks.response_file);
+    assert_int_equal(conf->hosts[0].routes[0].hooks.on_error_continue, 0);
+    assert_int_equal(conf->hosts[0].routes[0].internal, 1);
+    conf_free(conf);
+}
+
+static void test_err_hooks(void **state)
+{
+    (void)state;
+    check_error(ROUTE ORIGIN "        hooks: a.lua\n", "t.yaml:8: hosts.\"*\".routes[0].hooks: expected a mapping");
+    check_error(ROUTE ORIGIN "        hooks: {}\n", "t.yaml:8: hosts.\"*\".routes[0].hooks: request or response is required");
+    check_error(ROUTE ORIGIN "        hooks:\n          on_error: continue\n",
+                "t.yaml:9: hosts.\"*\".routes[0].hooks: request or response is required");
+    check_error(ROUTE ORIGIN "        hooks:\n          request: a.lua\n          before: b.lua\n",
+                "t.yaml:10: hosts.\"*\".routes[0].hooks.before: unknown key");
+    check_error(ROUTE ORIGIN "        hooks:\n          request: a.lua\n          request: b.lua\n",
+                "t.yaml:10: hosts.\"*\".routes[0].hooks.request: duplicate key");
+    check_error(ROUTE ORIGIN "        hooks:\n          request: a.lua\n          on_error: ignore\n",
+                "t.yaml:10: hosts.\"*\".routes[0].hooks.on_error: expected fail or continue, not \"ignore\"");
+    check_error(ROUTE ORIGIN "        hooks:\n          request: a.lua\n          on_error: Continue\n",
+                "t.yaml:10: hosts.\"*\".routes[0].hooks.on_error: expected fail or continue, not \"Continue\"");
+    check_error(ROUTE ORIGIN "        hooks:\n          request: a.lua\n          on_error: [fail]\n",
+                "t.yaml:10: hosts.\"*\".routes[0].hooks.on_error: expected fail or continue");
+    check_error(ROUTE ORIGIN "        hooks:\n          response: \"\"\n",
+                "t.yaml:9: hosts.\"*\".routes[0].hooks.response: must not be empty");
+    check_error(ROUTE ORIGIN "        hooks:\n          request: [a.lua]\n",
+                "t.yaml:9: hosts.\"*\".routes[0].hooks.request: expected a string");
+    /* internal */
+    check_error(ROUTE ORIGIN "        internal: maybe\n", "t.yaml:8: hosts.\"*\".routes[0].internal: expected true or false");
+    check_error(ROUTE ORIGIN "        internal: 1\n", "t.yaml:8: hosts.\"*\".routes[0].internal: expected true or false");
+    check_error(ROUTE ORIGIN "        internal: [true]\n", "t.yaml:8: hosts.\"*\".routes[0].internal: expected true or false");
 }
 
 static void test_err_origin(void **state)
@@ -1712,7 +1853,8 @@ int main(void)
         cmocka_unit_test(test_err_auth),       cmocka_unit_test(test_throttle),
         cmocka_unit_test(test_err_throttle),   cmocka_unit_test(test_cors),
         cmocka_unit_test(test_err_cors),       cmocka_unit_test(test_plans_keys),
-        cmocka_unit_test(test_err_plans_keys),
+        cmocka_unit_test(test_err_plans_keys), cmocka_unit_test(test_hooks),
+        cmocka_unit_test(test_err_hooks),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
