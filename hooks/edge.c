@@ -11,6 +11,8 @@
  *   edge.sha256(s)                -> lowercase hex
  *   edge.hmac_sha256(key, s)      -> lowercase hex
  *   edge.time()                   -> seconds since the epoch, with fractions (CLOCK_REALTIME)
+ *   edge.vars                     the conf's stage variables (lua.variables), read-only
+ *   edge.fetch, edge.purge, edge.respond   run.c: they suspend the run
  *
  * A C function does not trigger the count hook: a JSON or base64 call over a large string runs to its end (linear in
  * the input, which the memory limit bounds).
@@ -222,10 +224,11 @@ static int edge_time(lua_State *L)
     return 1;
 }
 
-void hooks_edge_open(lua_State *L)
+void hooks_edge_open(lua_State *L, hooks_vm_t *vm)
 {
     static const luaL_Reg edge_fns[] = {
-        {"log", hooks_edge_log}, {"sha256", edge_sha256}, {"hmac_sha256", edge_hmac_sha256}, {"time", edge_time}, {NULL, NULL},
+        {"log", hooks_edge_log},     {"sha256", edge_sha256},     {"hmac_sha256", edge_hmac_sha256}, {"time", edge_time},
+        {"fetch", hooks_edge_fetch}, {"purge", hooks_edge_purge}, {"respond", hooks_edge_respond},   {NULL, NULL},
     };
     static const luaL_Reg base64_fns[] = {{"encode", edge_base64_encode}, {"decode", edge_base64_decode}, {NULL, NULL}};
 
@@ -235,5 +238,13 @@ void hooks_edge_open(lua_State *L)
     luaL_newlib(L, base64_fns);
     hooks_readonly(L, "edge.base64");
     lua_setfield(L, -2, "base64");
+    lua_createtable(L, 0, vm->nvars > 64 ? 64 : (int)vm->nvars);
+    for (size_t i = 0; i != vm->nvars; ++i) {
+        lua_pushlstring(L, vm->vars[i].name, vm->vars[i].name_len);
+        lua_pushlstring(L, vm->vars[i].value, vm->vars[i].value_len);
+        lua_rawset(L, -3);
+    }
+    hooks_readonly(L, "edge.vars");
+    lua_setfield(L, -2, "vars");
     hooks_readonly(L, "edge");
 }

@@ -1,26 +1,36 @@
 /*
- * hooks: sandboxed Lua 5.4 for edgeproxy. Functions (Lambda-style handlers, used as origins) and, later, request and
- * response hooks. No h2o types: the proxy hands over plain structs and gets plain structs back.
+ * hooks: sandboxed Lua 5.4 for edgeproxy: functions (Lambda-style handlers, used as origins), request hooks
+ * (on_request) and response hooks (on_response). No h2o types: the proxy hands over plain structs and gets plain
+ * structs back.
  *
  * Model (DESIGN.md "Hooks and functions"):
  *   - one hooks_vm_t per worker thread, made and used on that thread only (no locking inside);
  *   - every script is compiled once per VM, when the VM is made; its top-level code runs then, in its own global
  *     table, which is read-only afterwards (assigning a global in a handler is an error: nothing leaks from one
  *     request to the next through globals);
- *   - every invocation runs in its own coroutine, with a CPU budget (an instruction-count hook that checks the time
- *     the invocation has run; default 50 ms) and under the VM's memory limit (a counting allocator; default 64 MiB);
- *     a breach fails that invocation only: the VM stays usable and the next invocation runs normally;
+ *   - every invocation (a "run") runs in its own coroutine, with a CPU budget (an instruction-count hook that checks
+ *     the time the invocation has run; default 50 ms; time spent waiting for edge.fetch does not count) and under
+ *     the VM's memory limit (a counting allocator; default 64 MiB); a breach fails that invocation only: the VM stays
+ *     usable and the next invocation runs normally;
+ *   - a run may wait: edge.fetch (an HTTP subrequest) and edge.purge (a cache purge) suspend its coroutine and hand
+ *     the work to the proxy (hooks_run_wait); the proxy does it without blocking its loop and resumes the run with
+ *     the outcome (hooks_resume_fetch / hooks_resume_purge), on the same thread. Any number of runs of a VM may be
+ *     waiting at once;
  *   - the sandbox: base functions without dofile, loadfile, rawset and warn, with collectgarbage("count") only, print
  *     writing to the log, setmetatable refusing __gc, and load() for text chunks only (in the sandbox); string
  *     (without dump), table, math (without randomseed), utf8, coroutine; os.time, os.clock, os.date; no io, no debug,
  *     no package; require() of Lua files under the scripts directory only; the string metatable is locked, and the
  *     library tables are read-only.
  *   - the `edge` table: edge.log(...), edge.json.encode/decode (JSON null is edge.json.null), edge.base64.encode/decode,
- *     edge.sha256(s) (hex), edge.hmac_sha256(key, s) (hex), edge.time() (seconds since the epoch, with fractions).
+ *     edge.sha256(s) (hex), edge.hmac_sha256(key, s) (hex), edge.time() (seconds since the epoch, with fractions),
+ *     edge.vars (the conf's stage variables), edge.fetch(url, opts), edge.purge(selector), and, in on_request only,
+ *     edge.respond(status, headers, body). edge.fetch and edge.purge wait, so they can only be called from the run's
+ *     own coroutine (not from a coroutine the script made, nor from a module's top level).
  *
  * Ownership: hooks_vm_new() copies what it needs from its options. Strings handed to the proxy in results are copied
- * with the caller's allocator (hooks_alloc_cb, typically the request's pool) before the call returns, so nothing the
- * proxy holds points into the Lua state.
+ * with the caller's allocator (hooks_alloc_cb, typically the request's pool) before the call that reports them
+ * returns, so nothing the proxy keeps points into the Lua state. A waiting run's hooks_wait_t is the exception: its
+ * strings live in the Lua state until the run is resumed or cancelled.
  */
 #ifndef EDGEPROXY_HOOKS_H
 #define EDGEPROXY_HOOKS_H
@@ -43,6 +53,9 @@ typedef struct hooks_options {
      * files[i]); NULL: each file is read from disk. The caller keeps them until hooks_vm_new returns. */
     const char *const *sources;
     const size_t *source_lens;
+    /* edge.vars: the conf's stage variables (copied) */
+    const struct hooks_kv *vars;
+    size_t nvars;
     /* edge.log(...) writes here: one line, with the request id of the invocation when there is one; may be NULL */
     void (*log)(void *data, const char *request_id, const char *line, size_t len);
     void *log_data;
@@ -53,7 +66,11 @@ typedef struct hooks_options {
  * ("hooks/hello.lua:3: unexpected symbol near 'x'") when a file does not load. Script i of the options is script id i.
  */
 hooks_vm_t *hooks_vm_new(const hooks_options_t *opts, char *err, size_t errlen);
+/* Frees the VM, or marks it to be freed when its last waiting run is over or cancelled (a reload does not cut them
+ * short). */
 void hooks_vm_free(hooks_vm_t *vm);
+/* 1 if script `script` defines the global function `name` (handler, on_request, on_response). */
+int hooks_vm_defines(hooks_vm_t *vm, size_t script, const char *name);
 /* Bytes the VM's allocator holds now (for tests and metrics). */
 size_t hooks_vm_memory(const hooks_vm_t *vm);
 
@@ -118,9 +135,165 @@ typedef void *(*hooks_alloc_cb)(size_t size, void *data);
  *   -1: the function failed: an error, a limit (CPU: "the function ran longer than 50 ms"; memory: "not enough
  *      memory"), no handler, or a bad answer. *err is the message with the Lua traceback (copied with alloc; NULL if
  *      alloc failed); *res is zeroed (strings already copied belong to the caller's allocator).
- * The CPU budget counts from the start of the call (building the event is part of it).
+ * The CPU budget counts from the start of the call (building the event is part of it). A function that waits (edge.fetch,
+ * edge.purge) fails here with "yielding is not supported here": this is hooks_start_function for callers that cannot
+ * wait (tests, `edgeproxy -t`).
  */
 int hooks_call_function(hooks_vm_t *vm, size_t script, const hooks_event_t *ev, hooks_alloc_cb alloc, void *alloc_data,
                         hooks_response_t *res, char **err);
+
+/* ---- runs: invocations that may wait ---- */
+
+typedef struct hooks_run hooks_run_t;
+
+typedef enum hooks_status {
+    HOOKS_FAILED = -1, /* the run failed: outcome->error; the run is over (hooks_run_free) */
+    HOOKS_DONE = 0,    /* the run finished: outcome filled in; the run is over (hooks_run_free) */
+    HOOKS_WAITING = 1, /* the run waits for hooks_run_wait(): do it, then hooks_resume_fetch() / hooks_resume_purge() */
+} hooks_status_t;
+
+/* The request, as a hook sees it (req in on_request(req) and on_response(req, res)). Strings need not be
+ * NUL-terminated unless said; all of them must stay valid until the run is over (or cancelled). */
+typedef struct hooks_request {
+    const char *method;
+    size_t method_len;
+    const char *scheme; /* "http" or "https", NUL-terminated */
+    const char *host;   /* the authority as sent */
+    size_t host_len;
+    const char *path; /* without the query */
+    size_t path_len;
+    const char *query; /* what follows '?', or NULL when there is no '?' */
+    size_t query_len;
+    const hooks_kv_t *headers;
+    size_t nheaders;
+    const hooks_kv_t *params; /* the route's path parameters */
+    size_t nparams;
+    const char *route; /* the route's path as written, NUL-terminated */
+    const char *body;  /* the request body, or NULL */
+    size_t body_len;
+    const char *client_ip;   /* NUL-terminated */
+    const char *request_id;  /* NUL-terminated */
+    const char *claims_json; /* the verified JWT payload (a JSON object), or NULL */
+    size_t claims_len;
+    const char *api_key_id; /* NUL-terminated, or NULL */
+} hooks_request_t;
+
+/* What on_request changed (each field NULL / 0 when unchanged). */
+typedef struct hooks_request_changes {
+    char *path; /* starts with '/', without CR, LF, NUL, space or '?' */
+    size_t path_len;
+    char *query; /* without the '?'; "" when the hook removed the query */
+    size_t query_len;
+    int headers_changed; /* then headers is the whole new list (names lower-case, values without CR/LF/NUL) */
+    hooks_kv_t *headers;
+    size_t nheaders;
+    char *cache_key; /* req.cache_key: more bytes for the cache key */
+    size_t cache_key_len;
+    char *origin; /* req.origin: the path (as written) of the route whose origin answers instead */
+} hooks_request_changes_t;
+
+/* What on_response changed. */
+typedef struct hooks_response_changes {
+    int status;          /* 0: unchanged */
+    int headers_changed; /* then headers is the whole new list */
+    hooks_kv_t *headers;
+    size_t nheaders;
+    int body_changed; /* then body is the new body */
+    char *body;
+    size_t body_len;
+    int64_t ttl_s;     /* res.ttl: the cache freshness to use, seconds; -1: unchanged */
+    int64_t max_ttl_s; /* res.max_ttl: a cap on the freshness; -1: none */
+    int uncacheable;   /* res.cacheable = false */
+} hooks_response_changes_t;
+
+/* The result of a run, in memory from the run's allocator. */
+typedef struct hooks_outcome {
+    char *error;               /* HOOKS_FAILED: the message with the Lua traceback (NULL if the allocator failed) */
+    int responded;             /* a function answered, or on_request called edge.respond */
+    hooks_response_t response; /* when responded */
+    hooks_request_changes_t request;
+    hooks_response_changes_t changes;
+} hooks_outcome_t;
+
+/* ---- what a waiting run waits for: strings point into the Lua state, valid until the run is resumed or cancelled */
+
+typedef enum hooks_wait_kind {
+    HOOKS_WAIT_FETCH = 1, /* edge.fetch(url, {method, headers, body, timeout}) */
+    HOOKS_WAIT_PURGE,     /* edge.purge{url = U | prefix = P | tag = T | host = H | all = true, soft = bool} */
+} hooks_wait_kind_t;
+
+typedef struct hooks_fetch {
+    const char *url; /* as given: the proxy checks it (http:// or https://) */
+    size_t url_len;
+    const char *method; /* a token, upper-cased; default GET */
+    size_t method_len;
+    const hooks_kv_t *headers; /* names are tokens, values have no CR, LF or NUL */
+    size_t nheaders;
+    const char *body; /* NULL: none */
+    size_t body_len;
+    uint64_t timeout_ms; /* 0: the proxy's default */
+} hooks_fetch_t;
+
+typedef enum hooks_purge_kind {
+    HOOKS_PURGE_URL,
+    HOOKS_PURGE_PREFIX,
+    HOOKS_PURGE_TAG,
+    HOOKS_PURGE_HOST,
+    HOOKS_PURGE_ALL
+} hooks_purge_kind_t;
+
+typedef struct hooks_purge {
+    hooks_purge_kind_t kind;
+    const char *value; /* NUL-terminated; "" for HOOKS_PURGE_ALL */
+    size_t value_len;
+    int soft;
+} hooks_purge_t;
+
+typedef struct hooks_wait {
+    hooks_wait_kind_t kind;
+    hooks_fetch_t fetch;
+    hooks_purge_t purge;
+} hooks_wait_t;
+
+/* How a subrequest went: status 0 when it failed (error says why: "timeout", "connection refused", ...). */
+typedef struct hooks_fetch_result {
+    int status;
+    const char *error;
+    const hooks_kv_t *headers; /* names lower-case */
+    size_t nheaders;
+    const char *body;
+    size_t body_len;
+} hooks_fetch_result_t;
+
+/*
+ * Starting a run. Each takes the VM, the script id, what the run reads (kept by the caller until the run is over),
+ * the allocator for what it reports, and the outcome to fill in (the caller's, kept until the run is over). They
+ * return the status; when HOOKS_WAITING, *run is the waiting run, else *run is NULL (the run is over already).
+ *
+ *   hooks_start_function: handler(event, context) of a function; outcome->response is its answer (responded = 1).
+ *   hooks_start_request:  on_request(req): outcome->request holds what it changed, or responded is set with the
+ *                         answer of edge.respond(status, headers, body).
+ *   hooks_start_response: on_response(req, res): outcome->changes. res gives the status, headers and, when
+ *                         res->body is not NULL, the body (res.body is nil otherwise; assigning it replaces the body).
+ * A script without the function it must define fails the run.
+ */
+hooks_status_t hooks_start_function(hooks_vm_t *vm, size_t script, const hooks_event_t *ev, hooks_alloc_cb alloc, void *alloc_data,
+                                    hooks_outcome_t *out, hooks_run_t **run);
+hooks_status_t hooks_start_request(hooks_vm_t *vm, size_t script, const hooks_request_t *rq, hooks_alloc_cb alloc, void *alloc_data,
+                                   hooks_outcome_t *out, hooks_run_t **run);
+hooks_status_t hooks_start_response(hooks_vm_t *vm, size_t script, const hooks_request_t *rq, const hooks_response_t *res,
+                                    hooks_alloc_cb alloc, void *alloc_data, hooks_outcome_t *out, hooks_run_t **run);
+
+/* What a waiting run waits for. */
+const hooks_wait_t *hooks_run_wait(const hooks_run_t *run);
+/* Resumes a waiting run with the outcome of its wait (copied into the Lua state); returns as hooks_start_* does
+ * (on HOOKS_DONE / HOOKS_FAILED the run is freed and must not be used again). */
+hooks_status_t hooks_resume_fetch(hooks_run_t *run, const hooks_fetch_result_t *r);
+/* purged: objects purged, or -1 with error when the purge failed. */
+hooks_status_t hooks_resume_purge(hooks_run_t *run, long purged, const char *error);
+/* Ends a waiting run without resuming it (its request is gone): its to-be-closed variables run, then it is freed. */
+void hooks_run_cancel(hooks_run_t *run);
+/* Runs of the VM that are waiting. */
+size_t hooks_vm_waiting(const hooks_vm_t *vm);
 
 #endif

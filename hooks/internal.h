@@ -23,11 +23,15 @@
 #define HOOKS_LOG_MAX 4096                 /* bytes of an edge.log line */
 #define HOOKS_ERROR_RESERVE (256u * 1024u) /* allowed above the limit while a memory error's message is made */
 
+struct hooks_run;
+
 /* One invocation (or one script's top level at load time): its clock and its request. */
 typedef struct hooks_call {
     hooks_vm_t *vm;
+    struct hooks_run *run;  /* the run, for edge.fetch and the req/res objects; NULL at load time and in hooks_call_function */
+    lua_State *co;          /* the run's own coroutine: the only one that may wait */
     const char *request_id; /* NULL at load time */
-    uint64_t start_ns;      /* CLOCK_MONOTONIC */
+    uint64_t start_ns;      /* CLOCK_MONOTONIC; moved on by the time spent waiting, so that waiting is not counted */
     uint64_t budget_ns;
     int expired;       /* the budget is spent: the count hook fires on every instruction and raises */
     int out_of_memory; /* the run failed for memory: collect in full afterwards */
@@ -51,7 +55,32 @@ struct hooks_vm {
     int base_ref;   /* registry: the sandbox base table B (globals every script reads through __index) */
     void (*log)(void *data, const char *request_id, const char *line, size_t len);
     void *log_data;
+    const hooks_kv_t *vars; /* the options' stage variables, during hooks_vm_new only (edge.vars copies them) */
+    size_t nvars;
+    size_t nruns; /* runs alive (waiting ones, outside a hooks_start_* / hooks_resume_* call) */
+    int doomed;   /* hooks_vm_free was called while runs waited: the last one frees the VM */
 };
+
+typedef enum hooks_run_kind { HOOKS_RUN_FUNCTION, HOOKS_RUN_REQUEST, HOOKS_RUN_RESPONSE } hooks_run_kind_t;
+
+/* A run (hooks.h): one invocation that may wait. malloc'ed; freed when it is over or cancelled. */
+typedef struct hooks_run {
+    hooks_vm_t *vm;
+    hooks_run_kind_t kind;
+    size_t script;
+    const hooks_event_t *ev;        /* HOOKS_RUN_FUNCTION */
+    const hooks_request_t *rq;      /* HOOKS_RUN_REQUEST, HOOKS_RUN_RESPONSE */
+    const hooks_response_t *res_in; /* HOOKS_RUN_RESPONSE */
+    hooks_alloc_cb alloc;
+    void *alloc_data;
+    hooks_outcome_t *out;
+    hooks_call_t call;
+    lua_State *co;
+    int ref;   /* registry: the anchor {co, req, res} */
+    int nwait; /* values co yielded and still holds */
+    hooks_wait_t wait;
+    uint64_t spent_ns; /* CPU time of the run before its current wait */
+} hooks_run_t;
 
 /* ---- vm.c ---- */
 uint64_t hooks_now_ns(void);
@@ -60,6 +89,31 @@ hooks_vm_t *hooks_vm_of(lua_State *L);
 hooks_call_t *hooks_current_call(lua_State *L);
 /* Points co at call (NULL: none) and gives it the count hook, unless it already has the right one. */
 void hooks_adopt(lua_State *co, hooks_call_t *call);
+void hooks_call_init(hooks_call_t *call, hooks_vm_t *vm, const char *request_id);
+/* Raises, on L, the error of co's failed run (status from lua_resume) with co's traceback. */
+int hooks_run_failed(lua_State *L, lua_State *co, int status, hooks_call_t *call);
+/* Copies s[0..len) with alloc, NUL-terminated; NULL when alloc fails. */
+char *hooks_copy_out(const char *s, size_t len, hooks_alloc_cb alloc, void *alloc_data);
+
+/* ---- run.c ---- */
+/* edge.fetch, edge.purge and edge.respond (they suspend the run's coroutine). */
+int hooks_edge_fetch(lua_State *L);
+int hooks_edge_purge(lua_State *L);
+int hooks_edge_respond(lua_State *L);
+
+/* ---- request.c: the req and res objects of hooks ---- */
+/* Protected: registers the metatables of req and res. */
+void hooks_request_open(lua_State *L);
+/* Pushes a req object over run->rq (writable in on_request only). */
+void hooks_push_req(lua_State *L, hooks_run_t *run, int writable);
+/* Pushes a res object over run->res_in. */
+void hooks_push_res(lua_State *L, hooks_run_t *run);
+/* The run is over: reads what the req (at idx) or res object was changed to into run->out, and detaches it (using it
+ * afterwards raises an error). Raw accesses only. */
+void hooks_read_req(lua_State *L, int idx, hooks_run_t *run);
+void hooks_read_res(lua_State *L, int idx, hooks_run_t *run);
+/* Detaches a req or res object at idx without reading it (a failed or cancelled run). */
+void hooks_detach(lua_State *L, int idx);
 
 /* ---- sandbox.c ---- */
 /* Replaces the table at the top of the stack with a read-only view of it (reads go through, writes raise an error
@@ -74,7 +128,7 @@ int hooks_setup_p(lua_State *L);
 
 /* ---- edge.c ---- */
 /* Pushes the (read-only) `edge` table. */
-void hooks_edge_open(lua_State *L);
+void hooks_edge_open(lua_State *L, hooks_vm_t *vm);
 /* edge.log(...), also the sandbox's print. */
 int hooks_edge_log(lua_State *L);
 /* Pushes the base64 (RFC 4648, with padding) of s[0..len). */

@@ -574,8 +574,9 @@ int hooks_setup_p(lua_State *L)
     hooks_readonly(L, LUA_OSLIBNAME);
     lua_setfield(L, 9, LUA_OSLIBNAME);
 
-    hooks_edge_open(L);
+    hooks_edge_open(L, vm);
     lua_setfield(L, 9, "edge");
+    hooks_request_open(L);
 
     /* Nothing in the state keeps the real os table (os.execute, os.exit, os.remove...). */
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);

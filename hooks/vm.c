@@ -123,7 +123,7 @@ void hooks_adopt(lua_State *co, hooks_call_t *call)
  * Raises, on L, the error of co's failed run (status from lua_resume) with co's traceback, after closing co's
  * to-be-closed variables.
  */
-static int run_failed(lua_State *L, lua_State *co, int status, hooks_call_t *call)
+int hooks_run_failed(lua_State *L, lua_State *co, int status, hooks_call_t *call)
 {
     hooks_vm_t *vm = hooks_vm_of(L);
     size_t len;
@@ -162,7 +162,7 @@ static int run_failed(lua_State *L, lua_State *co, int status, hooks_call_t *cal
 /*
  * Runs the function below the nargs arguments at the top of L in a new coroutine, under call's limits. The function
  * and arguments are replaced by the coroutine (which anchors it) and the first result (nil if none). A failure is
- * raised on L (run_failed()).
+ * raised on L (hooks_run_failed()).
  */
 static void run(lua_State *L, hooks_call_t *call, int nargs)
 {
@@ -174,7 +174,7 @@ static void run(lua_State *L, hooks_call_t *call, int nargs)
     lua_xmove(L, co, nargs + 1);
     status = lua_resume(co, L, nargs, &nres);
     if (status != LUA_OK)
-        run_failed(L, co, status, call);
+        hooks_run_failed(L, co, status, call);
     if (call->expired) /* the script caught the breach and finished: it fails all the same */
         luaL_error(L, "the function ran longer than %I ms (the error was caught, but the budget is spent)",
                    (lua_Integer)call->vm->cpu_ms);
@@ -270,7 +270,7 @@ static int load_script_p(lua_State *L)
 
 /* ---- the API ---- */
 
-static void call_init(hooks_call_t *call, hooks_vm_t *vm, const char *request_id)
+void hooks_call_init(hooks_call_t *call, hooks_vm_t *vm, const char *request_id)
 {
     memset(call, 0, sizeof(*call));
     call->vm = vm;
@@ -319,6 +319,8 @@ hooks_vm_t *hooks_vm_new(const hooks_options_t *opts, char *err, size_t errlen)
     vm->cpu_ms = opts->cpu_ms != 0 ? opts->cpu_ms : HOOKS_DEFAULT_CPU_MS;
     vm->log = opts->log;
     vm->log_data = opts->log_data;
+    vm->vars = opts->vars;
+    vm->nvars = opts->nvars;
     if (opts->dir != NULL && (vm->dir = strdup(opts->dir)) == NULL)
         goto oom;
     if (opts->nfiles != 0) {
@@ -348,7 +350,7 @@ hooks_vm_t *hooks_vm_new(const hooks_options_t *opts, char *err, size_t errlen)
         load_job_t job = {vm, i, &call, opts->sources != NULL ? opts->sources[i] : NULL,
                           opts->sources != NULL ? opts->source_lens[i] : 0};
 
-        call_init(&call, vm, NULL);
+        hooks_call_init(&call, vm, NULL);
         lua_pushcfunction(L, load_script_p);
         lua_pushlightuserdata(L, &job);
         if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
@@ -360,6 +362,8 @@ hooks_vm_t *hooks_vm_new(const hooks_options_t *opts, char *err, size_t errlen)
     }
     lua_settop(L, 0);
     lua_gc(L, LUA_GCCOLLECT);
+    vm->vars = NULL;
+    vm->nvars = 0;
     return vm;
 
 oom:
@@ -373,6 +377,10 @@ void hooks_vm_free(hooks_vm_t *vm)
 {
     if (vm == NULL)
         return;
+    if (vm->nruns != 0) { /* runs wait: the last one to end frees the VM */
+        vm->doomed = 1;
+        return;
+    }
     if (vm->L != NULL)
         lua_close(vm->L);
     for (size_t i = 0; i != vm->nscripts; ++i) {
@@ -389,37 +397,7 @@ size_t hooks_vm_memory(const hooks_vm_t *vm)
     return vm->used;
 }
 
-typedef struct invocation {
-    hooks_vm_t *vm;
-    size_t script;
-    const hooks_event_t *ev;
-    hooks_call_t *call;
-    hooks_alloc_cb alloc;
-    void *alloc_data;
-    hooks_response_t *res;
-} invocation_t;
-
-/* Protected: handler(event, context) in a coroutine, then the answer read into *res. */
-static int invoke_p(lua_State *L)
-{
-    invocation_t *inv = lua_touserdata(L, 1);
-    const hooks_script_t *s = &inv->vm->scripts[inv->script];
-
-    lua_settop(L, 1);
-    luaL_checkstack(L, 8, NULL);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, inv->vm->envs_ref);
-    lua_rawgeti(L, -1, (lua_Integer)inv->script + 1);
-    lua_pushliteral(L, "handler");
-    if (lua_rawget(L, -2) != LUA_TFUNCTION)
-        return luaL_error(L, "%s has no function handler", s->path);
-    hooks_push_event(L, inv->ev);
-    hooks_push_context(L, s->name, inv->ev->request_id);
-    run(L, inv->call, 2);
-    hooks_read_answer(L, -1, s->path, inv->alloc, inv->alloc_data, inv->res);
-    return 0;
-}
-
-static char *copy_out(const char *s, size_t len, hooks_alloc_cb alloc, void *alloc_data)
+char *hooks_copy_out(const char *s, size_t len, hooks_alloc_cb alloc, void *alloc_data)
 {
     char *p = alloc(len + 1, alloc_data);
 
@@ -430,36 +408,16 @@ static char *copy_out(const char *s, size_t len, hooks_alloc_cb alloc, void *all
     return p;
 }
 
-int hooks_call_function(hooks_vm_t *vm, size_t script, const hooks_event_t *ev, hooks_alloc_cb alloc, void *alloc_data,
-                        hooks_response_t *res, char **err)
+int hooks_vm_defines(hooks_vm_t *vm, size_t script, const char *name)
 {
     lua_State *L = vm->L;
-    hooks_call_t call;
-    invocation_t inv = {vm, script, ev, &call, alloc, alloc_data, res};
-    int top = lua_gettop(L), status;
+    int top = lua_gettop(L), t;
 
-    memset(res, 0, sizeof(*res));
-    *err = NULL;
-    if (script >= vm->nscripts) {
-        char msg[96];
-        int n = snprintf(msg, sizeof(msg), "no script %zu (the VM has %zu)", script, vm->nscripts);
-        *err = copy_out(msg, (size_t)n, alloc, alloc_data);
-        return -1;
-    }
-    call_init(&call, vm, ev->request_id);
-    lua_pushcfunction(L, invoke_p);
-    lua_pushlightuserdata(L, &inv);
-    status = lua_pcall(L, 1, 0, 0);
-    if (status != LUA_OK) {
-        size_t len;
-        const char *msg = pcall_message(L, &len);
-        *err = copy_out(msg, len, alloc, alloc_data);
-        memset(res, 0, sizeof(*res));
-    }
+    if (script >= vm->nscripts || !lua_checkstack(L, 4))
+        return 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->envs_ref);
+    lua_rawgeti(L, -1, (lua_Integer)script + 1);
+    t = lua_type(L, -1) == LUA_TTABLE ? (lua_pushstring(L, name), lua_rawget(L, -2)) : LUA_TNIL;
     lua_settop(L, top);
-    vm->reserve = 0;
-    /* A failed invocation may leave much garbage (a bomb): give the memory back before the next one. */
-    if (status != LUA_OK && (status == LUA_ERRMEM || call.out_of_memory || vm->used > vm->limit / 2))
-        lua_gc(L, LUA_GCCOLLECT);
-    return status == LUA_OK ? 0 : -1;
+    return t == LUA_TFUNCTION;
 }

@@ -57,7 +57,9 @@ void px_admin_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *
     while (!h2o_linklist_is_empty(messages)) {
         px_admin_op_t *op = H2O_STRUCT_FROM_MEMBER(px_admin_op_t, super.link, messages->next);
         h2o_linklist_unlink(&op->super.link);
-        if (op->req != NULL)
+        if (op->is_lua)
+            px_lrun_purged(op);
+        else if (op->req != NULL)
             op->answer(op, op->req);
         op_unref(op);
     }
@@ -113,8 +115,7 @@ static void on_purge_done(int err, size_t count, void *data)
     px_admin_op_done(op);
 }
 
-/* "https://Example.com/a?b" or "Example.com/a?b" -> "example.com/a?b" (in place). */
-static char *store_url_of(char *url)
+char *px_store_url_of(char *url)
 {
     char *p;
     if (strncmp(url, "https://", 8) == 0)
@@ -176,7 +177,7 @@ static int handle_purge(px_server_t *srv, h2o_req_t *req)
         return 0;
     }
     if (kind == CACHE_STORE_PURGE_URL || kind == CACHE_STORE_PURGE_PREFIX || kind == CACHE_STORE_PURGE_HOST)
-        arg = store_url_of(arg);
+        arg = px_store_url_of(arg);
     soft = px_query_param(req, "soft");
 
     op = px_admin_op_new(req, answer_purge);

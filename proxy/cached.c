@@ -422,6 +422,14 @@ static char *build_key(h2o_req_t *req, const conf_route_t *route, h2o_iovec_t au
 
     if ((*klen = cache_key_build(&kr, &ko, key, PX_KEY_MAX)) > PX_KEY_MAX)
         return NULL;
+    px_req_t *st = px_req_find(req);
+    if (st != NULL && st->cache_key_extra.len != 0) { /* req.cache_key of the request hook */
+        if (*klen + 5 + st->cache_key_extra.len > PX_KEY_MAX)
+            return NULL;
+        memcpy(key + *klen, "\nlua:", 5);
+        memcpy(key + *klen + 5, st->cache_key_extra.base, st->cache_key_extra.len);
+        *klen += 5 + st->cache_key_extra.len;
+    }
     cache_key_digest(key, *klen, NULL, 0, pid);
     return key;
 }

@@ -525,6 +525,6 @@ void px_cfill_start(px_fill_t *fill, h2o_req_t *req, px_req_t *st, px_origin_t *
         px_function_fill(fill, req, st, origin);
         return;
     }
-    px_fill_start(fill, th, st->match->route_id,
+    px_fill_start(fill, th, (size_t)(origin - th->srv->origins),
                   px_origin_request(req, st, origin, 1, h2o_iovec_init(h2o_strdup(&req->pool, extra, extralen).base, extralen)), 1);
 }

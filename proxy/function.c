@@ -74,9 +74,14 @@ static px_lua_texts_t *texts_read(const char **files, size_t n, char *err, size_
     return t;
 }
 
-static void options_of(const conf_t *conf, const char **files, const px_lua_texts_t *texts, hooks_options_t *o)
+static void options_of(const conf_t *conf, const char **files, const px_lua_texts_t *texts, hooks_kv_t *vars, hooks_options_t *o)
 {
+    for (size_t i = 0; i != conf->lua.nvariables; ++i)
+        vars[i] = (hooks_kv_t){conf->lua.variables[i].name, strlen(conf->lua.variables[i].name), conf->lua.variables[i].value,
+                               strlen(conf->lua.variables[i].value)};
     *o = (hooks_options_t){.dir = conf->lua.dir,
+                           .vars = vars,
+                           .nvars = conf->lua.nvariables,
                            .cpu_ms = conf->lua.cpu_limit_ms,
                            .memory = (size_t)conf->lua.memory_limit,
                            .files = files,
@@ -107,28 +112,81 @@ static void route_error(const conf_t *conf, const char *why, char *err, size_t e
                 snprintf(err, errlen, "%s:%u: route %s: origin.function: %s", conf->file, r->origin.function_line, r->path, why);
                 return;
             }
+            if (r->hooks.request_file != NULL && strstr(why, r->hooks.request_file) != NULL) {
+                snprintf(err, errlen, "%s:%u: route %s: hooks.request: %s", conf->file, r->hooks.request_line, r->path, why);
+                return;
+            }
+            if (r->hooks.response_file != NULL && strstr(why, r->hooks.response_file) != NULL) {
+                snprintf(err, errlen, "%s:%u: route %s: hooks.response: %s", conf->file, r->hooks.response_line, r->path, why);
+                return;
+            }
         }
     }
     snprintf(err, errlen, "%s: lua: %s", conf->file, why);
 }
 
-/* Reads the files and makes a VM over them, to see that every one compiles and runs its top level. */
+/* The index of a file already in files[0..n). */
+static size_t index_of(const char **files, size_t n, const char *file)
+{
+    size_t f;
+    for (f = 0; f != n && strcmp(files[f], file) != 0; ++f)
+        ;
+    return f;
+}
+
+/* Each route's Lua file defines what the route calls: handler, on_request, on_response. */
+static int check_defines(const conf_t *conf, hooks_vm_t *vm, const char **files, size_t nfiles, char *err, size_t errlen)
+{
+    for (size_t h = 0; h != conf->nhosts; ++h) {
+        for (size_t i = 0; i != conf->hosts[h].nroutes; ++i) {
+            const conf_route_t *r = conf->hosts[h].routes + i;
+            struct {
+                const char *file, *fn, *key;
+                unsigned line;
+            } need[] = {{r->origin.kind == CONF_ORIGIN_FUNCTION ? r->origin.function_file : NULL, "handler", "origin.function",
+                         r->origin.function_line},
+                        {r->hooks.request_file, "on_request", "hooks.request", r->hooks.request_line},
+                        {r->hooks.response_file, "on_response", "hooks.response", r->hooks.response_line}};
+            for (size_t k = 0; k != 3; ++k) {
+                if (need[k].file == NULL || hooks_vm_defines(vm, index_of(files, nfiles, need[k].file), need[k].fn))
+                    continue;
+                snprintf(err, errlen, "%s:%u: route %s: %s: %s defines no function %s", conf->file, need[k].line, r->path,
+                         need[k].key, need[k].file, need[k].fn);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Reads the files and makes a VM over them, to see that every one compiles and runs its top level, and defines what
+ * its routes call. */
 static px_lua_texts_t *load_texts(const conf_t *conf, const char **files, size_t nfiles, char *err, size_t errlen)
 {
     hooks_options_t opts;
     hooks_vm_t *vm;
     px_lua_texts_t *texts;
     char why[1024];
+    hooks_kv_t *vars = h2o_mem_alloc(sizeof(*vars) * (conf->lua.nvariables + 1));
 
     if ((texts = texts_read(files, nfiles, why, sizeof(why))) == NULL) {
         route_error(conf, why, err, errlen);
         return NULL;
     }
-    if (nfiles == 0)
+    if (nfiles == 0) {
+        free(vars);
         return texts;
-    options_of(conf, files, texts, &opts);
+    }
+    options_of(conf, files, texts, vars, &opts);
     if ((vm = hooks_vm_new(&opts, why, sizeof(why))) == NULL) {
         route_error(conf, why, err, errlen);
+        texts_free(texts);
+        free(vars);
+        return NULL;
+    }
+    free(vars);
+    if (check_defines(conf, vm, files, nfiles, err, errlen) != 0) {
+        hooks_vm_free(vm);
         texts_free(texts);
         return NULL;
     }
@@ -141,11 +199,18 @@ int px_functions_check(const conf_t *conf, char *err, size_t errlen)
     size_t nroutes = 0, n = 0;
     for (size_t h = 0; h != conf->nhosts; ++h)
         nroutes += conf->hosts[h].nroutes;
-    const char **files = h2o_mem_alloc(sizeof(*files) * (nroutes + 1));
-    for (size_t h = 0; h != conf->nhosts; ++h)
-        for (size_t i = 0; i != conf->hosts[h].nroutes; ++i)
-            if (conf->hosts[h].routes[i].origin.kind == CONF_ORIGIN_FUNCTION)
-                file_index(files, &n, conf->hosts[h].routes[i].origin.function_file);
+    const char **files = h2o_mem_alloc(sizeof(*files) * (3 * nroutes + 1));
+    for (size_t h = 0; h != conf->nhosts; ++h) {
+        for (size_t i = 0; i != conf->hosts[h].nroutes; ++i) {
+            const conf_route_t *r = conf->hosts[h].routes + i;
+            if (r->origin.kind == CONF_ORIGIN_FUNCTION)
+                file_index(files, &n, r->origin.function_file);
+            if (r->hooks.request_file != NULL)
+                file_index(files, &n, r->hooks.request_file);
+            if (r->hooks.response_file != NULL)
+                file_index(files, &n, r->hooks.response_file);
+        }
+    }
     px_lua_texts_t *texts = load_texts(conf, files, n, err, errlen);
     texts_free(texts);
     free(files);
@@ -154,13 +219,17 @@ int px_functions_check(const conf_t *conf, char *err, size_t errlen)
 
 int px_functions_init(px_server_t *srv, char *err, size_t errlen)
 {
-    srv->lua_files = h2o_mem_alloc(sizeof(*srv->lua_files) * (srv->nroutes + 1));
+    srv->lua_files = h2o_mem_alloc(sizeof(*srv->lua_files) * (3 * srv->nroutes + 1));
     srv->nlua_files = 0;
     pthread_mutex_init(&srv->lua_mu, NULL);
     for (size_t i = 0; i != srv->nroutes; ++i) {
         const conf_route_t *r = srv->origins[i].route;
         if (r->origin.kind == CONF_ORIGIN_FUNCTION)
             srv->origins[i].script = file_index(srv->lua_files, &srv->nlua_files, r->origin.function_file);
+        srv->origins[i].req_script =
+            r->hooks.request_file != NULL ? file_index(srv->lua_files, &srv->nlua_files, r->hooks.request_file) : SIZE_MAX;
+        srv->origins[i].res_script =
+            r->hooks.response_file != NULL ? file_index(srv->lua_files, &srv->nlua_files, r->hooks.response_file) : SIZE_MAX;
     }
     /* every script compiles and its top level runs, or the server does not start */
     srv->lua_texts = load_texts(srv->conf, srv->lua_files, srv->nlua_files, err, errlen);
@@ -203,12 +272,14 @@ static hooks_vm_t *make_vm(px_thread_t *th, char *why, size_t whylen)
 {
     hooks_options_t opts;
     hooks_vm_t *vm;
+    hooks_kv_t *vars = h2o_mem_alloc(sizeof(*vars) * (th->srv->conf->lua.nvariables + 1));
 
     pthread_mutex_lock(&th->srv->lua_mu);
     th->vm_generation = atomic_load(&th->srv->lua_generation);
-    options_of(th->srv->conf, th->srv->lua_files, th->srv->lua_texts, &opts);
+    options_of(th->srv->conf, th->srv->lua_files, th->srv->lua_texts, vars, &opts);
     vm = hooks_vm_new(&opts, why, whylen);
     pthread_mutex_unlock(&th->srv->lua_mu);
+    free(vars);
     return vm;
 }
 
@@ -228,11 +299,6 @@ void px_functions_dispose_thread(px_thread_t *th)
 {
     hooks_vm_free(th->vm);
     th->vm = NULL;
-}
-
-static void *pool_alloc(size_t size, void *pool)
-{
-    return h2o_mem_alloc_pool((h2o_mem_pool_t *)pool, size);
 }
 
 /* Percent-decodes s[0..len) into the pool ('+' is a space, as in forms and API Gateway). */
@@ -336,16 +402,10 @@ static void build_event(h2o_req_t *req, px_req_t *st, px_server_t *srv, hooks_ev
     }
 }
 
-/* Runs the route's function for req; 0 with *res, or -1 (logged with the request id and the Lua traceback). */
-static int call(h2o_req_t *req, px_req_t *st, px_origin_t *origin, hooks_response_t *res)
+void px_functions_refresh(px_thread_t *th)
 {
-    px_thread_t *th = px_thread_of(req);
-    hooks_event_t ev;
-    char *why = NULL;
-    struct timeval t0, t1;
-
     if (th->vm_generation != atomic_load_explicit(&th->srv->lua_generation, memory_order_acquire)) {
-        /* SIGHUP loaded new texts: this thread's VM is made again, between two calls (none is running) */
+        /* SIGHUP loaded new texts: this thread's VM is made again; runs still waiting keep the old one until they end */
         char msg[1024];
         hooks_vm_t *fresh;
         if ((fresh = make_vm(th, msg, sizeof(msg))) != NULL) {
@@ -355,16 +415,48 @@ static int call(h2o_req_t *req, px_req_t *st, px_origin_t *origin, hooks_respons
             fprintf(stderr, "edgeproxy: reload on worker %zu: %s; it keeps its previous scripts\n", th->idx, msg);
         }
     }
+}
+
+/* A function's run for a request (or a fill): the event is read when the run starts. */
+typedef struct px_fn {
+    h2o_req_t *req; /* NULL for a fill whose first request may be gone */
+    px_req_t *st;
+    px_origin_t *origin;
+    px_fill_t *fill; /* a cache fill, or NULL */
+    px_lrun_t *lr;
+    px_lrun_t **slot; /* the request's slot holding lr, or NULL */
+    const char *request_id;
+    const char *file;
+    struct timeval t0;
+} px_fn_t;
+
+/* Starts the route's function; done is called with the outcome in fn->lr->out. */
+static void start(px_fn_t *fn, h2o_req_t *req, px_req_t *st, px_lrun_cb done)
+{
+    px_thread_t *th = px_thread_of(req);
+    hooks_event_t ev;
+    hooks_run_t *run;
+    hooks_status_t status;
+
+    px_functions_refresh(th);
     build_event(req, st, th->srv, &ev);
-    gettimeofday(&t0, NULL);
-    st->upstream_start = t0;
-    int rc = hooks_call_function(th->vm, origin->script, &ev, pool_alloc, &req->pool, res, &why);
+    gettimeofday(&fn->t0, NULL);
+    st->upstream_start = fn->t0;
+    status = hooks_start_function(th->vm, fn->origin->script, &ev, px_lrun_allocator(), &fn->lr->pool, &fn->lr->out, &run);
+    px_lrun_go(fn->lr, status, run, done, fn);
+}
+
+static double ms_since(const struct timeval *t0)
+{
+    struct timeval t1;
     gettimeofday(&t1, NULL);
-    st->upstream_ms = (double)(t1.tv_sec - t0.tv_sec) * 1000.0 + (double)(t1.tv_usec - t0.tv_usec) / 1000.0;
-    if (rc != 0)
-        fprintf(stderr, "edgeproxy: [%.*s] function %s failed: %s\n", (int)st->request_id.len, st->request_id.base,
-                origin->route->origin.function_file, why != NULL ? why : "(no message)");
-    return rc;
+    return (double)(t1.tv_sec - t0->tv_sec) * 1000.0 + (double)(t1.tv_usec - t0->tv_usec) / 1000.0;
+}
+
+static void log_failure(px_fn_t *fn)
+{
+    fprintf(stderr, "edgeproxy: [%s] function %s failed: %s\n", fn->request_id, fn->file,
+            fn->lr->out.error != NULL ? fn->lr->out.error : "(no message)");
 }
 
 /* The answer as an origin's response head (names lower-case; Content-Length is ours to set). */
@@ -387,46 +479,105 @@ static void head_of(h2o_mem_pool_t *pool, const hooks_response_t *res, px_fetch_
                               .content_length = res->body_len};
 }
 
+static void on_fill_done(px_lrun_t *lr, hooks_status_t status)
+{
+    px_fn_t *fn = lr->data;
+
+    if (status != HOOKS_DONE) {
+        log_failure(fn);
+        px_fill_feed(fn->fill, NULL, NULL, 0, "the function failed");
+    } else {
+        px_fetch_head_t head;
+        head_of(&lr->pool, &lr->out.response, &head);
+        px_fill_feed(fn->fill, &head, lr->out.response.body, lr->out.response.body_len, NULL);
+    }
+    px_fill_unref(fn->fill);
+    px_lrun_free(lr);
+    free(fn);
+}
+
 void px_function_fill(px_fill_t *fill, h2o_req_t *req, px_req_t *st, px_origin_t *origin)
 {
-    hooks_response_t res;
-    px_fetch_head_t head;
+    /* the fill may outlive the request: what the run needs after its start is its own */
+    px_fn_t *fn = h2o_mem_alloc(sizeof(*fn));
+    px_thread_t *th = px_thread_of(req);
 
-    if (call(req, st, origin, &res) != 0) {
-        px_fill_feed(fill, NULL, NULL, 0, "the function failed");
+    *fn = (px_fn_t){.st = st, .origin = origin, .fill = fill, .lr = px_lrun_new(th), .file = origin->route->origin.function_file};
+    fn->request_id = h2o_strdup(&fn->lr->pool, st->request_id.base, st->request_id.len).base;
+    atomic_fetch_add_explicit(&fill->refs, 1, memory_order_relaxed);
+    start(fn, req, st, on_fill_done);
+}
+
+static void send_answer(h2o_req_t *req, px_req_t *st, const hooks_response_t *res)
+{
+    if (st->cache_invalidate && res->status < 400) { /* an unsafe method on a caching route succeeded */
+        px_fetch_head_t head;
+        head_of(&req->pool, res, &head);
+        px_cache_invalidate(req, &head);
+    }
+    px_hook_send_answer(req, st, res);
+}
+
+/* The response hook is over (a function route without cache). */
+static void on_hooked(h2o_req_t *req, void *data, const hooks_response_changes_t *c, int fail)
+{
+    px_fn_t *fn = data;
+    hooks_response_t res = fn->lr->out.response;
+
+    if (fail) {
+        px_send_error(req, 500, "Internal Server Error", "The response hook failed");
         return;
     }
-    head_of(&req->pool, &res, &head);
-    px_fill_feed(fill, &head, res.body, res.body_len, NULL);
+    res.headers = NULL; /* already in req->res.headers (on_done) */
+    res.nheaders = 0;
+    if (c != NULL) {
+        px_hook_apply_response(req, c);
+        if (c->status != 0)
+            res.status = c->status;
+        if (c->body_changed) {
+            res.body = c->body;
+            res.body_len = c->body_len;
+        }
+    }
+    send_answer(req, fn->st, &res);
+}
+
+static void on_done(px_lrun_t *lr, hooks_status_t status)
+{
+    px_fn_t *fn = lr->data;
+    h2o_req_t *req = fn->req;
+    px_req_t *st = fn->st;
+
+    st->upstream_ms = ms_since(&fn->t0);
+    if (status != HOOKS_DONE) {
+        log_failure(fn);
+        px_send_error(req, 502, "Bad Gateway", "The function failed");
+        return;
+    }
+    if (st->match->route->hooks.response_file != NULL) {
+        const hooks_response_t *res = &lr->out.response;
+        req->res.status = res->status;
+        for (size_t i = 0; i != res->nheaders; ++i) {
+            const hooks_kv_t *h = res->headers + i;
+            if (h2o_memis(h->name, h->name_len, H2O_STRLIT("content-length")) ||
+                px_drop_response_field(h2o_iovec_init(h->name, h->name_len)))
+                continue;
+            h2o_add_header_by_str(&req->pool, &req->res.headers, h->name, h->name_len, 1, NULL, h->value, h->value_len);
+        }
+        px_hook_response(req, st, res->body != NULL ? res->body : "", res->body_len, on_hooked, fn);
+        return;
+    }
+    send_answer(req, st, &lr->out.response);
 }
 
 void px_function_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
 {
-    static h2o_generator_t generator = {NULL, NULL};
-    hooks_response_t res;
+    px_fn_t *fn = h2o_mem_alloc_pool(&req->pool, sizeof(*fn));
+    px_thread_t *th = px_thread_of(req);
 
-    if (call(req, st, origin, &res) != 0) {
-        px_send_error(req, 502, "Bad Gateway", "The function failed");
-        return;
-    }
-    if (st->cache_invalidate && res.status < 400) { /* an unsafe method on a caching route succeeded */
-        px_fetch_head_t head;
-        head_of(&req->pool, &res, &head);
-        px_cache_invalidate(req, &head);
-    }
-    st->from_origin = 1; /* the function's answer, errors included, is sent as it is */
-    req->res.status = res.status;
-    req->res.reason = "OK";
-    for (size_t i = 0; i != res.nheaders; ++i) {
-        const hooks_kv_t *h = res.headers + i;
-        if (h2o_memis(h->name, h->name_len, H2O_STRLIT("content-length")) ||
-            px_drop_response_field(h2o_iovec_init(h->name, h->name_len)))
-            continue;
-        h2o_add_header_by_str(&req->pool, &req->res.headers, h->name, h->name_len, 1, NULL, h->value, h->value_len);
-    }
-    req->res.content_length = res.body_len;
-    h2o_start_response(req, &generator);
-    h2o_iovec_t body = h2o_iovec_init(res.body, res.body_len);
-    int is_head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")); /* the length, not the bytes */
-    h2o_send(req, &body, res.body_len != 0 && !is_head ? 1 : 0, H2O_SEND_STATE_FINAL);
+    *fn = (px_fn_t){.req = req, .st = st, .origin = origin, .lr = px_lrun_new(th), .file = origin->route->origin.function_file};
+    fn->slot = px_hook_lrun_slot(req);
+    *fn->slot = fn->lr; /* freed with the request */
+    fn->request_id = h2o_strdup(&req->pool, st->request_id.base, st->request_id.len).base;
+    start(fn, req, st, on_done);
 }

@@ -3,9 +3,8 @@
  * its origin:
  *
  *   request id → validate (400) → route (404) → CORS preflight → method (405) → body size (413) →
- *   gateway: API key (403), JWT (401), throttles and quota (429) → cache → origin (upstream | static | function)
- *
- * Later stages (hooks) slot in between the gateway and the cache.
+ *   gateway: API key (403), JWT (401), throttles and quota (429) → request hook (Lua) → cache →
+ *   origin (upstream | static | function) → response hook (Lua, hook.c)
  */
 #include <stdio.h>
 #include <string.h>
@@ -78,7 +77,6 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     px_match_t *m;
     const char *bad;
     size_t plen;
-    px_origin_t *origin;
 
     *(px_thread_t **)h2o_mem_alloc_shared(&req->pool, sizeof(px_thread_t *), on_request_done) = th;
     ++th->inflight;
@@ -92,6 +90,10 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     m = h2o_mem_alloc_pool(&req->pool, sizeof(*m));
     plen = req->path_normalized.len;
     if (px_router_match(self->srv->router, req->authority.base, req->authority.len, req->path_normalized.base, plen, m) != 0) {
+        px_send_error(req, 404, "Not Found", "No route for this request");
+        return 0;
+    }
+    if (m->route->internal) { /* reached only through a request hook's req.origin */
         px_send_error(req, 404, "Not Found", "No route for this request");
         return 0;
     }
@@ -113,29 +115,40 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     if (px_gateway_admit(self->srv, req, st))
         return 0;
 
-    origin = self->srv->origins + m->route_id;
-    switch (m->route->origin.kind) {
+    px_dispatch(req, st, self->srv->origins + m->route_id);
+    return 0;
+}
+
+void px_dispatch(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
+{
+    const conf_route_t *route = st->match->route;
+
+    if (route->hooks.request_file != NULL && !st->hook_ran) {
+        px_hook_request(req, st, origin); /* comes back here */
+        return;
+    }
+    switch (origin->route->origin.kind) {
     case CONF_ORIGIN_URL:
-        if (m->route->cache.enabled)
+        if (route->cache.enabled)
             px_cache_handle(req, st, origin);
         else
             px_upstream_forward(req, st, origin);
-        return 0;
+        return;
     case CONF_ORIGIN_STATIC:
         /* h2o's file handler maps the path below its pathconf's path: give it the route's */
         req->pathconf = &origin->pathconf;
         if (origin->file_handler->on_req(origin->file_handler, req) != 0)
             px_send_error(req, 404, "Not Found", "Not Found");
-        return 0;
+        return;
     case CONF_ORIGIN_FUNCTION:
-        if (m->route->cache.enabled)
+        if (route->cache.enabled)
             px_cache_handle(req, st, origin); /* misses run the function through a fill (px_function_fill) */
         else
             px_function_handle(req, st, origin);
-        return 0;
+        return;
     default:
         px_send_error(req, 502, "Bad Gateway", "The route has no origin");
-        return 0;
+        return;
     }
 }
 

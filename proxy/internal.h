@@ -80,6 +80,8 @@ typedef struct px_origin {
     h2o_handler_t *file_handler;
     /* CONF_ORIGIN_FUNCTION: the script id of its file in every thread's VM */
     size_t script;
+    /* the route's hooks: script ids of its request and response files (SIZE_MAX: none) */
+    size_t req_script, res_script;
 } px_origin_t;
 
 /* A route's gateway state at run time (gateway.c), built at boot and indexed by route id. */
@@ -130,7 +132,8 @@ struct px_server {
     atomic_uint lua_generation;     /* function.c: moved on by a SIGHUP whose scripts all load */
     struct px_lua_texts *lua_texts; /* function.c: the files' texts of the current generation, under lua_mu */
     pthread_mutex_t lua_mu;
-    h2o_iovec_t *quota_items; /* per plan: its quota's item; base NULL for none and for monthly ones (w varies) */
+    SSL_CTX *lua_fetch_ssl_ctx; /* lua.c: edge.fetch's https client context; owned */
+    h2o_iovec_t *quota_items;   /* per plan: its quota's item; base NULL for none and for monthly ones (w varies) */
     atomic_int stopping;
 };
 
@@ -156,14 +159,15 @@ struct px_thread {
     px_route_client_t *clients; /* per route id */
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
-    h2o_linklist_t lingering;     /* linger.c: connections being drained after an early 413 */
-    h2o_timeout_t linger_timeout; /* linger.c: idle timeout of those */
-    int linger_closed;            /* linger.c: set at shutdown, no new lingering */
-    size_t nconns;                /* open client connections */
-    size_t inflight;              /* requests between our handler and the end of their response */
-    gw_key_memo_t key_memo;       /* gateway.c: the API keys this thread's callers presented */
-    hooks_vm_t *vm;               /* function.c: this thread's Lua VM; NULL without functions */
-    unsigned vm_generation;       /* function.c: the lua_generation its VM was made at */
+    h2o_linklist_t lingering;             /* linger.c: connections being drained after an early 413 */
+    h2o_timeout_t linger_timeout;         /* linger.c: idle timeout of those */
+    int linger_closed;                    /* linger.c: set at shutdown, no new lingering */
+    size_t nconns;                        /* open client connections */
+    size_t inflight;                      /* requests between our handler and the end of their response */
+    gw_key_memo_t key_memo;               /* gateway.c: the API keys this thread's callers presented */
+    hooks_vm_t *vm;                       /* function.c: this thread's Lua VM; NULL without functions */
+    unsigned vm_generation;               /* function.c: the lua_generation its VM was made at */
+    struct px_lua_timeouts *lua_timeouts; /* lua.c: edge.fetch's deadlines, one list per duration */
 };
 
 static inline px_thread_t *px_thread_of(h2o_req_t *req)
@@ -187,6 +191,8 @@ typedef struct px_req {
     unsigned cache_invalidate : 1; /* cached.c: an unsafe method on a caching route; a success invalidates the URL */
     h2o_iovec_t cache_status;      /* cached.c: the Cache-Status value, added by the respond filter */
     struct px_gate *gate;          /* gateway.c: what the gateway stage learnt (key, claims, limits, CORS); NULL if none */
+    h2o_iovec_t cache_key_extra;   /* hook.c: req.cache_key of the request hook, added to the cache key */
+    unsigned hook_ran : 1;         /* hook.c: the request hook has run (px_dispatch goes to the origin) */
 } px_req_t;
 
 /* The request's state, created on first use (also for requests h2o answers before our handler runs). */
@@ -286,10 +292,37 @@ void px_function_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin);
 /* A cache fill on a function route: the function's answer (for req) feeds the fill (px_fill_feed). */
 void px_function_fill(struct px_fill *fill, h2o_req_t *req, px_req_t *st, px_origin_t *origin);
 
+/* Remakes the thread's VM when a SIGHUP loaded new texts (runs still waiting keep the old VM until they end). */
+void px_functions_refresh(px_thread_t *th);
+
+/* ---- hook.c: the request and response hooks of a route ---- */
+
+typedef struct px_lrun px_lrun_t; /* lua.c */
+
+/* Runs on_request, then goes on with px_dispatch (or answers: edge.respond, or 500 when the hook fails). */
+void px_hook_request(h2o_req_t *req, px_req_t *st, px_origin_t *origin);
+/* The request as hooks see it (in the pool; pointers into the request). */
+void px_hook_request_view(h2o_req_t *req, px_req_t *st, hooks_request_t *rq);
+/* A slot in the request's pool whose px_lrun_t (if any) is freed with the request. */
+px_lrun_t **px_hook_lrun_slot(h2o_req_t *req);
+/* Sends a script's answer (a function's, edge.respond's) as the response. */
+void px_hook_send_answer(h2o_req_t *req, px_req_t *st, const hooks_response_t *res);
+void px_hook_log_failure(px_req_t *st, const char *what, const char *file, const char *err);
+/* The end of a response hook: c is what it changed (NULL when it failed); fail: it failed and the route does not
+ * continue (the callback answers 500). */
+typedef void (*px_hook_res_cb)(h2o_req_t *req, void *data, const hooks_response_changes_t *c, int fail);
+/* Runs on_response over req->res (status and headers set; body given, or NULL when the proxy does not have it). */
+void px_hook_response(h2o_req_t *req, px_req_t *st, const char *body, size_t body_len, px_hook_res_cb cb, void *data);
+/* Sets req->res's status and headers as the response hook left them. */
+void px_hook_apply_response(h2o_req_t *req, const hooks_response_changes_t *c);
+
 /* ---- handler.c ---- */
 
 /* "GET, HEAD, POST" for a CONF_M_* mask (in the pool): Allow and Access-Control-Allow-Methods. */
 const char *px_methods_list(h2o_mem_pool_t *pool, unsigned methods);
+/* Sends the request to origin (the route's, or the one a request hook picked): the cache when the route caches, else
+ * the origin itself. The request hook runs first when the route has one and it has not run yet. */
+void px_dispatch(h2o_req_t *req, px_req_t *st, px_origin_t *origin);
 /* Registers edgeproxy's request handler on the main pathconf. */
 void px_handler_register(px_server_t *srv, h2o_pathconf_t *pathconf);
 
@@ -587,7 +620,9 @@ typedef struct px_admin_op {
     int err;
     size_t count; /* purge: objects purged */
     int soft;
-    gw_key_t *key; /* keys: the key made or changed */
+    gw_key_t *key;        /* keys: the key made or changed */
+    int is_lua;           /* an edge.purge: lrun is told (no request) */
+    struct px_lrun *lrun; /* NULL once the run is gone */
     char secret[GW_KEY_SECRET_LEN + 1];
     int kind;
 } px_admin_op_t;
@@ -601,10 +636,52 @@ void px_admin_send_json(h2o_req_t *req, int status, const char *reason, h2o_iove
 /* admin_keys.c: /keys and below. path is the request's path without the query. */
 int px_admin_keys(px_server_t *srv, h2o_req_t *req, h2o_iovec_t path);
 
+/* "https://Example.com/a?b" or "Example.com/a?b" -> "example.com/a?b" (in place; returns a pointer into url). */
+char *px_store_url_of(char *url);
+
 /* Registers the admin handler (token check, /cache/purge, /cache/stats, /keys) on the admin listener's pathconf. */
 void px_admin_register(px_server_t *srv, h2o_pathconf_t *pathconf);
 /* The receiver callback of a thread's admin messages (purges done). */
 void px_admin_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+
+/* ---- lua.c: Lua runs driven on a thread's loop (edge.fetch, edge.purge) ---- */
+
+typedef void (*px_lrun_cb)(px_lrun_t *lr, hooks_status_t st);
+
+struct px_lrun {
+    px_thread_t *th;
+    h2o_mem_pool_t pool; /* the run's memory: its outcome and what it reads, when copied here */
+    hooks_outcome_t out;
+    hooks_run_t *run; /* while it waits */
+    px_lrun_cb cb;    /* when it is over (HOOKS_DONE or HOOKS_FAILED): the owner reads out, then px_lrun_free */
+    void *data;       /* the owner's */
+    /* the fetch in flight */
+    h2o_http1client_t *client;
+    h2o_http1client_ctx_t client_ctx;
+    h2o_timeout_entry_t deadline;
+    h2o_iovec_t reqbuf;
+    int is_head;
+    int status;
+    hooks_kv_t *res_headers;
+    size_t nres_headers;
+    h2o_iovec_t body;
+    px_admin_op_t *purge; /* the purge in flight */
+};
+
+/* A new run driver (malloc'ed, with its pool). */
+px_lrun_t *px_lrun_new(px_thread_t *th);
+/* The allocator to give hooks_start_* with &lr->pool. */
+hooks_alloc_cb px_lrun_allocator(void);
+/* Takes over a started run: does what it waits for, resumes it, until it is over; then calls cb (maybe at once). */
+void px_lrun_go(px_lrun_t *lr, hooks_status_t st, hooks_run_t *run, px_lrun_cb cb, void *data);
+/* Frees the driver; a run still waiting is cancelled, with its fetch or purge. NULL is allowed. */
+void px_lrun_free(px_lrun_t *lr);
+/* admin.c: an edge.purge committed. */
+void px_lrun_purged(px_admin_op_t *op);
+int px_lua_init(px_server_t *srv, char *err, size_t errlen);
+void px_lua_dispose(px_server_t *srv);
+void px_lua_init_thread(px_thread_t *th);
+void px_lua_dispose_thread(px_thread_t *th);
 
 /* ---- tls.c ---- */
 

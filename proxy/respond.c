@@ -69,15 +69,9 @@ px_req_t *px_req_get(h2o_req_t *req)
     if (st != NULL)
         return st;
     st = (px_req_t *)h2o_add_prefilter(req, sizeof(*st));
+    memset((char *)st + sizeof(st->super), 0, sizeof(*st) - sizeof(st->super));
     st->super.on_setup_ostream = on_setup_prefilter;
-    st->match = NULL;
-    st->error_message = NULL;
-    st->upstream_start = (struct timeval){0, 0};
     st->upstream_ms = -1;
-    st->from_origin = 0;
-    st->cache_invalidate = 0;
-    st->cache_status = h2o_iovec_init(NULL, 0);
-    st->gate = NULL;
     /* keep a well-formed id from the client, else make one; either way the origin sees the same id */
     i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
     if (i != -1 && px_request_id_is_valid(req->headers.entries[i].value.base, req->headers.entries[i].value.len)) {

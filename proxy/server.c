@@ -236,7 +236,7 @@ int px_server_create(px_server_t **out, const conf_t *conf, char *err, size_t er
         if (setup_origin(srv, srv->origins + i, err, errlen) != 0)
             return -1;
     }
-    if (px_functions_init(srv, err, errlen) != 0)
+    if (px_functions_init(srv, err, errlen) != 0 || px_lua_init(srv, err, errlen) != 0)
         return -1;
 
     srv->nlisteners = conf->nlisteners + (conf->admin.enabled ? 1 : 0);
@@ -321,6 +321,7 @@ static void *thread_main(void *arg)
     if (px_thread_init_random(th) != 0)
         h2o_fatal("cannot seed the request-id generator");
     px_functions_init_thread(th);
+    px_lua_init_thread(th);
     h2o_multithread_register_receiver(th->ctx.queue, &th->wake, on_wake);
     h2o_multithread_register_receiver(th->ctx.queue, &th->fill_receiver, px_fill_on_messages);
     h2o_multithread_register_receiver(th->ctx.queue, &th->admin_receiver, px_admin_on_messages);
@@ -347,6 +348,7 @@ static void *thread_main(void *arg)
     for (int spin = 0; spin != 4 && th->nconns != 0; ++spin)
         h2o_evloop_run(th->ctx.loop, 10);
     px_linger_dispose_thread(th);
+    px_lua_dispose_thread(th);
     px_functions_dispose_thread(th);
     return NULL;
 }
@@ -461,6 +463,7 @@ void px_server_destroy(px_server_t *srv)
     }
     px_gateway_dispose(srv);
     px_functions_dispose(srv);
+    px_lua_dispose(srv);
     if (srv->access_log_fd != -1)
         close(srv->access_log_fd);
     cache_store_close(srv->cache_store);

@@ -22,12 +22,14 @@ typedef struct px_upstream {
     px_fetch_t fetch;
     h2o_req_t *req;
     px_req_t *st;
-    h2o_buffer_t *body;     /* body bytes not yet handed to h2o_send */
-    h2o_buffer_t *sending;  /* bytes handed to h2o_send, until proceed */
-    unsigned active : 1;    /* the fetch has not ended */
-    unsigned eos : 1;       /* the whole body arrived */
-    unsigned failed : 1;    /* the body ended early */
-    unsigned in_flight : 1; /* h2o_send called, proceed not yet */
+    h2o_buffer_t *body;        /* body bytes not yet handed to h2o_send */
+    h2o_buffer_t *sending;     /* bytes handed to h2o_send, until proceed */
+    unsigned active : 1;       /* the fetch has not ended */
+    unsigned eos : 1;          /* the whole body arrived */
+    unsigned failed : 1;       /* the body ended early */
+    unsigned in_flight : 1;    /* h2o_send called, proceed not yet */
+    unsigned hook_pending : 1; /* the response hook runs: nothing is sent yet */
+    unsigned replaced : 1;     /* the response hook replaced the body: the origin's is dropped */
 } px_upstream_t;
 
 static int is_removed(const conf_header_cmds_t *cmds, const char *name, size_t len)
@@ -39,10 +41,10 @@ static int is_removed(const conf_header_cmds_t *cmds, const char *name, size_t l
 }
 
 /* The request path for the origin: the client's, or with the route's prefix replaced by the origin URL's base path. */
-static h2o_iovec_t upstream_path(h2o_req_t *req, px_req_t *st)
+static h2o_iovec_t upstream_path(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
 {
     const conf_route_t *route = st->match->route;
-    const char *base = route->origin.base_path;
+    const char *base = origin->route->origin.base_path;
     size_t baselen = strlen(base);
     h2o_iovec_t rest, query = {NULL, 0};
 
@@ -73,8 +75,8 @@ h2o_iovec_t px_origin_request(h2o_req_t *req, px_req_t *st, px_origin_t *origin,
 {
     const conf_route_t *route = st->match->route;
     const conf_header_cmds_t *cmds = &route->request_headers;
-    h2o_iovec_t path = upstream_path(req, st), connection = {NULL, 0}, xff = {NULL, 0}, via = {NULL, 0};
-    h2o_iovec_t host = route->origin.preserve_host ? req->authority : origin->authority;
+    h2o_iovec_t path = upstream_path(req, st, origin), connection = {NULL, 0}, xff = {NULL, 0}, via = {NULL, 0};
+    h2o_iovec_t host = origin->route->origin.preserve_host ? req->authority : origin->authority;
     char peer[NI_MAXHOST];
     size_t peerlen = SIZE_MAX, cap, o = 0, i;
     struct sockaddr_storage ss;
@@ -183,7 +185,7 @@ static void do_send(px_upstream_t *self)
     h2o_buffer_t *tmp;
     h2o_iovec_t vec;
 
-    if (self->in_flight)
+    if (self->in_flight || self->hook_pending)
         return;
     assert(self->sending->size == 0);
     tmp = self->sending;
@@ -226,6 +228,38 @@ static void do_stop(h2o_generator_t *generator, h2o_req_t *req)
     stop((px_upstream_t *)generator);
 }
 
+/* The response hook is over: the response starts as it left it. */
+static void on_hooked(h2o_req_t *req, void *data, const hooks_response_changes_t *c, int fail)
+{
+    px_upstream_t *self = data;
+
+    self->hook_pending = 0;
+    if (fail) {
+        stop(self);
+        memset(&req->res.headers, 0, sizeof(req->res.headers));
+        self->st->from_origin = 0;
+        px_send_error(req, 500, "Internal Server Error", "The response hook failed");
+        return;
+    }
+    if (c != NULL) {
+        px_hook_apply_response(req, c);
+        if (c->body_changed) {
+            static h2o_generator_t generator = {NULL, NULL};
+            h2o_iovec_t body = h2o_iovec_init(c->body, c->body_len);
+            stop(self);
+            req->res.content_length = c->body_len;
+            h2o_start_response(req, &generator);
+            h2o_send(req, &body, c->body_len != 0 && !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")),
+                     H2O_SEND_STATE_FINAL);
+            return;
+        }
+    }
+    h2o_start_response(req, &self->super);
+    if (self->active)
+        px_fetch_resume(&self->fetch);
+    do_send(self);
+}
+
 /* Copies the head into the response (it points into the socket buffer) and starts the response. */
 static void on_head(px_fetch_t *f, const px_fetch_head_t *head)
 {
@@ -259,6 +293,12 @@ static void on_head(px_fetch_t *f, const px_fetch_head_t *head)
     self->st->from_origin = 1;
     self->super.proceed = do_proceed;
     self->super.stop = do_stop;
+    if (self->st->match->route->hooks.response_file != NULL) {
+        self->hook_pending = 1;
+        px_fetch_pause(f);
+        px_hook_response(req, self->st, NULL, 0, on_hooked, self);
+        return;
+    }
     h2o_start_response(req, &self->super);
 }
 
@@ -331,7 +371,7 @@ void px_upstream_forward(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
     h2o_buffer_init(&self->body, &h2o_socket_buffer_prototype);
     self->active = 1;
     gettimeofday(&st->upstream_start, NULL);
-    px_fetch_start(&self->fetch, px_thread_of(req), st->match->route_id,
+    px_fetch_start(&self->fetch, px_thread_of(req), (size_t)(origin - px_thread_of(req)->srv->origins),
                    px_origin_request(req, st, origin, 0, h2o_iovec_init(NULL, 0)),
                    h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")), is_idempotent(req->method), &callbacks, self);
 }

@@ -1,0 +1,596 @@
+/*
+ * hooks/request.c: the req and res objects that hooks get.
+ *
+ *   on_request(req), on_response(req, res)
+ *
+ * req (read: every field; write: in on_request only):
+ *   method, scheme, host, path, query (the text after '?', or nil), args (the decoded query: name -> value, the last
+ *   one of a repeated name), headers (lower-case name -> value; a repeated name's values joined with ", ", "; " for
+ *   cookie), params (the route's path parameters), route (its path as written), body (or nil), client_ip,
+ *   request_id, claims (the verified JWT payload, decoded; or nil), api_key_id (or nil);
+ *   writable: path (starts with '/'; no '?', '#', space or control characters), query (a string, or nil to drop it),
+ *   headers (a table; the request goes on with exactly what it holds then), cache_key (a string added to the cache
+ *   key), origin (the path, as written in the conf, of the route whose origin answers instead).
+ * res (on_response):
+ *   status, headers (lower-case name -> value, or an array of values for a repeated name such as set-cookie), body
+ *   (when the proxy has the whole body, else nil), ttl, max_ttl (nil), cacheable (true);
+ *   writable: status (100..599), headers (a table, as read), body (a string: replaces the body), ttl (seconds of
+ *   freshness for the cache), max_ttl (a cap on it), cacheable (false: the cache does not store the response).
+ *
+ * Both are full userdata (scripts cannot forge or reach into them) with a private table of values (their user value):
+ * a field is made from the C request the first time it is read, and kept there; a write checks the value and keeps it
+ * there. Bits record what was written (or, for headers, handed out: the script may change that table), so that at
+ * the end only those are read back. When the run is over the object is detached: using a req kept in a module table
+ * by a later request raises an error instead of reading memory that is gone.
+ */
+#include <string.h>
+#include "hooks/internal.h"
+
+#define REQ_MT "edgeproxy.req"
+#define RES_MT "edgeproxy.res"
+
+enum {
+    F_PATH = 1,
+    F_QUERY = 2,
+    F_HEADERS = 4,
+    F_CACHE_KEY = 8,
+    F_ORIGIN = 16,
+    F_STATUS = 32,
+    F_BODY = 64,
+    F_TTL = 128,
+    F_MAX_TTL = 256,
+    F_CACHEABLE = 512,
+};
+
+typedef struct obj {
+    hooks_run_t *run; /* NULL once detached */
+    int writable;
+    unsigned set; /* F_* */
+} obj_t;
+
+static obj_t *check_obj(lua_State *L, const char *mt, const char *what)
+{
+    obj_t *o = luaL_checkudata(L, 1, mt);
+
+    if (o->run == NULL)
+        luaL_error(L, "%s is no longer valid: its request is over", what);
+    return o;
+}
+
+static int is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int hex(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Pushes s[0..len) percent-decoded ('+' is a space). */
+static void push_decoded(lua_State *L, const char *s, size_t len)
+{
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, len), *o = p;
+
+    for (size_t i = 0; i != len; ++i) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < len && (hi = hex(s[i + 1])) >= 0 && (lo = hex(s[i + 2])) >= 0) {
+            *o++ = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            *o++ = s[i] == '+' ? ' ' : s[i];
+        }
+    }
+    luaL_pushresultsize(&b, (size_t)(o - p));
+}
+
+static void push_args(lua_State *L, const char *q, size_t len)
+{
+    const char *p = q, *end = q + len;
+
+    lua_newtable(L);
+    while (q != NULL && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p)), *pe = amp != NULL ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pe - p)), *ke = eq != NULL ? eq : pe;
+        if (ke != p) {
+            push_decoded(L, p, (size_t)(ke - p));
+            if (eq != NULL)
+                push_decoded(L, eq + 1, (size_t)(pe - eq - 1));
+            else
+                lua_pushliteral(L, "");
+            lua_rawset(L, -3);
+        }
+        p = pe + 1;
+    }
+}
+
+static void push_lower(lua_State *L, const char *s, size_t len)
+{
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, len);
+
+    for (size_t i = 0; i != len; ++i)
+        p[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
+    luaL_pushresultsize(&b, len);
+}
+
+/* name -> value; a repeated name: joined (sep not NULL) or an array of its values (sep NULL). */
+static void push_headers(lua_State *L, const hooks_kv_t *kv, size_t n, int join)
+{
+    luaL_checkstack(L, 8, NULL);
+    lua_createtable(L, 0, n > 64 ? 64 : (int)n);
+    for (size_t i = 0; i != n; ++i) {
+        int t;
+        push_lower(L, kv[i].name, kv[i].name_len);
+        lua_pushvalue(L, -1);
+        t = lua_rawget(L, -3);
+        if (t == LUA_TNIL) {
+            lua_pop(L, 1);
+            lua_pushlstring(L, kv[i].value, kv[i].value_len);
+        } else if (join) {
+            lua_pushstring(L, strcmp(lua_tostring(L, -2), "cookie") == 0 ? "; " : ", ");
+            lua_pushlstring(L, kv[i].value, kv[i].value_len);
+            lua_concat(L, 3);
+        } else if (t == LUA_TSTRING) {
+            lua_createtable(L, 2, 0);
+            lua_insert(L, -2);
+            lua_rawseti(L, -2, 1);
+            lua_pushlstring(L, kv[i].value, kv[i].value_len);
+            lua_rawseti(L, -2, 2);
+        } else {
+            lua_pushlstring(L, kv[i].value, kv[i].value_len);
+            lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+        }
+        lua_rawset(L, -3);
+    }
+}
+
+static void push_params(lua_State *L, const hooks_kv_t *kv, size_t n)
+{
+    lua_createtable(L, 0, n > 16 ? 16 : (int)n);
+    for (size_t i = 0; i != n; ++i) {
+        lua_pushlstring(L, kv[i].name, kv[i].name_len);
+        lua_pushlstring(L, kv[i].value, kv[i].value_len);
+        lua_rawset(L, -3);
+    }
+}
+
+/* Pushes field k of req (not cached yet), or returns 0 for an unknown field. */
+static int make_req_field(lua_State *L, obj_t *o, const char *k)
+{
+    const hooks_request_t *rq = o->run->rq;
+
+    if (strcmp(k, "method") == 0)
+        lua_pushlstring(L, rq->method, rq->method_len);
+    else if (strcmp(k, "path") == 0)
+        lua_pushlstring(L, rq->path, rq->path_len);
+    else if (strcmp(k, "query") == 0)
+        rq->query != NULL ? (void)lua_pushlstring(L, rq->query, rq->query_len) : lua_pushnil(L);
+    else if (strcmp(k, "headers") == 0) {
+        push_headers(L, rq->headers, rq->nheaders, 1);
+        o->set |= F_HEADERS; /* handed out: the script may change it */
+    } else if (strcmp(k, "args") == 0)
+        push_args(L, rq->query, rq->query != NULL ? rq->query_len : 0);
+    else if (strcmp(k, "host") == 0)
+        lua_pushlstring(L, rq->host, rq->host_len);
+    else if (strcmp(k, "scheme") == 0)
+        lua_pushstring(L, rq->scheme);
+    else if (strcmp(k, "params") == 0)
+        push_params(L, rq->params, rq->nparams);
+    else if (strcmp(k, "route") == 0)
+        lua_pushstring(L, rq->route);
+    else if (strcmp(k, "body") == 0)
+        rq->body != NULL ? (void)lua_pushlstring(L, rq->body, rq->body_len) : lua_pushnil(L);
+    else if (strcmp(k, "client_ip") == 0)
+        lua_pushstring(L, rq->client_ip);
+    else if (strcmp(k, "request_id") == 0)
+        lua_pushstring(L, rq->request_id);
+    else if (strcmp(k, "claims") == 0)
+        rq->claims_json != NULL ? hooks_json_decode(L, rq->claims_json, rq->claims_len, "claims") : lua_pushnil(L);
+    else if (strcmp(k, "api_key_id") == 0)
+        lua_pushstring(L, rq->api_key_id); /* nil when NULL */
+    else
+        return 0;
+    return 1;
+}
+
+static int make_res_field(lua_State *L, obj_t *o, const char *k)
+{
+    const hooks_response_t *res = o->run->res_in;
+
+    if (strcmp(k, "status") == 0)
+        lua_pushinteger(L, res->status);
+    else if (strcmp(k, "headers") == 0) {
+        push_headers(L, res->headers, res->nheaders, 0);
+        o->set |= F_HEADERS;
+    } else if (strcmp(k, "body") == 0)
+        res->body != NULL ? (void)lua_pushlstring(L, res->body, res->body_len) : lua_pushnil(L);
+    else if (strcmp(k, "cacheable") == 0)
+        lua_pushboolean(L, 1);
+    else
+        return 0;
+    return 1;
+}
+
+/* __index: the cached value, else the field made now (and cached). */
+static int obj_index(lua_State *L, const char *mt, const char *what, int (*make)(lua_State *, obj_t *, const char *))
+{
+    obj_t *o = check_obj(L, mt, what);
+
+    lua_settop(L, 2);
+    lua_getiuservalue(L, 1, 1); /* 3 */
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, 3) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING)
+        return 1;
+    lua_pop(L, 1);
+    if (!make(L, o, lua_tostring(L, 2)))
+        return 0;
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 3);
+    return 1;
+}
+
+static int req_index(lua_State *L)
+{
+    return obj_index(L, REQ_MT, "req", make_req_field);
+}
+
+static int res_index(lua_State *L)
+{
+    return obj_index(L, RES_MT, "res", make_res_field);
+}
+
+/* Checks the headers table at idx (names tokens; values strings or numbers without CR, LF, NUL; arrays of them when
+ * arrays is set); raises naming `what`. */
+static void check_headers(lua_State *L, int idx, const char *what, int arrays)
+{
+    idx = lua_absindex(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        size_t nl;
+        const char *name;
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, "%s: a header name is a %s, not a string", what, luaL_typename(L, -2));
+        name = lua_tolstring(L, -2, &nl);
+        if (nl == 0)
+            luaL_error(L, "%s: an empty header name", what);
+        for (size_t i = 0; i != nl; ++i)
+            if (!is_tchar((unsigned char)name[i]))
+                luaL_error(L, "%s: header name '%s' is not a token", what, name);
+        if (arrays && lua_type(L, -1) == LUA_TTABLE) {
+            lua_Unsigned n = lua_rawlen(L, -1);
+            for (lua_Unsigned i = 1; i <= n; ++i) {
+                int t = lua_rawgeti(L, -1, (lua_Integer)i);
+                if (t != LUA_TSTRING && t != LUA_TNUMBER)
+                    luaL_error(L, "%s: header '%s' has a %s value", what, name, luaL_typename(L, -1));
+                lua_pop(L, 1);
+            }
+        } else if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER) {
+            luaL_error(L, "%s: header '%s' has a %s value, not a string", what, name, luaL_typename(L, -1));
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* A path or query string the request may go on with: no control characters, spaces or '#' (and no '?' in a path). */
+static int clean_target(const char *s, size_t len, int is_path)
+{
+    if (is_path && (len == 0 || s[0] != '/'))
+        return 0;
+    for (size_t i = 0; i != len; ++i) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c == 0x7f || c == '#' || (is_path && c == '?'))
+            return 0;
+    }
+    return 1;
+}
+
+static void keep(lua_State *L, obj_t *o, unsigned bit)
+{
+    lua_getiuservalue(L, 1, 1);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 3);
+    lua_rawset(L, -3);
+    o->set |= bit;
+}
+
+static int req_newindex(lua_State *L)
+{
+    obj_t *o = check_obj(L, REQ_MT, "req");
+    const char *k = luaL_checkstring(L, 2);
+    size_t len;
+
+    lua_settop(L, 3);
+    if (!o->writable)
+        return luaL_error(L, "req is read-only in on_response");
+    if (strcmp(k, "path") == 0 || strcmp(k, "query") == 0) {
+        int is_path = k[0] == 'p';
+        if (!(lua_type(L, 3) == LUA_TSTRING || (!is_path && lua_isnil(L, 3))))
+            return luaL_error(L, "req.%s must be a string", k);
+        if (lua_type(L, 3) == LUA_TSTRING) {
+            const char *s = lua_tolstring(L, 3, &len);
+            if (!clean_target(s, len, is_path))
+                return luaL_error(L, is_path ? "req.path must start with '/' and have no '?', '#', space or control character"
+                                             : "req.query must have no '#', space or control character");
+        }
+        keep(L, o, is_path ? F_PATH : F_QUERY);
+    } else if (strcmp(k, "headers") == 0) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        check_headers(L, 3, "req.headers", 0);
+        keep(L, o, F_HEADERS);
+    } else if (strcmp(k, "cache_key") == 0 || strcmp(k, "origin") == 0) {
+        if (lua_type(L, 3) != LUA_TSTRING && !lua_isnil(L, 3))
+            return luaL_error(L, "req.%s must be a string", k);
+        keep(L, o, k[0] == 'c' ? F_CACHE_KEY : F_ORIGIN);
+    } else {
+        return luaL_error(L, "req.%s cannot be set", k);
+    }
+    return 0;
+}
+
+static int res_newindex(lua_State *L)
+{
+    obj_t *o = check_obj(L, RES_MT, "res");
+    const char *k = luaL_checkstring(L, 2);
+    lua_Integer v;
+    int isint;
+
+    lua_settop(L, 3);
+    if (strcmp(k, "status") == 0) {
+        v = lua_tointegerx(L, 3, &isint);
+        if (!isint || v < 100 || v > 599)
+            return luaL_error(L, "res.status must be an integer in 100..599");
+        keep(L, o, F_STATUS);
+    } else if (strcmp(k, "headers") == 0) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        check_headers(L, 3, "res.headers", 1);
+        keep(L, o, F_HEADERS);
+    } else if (strcmp(k, "body") == 0) {
+        if (lua_type(L, 3) != LUA_TSTRING)
+            return luaL_error(L, "res.body must be a string");
+        keep(L, o, F_BODY);
+    } else if (strcmp(k, "ttl") == 0 || strcmp(k, "max_ttl") == 0) {
+        v = lua_tointegerx(L, 3, &isint);
+        if (!lua_isnil(L, 3) && (!isint || v < 0 || v > 100LL * 365 * 86400))
+            return luaL_error(L, "res.%s must be a whole number of seconds (0..100 years), or nil", k);
+        keep(L, o, k[0] == 't' ? F_TTL : F_MAX_TTL);
+    } else if (strcmp(k, "cacheable") == 0) {
+        luaL_checktype(L, 3, LUA_TBOOLEAN);
+        keep(L, o, F_CACHEABLE);
+    } else {
+        return luaL_error(L, "res.%s cannot be set", k);
+    }
+    return 0;
+}
+
+static void new_mt(lua_State *L, const char *name, lua_CFunction index, lua_CFunction newindex)
+{
+    luaL_newmetatable(L, name);
+    lua_pushcfunction(L, index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+}
+
+void hooks_request_open(lua_State *L)
+{
+    new_mt(L, REQ_MT, req_index, req_newindex);
+    new_mt(L, RES_MT, res_index, res_newindex);
+}
+
+static void push_obj(lua_State *L, hooks_run_t *run, const char *mt, int writable)
+{
+    obj_t *o = lua_newuserdatauv(L, sizeof(*o), 1);
+
+    o->run = run;
+    o->writable = writable;
+    o->set = 0;
+    lua_createtable(L, 0, 4);
+    lua_setiuservalue(L, -2, 1);
+    luaL_setmetatable(L, mt);
+}
+
+void hooks_push_req(lua_State *L, hooks_run_t *run, int writable)
+{
+    push_obj(L, run, REQ_MT, writable);
+}
+
+void hooks_push_res(lua_State *L, hooks_run_t *run)
+{
+    push_obj(L, run, RES_MT, 1);
+}
+
+void hooks_detach(lua_State *L, int idx)
+{
+    obj_t *o = lua_touserdata(L, idx);
+
+    if (o != NULL && lua_type(L, idx) == LUA_TUSERDATA)
+        o->run = NULL;
+}
+
+/* ---- reading back (raw accesses only; on the main thread) ---- */
+
+static char *copy(lua_State *L, hooks_run_t *run, const char *s, size_t len, int lower)
+{
+    char *p = hooks_copy_out(s, len, run->alloc, run->alloc_data);
+
+    if (p == NULL)
+        luaL_error(L, "out of memory copying what a hook changed");
+    for (size_t i = 0; lower && i != len; ++i)
+        p[i] = p[i] >= 'A' && p[i] <= 'Z' ? (char)(p[i] - 'A' + 'a') : p[i];
+    return p;
+}
+
+/* Pushes the kept value of field k (raw). */
+static int kept(lua_State *L, int obj, const char *k)
+{
+    lua_getiuservalue(L, obj, 1);
+    lua_pushstring(L, k);
+    int t = lua_rawget(L, -2);
+    lua_remove(L, -2);
+    return t;
+}
+
+static void kv_set(lua_State *L, hooks_run_t *run, hooks_kv_t *kv, int name_idx, int value_idx)
+{
+    size_t nl, vl;
+    const char *name, *value;
+
+    name = lua_tolstring(L, name_idx, &nl);
+    lua_pushvalue(L, value_idx);
+    value = lua_tolstring(L, -1, &vl); /* numbers become strings on the copy */
+    for (size_t i = 0; i != vl; ++i)
+        if (((unsigned char)value[i] < 0x20 && value[i] != '\t') || value[i] == 0x7f)
+            luaL_error(L, "the value of header '%s' has a control character (CR, LF, NUL...)", name);
+    kv->name = copy(L, run, name, nl, 1);
+    kv->name_len = nl;
+    kv->value = copy(L, run, value, vl, 0);
+    kv->value_len = vl;
+    lua_pop(L, 1);
+}
+
+/* Reads the headers table at the top (popped) into a list; arrays of values give one field each. */
+static hooks_kv_t *read_headers(lua_State *L, hooks_run_t *run, const char *what, int arrays, size_t *n)
+{
+    int t = lua_gettop(L);
+    size_t cap = 0;
+    hooks_kv_t *kv;
+
+    check_headers(L, t, what, arrays); /* the script may have put anything there since it was handed out */
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        cap += lua_type(L, -1) == LUA_TTABLE ? (size_t)lua_rawlen(L, -1) : 1;
+        lua_pop(L, 1);
+    }
+    if ((kv = run->alloc(sizeof(*kv) * (cap + 1), run->alloc_data)) == NULL)
+        luaL_error(L, "out of memory copying what a hook changed");
+    *n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        if (lua_type(L, -1) == LUA_TTABLE) {
+            lua_Unsigned len = lua_rawlen(L, -1);
+            for (lua_Unsigned i = 1; i <= len && *n != cap; ++i) {
+                lua_rawgeti(L, -1, (lua_Integer)i);
+                kv_set(L, run, kv + (*n)++, t + 1, lua_gettop(L));
+                lua_pop(L, 1);
+            }
+        } else if (*n != cap) {
+            kv_set(L, run, kv + (*n)++, t + 1, t + 2);
+        }
+        lua_pop(L, 1);
+    }
+    lua_settop(L, t - 1);
+    return kv;
+}
+
+void hooks_read_req(lua_State *L, int idx, hooks_run_t *run)
+{
+    obj_t *o = luaL_checkudata(L, idx, REQ_MT);
+    hooks_request_changes_t *c = &run->out->request;
+    const hooks_request_t *rq = run->rq;
+    size_t len;
+    const char *s;
+
+    idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 10, NULL);
+    if (!o->writable) {
+        o->run = NULL;
+        return;
+    }
+    if (o->set & F_PATH) {
+        kept(L, idx, "path");
+        s = lua_tolstring(L, -1, &len);
+        if (!(len == rq->path_len && memcmp(s, rq->path, len) == 0)) {
+            c->path = copy(L, run, s, len, 0);
+            c->path_len = len;
+        }
+        lua_pop(L, 1);
+    }
+    if (o->set & F_QUERY) {
+        if (kept(L, idx, "query") == LUA_TSTRING) {
+            s = lua_tolstring(L, -1, &len);
+            if (!(rq->query != NULL && len == rq->query_len && memcmp(s, rq->query, len) == 0)) {
+                c->query = copy(L, run, s, len, 0);
+                c->query_len = len;
+            }
+        } else if (rq->query != NULL) {
+            c->query = copy(L, run, "", 0, 0);
+        }
+        lua_pop(L, 1);
+    }
+    if (o->set & F_HEADERS) {
+        if (kept(L, idx, "headers") == LUA_TTABLE) {
+            c->headers = read_headers(L, run, "req.headers", 0, &c->nheaders);
+            c->headers_changed = 1;
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    if (o->set & F_CACHE_KEY) {
+        if (kept(L, idx, "cache_key") == LUA_TSTRING) {
+            s = lua_tolstring(L, -1, &len);
+            c->cache_key = copy(L, run, s, len, 0);
+            c->cache_key_len = len;
+        }
+        lua_pop(L, 1);
+    }
+    if (o->set & F_ORIGIN) {
+        if (kept(L, idx, "origin") == LUA_TSTRING) {
+            s = lua_tolstring(L, -1, &len);
+            c->origin = copy(L, run, s, len, 0);
+        }
+        lua_pop(L, 1);
+    }
+    o->run = NULL;
+}
+
+void hooks_read_res(lua_State *L, int idx, hooks_run_t *run)
+{
+    obj_t *o = luaL_checkudata(L, idx, RES_MT);
+    hooks_response_changes_t *c = &run->out->changes;
+    size_t len;
+    const char *s;
+
+    idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 10, NULL);
+    if (o->set & F_STATUS) {
+        kept(L, idx, "status");
+        c->status = (int)lua_tointeger(L, -1);
+        if (c->status == run->res_in->status)
+            c->status = 0;
+        lua_pop(L, 1);
+    }
+    if (o->set & F_HEADERS) {
+        kept(L, idx, "headers");
+        c->headers = read_headers(L, run, "res.headers", 1, &c->nheaders);
+        c->headers_changed = 1;
+    }
+    if (o->set & F_BODY) {
+        kept(L, idx, "body");
+        s = lua_tolstring(L, -1, &len);
+        c->body = copy(L, run, s, len, 0);
+        c->body_len = len;
+        c->body_changed = 1;
+        lua_pop(L, 1);
+    }
+    if (o->set & F_TTL) {
+        c->ttl_s = kept(L, idx, "ttl") == LUA_TNUMBER ? (int64_t)lua_tointeger(L, -1) : -1;
+        lua_pop(L, 1);
+    }
+    if (o->set & F_MAX_TTL) {
+        c->max_ttl_s = kept(L, idx, "max_ttl") == LUA_TNUMBER ? (int64_t)lua_tointeger(L, -1) : -1;
+        lua_pop(L, 1);
+    }
+    if (o->set & F_CACHEABLE) {
+        kept(L, idx, "cacheable");
+        c->uncacheable = !lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    o->run = NULL;
+}

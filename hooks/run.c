@@ -1,0 +1,726 @@
+/*
+ * hooks/run.c: runs, the invocations of functions and hooks, each in its own coroutine, which may wait.
+ *
+ * A run is started on the main thread of the VM inside lua_pcall (finding the script's function, pushing its
+ * arguments), and its coroutine is resumed from C. The coroutine suspends itself only through edge.fetch, edge.purge
+ * and edge.respond, which yield a marker (a light userdata only this file knows) and what they ask for:
+ *   fetch / purge  (marker, wait userdata, anchor table): the run is HOOKS_WAITING. The userdata holds the
+ *                  hooks_wait_t; its strings live in the anchor table (the script's own tables could change while the
+ *                  run waits). Resuming pops them and pushes the outcome: edge.fetch returns res or nil, message.
+ *   respond        (marker, answer table): the answer is read as a function's is, the coroutine is closed (its
+ *                  to-be-closed variables run) and the run is done.
+ * Any other yield (a coroutine.yield at the run's top level) fails the run. A run anchors its coroutine and its req
+ * and res objects in one registry table, so nothing it needs is on the main thread's stack between two steps.
+ *
+ * CPU: the budget counts the time the coroutine runs. When it suspends, the time spent so far is kept; when it is
+ * resumed, the call's start is moved so that the clock goes on from there.
+ *
+ * Everything done on the main thread (reading results, building the fetch result, making error messages) runs inside
+ * lua_pcall with raw accesses to script values, as in vm.c. Values are built on the main thread and moved to the
+ * coroutine (lua_xmove), never built on a suspended coroutine, where an error would have nowhere to go.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "hooks/internal.h"
+
+static char fetch_marker, purge_marker, respond_marker;
+
+/* ---- the functions that suspend a run ---- */
+
+static hooks_run_t *waiting_run(lua_State *L, const char *what)
+{
+    hooks_call_t *call = hooks_current_call(L);
+
+    if (call == NULL || call->run == NULL)
+        luaL_error(L, "%s: not available here (only in a request's function or hook, not at load time)", what);
+    if (call->co != L)
+        luaL_error(L, "%s: cannot wait inside a coroutine made by the script", what);
+    if (call->expired)
+        luaL_error(L, "the function ran longer than %I ms", (lua_Integer)call->vm->cpu_ms);
+    return call->run;
+}
+
+static int is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int no_ctl(const char *s, size_t len)
+{
+    for (size_t i = 0; i != len; ++i)
+        if (((unsigned char)s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Appends v (at the top, popped) to the anchor table at a and returns its bytes. */
+static const char *anchor(lua_State *L, int a, size_t *len)
+{
+    const char *s = lua_tolstring(L, -1, len);
+    lua_rawseti(L, a, (lua_Integer)lua_rawlen(L, a) + 1);
+    return s;
+}
+
+/*
+ * edge.fetch(url [, {method = "GET", headers = {name = value}, body = s, timeout = ms}]) -> res | nil, message
+ * res = {status = 200, headers = {name = value}, body = s}; a failed exchange (no answer, timeout, refused) gives nil
+ * and the reason. Bad arguments are errors.
+ */
+int hooks_edge_fetch(lua_State *L)
+{
+    hooks_run_t *run;
+    hooks_wait_t *w;
+    hooks_kv_t *kv = NULL;
+    size_t n = 0, len;
+    int a;
+
+    luaL_checkstring(L, 1);
+    if (!lua_isnoneornil(L, 2))
+        luaL_checktype(L, 2, LUA_TTABLE);
+    run = waiting_run(L, "edge.fetch");
+    lua_settop(L, 2);
+    {
+        const char *url = lua_tolstring(L, 1, &len);
+        if (!((len > 7 && strncmp(url, "http://", 7) == 0) || (len > 8 && strncmp(url, "https://", 8) == 0)) || !no_ctl(url, len) ||
+            memchr(url, ' ', len) != NULL)
+            luaL_argerror(L, 1, "not an http:// or https:// URL");
+    }
+    lua_pushlightuserdata(L, &fetch_marker); /* 3 */
+    w = lua_newuserdatauv(L, sizeof(*w), 0); /* 4 */
+    lua_createtable(L, 8, 0);                /* 5: the anchor */
+    a = 5;
+    memset(w, 0, sizeof(*w));
+    w->kind = HOOKS_WAIT_FETCH;
+    lua_pushvalue(L, 1);
+    w->fetch.url = anchor(L, a, &w->fetch.url_len);
+    w->fetch.method = "GET";
+    w->fetch.method_len = 3;
+    if (!lua_isnoneornil(L, 2)) {
+        if (lua_getfield(L, 2, "method") != LUA_TNIL) {
+            const char *m = lua_tolstring(L, -1, &len);
+            luaL_Buffer b;
+            char *p;
+            if (lua_type(L, -1) != LUA_TSTRING || len == 0 || len > 32)
+                luaL_error(L, "edge.fetch: method must be a non-empty string of at most 32 characters");
+            p = luaL_buffinitsize(L, &b, len);
+            for (size_t i = 0; i != len; ++i) {
+                if (!is_tchar((unsigned char)m[i]))
+                    luaL_error(L, "edge.fetch: method is not a token");
+                p[i] = m[i] >= 'a' && m[i] <= 'z' ? (char)(m[i] - 'a' + 'A') : m[i];
+            }
+            luaL_pushresultsize(&b, len);
+            w->fetch.method = anchor(L, a, &w->fetch.method_len);
+        }
+        lua_pop(L, 1);
+        if (lua_getfield(L, 2, "body") != LUA_TNIL) {
+            if (lua_type(L, -1) != LUA_TSTRING)
+                luaL_error(L, "edge.fetch: body must be a string");
+            w->fetch.body = anchor(L, a, &w->fetch.body_len);
+        } else {
+            lua_pop(L, 1);
+        }
+        if (lua_getfield(L, 2, "timeout") != LUA_TNIL) {
+            int isnum;
+            lua_Number ms = lua_tonumberx(L, -1, &isnum);
+            if (!isnum || !(ms >= 1 && ms <= 3600000))
+                luaL_error(L, "edge.fetch: timeout must be a number of milliseconds in 1..3600000");
+            w->fetch.timeout_ms = (uint64_t)ms;
+        }
+        lua_pop(L, 1);
+        if (lua_getfield(L, 2, "headers") != LUA_TNIL) {
+            int h = lua_gettop(L);
+            if (lua_type(L, h) != LUA_TTABLE)
+                luaL_error(L, "edge.fetch: headers must be a table");
+            lua_pushnil(L);
+            while (lua_next(L, h) != 0) {
+                ++n;
+                lua_pop(L, 1);
+            }
+            kv = lua_newuserdatauv(L, sizeof(*kv) * (n + 1), 0);
+            lua_rawseti(L, a, (lua_Integer)lua_rawlen(L, a) + 1);
+            n = 0;
+            lua_pushnil(L);
+            while (lua_next(L, h) != 0) {
+                size_t nl, vl;
+                const char *name, *value;
+                if (lua_type(L, -2) != LUA_TSTRING)
+                    luaL_error(L, "edge.fetch: a header name is a %s, not a string", luaL_typename(L, -2));
+                if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+                    luaL_error(L, "edge.fetch: header '%s' has a %s value", lua_tostring(L, -2), luaL_typename(L, -1));
+                name = lua_tolstring(L, -2, &nl);
+                for (size_t i = 0; i != nl; ++i)
+                    if (!is_tchar((unsigned char)name[i]))
+                        luaL_error(L, "edge.fetch: a header name is not a token");
+                if (nl == 0)
+                    luaL_error(L, "edge.fetch: an empty header name");
+                lua_pushvalue(L, -1);
+                value = luaL_tolstring(L, -1, &vl);
+                if (!no_ctl(value, vl))
+                    luaL_error(L, "edge.fetch: the value of header '%s' has a control character", name);
+                kv[n].value = anchor(L, a, &kv[n].value_len);
+                lua_pop(L, 2); /* the copy and the value */
+                lua_pushvalue(L, -1);
+                kv[n].name = anchor(L, a, &kv[n].name_len);
+                ++n;
+            }
+        }
+        lua_pop(L, 1);
+    }
+    w->fetch.headers = kv;
+    w->fetch.nheaders = n;
+    (void)run;
+    lua_settop(L, 5);
+    return lua_yield(L, 3);
+}
+
+/* edge.purge{url = U | prefix = P | tag = T | host = H | all = true [, soft = true]} -> purged count | nil, message */
+int hooks_edge_purge(lua_State *L)
+{
+    static const struct {
+        const char *name;
+        hooks_purge_kind_t kind;
+    } kinds[] = {{"url", HOOKS_PURGE_URL},
+                 {"prefix", HOOKS_PURGE_PREFIX},
+                 {"tag", HOOKS_PURGE_TAG},
+                 {"host", HOOKS_PURGE_HOST},
+                 {"all", HOOKS_PURGE_ALL}};
+    hooks_wait_t *w;
+    int found = 0;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    waiting_run(L, "edge.purge");
+    lua_settop(L, 1);
+    lua_pushlightuserdata(L, &purge_marker); /* 2 */
+    w = lua_newuserdatauv(L, sizeof(*w), 0); /* 3 */
+    lua_createtable(L, 1, 0);                /* 4: the anchor */
+    memset(w, 0, sizeof(*w));
+    w->kind = HOOKS_WAIT_PURGE;
+    for (size_t i = 0; i != sizeof(kinds) / sizeof(kinds[0]); ++i) {
+        int t = lua_getfield(L, 1, kinds[i].name);
+        if (t == LUA_TNIL) {
+            lua_pop(L, 1);
+            continue;
+        }
+        if (found++)
+            luaL_error(L, "edge.purge: give one of url, prefix, tag, host, all");
+        w->purge.kind = kinds[i].kind;
+        if (kinds[i].kind == HOOKS_PURGE_ALL) {
+            if (t != LUA_TBOOLEAN || !lua_toboolean(L, -1))
+                luaL_error(L, "edge.purge: all must be true");
+            lua_pop(L, 1);
+            w->purge.value = "";
+        } else {
+            size_t len;
+            if (t != LUA_TSTRING || lua_rawlen(L, -1) == 0)
+                luaL_error(L, "edge.purge: %s must be a non-empty string", kinds[i].name);
+            w->purge.value = anchor(L, 4, &len);
+            if (strlen(w->purge.value) != len)
+                luaL_error(L, "edge.purge: %s has a NUL byte", kinds[i].name);
+            w->purge.value_len = len;
+        }
+    }
+    if (!found)
+        luaL_error(L, "edge.purge: give one of url, prefix, tag, host, all");
+    lua_getfield(L, 1, "soft");
+    w->purge.soft = lua_toboolean(L, -1);
+    lua_settop(L, 4);
+    return lua_yield(L, 3);
+}
+
+/* edge.respond(status [, headers [, body]]): in on_request, answers the request at once; the hook ends here. headers
+ * maps names to a string or an array of strings. */
+int hooks_edge_respond(lua_State *L)
+{
+    hooks_run_t *run;
+    lua_Integer status;
+    int isint;
+
+    status = lua_tointegerx(L, 1, &isint);
+    if (!isint || status < 100 || status > 599)
+        luaL_argerror(L, 1, "a status code in 100..599");
+    if (!lua_isnoneornil(L, 2))
+        luaL_checktype(L, 2, LUA_TTABLE);
+    if (!lua_isnoneornil(L, 3))
+        luaL_checktype(L, 3, LUA_TSTRING);
+    run = waiting_run(L, "edge.respond");
+    if (run->kind != HOOKS_RUN_REQUEST)
+        luaL_error(L, "edge.respond: only in on_request");
+    lua_settop(L, 3);
+    lua_pushlightuserdata(L, &respond_marker); /* 4 */
+    lua_createtable(L, 0, 4);                  /* 5: the answer, as a function gives it */
+    lua_pushinteger(L, status);
+    lua_setfield(L, 5, "statusCode");
+    if (!lua_isnil(L, 3)) {
+        lua_pushvalue(L, 3);
+        lua_setfield(L, 5, "body");
+    }
+    if (!lua_isnil(L, 2)) {
+        lua_newtable(L); /* 6: headers */
+        lua_newtable(L); /* 7: multiValueHeaders */
+        lua_pushnil(L);
+        while (lua_next(L, 2) != 0) {
+            if (lua_type(L, -1) == LUA_TTABLE) {
+                lua_Integer len = luaL_len(L, -1);
+                lua_createtable(L, (int)(len > 64 ? 64 : len), 0);
+                for (lua_Integer i = 1; i <= len; ++i) {
+                    lua_geti(L, -2, i);
+                    lua_rawseti(L, -2, i);
+                }
+                lua_pushvalue(L, -3);
+                lua_insert(L, -2);
+                lua_rawset(L, 7);
+                lua_pop(L, 1);
+            } else {
+                lua_pushvalue(L, -2);
+                lua_insert(L, -2);
+                lua_rawset(L, 6);
+            }
+        }
+        lua_setfield(L, 5, "multiValueHeaders");
+        lua_setfield(L, 5, "headers");
+    }
+    return lua_yield(L, 2);
+}
+
+/* ---- the steps of a run ---- */
+
+static void run_free(hooks_run_t *run)
+{
+    hooks_vm_t *vm = run->vm;
+
+    if (run->ref != LUA_NOREF)
+        luaL_unref(vm->L, LUA_REGISTRYINDEX, run->ref);
+    free(run);
+    if (--vm->nruns == 0 && vm->doomed)
+        hooks_vm_free(vm);
+}
+
+static const char *pcall_message(lua_State *L, size_t *len)
+{
+    if (lua_type(L, -1) == LUA_TSTRING)
+        return lua_tolstring(L, -1, len);
+    *len = strlen("unknown error");
+    return "unknown error";
+}
+
+/* Runs f(run) protected on the VM's main thread; on failure, sets the outcome's error. Returns the lua_pcall status. */
+static int protect(hooks_run_t *run, lua_CFunction f)
+{
+    lua_State *L = run->vm->L;
+    int top = lua_gettop(L), status;
+
+    lua_pushcfunction(L, f);
+    lua_pushlightuserdata(L, run);
+    if ((status = lua_pcall(L, 1, 0, 0)) != LUA_OK) {
+        size_t len;
+        const char *msg = pcall_message(L, &len);
+        run->out->error = hooks_copy_out(msg, len, run->alloc, run->alloc_data);
+        if (status == LUA_ERRMEM)
+            run->call.out_of_memory = 1;
+    }
+    lua_settop(L, top);
+    run->vm->reserve = 0;
+    return status;
+}
+
+static const char *const function_names[] = {"handler", "on_request", "on_response"};
+
+/* Protected: the coroutine, the anchor {co, req, res}, and the function and its arguments on the coroutine. */
+static int start_p(lua_State *L)
+{
+    hooks_run_t *run = lua_touserdata(L, 1);
+    hooks_vm_t *vm = run->vm;
+    const hooks_script_t *s = &vm->scripts[run->script];
+    const char *fname = function_names[run->kind];
+    int nargs;
+
+    lua_settop(L, 1);
+    luaL_checkstack(L, 10, NULL);
+    lua_createtable(L, 3, 0); /* 2: the anchor */
+    run->co = lua_newthread(L);
+    lua_rawseti(L, 2, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->envs_ref);
+    lua_rawgeti(L, -1, (lua_Integer)run->script + 1);
+    lua_pushstring(L, fname);
+    if (lua_rawget(L, -2) != LUA_TFUNCTION)
+        return luaL_error(L, "%s has no function %s", s->path, fname);
+    switch (run->kind) {
+    case HOOKS_RUN_FUNCTION:
+        hooks_push_event(L, run->ev);
+        hooks_push_context(L, s->name, run->ev->request_id);
+        nargs = 2;
+        break;
+    case HOOKS_RUN_REQUEST:
+        hooks_push_req(L, run, 1);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, 2, 2);
+        nargs = 1;
+        break;
+    default:
+        hooks_push_req(L, run, 0);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, 2, 2);
+        hooks_push_res(L, run);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, 2, 3);
+        nargs = 2;
+        break;
+    }
+    if (!lua_checkstack(run->co, nargs + 1))
+        return luaL_error(L, "not enough memory");
+    lua_xmove(L, run->co, nargs + 1);
+    lua_pushvalue(L, 2);
+    run->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    run->nwait = nargs;
+    return 0;
+}
+
+/* Protected: the coroutine ended (its results at its top, nres = run->nwait): reads what the run gives. */
+static int finish_p(lua_State *L)
+{
+    hooks_run_t *run = lua_touserdata(L, 1);
+    const hooks_script_t *s = &run->vm->scripts[run->script];
+
+    lua_settop(L, 1);
+    luaL_checkstack(L, 10, NULL);
+    if (run->call.expired) /* the script caught the breach and finished: it fails all the same */
+        return luaL_error(L, "the function ran longer than %I ms (the error was caught, but the budget is spent)",
+                          (lua_Integer)run->vm->cpu_ms);
+    if (run->kind == HOOKS_RUN_FUNCTION) {
+        if (run->nwait == 0) {
+            lua_pushnil(L);
+        } else {
+            lua_pop(run->co, run->nwait - 1); /* the first result is the answer */
+            lua_xmove(run->co, L, 1);
+        }
+        hooks_read_answer(L, -1, s->path, run->alloc, run->alloc_data, &run->out->response);
+        run->out->responded = 1;
+        return 0;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, run->ref); /* 2 */
+    lua_rawgeti(L, 2, 2);
+    hooks_read_req(L, 3, run);
+    if (run->kind == HOOKS_RUN_RESPONSE) {
+        lua_rawgeti(L, 2, 3);
+        hooks_read_res(L, 4, run);
+    }
+    return 0;
+}
+
+/* Protected: edge.respond's answer (at the coroutine's top). */
+static int respond_p(lua_State *L)
+{
+    hooks_run_t *run = lua_touserdata(L, 1);
+
+    lua_settop(L, 1);
+    luaL_checkstack(L, 10, NULL);
+    lua_xmove(run->co, L, 1);
+    hooks_read_answer(L, -1, "edge.respond", run->alloc, run->alloc_data, &run->out->response);
+    run->out->responded = 1;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, run->ref);
+    lua_rawgeti(L, -1, 2);
+    hooks_detach(L, -1);
+    return 0;
+}
+
+/* Protected: the message of the coroutine's failure (its lua_resume status in run->nwait: see fail_with()). */
+static int failed_p(lua_State *L)
+{
+    hooks_run_t *run = lua_touserdata(L, 1);
+
+    lua_settop(L, 1);
+    return hooks_run_failed(L, run->co, run->nwait, &run->call);
+}
+
+/* Detaches the req and res objects of a run that did not finish well (protected). */
+static int detach_p(lua_State *L)
+{
+    hooks_run_t *run = lua_touserdata(L, 1);
+
+    lua_settop(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, run->ref);
+    for (int i = 2; i <= 3; ++i) {
+        lua_rawgeti(L, 2, i);
+        hooks_detach(L, -1);
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+static hooks_status_t fail_with(hooks_run_t *run, int status)
+{
+    run->nwait = status; /* no allocation out of lua_pcall: a closure would be one */
+    protect(run, failed_p);
+    if (status == LUA_ERRMEM)
+        run->call.out_of_memory = 1;
+    return HOOKS_FAILED;
+}
+
+/* The run is over (done or failed): frees it, and gives the memory back after a failure that left much garbage. */
+static hooks_status_t end(hooks_run_t *run, hooks_status_t st)
+{
+    hooks_vm_t *vm = run->vm;
+    int collect = st == HOOKS_FAILED && (run->call.out_of_memory || vm->used > vm->limit / 2);
+    int last = vm->doomed && vm->nruns == 1; /* run_free frees the VM */
+
+    if (st == HOOKS_FAILED) {
+        if (run->ref != LUA_NOREF)
+            protect(run, detach_p);
+        memset(&run->out->response, 0, sizeof(run->out->response));
+        run->out->responded = 0;
+    }
+    run_free(run);
+    if (collect && !last)
+        lua_gc(vm->L, LUA_GCCOLLECT);
+    return st;
+}
+
+/* After lua_resume returned status with nres values at the coroutine's top. */
+static hooks_status_t step(hooks_run_t *run, int status, int nres)
+{
+    lua_State *co = run->co;
+
+    run->spent_ns += hooks_now_ns() - run->call.start_ns;
+    run->nwait = nres;
+    if (status == LUA_YIELD && nres >= 1) {
+        void *marker = lua_touserdata(co, -nres);
+        if ((marker == &fetch_marker || marker == &purge_marker) && nres == 3) {
+            run->wait = *(hooks_wait_t *)lua_touserdata(co, -2);
+            return HOOKS_WAITING;
+        }
+        if (marker == &respond_marker && nres == 2) {
+            hooks_status_t st = protect(run, respond_p) == LUA_OK ? HOOKS_DONE : HOOKS_FAILED;
+            lua_settop(co, 0);
+            run->call.start_ns = hooks_now_ns();
+            lua_resetthread(co); /* closes its to-be-closed variables, under its hook */
+            return end(run, st);
+        }
+    }
+    if (status != LUA_OK)
+        return end(run, fail_with(run, status));
+    return end(run, protect(run, finish_p) == LUA_OK ? HOOKS_DONE : HOOKS_FAILED);
+}
+
+static hooks_status_t start(hooks_run_t *run, hooks_run_t **out_run)
+{
+    hooks_vm_t *vm = run->vm;
+    hooks_status_t st;
+    int nres, status;
+
+    memset(run->out, 0, sizeof(*run->out));
+    run->out->changes.ttl_s = -1;
+    run->out->changes.max_ttl_s = -1;
+    run->ref = LUA_NOREF;
+    ++vm->nruns;
+    *out_run = NULL;
+    if (run->script >= vm->nscripts) {
+        char msg[96];
+        int n = snprintf(msg, sizeof(msg), "no script %zu (the VM has %zu)", run->script, vm->nscripts);
+        run->out->error = hooks_copy_out(msg, (size_t)n, run->alloc, run->alloc_data);
+        return end(run, HOOKS_FAILED);
+    }
+    hooks_call_init(&run->call, vm, run->kind == HOOKS_RUN_FUNCTION ? run->ev->request_id : run->rq->request_id);
+    run->call.run = run;
+    if (protect(run, start_p) != LUA_OK)
+        return end(run, HOOKS_FAILED);
+    run->call.co = run->co;
+    hooks_adopt(run->co, &run->call);
+    status = lua_resume(run->co, vm->L, run->nwait, &nres);
+    if ((st = step(run, status, nres)) == HOOKS_WAITING)
+        *out_run = run;
+    return st;
+}
+
+static hooks_run_t *run_new(hooks_vm_t *vm, hooks_run_kind_t kind, size_t script, hooks_alloc_cb alloc, void *alloc_data,
+                            hooks_outcome_t *out)
+{
+    hooks_run_t *run = calloc(1, sizeof(*run));
+
+    if (run == NULL)
+        return NULL;
+    run->vm = vm;
+    run->kind = kind;
+    run->script = script;
+    run->alloc = alloc;
+    run->alloc_data = alloc_data;
+    run->out = out;
+    return run;
+}
+
+static hooks_status_t no_memory(hooks_outcome_t *out, hooks_alloc_cb alloc, void *alloc_data, hooks_run_t **run)
+{
+    memset(out, 0, sizeof(*out));
+    out->error = hooks_copy_out("out of memory", 13, alloc, alloc_data);
+    *run = NULL;
+    return HOOKS_FAILED;
+}
+
+hooks_status_t hooks_start_function(hooks_vm_t *vm, size_t script, const hooks_event_t *ev, hooks_alloc_cb alloc, void *alloc_data,
+                                    hooks_outcome_t *out, hooks_run_t **run)
+{
+    hooks_run_t *r = run_new(vm, HOOKS_RUN_FUNCTION, script, alloc, alloc_data, out);
+
+    if (r == NULL)
+        return no_memory(out, alloc, alloc_data, run);
+    r->ev = ev;
+    return start(r, run);
+}
+
+hooks_status_t hooks_start_request(hooks_vm_t *vm, size_t script, const hooks_request_t *rq, hooks_alloc_cb alloc, void *alloc_data,
+                                   hooks_outcome_t *out, hooks_run_t **run)
+{
+    hooks_run_t *r = run_new(vm, HOOKS_RUN_REQUEST, script, alloc, alloc_data, out);
+
+    if (r == NULL)
+        return no_memory(out, alloc, alloc_data, run);
+    r->rq = rq;
+    return start(r, run);
+}
+
+hooks_status_t hooks_start_response(hooks_vm_t *vm, size_t script, const hooks_request_t *rq, const hooks_response_t *res,
+                                    hooks_alloc_cb alloc, void *alloc_data, hooks_outcome_t *out, hooks_run_t **run)
+{
+    hooks_run_t *r = run_new(vm, HOOKS_RUN_RESPONSE, script, alloc, alloc_data, out);
+
+    if (r == NULL)
+        return no_memory(out, alloc, alloc_data, run);
+    r->rq = rq;
+    r->res_in = res;
+    return start(r, run);
+}
+
+const hooks_wait_t *hooks_run_wait(const hooks_run_t *run)
+{
+    return &run->wait;
+}
+
+size_t hooks_vm_waiting(const hooks_vm_t *vm)
+{
+    return vm->nruns;
+}
+
+/* What a resume pushes: set by the hooks_resume_* below, read by push_p. */
+typedef struct resume_values {
+    hooks_run_t *run;
+    const hooks_fetch_result_t *fetch;
+    long purged;
+    const char *error;
+    int nvalues;
+} resume_values_t;
+
+/* Protected: builds the values edge.fetch / edge.purge return, then moves them to the coroutine. */
+static int push_p(lua_State *L)
+{
+    resume_values_t *rv = lua_touserdata(L, 1);
+    hooks_run_t *run = rv->run;
+
+    lua_settop(L, 1);
+    luaL_checkstack(L, 10, NULL);
+    if (rv->fetch != NULL && rv->fetch->status != 0) {
+        const hooks_fetch_result_t *r = rv->fetch;
+        lua_createtable(L, 0, 3);
+        lua_pushinteger(L, r->status);
+        lua_setfield(L, 2, "status");
+        lua_createtable(L, 0, (int)(r->nheaders > 64 ? 64 : r->nheaders));
+        for (size_t i = 0; i != r->nheaders; ++i) { /* a repeated name: its values joined with ", " */
+            lua_pushlstring(L, r->headers[i].name, r->headers[i].name_len);
+            lua_pushvalue(L, -1);
+            if (lua_rawget(L, 3) == LUA_TSTRING) {
+                lua_pushliteral(L, ", ");
+                lua_pushlstring(L, r->headers[i].value, r->headers[i].value_len);
+                lua_concat(L, 3);
+            } else {
+                lua_pop(L, 1);
+                lua_pushlstring(L, r->headers[i].value, r->headers[i].value_len);
+            }
+            lua_rawset(L, 3);
+        }
+        lua_setfield(L, 2, "headers");
+        lua_pushlstring(L, r->body != NULL ? r->body : "", r->body != NULL ? r->body_len : 0);
+        lua_setfield(L, 2, "body");
+        rv->nvalues = 1;
+    } else if (rv->fetch == NULL && rv->purged >= 0) {
+        lua_pushinteger(L, rv->purged);
+        rv->nvalues = 1;
+    } else {
+        lua_pushnil(L);
+        lua_pushstring(L, rv->error != NULL ? rv->error : "failed");
+        rv->nvalues = 2;
+    }
+    lua_settop(run->co, lua_gettop(run->co) - run->nwait); /* the yielded values (and the anchor of the wait) */
+    run->nwait = 0;
+    if (!lua_checkstack(run->co, rv->nvalues))
+        return luaL_error(L, "not enough memory");
+    lua_xmove(L, run->co, rv->nvalues);
+    return 0;
+}
+
+static hooks_status_t resume(resume_values_t *rv)
+{
+    hooks_run_t *run = rv->run;
+    hooks_vm_t *vm = run->vm;
+    int top = lua_gettop(vm->L), nres, status;
+
+    lua_pushcfunction(vm->L, push_p);
+    lua_pushlightuserdata(vm->L, rv);
+    status = lua_pcall(vm->L, 1, 0, 0);
+    if (status != LUA_OK) {
+        size_t len;
+        const char *msg = pcall_message(vm->L, &len);
+        run->out->error = hooks_copy_out(msg, len, run->alloc, run->alloc_data);
+        lua_settop(vm->L, top);
+        lua_settop(run->co, 0);
+        run->call.start_ns = hooks_now_ns() - run->spent_ns;
+        lua_resetthread(run->co);
+        return end(run, HOOKS_FAILED);
+    }
+    lua_settop(vm->L, top);
+    run->call.start_ns = hooks_now_ns() - run->spent_ns;
+    hooks_adopt(run->co, &run->call);
+    status = lua_resume(run->co, vm->L, rv->nvalues, &nres);
+    return step(run, status, nres);
+}
+
+hooks_status_t hooks_resume_fetch(hooks_run_t *run, const hooks_fetch_result_t *r)
+{
+    resume_values_t rv = {run, r, 0, r->status == 0 ? (r->error != NULL ? r->error : "failed") : NULL, 0};
+    return resume(&rv);
+}
+
+hooks_status_t hooks_resume_purge(hooks_run_t *run, long purged, const char *error)
+{
+    resume_values_t rv = {run, NULL, purged, error, 0};
+    return resume(&rv);
+}
+
+void hooks_run_cancel(hooks_run_t *run)
+{
+    lua_settop(run->co, 0);
+    run->call.start_ns = hooks_now_ns() - run->spent_ns;
+    hooks_adopt(run->co, &run->call);
+    lua_resetthread(run->co); /* its to-be-closed variables run, under its hook */
+    protect(run, detach_p);
+    run_free(run);
+}
+
+/* ---- the synchronous form ---- */
+
+int hooks_call_function(hooks_vm_t *vm, size_t script, const hooks_event_t *ev, hooks_alloc_cb alloc, void *alloc_data,
+                        hooks_response_t *res, char **err)
+{
+    hooks_outcome_t out;
+    hooks_run_t *run;
+    hooks_status_t st = hooks_start_function(vm, script, ev, alloc, alloc_data, &out, &run);
+
+    if (st == HOOKS_WAITING) {
+        hooks_run_cancel(run);
+        static const char msg[] = "yielding is not supported here (edge.fetch and edge.purge need a request)";
+        out.error = hooks_copy_out(msg, sizeof(msg) - 1, alloc, alloc_data);
+        st = HOOKS_FAILED;
+    }
+    *res = st == HOOKS_DONE ? out.response : (hooks_response_t){0};
+    *err = st == HOOKS_DONE ? NULL : out.error;
+    return st == HOOKS_DONE ? 0 : -1;
+}
