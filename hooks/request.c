@@ -214,7 +214,22 @@ static int make_res_field(lua_State *L, obj_t *o, const char *k)
     return 1;
 }
 
-/* __index: the cached value, else the field made now (and cached). */
+/* The F_* bit of a field a script can set (0 for the others). */
+static unsigned bit_of(const char *k)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } bits[] = {{"path", F_PATH},       {"query", F_QUERY},        {"headers", F_HEADERS}, {"cache_key", F_CACHE_KEY},
+                {"origin", F_ORIGIN},   {"status", F_STATUS},      {"body", F_BODY},       {"ttl", F_TTL},
+                {"max_ttl", F_MAX_TTL}, {"cacheable", F_CACHEABLE}};
+    for (size_t i = 0; i != sizeof(bits) / sizeof(bits[0]); ++i)
+        if (strcmp(k, bits[i].name) == 0)
+            return bits[i].bit;
+    return 0;
+}
+
+/* __index: the cached value, else the field made now (and cached). A field the script set to nil stays nil. */
 static int obj_index(lua_State *L, const char *mt, const char *what, int (*make)(lua_State *, obj_t *, const char *))
 {
     obj_t *o = check_obj(L, mt, what);
@@ -223,6 +238,8 @@ static int obj_index(lua_State *L, const char *mt, const char *what, int (*make)
     lua_getiuservalue(L, 1, 1); /* 3 */
     lua_pushvalue(L, 2);
     if (lua_rawget(L, 3) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING)
+        return 1;
+    if (o->set & bit_of(lua_tostring(L, 2)) & ~(unsigned)F_HEADERS) /* written, as nil (headers are never nil) */
         return 1;
     lua_pop(L, 1);
     if (!make(L, o, lua_tostring(L, 2)))
@@ -241,6 +258,20 @@ static int req_index(lua_State *L)
 static int res_index(lua_State *L)
 {
     return obj_index(L, RES_MT, "res", make_res_field);
+}
+
+/* A header value (a string or number at idx) has no control character but HTAB: no CR, LF or NUL. */
+static void check_value(lua_State *L, int idx, const char *what, const char *name)
+{
+    size_t len;
+    const char *v;
+
+    if (lua_type(L, idx) != LUA_TSTRING)
+        return;
+    v = lua_tolstring(L, idx, &len);
+    for (size_t i = 0; i != len; ++i)
+        if (((unsigned char)v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f)
+            luaL_error(L, "%s: the value of header '%s' has a control character (CR, LF, NUL...)", what, name);
 }
 
 /* Checks the headers table at idx (names tokens; values strings or numbers without CR, LF, NUL; arrays of them when
@@ -266,10 +297,13 @@ static void check_headers(lua_State *L, int idx, const char *what, int arrays)
                 int t = lua_rawgeti(L, -1, (lua_Integer)i);
                 if (t != LUA_TSTRING && t != LUA_TNUMBER)
                     luaL_error(L, "%s: header '%s' has a %s value", what, name, luaL_typename(L, -1));
+                check_value(L, -1, what, name);
                 lua_pop(L, 1);
             }
         } else if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER) {
             luaL_error(L, "%s: header '%s' has a %s value, not a string", what, name, luaL_typename(L, -1));
+        } else {
+            check_value(L, -1, what, name);
         }
         lua_pop(L, 1);
     }

@@ -419,9 +419,6 @@ static int respond_p(lua_State *L)
     lua_xmove(run->co, L, 1);
     hooks_read_answer(L, -1, "edge.respond", run->alloc, run->alloc_data, &run->out->response);
     run->out->responded = 1;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, run->ref);
-    lua_rawgeti(L, -1, 2);
-    hooks_detach(L, -1);
     return 0;
 }
 
@@ -482,7 +479,7 @@ static hooks_status_t step(hooks_run_t *run, int status, int nres)
 {
     lua_State *co = run->co;
 
-    run->spent_ns += hooks_now_ns() - run->call.start_ns;
+    run->spent_ns = hooks_now_ns() - run->call.start_ns; /* start_ns was moved back by the time spent before */
     run->nwait = nres;
     if (status == LUA_YIELD && nres >= 1) {
         void *marker = lua_touserdata(co, -nres);
@@ -493,8 +490,9 @@ static hooks_status_t step(hooks_run_t *run, int status, int nres)
         if (marker == &respond_marker && nres == 2) {
             hooks_status_t st = protect(run, respond_p) == LUA_OK ? HOOKS_DONE : HOOKS_FAILED;
             lua_settop(co, 0);
-            run->call.start_ns = hooks_now_ns();
-            lua_resetthread(co); /* closes its to-be-closed variables, under its hook */
+            run->call.start_ns = hooks_now_ns() - run->spent_ns;
+            lua_resetthread(co); /* closes its to-be-closed variables, under its hook (req is still valid there) */
+            protect(run, detach_p);
             return end(run, st);
         }
     }

@@ -1421,6 +1421,1320 @@ static void test_require_without_dir(void **state)
     free(path);
 }
 
+/* ---- runs: on_request, on_response, edge.fetch, edge.purge, edge.respond ---- */
+
+static hooks_request_t request_for(const char *path, const char *query)
+{
+    hooks_request_t rq = {.method = "GET",
+                          .method_len = 3,
+                          .scheme = "https",
+                          .host = "example.com",
+                          .host_len = 11,
+                          .path = path,
+                          .path_len = strlen(path),
+                          .query = query,
+                          .query_len = query != NULL ? strlen(query) : 0,
+                          .route = "/{proxy+}",
+                          .client_ip = "192.0.2.1",
+                          .request_id = "req-1"};
+    return rq;
+}
+
+static hooks_status_t start_request(hooks_vm_t *vm, const hooks_request_t *rq, hooks_outcome_t *out, hooks_run_t **run)
+{
+    *run = (hooks_run_t *)&fx; /* must be set to NULL unless the run waits */
+    return hooks_start_request(vm, 0, rq, pool_alloc, &fx.pool, out, run);
+}
+
+static hooks_status_t start_response(hooks_vm_t *vm, const hooks_request_t *rq, const hooks_response_t *res, hooks_outcome_t *out,
+                                     hooks_run_t **run)
+{
+    *run = (hooks_run_t *)&fx;
+    return hooks_start_response(vm, 0, rq, res, pool_alloc, &fx.pool, out, run);
+}
+
+/* Fails the test unless st is HOOKS_DONE (the run over, no error). */
+static void assert_done(hooks_status_t st, const hooks_outcome_t *out, const char *what)
+{
+    if (st != HOOKS_DONE)
+        fail_msg("%s: status %d, want HOOKS_DONE: %s", what, (int)st, out->error != NULL ? out->error : "(no message)");
+    assert_null(out->error);
+}
+
+/* Fails the test unless st is HOOKS_FAILED with a message that has want; returns the message. */
+static const char *assert_failed(hooks_status_t st, const hooks_outcome_t *out, const char *what, const char *want)
+{
+    if (st != HOOKS_FAILED)
+        fail_msg("%s: status %d, want HOOKS_FAILED with \"%s\"", what, (int)st, want);
+    if (out->error == NULL)
+        fail_msg("%s: failed without a message", what);
+    if (strstr(out->error, want) == NULL)
+        fail_msg("%s: message \"%s\" does not have \"%s\"", what, out->error, want);
+    assert_int_equal(out->responded, 0);
+    assert_null(out->response.body);
+    assert_int_equal(out->response.nheaders, 0);
+    return out->error;
+}
+
+/* on_request for path (no query), run to its end without waiting. */
+static hooks_outcome_t request_ok(hooks_vm_t *vm, const hooks_request_t *rq)
+{
+    hooks_outcome_t out;
+    hooks_run_t *run;
+    hooks_status_t st = start_request(vm, rq, &out, &run);
+
+    assert_done(st, &out, rq->path);
+    assert_null(run);
+    return out;
+}
+
+static const char *request_fails(hooks_vm_t *vm, const hooks_request_t *rq, const char *want)
+{
+    static hooks_outcome_t out; /* its strings are in the pool: the message lives until the test's teardown */
+    hooks_run_t *run;
+    hooks_status_t st = start_request(vm, rq, &out, &run);
+    const char *err = assert_failed(st, &out, rq->path, want);
+
+    assert_null(run);
+    return err;
+}
+
+/* Starts on_request for rq and fails the test unless it waits; returns the run. */
+static hooks_run_t *request_waits(hooks_vm_t *vm, const hooks_request_t *rq, hooks_outcome_t *out)
+{
+    hooks_run_t *run;
+    hooks_status_t st = start_request(vm, rq, out, &run);
+
+    if (st != HOOKS_WAITING)
+        fail_msg("%.*s: status %d, want HOOKS_WAITING: %s", (int)rq->path_len, rq->path, (int)st,
+                 out->error != NULL ? out->error : "(no message)");
+    assert_non_null(run);
+    assert_non_null(hooks_run_wait(run));
+    return run;
+}
+
+static hooks_status_t resume_fetch(hooks_run_t *run, int status, const hooks_kv_t *headers, size_t nheaders, const char *body,
+                                   const char *error)
+{
+    hooks_fetch_result_t r = {.status = status,
+                              .error = error,
+                              .headers = headers,
+                              .nheaders = nheaders,
+                              .body = body,
+                              .body_len = body != NULL ? strlen(body) : 0};
+    return hooks_resume_fetch(run, &r);
+}
+
+static void assert_bytes(const char *s, size_t len, const char *want)
+{
+    if (s == NULL)
+        fail_msg("NULL, want \"%s\"", want);
+    if (len != strlen(want) || memcmp(s, want, len) != 0)
+        fail_msg("\"%.*s\", want \"%s\"", (int)len, s, want);
+}
+
+static const hooks_kv_t *find_kv(const hooks_kv_t *kv, size_t n, const char *name, size_t nth)
+{
+    for (size_t i = 0; i != n; ++i)
+        if (kv[i].name_len == strlen(name) && memcmp(kv[i].name, name, kv[i].name_len) == 0 && nth-- == 0)
+            return &kv[i];
+    return NULL;
+}
+
+static void assert_kv(const hooks_kv_t *kv, size_t n, const char *name, size_t nth, const char *value)
+{
+    const hooks_kv_t *h = find_kv(kv, n, name, nth);
+
+    if (h == NULL)
+        fail_msg("no %s #%zu", name, nth);
+    assert_bytes(h->value, h->value_len, value);
+}
+
+static void assert_no_request_change(const hooks_outcome_t *out)
+{
+    assert_null(out->request.path);
+    assert_null(out->request.query);
+    assert_int_equal(out->request.headers_changed, 0);
+    assert_null(out->request.headers);
+    assert_null(out->request.cache_key);
+    assert_null(out->request.origin);
+    assert_int_equal(out->responded, 0);
+}
+
+static void test_request_fields(void **state)
+{
+    static const hooks_kv_t headers[] = {{"Host", 4, "api.example.com", 15},
+                                         {"X-Multi", 7, "a", 1},
+                                         {"x-multi", 7, "b", 1},
+                                         {"Cookie", 6, "a=1", 3},
+                                         {"cookie", 6, "b=2", 3},
+                                         {"Accept", 6, "*/*", 3}};
+    static const hooks_kv_t params[] = {{"id", 2, "42", 2}, {"kind", 4, "box", 3}};
+    static const char claims[] = "{\"sub\":\"alice\",\"roles\":[\"a\",\"b\"],\"n\":null}";
+    hooks_vm_t *vm = vm_with_limits("local J = edge.json\n"
+                                    "function on_request(req)\n"
+                                    "  local h = req.headers\n"
+                                    "  assert(req.headers == h, 'req.headers is not kept')\n"
+                                    "  assert(req.nope == nil, 'an unknown field is not nil')\n"
+                                    "  local a = req.args\n"
+                                    "  local body = J.encode({method = req.method, path = req.path, query = req.query,\n"
+                                    "    x = a.x, y = a.y, z = a.z, flag = a.flag, bad = a.bad, rep = a.rep,\n"
+                                    "    multi = h['x-multi'], cookie = h.cookie, host_header = h.host, accept = h.accept,\n"
+                                    "    upper = h['X-Multi'] == nil, params = req.params, route = req.route,\n"
+                                    "    client_ip = req.client_ip, request_id = req.request_id, claims = req.claims,\n"
+                                    "    api_key_id = req.api_key_id, host = req.host, scheme = req.scheme,\n"
+                                    "    body_ok = req.body == 'payload\\0x'})\n"
+                                    "  edge.respond(200, {['x-a'] = '1', ['set-cookie'] = {'a=1', 'b=2'}}, body)\n"
+                                    "  error('edge.respond returned')\n"
+                                    "end\n",
+                                    FUNCTIONAL_CPU_MS, TEST_MEMORY);
+    hooks_request_t rq = request_for("/items/42", "x=first&x=a%20b&y=c+d&z=%41%4a%2&flag&bad=%zz&rep=1&rep=2");
+    hooks_outcome_t out;
+    json_t *j, *c;
+
+    (void)state;
+    rq.method = "PUT";
+    rq.host = "api.example.com:8443";
+    rq.host_len = 20;
+    rq.headers = headers;
+    rq.nheaders = sizeof(headers) / sizeof(headers[0]);
+    rq.params = params;
+    rq.nparams = 2;
+    rq.route = "/items/{id}";
+    rq.body = "payload\0x";
+    rq.body_len = 9;
+    rq.client_ip = "203.0.113.9";
+    rq.request_id = "req-77";
+    rq.claims_json = claims;
+    rq.claims_len = sizeof(claims) - 1;
+    rq.api_key_id = "key-7";
+    out = request_ok(vm, &rq);
+    assert_int_equal(out.responded, 1);
+    assert_int_equal(out.response.status, 200);
+    assert_int_equal(out.response.nheaders, 3);
+    assert_header(&out.response, "x-a", 0, "1");
+    assert_header(&out.response, "set-cookie", 0, "a=1");
+    assert_header(&out.response, "set-cookie", 1, "b=2");
+    assert_null(find_header(&out.response, "set-cookie", 2));
+    assert_null(out.request.path); /* edge.respond: nothing of the request is read back */
+    assert_int_equal(out.request.headers_changed, 0);
+    j = json_body(&out.response);
+    assert_string_equal(jstr(j, "method"), "PUT");
+    assert_string_equal(jstr(j, "path"), "/items/42");
+    assert_string_equal(jstr(j, "query"), "x=first&x=a%20b&y=c+d&z=%41%4a%2&flag&bad=%zz&rep=1&rep=2");
+    assert_string_equal(jstr(j, "x"), "a b"); /* decoded, the last of a repeated name */
+    assert_string_equal(jstr(j, "y"), "c d");
+    assert_string_equal(jstr(j, "z"), "AJ%2"); /* a cut escape is kept as it is */
+    assert_string_equal(jstr(j, "flag"), "");
+    assert_string_equal(jstr(j, "bad"), "%zz");
+    assert_string_equal(jstr(j, "rep"), "2");
+    assert_string_equal(jstr(j, "multi"), "a, b");
+    assert_string_equal(jstr(j, "cookie"), "a=1; b=2");
+    assert_string_equal(jstr(j, "host_header"), "api.example.com");
+    assert_string_equal(jstr(j, "accept"), "*/*");
+    assert_true(json_is_true(json_object_get(j, "upper"))); /* names are lower-case */
+    assert_string_equal(jstr(j, "params.id"), "42");
+    assert_string_equal(jstr(j, "params.kind"), "box");
+    assert_string_equal(jstr(j, "route"), "/items/{id}");
+    assert_string_equal(jstr(j, "client_ip"), "203.0.113.9");
+    assert_string_equal(jstr(j, "request_id"), "req-77");
+    assert_string_equal(jstr(j, "claims.sub"), "alice");
+    c = json_object_get(j, "claims");
+    assert_jarray(json_object_get(c, "roles"), "a", "b");
+    assert_true(json_is_null(json_object_get(c, "n")));
+    assert_string_equal(jstr(j, "api_key_id"), "key-7");
+    assert_string_equal(jstr(j, "host"), "api.example.com:8443");
+    assert_string_equal(jstr(j, "scheme"), "https");
+    assert_true(json_is_true(json_object_get(j, "body_ok")));
+    json_decref(j);
+    hooks_vm_free(vm);
+}
+
+/* What a minimal request gives: nil for the optional fields, empty tables for the maps. */
+static void test_request_fields_minimal(void **state)
+{
+    hooks_vm_t *vm = vm_with("function on_request(req)\n"
+                             "  assert(req.query == nil, 'query') assert(next(req.args) == nil, 'args')\n"
+                             "  assert(next(req.headers) == nil, 'headers') assert(next(req.params) == nil, 'params')\n"
+                             "  assert(req.body == nil, 'body') assert(req.claims == nil, 'claims')\n"
+                             "  assert(req.api_key_id == nil, 'api_key_id') assert(req.scheme == 'http', 'scheme')\n"
+                             "  assert(req.cache_key == nil and req.origin == nil, 'cache_key, origin')\n"
+                             "  edge.respond(204)\n"
+                             "end\n");
+    hooks_request_t rq = request_for("/", NULL);
+    hooks_outcome_t out;
+
+    (void)state;
+    rq.scheme = "http";
+    out = request_ok(vm, &rq);
+    assert_int_equal(out.responded, 1);
+    assert_int_equal(out.response.status, 204);
+    assert_null(out.response.body);
+    assert_int_equal(out.response.nheaders, 0);
+    hooks_vm_free(vm);
+}
+
+static const char changes_src[] =
+    "function on_request(req)\n"
+    "  local p = req.path\n"
+    "  if p == '/rewrite' then\n"
+    "    req.path = '/new/path'\n"
+    "    assert(req.path == '/new/path', 'req.path does not read back')\n"
+    "    req.query = 'a=1&b=%20'\n"
+    "    assert(req.query == 'a=1&b=%20', 'req.query does not read back')\n"
+    "    local h = req.headers\n"
+    "    h['x-added'] = 'yes'\n"
+    "    h['x-remove'] = nil\n"
+    "    h['X-Upper'] = 42\n"
+    "    req.cache_key = 'ck:' .. req.args.lang\n"
+    "    req.origin = '/other/{x}'\n"
+    "  elseif p == '/drop-query' then\n"
+    "    req.query = nil\n"
+    "  elseif p == '/replace-headers' then\n"
+    "    req.headers = {only = 'one', ['X-Two'] = 2}\n"
+    "    assert(req.headers.only == 'one', 'req.headers does not read back')\n"
+    "  elseif p == '/clear-headers' then\n"
+    "    req.headers = {}\n"
+    "  elseif p == '/read-only' then\n"
+    "    local _ = {req.path, req.query, req.args, req.method, req.host, req.params, req.route, req.claims}\n"
+    "    req.path = '/read-only'\n"
+    "    req.query = req.query\n"
+    "  elseif p == '/unset' then\n"
+    "    req.cache_key = 'x' req.cache_key = nil\n"
+    "    req.origin = '/o' req.origin = nil\n"
+    "  end\n"
+    "end\n";
+
+static void test_request_changes(void **state)
+{
+    static const hooks_kv_t headers[] = {{"X-Remove", 8, "x", 1}, {"Accept", 6, "*/*", 3}, {"x-keep", 6, "k", 1}};
+    hooks_vm_t *vm = vm_with(changes_src);
+    hooks_request_t rq = request_for("/rewrite", "lang=fr");
+    hooks_outcome_t out;
+
+    (void)state;
+    rq.headers = headers;
+    rq.nheaders = 3;
+    out = request_ok(vm, &rq);
+    assert_int_equal(out.responded, 0);
+    assert_bytes(out.request.path, out.request.path_len, "/new/path");
+    assert_int_equal(out.request.path[out.request.path_len], '\0');
+    assert_bytes(out.request.query, out.request.query_len, "a=1&b=%20");
+    assert_int_equal(out.request.headers_changed, 1);
+    assert_int_equal(out.request.nheaders, 4);
+    assert_kv(out.request.headers, out.request.nheaders, "accept", 0, "*/*");
+    assert_kv(out.request.headers, out.request.nheaders, "x-keep", 0, "k");
+    assert_kv(out.request.headers, out.request.nheaders, "x-added", 0, "yes");
+    assert_kv(out.request.headers, out.request.nheaders, "x-upper", 0, "42"); /* lower-cased, the number a string */
+    assert_null(find_kv(out.request.headers, out.request.nheaders, "x-remove", 0));
+    assert_bytes(out.request.cache_key, out.request.cache_key_len, "ck:fr");
+    assert_string_equal(out.request.origin, "/other/{x}");
+
+    rq = request_for("/drop-query", "a=1");
+    out = request_ok(vm, &rq);
+    assert_non_null(out.request.query);
+    assert_int_equal(out.request.query_len, 0);
+    assert_string_equal(out.request.query, "");
+    assert_null(out.request.path);
+    assert_int_equal(out.request.headers_changed, 0);
+
+    rq = request_for("/drop-query", NULL); /* nothing to drop: no change */
+    assert_no_request_change((hooks_outcome_t[]){request_ok(vm, &rq)});
+
+    rq = request_for("/replace-headers", NULL);
+    rq.headers = headers;
+    rq.nheaders = 3;
+    out = request_ok(vm, &rq);
+    assert_int_equal(out.request.headers_changed, 1);
+    assert_int_equal(out.request.nheaders, 2);
+    assert_kv(out.request.headers, 2, "only", 0, "one");
+    assert_kv(out.request.headers, 2, "x-two", 0, "2");
+
+    rq = request_for("/clear-headers", NULL);
+    rq.headers = headers;
+    rq.nheaders = 3;
+    out = request_ok(vm, &rq);
+    assert_int_equal(out.request.headers_changed, 1); /* the request goes on without a header */
+    assert_int_equal(out.request.nheaders, 0);
+
+    rq = request_for("/read-only", "q=1");
+    rq.headers = headers;
+    rq.nheaders = 3;
+    assert_no_request_change((hooks_outcome_t[]){request_ok(vm, &rq)});
+    rq = request_for("/unset", NULL);
+    assert_no_request_change((hooks_outcome_t[]){request_ok(vm, &rq)});
+    rq = request_for("/untouched", "q=1");
+    assert_no_request_change((hooks_outcome_t[]){request_ok(vm, &rq)});
+    hooks_vm_free(vm);
+}
+
+/* req.query = nil, then read: nil (the value written), and the query is still reported dropped. */
+static void test_request_query_nil_reads_back(void **state)
+{
+    hooks_vm_t *vm = vm_with("function on_request(req)\n"
+                             "  req.query = nil\n"
+                             "  req.cache_key = tostring(req.query)\n"
+                             "end\n");
+    hooks_request_t rq = request_for("/", "a=1");
+    hooks_outcome_t out;
+    hooks_run_t *run;
+    hooks_status_t st;
+
+    (void)state;
+    st = start_request(vm, &rq, &out, &run);
+    hooks_vm_free(vm); /* before any failure: the outcome is in the pool */
+    assert_done(st, &out, "req.query = nil then read");
+    assert_string_equal(out.request.cache_key, "nil"); /* what the hook read back */
+    if (out.request.query == NULL)
+        fail_msg("req.query = nil, then a read of req.query: the query is not dropped");
+    assert_string_equal(out.request.query, "");
+}
+
+static void test_request_bad_writes(void **state)
+{
+    static const struct {
+        const char *path, *want;
+    } cases[] = {
+        {"/path-no-slash", "req.path must start with '/'"},
+        {"/path-space", "req.path must start with '/' and have no '?', '#', space or control character"},
+        {"/path-query", "req.path must start with '/'"},
+        {"/path-crlf", "req.path must start with '/'"},
+        {"/path-number", "req.path must be a string"},
+        {"/path-nil", "req.path must be a string"},
+        {"/query-hash", "req.query must have no '#', space or control character"},
+        {"/method", "req.method cannot be set"},
+        {"/host", "req.host cannot be set"},
+        {"/args", "req.args cannot be set"},
+        {"/headers-bad-name", "req.headers: header name 'bad name' is not a token"},
+        {"/headers-crlf", "control character"},
+        {"/headers-crlf-in-place", "control character"},
+        {"/headers-nul", "control character"},
+        {"/headers-bool", "header 'x' has a boolean value"},
+        {"/headers-array", "header 'x' has a table value"},
+        {"/headers-string", "table expected, got string"},
+        {"/cache-key-table", "req.cache_key must be a string"},
+        {"/origin-number", "req.origin must be a string"},
+        {"/respond-99", "a status code in 100..599"},
+        {"/respond-600", "a status code in 100..599"},
+        {"/respond-float", "a status code in 100..599"},
+        {"/respond-body-table", "bad argument #3"},
+        {"/respond-headers-string", "bad argument #2"},
+        {"/respond-bad-header", "not a token"},
+        {"/respond-crlf", "control character"},
+        {"/yield", "yielding is not supported here"},
+        {"/yield-3", "yielding is not supported here"},
+    };
+    hooks_vm_t *vm = vm_with("local writes = {\n"
+                             "  ['/path-no-slash'] = function(req) req.path = 'nope' end,\n"
+                             "  ['/path-space'] = function(req) req.path = '/a b' end,\n"
+                             "  ['/path-query'] = function(req) req.path = '/a?b' end,\n"
+                             "  ['/path-crlf'] = function(req) req.path = '/a\\r\\nX: y' end,\n"
+                             "  ['/path-number'] = function(req) req.path = 5 end,\n"
+                             "  ['/path-nil'] = function(req) req.path = nil end,\n"
+                             "  ['/query-hash'] = function(req) req.query = 'a#b' end,\n"
+                             "  ['/method'] = function(req) req.method = 'POST' end,\n"
+                             "  ['/host'] = function(req) req.host = 'evil.example' end,\n"
+                             "  ['/args'] = function(req) req.args = {} end,\n"
+                             "  ['/headers-bad-name'] = function(req) req.headers = {['bad name'] = 'x'} end,\n"
+                             "  ['/headers-crlf'] = function(req) req.headers = {x = 'a\\r\\nSet-Cookie: evil=1'} end,\n"
+                             "  ['/headers-crlf-in-place'] = function(req) req.headers.x = 'a\\nb' end,\n"
+                             "  ['/headers-nul'] = function(req) req.headers = {x = 'a\\0b'} end,\n"
+                             "  ['/headers-bool'] = function(req) req.headers = {x = true} end,\n"
+                             "  ['/headers-array'] = function(req) req.headers = {x = {'1', '2'}} end,\n"
+                             "  ['/headers-string'] = function(req) req.headers = 'x: y' end,\n"
+                             "  ['/cache-key-table'] = function(req) req.cache_key = {} end,\n"
+                             "  ['/origin-number'] = function(req) req.origin = 1 end,\n"
+                             "  ['/respond-99'] = function(req) edge.respond(99) end,\n"
+                             "  ['/respond-600'] = function(req) edge.respond(600) end,\n"
+                             "  ['/respond-float'] = function(req) edge.respond(200.5) end,\n"
+                             "  ['/respond-body-table'] = function(req) edge.respond(200, nil, {}) end,\n"
+                             "  ['/respond-headers-string'] = function(req) edge.respond(200, 'x: y') end,\n"
+                             "  ['/respond-bad-header'] = function(req) edge.respond(200, {['a b'] = 'x'}) end,\n"
+                             "  ['/respond-crlf'] = function(req) edge.respond(200, {x = {'ok', 'a\\r\\nb'}}) end,\n"
+                             "  ['/yield'] = function(req) coroutine.yield() end,\n"
+                             "  ['/yield-3'] = function(req) coroutine.yield(1, 2, 3) end,\n"
+                             "}\n"
+                             "function on_request(req)\n"
+                             "  local w = writes[req.path]\n"
+                             "  if w then w(req) edge.log('no error', req.path) end\n"
+                             "end\n");
+
+    (void)state;
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        hooks_request_t rq = request_for(cases[i].path, "a=1");
+        const char *err = request_fails(vm, &rq, cases[i].want);
+        hooks_outcome_t out;
+
+        if (strstr(err, "stack traceback:") == NULL && strstr(err, "bad answer") == NULL &&
+            strstr(err, "control character") == NULL)
+            fail_msg("%s: no traceback in \"%s\"", cases[i].path, err);
+        assert_int_equal(hooks_vm_waiting(vm), 0);
+        rq = request_for("/ok", NULL); /* the VM goes on */
+        out = request_ok(vm, &rq);
+        assert_no_request_change(&out);
+    }
+    hooks_vm_free(vm);
+}
+
+/* The spec (request.c): "a write checks the value". A header value with CR or LF is refused when it is assigned, so
+ * that the hook can catch the error where it made it, not when the run is over. */
+static void test_request_header_write_checked(void **state)
+{
+    hooks_vm_t *vm = vm_with("function on_request(req)\n"
+                             "  local ok, e = pcall(function() req.headers = {x = 'a\\r\\nSet-Cookie: evil=1'} end)\n"
+                             "  if ok then req.headers = {} error('req.headers = {x = \"a\\\\r\\\\n...\"} was accepted') end\n"
+                             "  assert(e:find('control character', 1, true), e)\n"
+                             "end\n");
+    hooks_request_t rq = request_for("/", NULL);
+    hooks_outcome_t out;
+    hooks_run_t *run;
+    hooks_status_t st;
+
+    (void)state;
+    st = start_request(vm, &rq, &out, &run);
+    hooks_vm_free(vm);
+    assert_done(st, &out, "req.headers with CR LF, under pcall");
+}
+
+static const char fetch_src[] =
+    "local U = 'http://api.example/'\n"
+    "local calls = {\n"
+    "  ['/ftp'] = function() edge.fetch('ftp://x') end,\n"
+    "  ['/no-host'] = function() edge.fetch('http://') end,\n"
+    "  ['/url-space'] = function() edge.fetch('http://a b/') end,\n"
+    "  ['/url-crlf'] = function() edge.fetch('http://a/\\r\\nX: y') end,\n"
+    "  ['/url-table'] = function() edge.fetch({}) end,\n"
+    "  ['/opts-string'] = function() edge.fetch(U, 'GET') end,\n"
+    "  ['/header-name'] = function() edge.fetch(U, {headers = {['a b'] = 'x'}}) end,\n"
+    "  ['/header-crlf'] = function() edge.fetch(U, {headers = {x = 'a\\r\\nb'}}) end,\n"
+    "  ['/header-bool'] = function() edge.fetch(U, {headers = {x = true}}) end,\n"
+    "  ['/headers-string'] = function() edge.fetch(U, {headers = 'x: y'}) end,\n"
+    "  ['/method-space'] = function() edge.fetch(U, {method = 'GE T'}) end,\n"
+    "  ['/method-empty'] = function() edge.fetch(U, {method = ''}) end,\n"
+    "  ['/body-table'] = function() edge.fetch(U, {body = {}}) end,\n"
+    "  ['/timeout-zero'] = function() edge.fetch(U, {timeout = 0}) end,\n"
+    "  ['/timeout-string'] = function() edge.fetch(U, {timeout = 'soon'}) end,\n"
+    "  ['/wrap'] = function() return coroutine.wrap(function() return edge.fetch(U) end)() end,\n"
+    "  ['/resume'] = function()\n"
+    "    local ok, e = coroutine.resume(coroutine.create(function() return edge.fetch(U) end))\n"
+    "    error(e, 0)\n"
+    "  end,\n"
+    "  ['/sort'] = function() table.sort({1, 2, 3}, function(a, b) edge.fetch(U) return a < b end) end,\n"
+    "}\n"
+    "function on_request(req)\n"
+    "  local p = req.path\n"
+    "  if calls[p] then calls[p]() error('no error from ' .. p) end\n"
+    "  if p == '/fetch' then\n"
+    "    local res, err = edge.fetch('https://api.example.com/v1?q=1',\n"
+    "      {method = 'post', headers = {['X-Token'] = 'abc', ['x-n'] = 7}, body = 'payload', timeout = 2500})\n"
+    "    if not res then edge.respond(502, {['x-error'] = err}, 'failed: ' .. tostring(res) .. ' ' .. err) end\n"
+    "    edge.respond(res.status, {['x-up'] = res.headers['x-up'], ['content-type'] = res.headers['content-type']},\n"
+    "                 res.status .. ' ' .. math.type(res.status) .. ' ' .. res.body)\n"
+    "  elseif p == '/two' then\n"
+    "    local a = assert(edge.fetch(U .. 'a'))\n"
+    "    local b, e = edge.fetch(U .. 'b', {method = 'HEAD'})\n"
+    "    edge.respond(200, nil, a.body .. '+' .. tostring(b) .. '+' .. tostring(e))\n"
+    "  elseif p == '/pcall' then\n"
+    "    local ok, res = pcall(edge.fetch, U)\n"
+    "    req.cache_key = tostring(ok) .. ' ' .. res.body\n"
+    "  elseif p == '/empty' then\n"
+    "    local res = edge.fetch(U)\n"
+    "    edge.respond(200, nil, '[' .. res.body .. '] ' .. tostring(next(res.headers)))\n"
+    "  end\n"
+    "end\n";
+
+static void test_fetch(void **state)
+{
+    static const hooks_kv_t rheaders[] = {{"content-type", 12, "text/plain", 10}, {"x-up", 4, "1", 1}, {"x-up", 4, "2", 1}};
+    hooks_vm_t *vm = vm_with(fetch_src);
+    hooks_request_t rq = request_for("/fetch", NULL);
+    hooks_outcome_t out;
+    hooks_run_t *run;
+    const hooks_wait_t *w;
+    hooks_status_t st;
+
+    (void)state;
+    run = request_waits(vm, &rq, &out);
+    assert_int_equal(hooks_vm_waiting(vm), 1);
+    w = hooks_run_wait(run);
+    assert_int_equal(w->kind, HOOKS_WAIT_FETCH);
+    assert_bytes(w->fetch.url, w->fetch.url_len, "https://api.example.com/v1?q=1");
+    assert_bytes(w->fetch.method, w->fetch.method_len, "POST");
+    assert_int_equal(w->fetch.nheaders, 2);
+    assert_kv(w->fetch.headers, 2, "X-Token", 0, "abc");
+    assert_kv(w->fetch.headers, 2, "x-n", 0, "7");
+    assert_bytes(w->fetch.body, w->fetch.body_len, "payload");
+    assert_int_equal(w->fetch.timeout_ms, 2500);
+    st = resume_fetch(run, 201, rheaders, 3, "created", NULL);
+    assert_done(st, &out, "/fetch resumed");
+    assert_int_equal(hooks_vm_waiting(vm), 0);
+    assert_int_equal(out.responded, 1);
+    assert_int_equal(out.response.status, 201);
+    assert_body(&out.response, "201 integer created");
+    assert_header(&out.response, "x-up", 0, "1, 2"); /* a repeated name: joined */
+    assert_header(&out.response, "content-type", 0, "text/plain");
+
+    run = request_waits(vm, &rq, &out); /* a failed exchange: nil, the reason */
+    st = resume_fetch(run, 0, NULL, 0, NULL, "timeout");
+    assert_done(st, &out, "/fetch failed");
+    assert_int_equal(out.response.status, 502);
+    assert_body(&out.response, "failed: nil timeout");
+    assert_header(&out.response, "x-error", 0, "timeout");
+    run = request_waits(vm, &rq, &out); /* no reason given */
+    assert_done(resume_fetch(run, 0, NULL, 0, NULL, NULL), &out, "/fetch failed without a reason");
+    assert_int_equal(out.response.status, 502);
+    assert_true(out.response.body_len > strlen("failed: nil "));
+
+    rq = request_for("/two", NULL); /* two waits in one run */
+    run = request_waits(vm, &rq, &out);
+    w = hooks_run_wait(run);
+    assert_bytes(w->fetch.url, w->fetch.url_len, "http://api.example/a");
+    assert_bytes(w->fetch.method, w->fetch.method_len, "GET");
+    assert_int_equal(w->fetch.nheaders, 0);
+    assert_null(w->fetch.body);
+    assert_int_equal(w->fetch.timeout_ms, 0);
+    st = resume_fetch(run, 200, NULL, 0, "A", NULL);
+    assert_int_equal(st, HOOKS_WAITING);
+    assert_int_equal(hooks_vm_waiting(vm), 1);
+    w = hooks_run_wait(run);
+    assert_int_equal(w->kind, HOOKS_WAIT_FETCH);
+    assert_bytes(w->fetch.url, w->fetch.url_len, "http://api.example/b");
+    assert_bytes(w->fetch.method, w->fetch.method_len, "HEAD");
+    st = resume_fetch(run, 0, NULL, 0, NULL, "connection refused");
+    assert_done(st, &out, "/two");
+    assert_body(&out.response, "A+nil+connection refused");
+
+    rq = request_for("/pcall", NULL); /* a wait under pcall */
+    run = request_waits(vm, &rq, &out);
+    assert_done(resume_fetch(run, 200, NULL, 0, "B", NULL), &out, "/pcall");
+    assert_int_equal(out.responded, 0);
+    assert_bytes(out.request.cache_key, out.request.cache_key_len, "true B");
+
+    rq = request_for("/empty", NULL); /* a NULL body is "" */
+    run = request_waits(vm, &rq, &out);
+    assert_done(resume_fetch(run, 204, NULL, 0, NULL, NULL), &out, "/empty");
+    assert_body(&out.response, "[] nil");
+    assert_int_equal(hooks_vm_waiting(vm), 0);
+    hooks_vm_free(vm);
+}
+
+static void test_fetch_bad_calls(void **state)
+{
+    static const struct {
+        const char *path, *want;
+    } cases[] = {
+        {"/ftp", "not an http:// or https:// URL"},
+        {"/no-host", "not an http:// or https:// URL"},
+        {"/url-space", "not an http:// or https:// URL"},
+        {"/url-crlf", "not an http:// or https:// URL"},
+        {"/url-table", "bad argument #1"},
+        {"/opts-string", "bad argument #2"},
+        {"/header-name", "edge.fetch: a header name is not a token"},
+        {"/header-crlf", "edge.fetch: the value of header 'x' has a control character"},
+        {"/header-bool", "edge.fetch: header 'x' has a boolean value"},
+        {"/headers-string", "edge.fetch: headers must be a table"},
+        {"/method-space", "edge.fetch: method is not a token"},
+        {"/method-empty", "edge.fetch: method must be a non-empty string"},
+        {"/body-table", "edge.fetch: body must be a string"},
+        {"/timeout-zero", "edge.fetch: timeout must be a number of milliseconds"},
+        {"/timeout-string", "edge.fetch: timeout must be a number of milliseconds"},
+        {"/wrap", "coroutine"},
+        {"/resume", "edge.fetch: cannot wait inside a coroutine made by the script"},
+        {"/sort", "yield across a C-call boundary"},
+    };
+    hooks_vm_t *vm = vm_with(fetch_src);
+
+    (void)state;
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        hooks_request_t rq = request_for(cases[i].path, NULL);
+        hooks_outcome_t out;
+        hooks_run_t *run;
+
+        request_fails(vm, &rq, cases[i].want);
+        assert_int_equal(hooks_vm_waiting(vm), 0);
+        rq = request_for("/fetch", NULL);
+        run = request_waits(vm, &rq, &out);
+        assert_done(resume_fetch(run, 200, NULL, 0, "ok", NULL), &out, "/fetch after a bad call");
+        assert_body(&out.response, "200 integer ok");
+    }
+    hooks_vm_free(vm);
+}
+
+/* Waiting is for a request's run: not at load time, not in hooks_call_function. */
+static void test_fetch_where(void **state)
+{
+    hooks_vm_t *vm;
+    hooks_event_t ev = event_for("/");
+    hooks_outcome_t out;
+    hooks_run_t *run;
+    hooks_status_t st;
+
+    (void)state;
+    assert_contains(vm_error("edge.fetch('http://x.example/')\n", NULL, TEST_CPU_MS), "edge.fetch: not available here");
+    assert_contains(vm_error("edge.purge{all = true}\n", NULL, TEST_CPU_MS), "edge.purge: not available here");
+    assert_contains(vm_error("edge.respond(200)\n", NULL, TEST_CPU_MS), "edge.respond: not available here");
+    vm = vm_with("local ok, e = pcall(edge.fetch, 'http://x.example/')\n"
+                 "assert(not ok and e:find('not available here', 1, true), e)\n"
+                 "function handler(event)\n"
+                 "  local r, e = edge.fetch('http://x.example' .. event.path)\n"
+                 "  return {statusCode = r and r.status or 599, body = r and r.body or e}\n"
+                 "end\n");
+    call_fails(vm, "/", "yielding is not supported here");
+    assert_int_equal(hooks_vm_waiting(vm), 0);
+    /* a function as a run: it waits, and its answer is the outcome's response */
+    run = (hooks_run_t *)&fx;
+    st = hooks_start_function(vm, 0, &ev, pool_alloc, &fx.pool, &out, &run);
+    assert_int_equal(st, HOOKS_WAITING);
+    assert_non_null(run);
+    assert_bytes(hooks_run_wait(run)->fetch.url, hooks_run_wait(run)->fetch.url_len, "http://x.example/");
+    assert_done(resume_fetch(run, 203, NULL, 0, "from fetch", NULL), &out, "function");
+    assert_int_equal(out.responded, 1);
+    assert_int_equal(out.response.status, 203);
+    assert_body(&out.response, "from fetch");
+    hooks_vm_free(vm);
+}
+
+/* The time a run waits is not CPU time: the budget counts only what runs. */
+static void test_wait_not_counted(void **state)
+{
+    hooks_vm_t *vm = vm_with_limits("function on_request(req)\n"
+                                    "  assert(edge.fetch('http://x.example/'))\n"
+                                    "  local n = 0 for i = 1, 20000 do n = n + i end\n"
+                                    "  if req.path == '/spin' then while true do end end\n"
+                                    "  edge.respond(200, nil, tostring(n))\n"
+                                    "end\n",
+                                    50, TEST_MEMORY);
+    hooks_request_t rq = request_for("/", NULL);
+    hooks_outcome_t out;
+    hooks_run_t *run;
+
+    (void)state;
+    run = request_waits(vm, &rq, &out);
+    usleep(120 * 1000);
+    assert_done(resume_fetch(run, 200, NULL, 0, "", NULL), &out, "resumed after 120 ms");
+    assert_body(&out.response, "200010000");
+    /* the budget still holds after a wait */
+    rq = request_for("/spin", NULL);
+    run = request_waits(vm, &rq, &out);
+    usleep(20 * 1000);
+    assert_failed(resume_fetch(run, 200, NULL, 0, "", NULL), &out, "/spin", "the function ran longer than 50 ms");
+    assert_int_equal(hooks_vm_waiting(vm), 0);
+    hooks_vm_free(vm);
+}
+
+/* Many short waits in one run: each stretch of running counts once. (A run that uses 40 x ~0.1 ms of CPU is well
+ * under its 50 ms budget, whatever the number of waits.) */
+static void test_many_waits_cpu(void **state)
+{
+    hooks_vm_t *vm = vm_with_limits("function on_request(req)\n"
+                                    "  for i = 1, 40 do\n"
+                                    "    assert(edge.fetch('http://x.example/' .. i))\n"
+                                    "    local n = 0 for j = 1, 3000 do n = n + j end\n"
+                                    "  end\n"
+                                    "  edge.respond(200, nil, 'done')\n"
+                                    "end\n",
+                                    50, TEST_MEMORY);
+    hooks_request_t rq = request_for("/", NULL);
+    hooks_outcome_t out;
+    hooks_run_t *run;
+    hooks_status_t st;
+    int waits = 0;
+
+    (void)state;
+    run = request_waits(vm, &rq, &out);
+    do {
+        ++waits;
+        st = resume_fetch(run, 200, NULL, 0, "", NULL);
+    } while (st == HOOKS_WAITING);
+    hooks_vm_free(vm);
+    if (st != HOOKS_DONE)
+        fail_msg("failed after %d waits: %s", waits, out.error != NULL ? out.error : "(no message)");
+    assert_int_equal(waits, 40);
+    assert_body(&out.response, "done");
+}
+
+/* Several runs of one VM waiting at once, resumed in another order: each gets its own result and outcome. */
+static void test_concurrent_runs(void **state)
+{
+    hooks_vm_t *vm = vm_with("function on_request(req)\n"
+                             "  local mine = req.path\n"
+                             "  local r = assert(edge.fetch('http://x.example' .. mine, {headers = {['x-who'] = mine}}))\n"
+                             "  local junk = {} for i = 1, 2000 do junk[i] = mine .. i end\n"
+                             "  assert(req.path == mine, 'req.path changed while waiting')\n"
+                             "  if req.path == '/b' then req.path = '/b2' return end\n"
+                             "  edge.respond(200, {['x-path'] = req.path}, mine .. '=' .. r.body)\n"
+                             "end\n");
+    static const char *const paths[3] = {"/a", "/b", "/c"};
+    hooks_request_t rq[3];
+    hooks_outcome_t out[3];
+    hooks_run_t *runs[3];
+    static const int order[3] = {2, 0, 1};
+
+    (void)state;
+    for (int i = 0; i != 3; ++i) {
+        rq[i] = request_for(paths[i], NULL);
+        runs[i] = request_waits(vm, &rq[i], &out[i]);
+        assert_int_equal(hooks_vm_waiting(vm), (size_t)i + 1);
+    }
+    for (int k = 0; k != 3; ++k) {
+        int i = order[k];
+        char url[64], body[16];
+        const hooks_wait_t *w = hooks_run_wait(runs[i]);
+
+        snprintf(url, sizeof(url), "http://x.example%s", paths[i]);
+        assert_bytes(w->fetch.url, w->fetch.url_len, url); /* still valid after other runs allocated and collected */
+        assert_kv(w->fetch.headers, w->fetch.nheaders, "x-who", 0, paths[i]);
+        snprintf(body, sizeof(body), "result-%d", i);
+        assert_done(resume_fetch(runs[i], 200, NULL, 0, body, NULL), &out[i], paths[i]);
+        assert_int_equal(hooks_vm_waiting(vm), 2 - (size_t)k);
+    }
+    for (int i = 0; i != 3; ++i) {
+        char want[32];
+        if (i == 1) {
+            assert_int_equal(out[i].responded, 0);
+            assert_bytes(out[i].request.path, out[i].request.path_len, "/b2");
+            continue;
+        }
+        snprintf(want, sizeof(want), "%s=result-%d", paths[i], i);
+        assert_int_equal(out[i].responded, 1);
+        assert_body(&out[i].response, want);
+        assert_header(&out[i].response, "x-path", 0, paths[i]);
+        assert_null(out[i].request.path);
+    }
+    hooks_vm_free(vm);
+}
+
+static const char close_src[] = "local kept = {}\n"
+                                "function on_request(req)\n"
+                                "  if req.path == '/use' then return edge.respond(200, nil, kept.req.path) end\n"
+                                "  kept.req = req\n"
+                                "  local x <close> = setmetatable({}, {__close = function(_, e)\n"
+                                "    edge.log('closed', req.path, e)\n"
+                                "    if req.path == '/spin-close' then while true do end end\n"
+                                "    if req.path == '/fetch-close' then edge.fetch('http://x.example/close') end\n"
+                                "  end})\n"
+                                "  edge.fetch('http://x.example/')\n"
+                                "  edge.log('resumed', req.path)\n"
+                                "  if req.path == '/respond' then edge.respond(200, nil, 'answered') end\n"
+                                "  if req.path == '/error' then error('failed after the wait') end\n"
+                                "end\n";
+
+/* hooks_run_cancel: the run's to-be-closed variables run (under its CPU budget), its req is detached, and the VM goes
+ * on. */
+static void test_cancel(void **state)
+{
+    hooks_vm_t *vm = vm_with(close_src);
+    hooks_request_t rq = request_for("/cancel", NULL), use = request_for("/use", NULL);
+    hooks_outcome_t out;
+    hooks_run_t *run;
+
+    (void)state;
+    run = request_waits(vm, &rq, &out);
+    /* while it waits, its req is still valid for the next request */
+    out = request_ok(vm, &use);
+    assert_body(&out.response, "/cancel");
+    hooks_run_cancel(run);
+    assert_int_equal(hooks_vm_waiting(vm), 0);
+    assert_int_equal(fx.nlog, 1);
+    assert_string_equal(fx.log[0].rid, "req-1");
+    assert_string_equal(fx.log[0].text, "closed /cancel nil");
+    request_fails(vm, &use, "req is no longer valid: its request is over");
+
+    /* a __close that loops is stopped by the budget; one that waits cannot */
+    rq = request_for("/spin-close", NULL);
+    run = request_waits(vm, &rq, &out);
+    hooks_run_cancel(run);
+    assert_int_equal(hooks_vm_waiting(vm), 0);
+    rq = request_for("/fetch-close", NULL);
+    run = request_waits(vm, &rq, &out);
+    hooks_run_cancel(run);
+    assert_int_equal(hooks_vm_waiting(vm), 0);
+
+    /* the end of a run closes them */
+    fx.nlog = 0;
+    rq = request_for("/done", NULL);
+    run = request_waits(vm, &rq, &out);
+    assert_done(resume_fetch(run, 200, NULL, 0, "", NULL), &out, "/done");
+    assert_int_equal(fx.nlog, 2);
+    assert_string_equal(fx.log[0].text, "resumed /done");
+    assert_string_equal(fx.log[1].text, "closed /done nil");
+
+    rq = request_for("/ok", NULL);
+    run = request_waits(vm, &rq, &out);
+    assert_done(resume_fetch(run, 200, NULL, 0, "", NULL), &out, "/ok after cancels");
+    hooks_vm_free(vm);
+}
+
+/* edge.respond ends the hook: its to-be-closed variables run, and they can still read req (the run is not over). */
+static void test_respond_closes(void **state)
+{
+    hooks_vm_t *vm = vm_with(close_src);
+    hooks_request_t rq = request_for("/respond", NULL), use = request_for("/use", NULL);
+    hooks_outcome_t out;
+    hooks_run_t *run;
+
+    (void)state;
+    run = request_waits(vm, &rq, &out);
+    assert_done(resume_fetch(run, 200, NULL, 0, "", NULL), &out, "/respond");
+    assert_body(&out.response, "answered");
+    request_fails(vm, &use, "req is no longer valid");
+    assert_int_equal(hooks_vm_waiting(vm), 0);
+    hooks_vm_free(vm);
+    if (fx.nlog != 2)
+        fail_msg("%d log lines (want \"resumed /respond\", \"closed /respond nil\"): __close did not run or failed", fx.nlog);
+    assert_string_equal(fx.log[0].text, "resumed /respond");
+    assert_string_equal(fx.log[1].text, "closed /respond nil");
+}
+
+/* A run that fails after a wait: its message has the script's traceback, its req is detached. */
+static void test_fail_after_wait(void **state)
+{
+    hooks_vm_t *vm = vm_with(close_src);
+    hooks_request_t rq = request_for("/error", NULL), use = request_for("/use", NULL);
+    hooks_outcome_t out;
+    hooks_run_t *run;
+    const char *err;
+
+    (void)state;
+    run = request_waits(vm, &rq, &out);
+    err = assert_failed(resume_fetch(run, 200, NULL, 0, "", NULL), &out, "/error", "failed after the wait");
+    assert_contains(err, "script_");
+    assert_contains(err, "stack traceback:");
+    assert_int_equal(hooks_vm_waiting(vm), 0);
+    request_fails(vm, &use, "req is no longer valid");
+    hooks_vm_free(vm);
+}
+
+/* A run that ends with an error closes its to-be-closed variables, as a Lua block left by an error does (the
+ * comment on hooks_run_failed() in vm.c says so). */
+/* A failed run's to-be-closed variables are not run: when the failure is the CPU budget, Lua left the coroutine with
+ * hooks disabled, and a __close would run without a limit (vm.c, sandbox.c's coroutine.close). */
+static void test_error_skips_close(void **state)
+{
+    hooks_vm_t *vm = vm_with(close_src);
+    hooks_request_t rq = request_for("/error", NULL);
+    hooks_outcome_t out;
+    hooks_run_t *run;
+
+    (void)state;
+    run = request_waits(vm, &rq, &out);
+    assert_failed(resume_fetch(run, 200, NULL, 0, "", NULL), &out, "/error", "failed after the wait");
+    hooks_vm_free(vm);
+    assert_int_equal(fx.nlog, 1);
+    assert_string_equal(fx.log[0].text, "resumed /error");
+}
+
+/* hooks_vm_free while runs wait: the VM lives on until the last of them is over (resumed to its end, failed or
+ * cancelled); ASan sees a use after free, LSan a VM never freed. */
+static void test_free_while_waiting(void **state)
+{
+    hooks_vm_t *vm = vm_with(close_src);
+    hooks_request_t a = request_for("/a", NULL), b = request_for("/respond", NULL), c = request_for("/error", NULL);
+    hooks_outcome_t oa, ob, oc;
+    hooks_run_t *ra, *rb, *rc;
+
+    (void)state;
+    ra = request_waits(vm, &a, &oa);
+    rb = request_waits(vm, &b, &ob);
+    hooks_vm_free(vm);
+    assert_int_equal(hooks_vm_waiting(vm), 2);
+    assert_bytes(hooks_run_wait(rb)->fetch.url, hooks_run_wait(rb)->fetch.url_len, "http://x.example/");
+    assert_done(resume_fetch(rb, 200, NULL, 0, "", NULL), &ob, "/respond on a freed VM");
+    assert_body(&ob.response, "answered");
+    assert_int_equal(hooks_vm_waiting(vm), 1);
+    assert_done(resume_fetch(ra, 200, NULL, 0, "", NULL), &oa, "/a on a freed VM"); /* the last: frees the VM */
+    assert_int_equal(oa.responded, 0);
+
+    vm = vm_with(close_src); /* the last run fails */
+    rc = request_waits(vm, &c, &oc);
+    hooks_vm_free(vm);
+    assert_failed(resume_fetch(rc, 200, NULL, 0, "", NULL), &oc, "/error on a freed VM", "failed after the wait");
+
+    vm = vm_with(close_src); /* the last run is cancelled */
+    ra = request_waits(vm, &a, &oa);
+    hooks_vm_free(vm);
+    fx.nlog = 0;
+    hooks_run_cancel(ra);
+    assert_int_equal(fx.nlog, 1);
+    assert_string_equal(fx.log[0].text, "closed /a nil");
+}
+
+/* A req or res kept in a module's table and used by a later run raises an error. */
+static void test_kept_objects(void **state)
+{
+    hooks_vm_t *vm = vm_with("local kept = {}\n"
+                             "function on_request(req)\n"
+                             "  local p = req.path\n"
+                             "  if p == '/keep' then kept.req = req\n"
+                             "  elseif p == '/keep-respond' then kept.req = req edge.respond(204)\n"
+                             "  elseif p == '/keep-fail' then kept.req = req error('fails')\n"
+                             "  elseif p == '/read' then edge.respond(200, nil, kept.req.path)\n"
+                             "  elseif p == '/write' then kept.req.path = '/x'\n"
+                             "  elseif p == '/res' then local s = kept.res.status\n"
+                             "  end\n"
+                             "end\n"
+                             "function on_response(req, res)\n"
+                             "  kept.req, kept.res = req, res\n"
+                             "end\n");
+    hooks_request_t rq;
+    hooks_response_t res = {.status = 200};
+    hooks_outcome_t out;
+    hooks_run_t *run;
+    static const char *const keepers[] = {"/keep", "/keep-respond"};
+
+    (void)state;
+    for (size_t i = 0; i != 2; ++i) {
+        rq = request_for(keepers[i], NULL);
+        request_ok(vm, &rq);
+        rq = request_for("/read", NULL);
+        request_fails(vm, &rq, "req is no longer valid: its request is over");
+        rq = request_for("/write", NULL);
+        request_fails(vm, &rq, "req is no longer valid: its request is over");
+    }
+    rq = request_for("/keep-fail", NULL);
+    request_fails(vm, &rq, "fails");
+    rq = request_for("/read", NULL);
+    request_fails(vm, &rq, "req is no longer valid");
+    rq = request_for("/resp", NULL);
+    assert_done(start_response(vm, &rq, &res, &out, &run), &out, "on_response");
+    rq = request_for("/res", NULL);
+    request_fails(vm, &rq, "res is no longer valid: its request is over");
+    rq = request_for("/read", NULL);
+    request_fails(vm, &rq, "req is no longer valid");
+    hooks_vm_free(vm);
+}
+
+static const char response_src[] =
+    "local J = edge.json\n"
+    "function on_response(req, res)\n"
+    "  local p = req.path\n"
+    "  if p == '/read' then\n"
+    "    local h = res.headers\n"
+    "    res.body = J.encode({status = res.status, ct = h['content-type'], cookies = h['set-cookie'],\n"
+    "      body = res.body, path = req.path, method = req.method, cacheable = res.cacheable, ttl = res.ttl,\n"
+    "      max_ttl = res.max_ttl, xmulti = h['x-multi']})\n"
+    "  elseif p == '/no-body' then\n"
+    "    if res.body ~= nil then error('res.body is ' .. tostring(res.body)) end\n"
+    "    res.status = 203\n"
+    "  elseif p == '/write' then\n"
+    "    res.status = 404\n"
+    "    res.headers = {['Set-Cookie'] = {'x=1', 'y=2'}, ['x-new'] = 'v', ['x-num'] = 5}\n"
+    "    res.body = 'replaced'\n"
+    "    res.ttl = 60\n"
+    "    res.max_ttl = 3600\n"
+    "    res.cacheable = false\n"
+    "    assert(res.status == 404 and res.ttl == 60 and res.cacheable == false, 'the writes do not read back')\n"
+    "  elseif p == '/edit-headers' then\n"
+    "    local h = res.headers\n"
+    "    h['set-cookie'][3] = 'c=3'\n"
+    "    h['content-type'] = nil\n"
+    "  elseif p == '/same-status' then res.status = 200\n"
+    "  elseif p == '/ttl-nil' then res.ttl = 5 res.ttl = nil res.cacheable = true\n"
+    "  elseif p == '/fetch' then\n"
+    "    local r = assert(edge.fetch('http://x.example/extra'))\n"
+    "    res.body = res.body .. r.body\n"
+    "  elseif p == '/req-write' then req.path = '/x'\n"
+    "  elseif p == '/req-headers' then req.headers = {}\n"
+    "  elseif p == '/respond' then edge.respond(200)\n"
+    "  elseif p == '/bad-status' then res.status = 600\n"
+    "  elseif p == '/bad-ttl' then res.ttl = -1\n"
+    "  elseif p == '/float-ttl' then res.max_ttl = 1.5\n"
+    "  elseif p == '/bad-body' then res.body = 1\n"
+    "  elseif p == '/bad-cacheable' then res.cacheable = 'no'\n"
+    "  elseif p == '/bad-field' then res.reason = 'x'\n"
+    "  elseif p == '/bad-header' then res.headers = {x = {'ok', 'a\\nb'}}\n"
+    "  elseif p == '/bad-header-name' then res.headers = {['a:b'] = 'x'}\n"
+    "  end\n"
+    "end\n";
+
+static hooks_outcome_t response_ok(hooks_vm_t *vm, const char *path, const hooks_response_t *res)
+{
+    hooks_request_t rq = request_for(path, NULL);
+    hooks_outcome_t out;
+    hooks_run_t *run;
+
+    assert_done(start_response(vm, &rq, res, &out, &run), &out, path);
+    assert_null(run);
+    assert_int_equal(out.responded, 0);
+    assert_int_equal(out.request.headers_changed, 0);
+    assert_null(out.request.path);
+    return out;
+}
+
+static void test_response(void **state)
+{
+    static const hooks_kv_t headers[] = {{"Content-Type", 12, "text/html", 9},
+                                         {"Set-Cookie", 10, "a=1", 3},
+                                         {"set-cookie", 10, "b=2", 3},
+                                         {"X-Multi", 7, "m1", 2},
+                                         {"x-multi", 7, "m2", 2}};
+    hooks_vm_t *vm = vm_with(response_src);
+    hooks_response_t res = {.status = 200, .headers = (hooks_kv_t *)headers, .nheaders = 5, .body = "<p>hi</p>", .body_len = 9};
+    hooks_response_t nobody = {.status = 200, .headers = (hooks_kv_t *)headers, .nheaders = 5};
+    hooks_outcome_t out;
+    hooks_request_t rq;
+    hooks_run_t *run;
+    json_t *j;
+
+    (void)state;
+    out = response_ok(vm, "/read", &res);
+    assert_int_equal(out.changes.body_changed, 1);
+    j = json_body(&(hooks_response_t){.body = out.changes.body, .body_len = out.changes.body_len});
+    assert_int_equal(json_integer_value(json_object_get(j, "status")), 200);
+    assert_string_equal(jstr(j, "ct"), "text/html");
+    assert_jarray(json_object_get(j, "cookies"), "a=1", "b=2");
+    assert_jarray(json_object_get(j, "xmulti"), "m1", "m2"); /* arrays, not joined */
+    assert_string_equal(jstr(j, "body"), "<p>hi</p>");
+    assert_string_equal(jstr(j, "path"), "/read");
+    assert_string_equal(jstr(j, "method"), "GET");
+    assert_true(json_is_true(json_object_get(j, "cacheable")));
+    assert_null(json_object_get(j, "ttl"));
+    assert_null(json_object_get(j, "max_ttl"));
+    json_decref(j);
+    assert_int_equal(out.changes.status, 0);
+    assert_int_equal(out.changes.ttl_s, -1);
+    assert_int_equal(out.changes.max_ttl_s, -1);
+    assert_int_equal(out.changes.uncacheable, 0);
+    /* the headers were handed out: they come back as they are, repeated names as several fields */
+    assert_int_equal(out.changes.headers_changed, 1);
+    assert_int_equal(out.changes.nheaders, 5);
+    assert_kv(out.changes.headers, 5, "content-type", 0, "text/html");
+    assert_kv(out.changes.headers, 5, "set-cookie", 0, "a=1");
+    assert_kv(out.changes.headers, 5, "set-cookie", 1, "b=2");
+
+    out = response_ok(vm, "/no-body", &nobody);
+    assert_int_equal(out.changes.status, 203);
+    assert_int_equal(out.changes.body_changed, 0);
+    assert_null(out.changes.body);
+    assert_int_equal(out.changes.headers_changed, 0);
+
+    out = response_ok(vm, "/write", &res);
+    assert_int_equal(out.changes.status, 404);
+    assert_int_equal(out.changes.headers_changed, 1);
+    assert_int_equal(out.changes.nheaders, 4);
+    assert_kv(out.changes.headers, 4, "set-cookie", 0, "x=1");
+    assert_kv(out.changes.headers, 4, "set-cookie", 1, "y=2");
+    assert_kv(out.changes.headers, 4, "x-new", 0, "v");
+    assert_kv(out.changes.headers, 4, "x-num", 0, "5");
+    assert_int_equal(out.changes.body_changed, 1);
+    assert_bytes(out.changes.body, out.changes.body_len, "replaced");
+    assert_int_equal(out.changes.ttl_s, 60);
+    assert_int_equal(out.changes.max_ttl_s, 3600);
+    assert_int_equal(out.changes.uncacheable, 1);
+
+    out = response_ok(vm, "/edit-headers", &res);
+    assert_int_equal(out.changes.headers_changed, 1);
+    assert_int_equal(out.changes.nheaders, 5);
+    assert_kv(out.changes.headers, 5, "set-cookie", 2, "c=3");
+    assert_null(find_kv(out.changes.headers, 5, "content-type", 0));
+
+    out = response_ok(vm, "/same-status", &res);
+    assert_int_equal(out.changes.status, 0);
+    out = response_ok(vm, "/ttl-nil", &res);
+    assert_int_equal(out.changes.ttl_s, -1);
+    assert_int_equal(out.changes.uncacheable, 0);
+    out = response_ok(vm, "/untouched", &res);
+    assert_int_equal(out.changes.status, 0);
+    assert_int_equal(out.changes.headers_changed, 0);
+    assert_null(out.changes.headers);
+    assert_int_equal(out.changes.body_changed, 0);
+    assert_int_equal(out.changes.ttl_s, -1);
+    assert_int_equal(out.changes.max_ttl_s, -1);
+    assert_int_equal(out.changes.uncacheable, 0);
+
+    rq = request_for("/fetch", NULL); /* on_response may wait too */
+    assert_int_equal(start_response(vm, &rq, &res, &out, &run), HOOKS_WAITING);
+    assert_bytes(hooks_run_wait(run)->fetch.url, hooks_run_wait(run)->fetch.url_len, "http://x.example/extra");
+    assert_done(resume_fetch(run, 200, NULL, 0, "<p>more</p>", NULL), &out, "on_response /fetch");
+    assert_int_equal(out.responded, 0);
+    assert_bytes(out.changes.body, out.changes.body_len, "<p>hi</p><p>more</p>");
+    hooks_vm_free(vm);
+}
+
+static void test_response_bad(void **state)
+{
+    static const struct {
+        const char *path, *want;
+    } cases[] = {
+        {"/req-write", "req is read-only in on_response"},
+        {"/req-headers", "req is read-only in on_response"},
+        {"/respond", "edge.respond: only in on_request"},
+        {"/bad-status", "res.status must be an integer in 100..599"},
+        {"/bad-ttl", "res.ttl must be a whole number of seconds"},
+        {"/float-ttl", "res.max_ttl must be a whole number of seconds"},
+        {"/bad-body", "res.body must be a string"},
+        {"/bad-cacheable", "boolean expected"},
+        {"/bad-field", "res.reason cannot be set"},
+        {"/bad-header", "control character"},
+        {"/bad-header-name", "res.headers: header name 'a:b' is not a token"},
+    };
+    hooks_vm_t *vm = vm_with(response_src);
+    hooks_response_t res = {.status = 200, .body = "x", .body_len = 1};
+
+    (void)state;
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        hooks_request_t rq = request_for(cases[i].path, NULL);
+        hooks_outcome_t out;
+        hooks_run_t *run;
+
+        assert_failed(start_response(vm, &rq, &res, &out, &run), &out, cases[i].path, cases[i].want);
+        assert_null(run);
+        assert_int_equal(out.changes.status, 0);
+        assert_int_equal(out.changes.body_changed, 0);
+        response_ok(vm, "/untouched", &res);
+    }
+    hooks_vm_free(vm);
+}
+
+static void test_purge(void **state)
+{
+    hooks_vm_t *vm = vm_with("local sel = {\n"
+                             "  ['/url'] = {url = 'https://example.com/a?b', soft = true},\n"
+                             "  ['/prefix'] = {prefix = '/img/'},\n"
+                             "  ['/tag'] = {tag = 'product-7', soft = false},\n"
+                             "  ['/host'] = {host = 'example.com'},\n"
+                             "  ['/all'] = {all = true},\n"
+                             "  ['/empty'] = {},\n"
+                             "  ['/two'] = {url = 'a', tag = 'b'},\n"
+                             "  ['/all-false'] = {all = false},\n"
+                             "  ['/url-empty'] = {url = ''},\n"
+                             "  ['/url-number'] = {url = 5},\n"
+                             "  ['/url-nul'] = {url = 'a\\0b'},\n"
+                             "}\n"
+                             "function on_request(req)\n"
+                             "  if req.path == '/string' then edge.purge('https://example.com/') end\n"
+                             "  if req.path == '/wrap' then coroutine.wrap(edge.purge)({all = true}) end\n"
+                             "  local n, e = edge.purge(sel[req.path])\n"
+                             "  edge.respond(200, nil, tostring(n) .. ' ' .. tostring(e) .. ' ' .. math.type(n or 0.5))\n"
+                             "end\n");
+    static const struct {
+        const char *path;
+        hooks_purge_kind_t kind;
+        const char *value;
+        int soft;
+    } ok[] = {
+        {"/url", HOOKS_PURGE_URL, "https://example.com/a?b", 1},
+        {"/prefix", HOOKS_PURGE_PREFIX, "/img/", 0},
+        {"/tag", HOOKS_PURGE_TAG, "product-7", 0},
+        {"/host", HOOKS_PURGE_HOST, "example.com", 0},
+        {"/all", HOOKS_PURGE_ALL, "", 0},
+    };
+    static const struct {
+        const char *path, *want;
+    } bad[] = {
+        {"/empty", "edge.purge: give one of url, prefix, tag, host, all"},
+        {"/two", "edge.purge: give one of url, prefix, tag, host, all"},
+        {"/all-false", "edge.purge: all must be true"},
+        {"/url-empty", "edge.purge: url must be a non-empty string"},
+        {"/url-number", "edge.purge: url must be a non-empty string"},
+        {"/url-nul", "edge.purge: url has a NUL byte"},
+        {"/string", "bad argument #1"},
+        {"/wrap", "edge.purge: cannot wait inside a coroutine made by the script"},
+    };
+    hooks_outcome_t out;
+    hooks_run_t *run;
+
+    (void)state;
+    for (size_t i = 0; i != sizeof(ok) / sizeof(ok[0]); ++i) {
+        hooks_request_t rq = request_for(ok[i].path, NULL);
+        const hooks_wait_t *w;
+
+        run = request_waits(vm, &rq, &out);
+        w = hooks_run_wait(run);
+        assert_int_equal(w->kind, HOOKS_WAIT_PURGE);
+        assert_int_equal(w->purge.kind, ok[i].kind);
+        assert_bytes(w->purge.value, w->purge.value_len, ok[i].value);
+        assert_int_equal(w->purge.value[w->purge.value_len], '\0');
+        assert_int_equal(w->purge.soft, ok[i].soft);
+        assert_done(hooks_resume_purge(run, 3, NULL), &out, ok[i].path);
+        assert_body(&out.response, "3 nil integer");
+    }
+    {
+        hooks_request_t rq = request_for("/url", NULL);
+        run = request_waits(vm, &rq, &out);
+        assert_done(hooks_resume_purge(run, -1, "boom"), &out, "/url failed");
+        assert_body(&out.response, "nil boom float");
+        run = request_waits(vm, &rq, &out);
+        assert_done(hooks_resume_purge(run, 0, NULL), &out, "/url none");
+        assert_body(&out.response, "0 nil integer");
+    }
+    for (size_t i = 0; i != sizeof(bad) / sizeof(bad[0]); ++i) {
+        hooks_request_t rq = request_for(bad[i].path, NULL);
+        request_fails(vm, &rq, bad[i].want);
+        assert_int_equal(hooks_vm_waiting(vm), 0);
+    }
+    hooks_vm_free(vm);
+}
+
+static void test_vars(void **state)
+{
+    char names[] = "envXregionX", values[] = "test!eu!";
+    hooks_kv_t vars[] = {{names, 3, values, 4}, {names + 4, 6, values + 5, 2}};
+    char *path = write_script("assert(edge.vars.env == 'test', 'edge.vars at load time')\n"
+                              "function on_request(req)\n"
+                              "  if req.path == '/write' then edge.vars.env = 'prod' end\n"
+                              "  if req.path == '/new' then edge.vars.other = 'x' end\n"
+                              "  edge.respond(200, nil, edge.vars.env .. ',' .. edge.vars.region .. ',' ..\n"
+                              "    tostring(edge.vars.none) .. ',' .. tostring(getmetatable(edge.vars)))\n"
+                              "end\n"),
+         err[256];
+    const char *files[] = {path};
+    hooks_options_t o = options(files, 1);
+    hooks_request_t rq = request_for("/", NULL);
+    hooks_outcome_t out;
+    hooks_vm_t *vm;
+
+    (void)state;
+    o.vars = vars;
+    o.nvars = 2;
+    if ((vm = hooks_vm_new(&o, err, sizeof(err))) == NULL)
+        fail_msg("hooks_vm_new: %s", err);
+    memset(names, 'Z', sizeof(names) - 1); /* copied: the VM does not keep the caller's strings */
+    memset(values, 'Z', sizeof(values) - 1);
+    out = request_ok(vm, &rq);
+    assert_body(&out.response, "test,eu,nil,false");
+    rq = request_for("/write", NULL);
+    request_fails(vm, &rq, "table 'edge.vars' is read-only");
+    rq = request_for("/new", NULL);
+    request_fails(vm, &rq, "table 'edge.vars' is read-only");
+    rq = request_for("/", NULL);
+    out = request_ok(vm, &rq);
+    assert_body(&out.response, "test,eu,nil,false");
+    hooks_vm_free(vm);
+    free(path);
+}
+
+static void test_missing_hook(void **state)
+{
+    char *path = write_script("function handler() return {} end\n");
+    const char *files[] = {path};
+    hooks_options_t o = options(files, 1);
+    char err[256], want[512];
+    hooks_vm_t *vm = hooks_vm_new(&o, err, sizeof(err));
+    hooks_request_t rq = request_for("/", NULL);
+    hooks_response_t res = {.status = 200};
+    hooks_outcome_t out;
+    hooks_run_t *run;
+
+    (void)state;
+    assert_non_null(vm);
+    snprintf(want, sizeof(want), "%s has no function on_request", path);
+    request_fails(vm, &rq, want);
+    snprintf(want, sizeof(want), "%s has no function on_response", path);
+    assert_failed(start_response(vm, &rq, &res, &out, &run), &out, "on_response", want);
+    assert_null(run);
+    assert_int_equal(hooks_vm_waiting(vm), 0);
+    hooks_vm_free(vm);
+    free(path);
+
+    vm = vm_with("on_request = 42\nfunction on_response() end\n");
+    request_fails(vm, &rq, "has no function on_request");
+    assert_int_equal(hooks_start_request(vm, 1, &rq, pool_alloc, &fx.pool, &out, &run), HOOKS_FAILED);
+    assert_string_equal(out.error, "no script 1 (the VM has 1)");
+    assert_null(run);
+    hooks_vm_free(vm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1451,6 +2765,29 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_log, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_require, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_require_without_dir, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_request_fields, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_request_fields_minimal, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_request_changes, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_request_query_nil_reads_back, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_request_bad_writes, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_request_header_write_checked, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_fetch, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_fetch_bad_calls, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_fetch_where, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_wait_not_counted, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_many_waits_cpu, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_runs, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_respond_closes, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_fail_after_wait, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_error_skips_close, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_free_while_waiting, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_kept_objects, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_response, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_response_bad, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_purge, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_vars, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_missing_hook, test_setup, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
