@@ -525,6 +525,7 @@ static void on_hooked(h2o_req_t *req, void *data, const hooks_response_changes_t
     hooks_response_t res = fn->lr->out.response;
 
     if (fail) {
+        memset(&req->res.headers, 0, sizeof(req->res.headers)); /* none of the function's fields go with the error */
         px_send_error(req, 500, "Internal Server Error", "The response hook failed");
         return;
     }

@@ -139,6 +139,9 @@ hosts:
       - path: /broken/
         origin: { url: "${origin.url}" }
         hooks: { request: hooks/broken.lua, response: hooks/broken.lua }
+      - path: /fnbroken
+        origin: { function: hooks/hello.lua }
+        hooks: { response: hooks/broken.lua }
       - path: /lenient/
         origin: { url: "${origin.url}" }
         hooks: { request: hooks/broken.lua, response: hooks/broken.lua, on_error: continue }
@@ -313,6 +316,10 @@ describe('hooks', () => {
     assert.match(edge.logs(), /stack traceback/);
     res = await h1({ port, path: '/broken/x?rboom=1' });
     assertJsonError(res, 500);
+    assert.equal(res.headers['x-origin'], undefined, 'none of the origin\'s fields go with the error');
+    res = await h1({ port, path: '/fnbroken?rboom=1' });
+    assertJsonError(res, 500);
+    assert.equal(res.headers['x-fn'], undefined, 'none of the function\'s fields go with the error');
     res = await h1({ port, path: '/lenient/x?boom=1' });
     assert.equal(res.status, 200);
     assert.equal(json(res).url, '/lenient/x?boom=1');
