@@ -176,6 +176,9 @@ typedef struct hooks_request {
     const char *claims_json; /* the verified JWT payload (a JSON object), or NULL */
     size_t claims_len;
     const char *api_key_id; /* NUL-terminated, or NULL */
+    /* Optional: when set, headers, params, body, client_ip, claims_json and api_key_id are filled in by this call, made
+     * once, the first time a run reads one of them (a hook that reads none costs nothing for them). */
+    void (*complete)(struct hooks_request *rq);
 } hooks_request_t;
 
 /* What on_request changed (each field NULL / 0 when unchanged). */

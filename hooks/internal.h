@@ -50,9 +50,16 @@ struct hooks_vm {
     char *dir; /* NULL: require is refused */
     hooks_script_t *scripts;
     size_t nscripts;
-    int envs_ref;   /* registry: {[id + 1] = the globals of script id (the V of hooks_lock_env())} */
-    int loaded_ref; /* registry: require()'s cache, module name -> value */
-    int base_ref;   /* registry: the sandbox base table B (globals every script reads through __index) */
+    int envs_ref;                /* registry: {[id + 1] = the globals of script id (the V of hooks_lock_env())} */
+    int loaded_ref;              /* registry: require()'s cache, module name -> value */
+    int anchors_ref;             /* registry: the runs' anchors {co, req, res}, by slot (run.c); kept and reused */
+    int req_mt_ref, res_mt_ref;  /* registry: the metatables of req and res (request.c) */
+    struct hooks_run *free_runs; /* run.c: runs over, kept for the next ones (linked by their next_free) */
+    int owned_ref;               /* registry: {[co] = true} for the runs' own coroutines (weak keys): scripts may not resume them */
+    size_t nanchors;
+    size_t *idle; /* slots of anchors whose coroutine may start a new run (malloc'ed) */
+    size_t nidle, idle_cap;
+    int base_ref; /* registry: the sandbox base table B (globals every script reads through __index) */
     void (*log)(void *data, const char *request_id, const char *line, size_t len);
     void *log_data;
     const hooks_kv_t *vars; /* the options' stage variables, during hooks_vm_new only (edge.vars copies them) */
@@ -76,10 +83,12 @@ typedef struct hooks_run {
     hooks_outcome_t *out;
     hooks_call_t call;
     lua_State *co;
-    int ref;   /* registry: the anchor {co, req, res} */
-    int nwait; /* values co yielded and still holds */
+    size_t slot; /* its anchor {co, req, res} in the VM's anchors; 0: none yet */
+    int nwait;   /* values co yielded and still holds (or, before it runs, the values to resume it with) */
+    enum { RUN_STARTING, RUN_WAITING, RUN_RESPONDED, RUN_DONE } next; /* where go() (run.c) left it */
     hooks_wait_t wait;
     uint64_t spent_ns; /* CPU time of the run before its current wait */
+    struct hooks_run *next_free;
 } hooks_run_t;
 
 /* ---- vm.c ---- */
@@ -103,7 +112,7 @@ int hooks_edge_respond(lua_State *L);
 
 /* ---- request.c: the req and res objects of hooks ---- */
 /* Protected: registers the metatables of req and res. */
-void hooks_request_open(lua_State *L);
+void hooks_request_open(lua_State *L, hooks_vm_t *vm);
 /* Pushes a req object over run->rq (writable in on_request only). */
 void hooks_push_req(lua_State *L, hooks_run_t *run, int writable);
 /* Pushes a res object over run->res_in. */

@@ -17,11 +17,11 @@
  *   writable: status (100..599), headers (a table, as read), body (a string: replaces the body), ttl (seconds of
  *   freshness for the cache), max_ttl (a cap on it), cacheable (false: the cache does not store the response).
  *
- * Both are full userdata (scripts cannot forge or reach into them) with a private table of values (their user value):
- * a field is made from the C request the first time it is read, and kept there; a write checks the value and keeps it
- * there. Bits record what was written (or, for headers, handed out: the script may change that table), so that at
- * the end only those are read back. When the run is over the object is detached: using a req kept in a module table
- * by a later request raises an error instead of reading memory that is gone.
+ * Both are full userdata (scripts cannot forge or reach into them) with a private table of values (their user value,
+ * made on first use): a scalar field is made from the C request on each read, a table field (headers, args, params,
+ * claims) the first time it is read and kept there; a write checks the value and keeps it there. Bits record what was written (or,
+ * for headers, handed out: the script may change that table), so that at the end only those are read back. When the run is over the
+ * object is detached: using a req kept in a module table by a later request raises an error instead of reading memory that is gone.
  */
 #include <string.h>
 #include "hooks/internal.h"
@@ -48,10 +48,13 @@ typedef struct obj {
     unsigned set; /* F_* */
 } obj_t;
 
+/* The object a metamethod was called on: only our objects carry these metatables, which scripts cannot reach
+ * (__metatable hides them), so argument 1 is always one of ours of the right kind. */
 static obj_t *check_obj(lua_State *L, const char *mt, const char *what)
 {
-    obj_t *o = luaL_checkudata(L, 1, mt);
+    obj_t *o = lua_touserdata(L, 1);
 
+    (void)mt;
     if (o->run == NULL)
         luaL_error(L, "%s is no longer valid: its request is over", what);
     return o;
@@ -157,10 +160,27 @@ static void push_params(lua_State *L, const hooks_kv_t *kv, size_t n)
     }
 }
 
+/* The fields the proxy fills in on demand (hooks_request_t.complete). */
+static const hooks_request_t *completed(hooks_run_t *run)
+{
+    hooks_request_t *rq = (hooks_request_t *)run->rq; /* the caller's, writable: see hooks.h */
+
+    if (rq->complete != NULL) {
+        void (*complete)(hooks_request_t *) = rq->complete;
+        rq->complete = NULL;
+        complete(rq);
+    }
+    return rq;
+}
+
 /* Pushes field k of req (not cached yet), or returns 0 for an unknown field. */
 static int make_req_field(lua_State *L, obj_t *o, const char *k)
 {
     const hooks_request_t *rq = o->run->rq;
+
+    if (strcmp(k, "headers") == 0 || strcmp(k, "params") == 0 || strcmp(k, "body") == 0 || strcmp(k, "client_ip") == 0 ||
+        strcmp(k, "claims") == 0 || strcmp(k, "api_key_id") == 0)
+        rq = completed(o->run);
 
     if (strcmp(k, "method") == 0)
         lua_pushlstring(L, rq->method, rq->method_len);
@@ -229,24 +249,52 @@ static unsigned bit_of(const char *k)
     return 0;
 }
 
-/* __index: the cached value, else the field made now (and cached). A field the script set to nil stays nil. */
+/* The object's value table at the top (made on first use when make is set; else nil may be pushed). */
+static int values(lua_State *L, int obj, int make)
+{
+    if (lua_getiuservalue(L, obj, 1) == LUA_TTABLE || !make)
+        return lua_type(L, -1);
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 4);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, obj, 1);
+    return LUA_TTABLE;
+}
+
+/* Fields made fresh on each read (strings, numbers, booleans: cheap); the others (tables) are kept once made, so that
+ * a script changing them sees its changes. */
+static int is_scalar(const char *k)
+{
+    return strcmp(k, "headers") != 0 && strcmp(k, "args") != 0 && strcmp(k, "params") != 0 && strcmp(k, "claims") != 0;
+}
+
+/* __index: a value written or kept, else the field made now. A field the script set to nil stays nil. */
 static int obj_index(lua_State *L, const char *mt, const char *what, int (*make)(lua_State *, obj_t *, const char *))
 {
     obj_t *o = check_obj(L, mt, what);
+    const char *k;
 
     lua_settop(L, 2);
-    lua_getiuservalue(L, 1, 1); /* 3 */
-    lua_pushvalue(L, 2);
-    if (lua_rawget(L, 3) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING)
-        return 1;
-    if (o->set & bit_of(lua_tostring(L, 2)) & ~(unsigned)F_HEADERS) /* written, as nil (headers are never nil) */
-        return 1;
-    lua_pop(L, 1);
-    if (!make(L, o, lua_tostring(L, 2)))
+    if (lua_type(L, 2) != LUA_TSTRING)
         return 0;
+    k = lua_tostring(L, 2);
+    if (values(L, 1, 0) == LUA_TTABLE) { /* 3 */
+        lua_pushvalue(L, 2);
+        if (lua_rawget(L, 3) != LUA_TNIL)
+            return 1;
+        if (o->set & bit_of(k) & ~(unsigned)F_HEADERS) /* written, as nil (headers are never nil) */
+            return 1;
+    }
+    lua_settop(L, 2);
+    if (!make(L, o, k))
+        return 0;
+    if (is_scalar(k))
+        return 1;
+    values(L, 1, 1);
     lua_pushvalue(L, 2);
-    lua_pushvalue(L, -2);
-    lua_rawset(L, 3);
+    lua_pushvalue(L, -3);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
     return 1;
 }
 
@@ -324,7 +372,7 @@ static int clean_target(const char *s, size_t len, int is_path)
 
 static void keep(lua_State *L, obj_t *o, unsigned bit)
 {
-    lua_getiuservalue(L, 1, 1);
+    values(L, 1, 1);
     lua_pushvalue(L, 2);
     lua_pushvalue(L, 3);
     lua_rawset(L, -3);
@@ -400,7 +448,7 @@ static int res_newindex(lua_State *L)
     return 0;
 }
 
-static void new_mt(lua_State *L, const char *name, lua_CFunction index, lua_CFunction newindex)
+static int new_mt(lua_State *L, const char *name, lua_CFunction index, lua_CFunction newindex)
 {
     luaL_newmetatable(L, name);
     lua_pushcfunction(L, index);
@@ -409,35 +457,34 @@ static void new_mt(lua_State *L, const char *name, lua_CFunction index, lua_CFun
     lua_setfield(L, -2, "__newindex");
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 1);
+    return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-void hooks_request_open(lua_State *L)
+void hooks_request_open(lua_State *L, hooks_vm_t *vm)
 {
-    new_mt(L, REQ_MT, req_index, req_newindex);
-    new_mt(L, RES_MT, res_index, res_newindex);
+    vm->req_mt_ref = new_mt(L, REQ_MT, req_index, req_newindex);
+    vm->res_mt_ref = new_mt(L, RES_MT, res_index, res_newindex);
 }
 
-static void push_obj(lua_State *L, hooks_run_t *run, const char *mt, int writable)
+static void push_obj(lua_State *L, hooks_run_t *run, int mt_ref, int writable)
 {
     obj_t *o = lua_newuserdatauv(L, sizeof(*o), 1);
 
     o->run = run;
     o->writable = writable;
     o->set = 0;
-    lua_createtable(L, 0, 4);
-    lua_setiuservalue(L, -2, 1);
-    luaL_setmetatable(L, mt);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, mt_ref); /* the value table is made on first use */
+    lua_setmetatable(L, -2);
 }
 
 void hooks_push_req(lua_State *L, hooks_run_t *run, int writable)
 {
-    push_obj(L, run, REQ_MT, writable);
+    push_obj(L, run, run->vm->req_mt_ref, writable);
 }
 
 void hooks_push_res(lua_State *L, hooks_run_t *run)
 {
-    push_obj(L, run, RES_MT, 1);
+    push_obj(L, run, run->vm->res_mt_ref, 1);
 }
 
 void hooks_detach(lua_State *L, int idx)
@@ -464,7 +511,11 @@ static char *copy(lua_State *L, hooks_run_t *run, const char *s, size_t len, int
 /* Pushes the kept value of field k (raw). */
 static int kept(lua_State *L, int obj, const char *k)
 {
-    lua_getiuservalue(L, obj, 1);
+    if (lua_getiuservalue(L, obj, 1) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        return LUA_TNIL;
+    }
     lua_pushstring(L, k);
     int t = lua_rawget(L, -2);
     lua_remove(L, -2);
@@ -525,7 +576,7 @@ static hooks_kv_t *read_headers(lua_State *L, hooks_run_t *run, const char *what
 
 void hooks_read_req(lua_State *L, int idx, hooks_run_t *run)
 {
-    obj_t *o = luaL_checkudata(L, idx, REQ_MT);
+    obj_t *o = lua_touserdata(L, idx); /* the run's own req, from its anchor */
     hooks_request_changes_t *c = &run->out->request;
     const hooks_request_t *rq = run->rq;
     size_t len;
@@ -586,7 +637,7 @@ void hooks_read_req(lua_State *L, int idx, hooks_run_t *run)
 
 void hooks_read_res(lua_State *L, int idx, hooks_run_t *run)
 {
-    obj_t *o = luaL_checkudata(L, idx, RES_MT);
+    obj_t *o = lua_touserdata(L, idx); /* the run's own res, from its anchor */
     hooks_response_changes_t *c = &run->out->changes;
     size_t len;
     const char *s;

@@ -10,7 +10,10 @@
  *   respond        (marker, answer table): the answer is read as a function's is, the coroutine is closed (its
  *                  to-be-closed variables run) and the run is done.
  * Any other yield (a coroutine.yield at the run's top level) fails the run. A run anchors its coroutine and its req
- * and res objects in one registry table, so nothing it needs is on the main thread's stack between two steps.
+ * and res objects in an anchor table {co, req, res}, so nothing it needs is on the main thread's stack between two
+ * steps. Anchors are kept in the VM's anchors table and reused: a run that ended with its coroutine back to an empty,
+ * normal state hands it to the next run (making a coroutine is most of the cost of a short run); a coroutine that
+ * died by an error is dropped (its stack may hold much) and its anchor gets a new one when it is taken again.
  *
  * CPU: the budget counts the time the coroutine runs. When it suspends, the time spent so far is kept; when it is
  * resumed, the call's start is moved so that the clock goes on from there.
@@ -286,13 +289,43 @@ int hooks_edge_respond(lua_State *L)
 
 /* ---- the steps of a run ---- */
 
+/* Gives the run's anchor back: its req and res go, and the slot is idle (the coroutine is checked when it is taken). No
+ * allocation here (only nils into existing slots), so no protection is needed; the idle array grew when the slot was
+ * made. */
+static void anchor_release(hooks_run_t *run)
+{
+    hooks_vm_t *vm = run->vm;
+    lua_State *L = vm->L;
+
+    int reusable;
+
+    if (run->slot == 0)
+        return;
+    memset(lua_getextraspace(run->co), 0, sizeof(hooks_call_t *)); /* the call goes with the run */
+    if ((reusable = lua_status(run->co) == LUA_OK))
+        lua_settop(run->co, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->anchors_ref);
+    lua_rawgeti(L, -1, (lua_Integer)run->slot);
+    if (!reusable) { /* dead by an error: its stack may hold much; the next run of this slot makes a new one */
+        lua_pushnil(L);
+        lua_rawseti(L, -2, 1);
+    }
+    lua_pushnil(L);
+    lua_rawseti(L, -2, 2);
+    lua_pushnil(L);
+    lua_rawseti(L, -2, 3);
+    lua_pop(L, 2);
+    vm->idle[vm->nidle++] = run->slot;
+    run->slot = 0;
+}
+
 static void run_free(hooks_run_t *run)
 {
     hooks_vm_t *vm = run->vm;
 
-    if (run->ref != LUA_NOREF)
-        luaL_unref(vm->L, LUA_REGISTRYINDEX, run->ref);
-    free(run);
+    anchor_release(run);
+    run->next_free = vm->free_runs; /* kept for the next run (hooks_vm_free frees them) */
+    vm->free_runs = run;
     if (--vm->nruns == 0 && vm->doomed)
         hooks_vm_free(vm);
 }
@@ -327,7 +360,22 @@ static int protect(hooks_run_t *run, lua_CFunction f)
 
 static const char *const function_names[] = {"handler", "on_request", "on_response"};
 
-/* Protected: the coroutine, the anchor {co, req, res}, and the function and its arguments on the coroutine. */
+/* Pushes a new coroutine for runs, marked as a run's own (sandbox.c refuses to resume or close those). */
+static lua_State *new_owned_thread(lua_State *L, hooks_vm_t *vm)
+{
+    lua_State *co = lua_newthread(L);
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->owned_ref);
+    lua_pushvalue(L, -2);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    return co;
+}
+
+static void go(lua_State *L, hooks_run_t *run);
+
+/* Protected: the coroutine, the anchor {co, req, res}, the function and its arguments on the coroutine; then it runs. */
 static int start_p(lua_State *L)
 {
     hooks_run_t *run = lua_touserdata(L, 1);
@@ -338,9 +386,34 @@ static int start_p(lua_State *L)
 
     lua_settop(L, 1);
     luaL_checkstack(L, 10, NULL);
-    lua_createtable(L, 3, 0); /* 2: the anchor */
-    run->co = lua_newthread(L);
-    lua_rawseti(L, 2, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->anchors_ref); /* 2 */
+    if (vm->nidle != 0) {
+        run->slot = vm->idle[--vm->nidle];
+        lua_rawgeti(L, 2, (lua_Integer)run->slot);
+        lua_rawgeti(L, -1, 1);
+        run->co = lua_tothread(L, -1);
+        lua_pop(L, 1);
+        if (run->co == NULL || lua_status(run->co) != LUA_OK || lua_gettop(run->co) != 0) { /* none, or not clean */
+            run->co = new_owned_thread(L, vm);
+            lua_rawseti(L, -2, 1);
+        }
+    } else {
+        if (vm->nanchors == vm->idle_cap) { /* room for every anchor to be idle at once */
+            size_t cap = vm->idle_cap != 0 ? vm->idle_cap * 2 : 16;
+            size_t *idle = realloc(vm->idle, cap * sizeof(*idle));
+            if (idle == NULL)
+                return luaL_error(L, "not enough memory");
+            vm->idle = idle;
+            vm->idle_cap = cap;
+        }
+        lua_createtable(L, 3, 0); /* slots 2 and 3 exist from the start: releasing the anchor never allocates */
+        run->co = new_owned_thread(L, vm);
+        lua_rawseti(L, -2, 1);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, 2, (lua_Integer)vm->nanchors + 1);
+        run->slot = ++vm->nanchors;
+    }
+    lua_replace(L, 2); /* 2: the anchor */
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->envs_ref);
     lua_rawgeti(L, -1, (lua_Integer)run->script + 1);
     lua_pushstring(L, fname);
@@ -371,23 +444,23 @@ static int start_p(lua_State *L)
     if (!lua_checkstack(run->co, nargs + 1))
         return luaL_error(L, "not enough memory");
     lua_xmove(L, run->co, nargs + 1);
-    lua_pushvalue(L, 2);
-    run->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     run->nwait = nargs;
+    run->call.co = run->co;
+    lua_settop(L, 1);
+    go(L, run);
     return 0;
 }
 
-/* Protected: the coroutine ended (its results at its top, nres = run->nwait): reads what the run gives. */
-static int finish_p(lua_State *L)
+/* The coroutine ended (its results at its top, run->nwait of them): reads what the run gives. */
+static void finish(lua_State *L, hooks_run_t *run)
 {
-    hooks_run_t *run = lua_touserdata(L, 1);
     const hooks_script_t *s = &run->vm->scripts[run->script];
+    int top = lua_gettop(L);
 
-    lua_settop(L, 1);
     luaL_checkstack(L, 10, NULL);
     if (run->call.expired) /* the script caught the breach and finished: it fails all the same */
-        return luaL_error(L, "the function ran longer than %I ms (the error was caught, but the budget is spent)",
-                          (lua_Integer)run->vm->cpu_ms);
+        luaL_error(L, "the function ran longer than %I ms (the error was caught, but the budget is spent)",
+                   (lua_Integer)run->vm->cpu_ms);
     if (run->kind == HOOKS_RUN_FUNCTION) {
         if (run->nwait == 0) {
             lua_pushnil(L);
@@ -397,62 +470,76 @@ static int finish_p(lua_State *L)
         }
         hooks_read_answer(L, -1, s->path, run->alloc, run->alloc_data, &run->out->response);
         run->out->responded = 1;
-        return 0;
+    } else {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, run->vm->anchors_ref);
+        lua_rawgeti(L, -1, (lua_Integer)run->slot);
+        lua_rawgeti(L, -1, 2);
+        hooks_read_req(L, -1, run);
+        if (run->kind == HOOKS_RUN_RESPONSE) {
+            lua_rawgeti(L, -2, 3);
+            hooks_read_res(L, -1, run);
+        }
     }
-    lua_rawgeti(L, LUA_REGISTRYINDEX, run->ref); /* 2 */
-    lua_rawgeti(L, 2, 2);
-    hooks_read_req(L, 3, run);
-    if (run->kind == HOOKS_RUN_RESPONSE) {
-        lua_rawgeti(L, 2, 3);
-        hooks_read_res(L, 4, run);
+    lua_settop(L, top);
+}
+
+/*
+ * Runs the coroutine (resumed with the run->nwait values at its top) to its next stop, and reads what it stopped for:
+ * a wait (run->next = RUN_WAITING), edge.respond's answer (RUN_RESPONDED; the coroutine stays suspended, settle()
+ * closes it) or its end (RUN_DONE). Called inside lua_pcall (start_p, push_p): a failure, the coroutine's (raised with
+ * its traceback by hooks_run_failed) or the reading's, is raised.
+ */
+static void go(lua_State *L, hooks_run_t *run)
+{
+    lua_State *co = run->co;
+    int nres, status;
+
+    run->call.start_ns = hooks_now_ns() - run->spent_ns;
+    hooks_adopt(co, &run->call);
+    status = lua_resume(co, L, run->nwait, &nres);
+    run->nwait = nres;
+    if (status == LUA_YIELD && nres >= 1) {
+        void *marker = lua_touserdata(co, -nres);
+        if ((marker == &fetch_marker || marker == &purge_marker) && nres == 3) {
+            run->spent_ns = hooks_now_ns() - run->call.start_ns; /* the wait is not counted */
+            run->wait = *(hooks_wait_t *)lua_touserdata(co, -2);
+            run->next = RUN_WAITING;
+            return;
+        }
+        if (marker == &respond_marker && nres == 2) {
+            run->next = RUN_RESPONDED;
+            luaL_checkstack(L, 10, NULL);
+            lua_xmove(co, L, 1);
+            hooks_read_answer(L, -1, "edge.respond", run->alloc, run->alloc_data, &run->out->response);
+            run->out->responded = 1;
+            lua_pop(L, 1);
+            return;
+        }
     }
-    return 0;
+    if (status != LUA_OK) {
+        if (status == LUA_ERRMEM)
+            run->call.out_of_memory = 1;
+        hooks_run_failed(L, co, status, &run->call); /* raises */
+    }
+    finish(L, run);
+    run->next = RUN_DONE;
 }
 
-/* Protected: edge.respond's answer (at the coroutine's top). */
-static int respond_p(lua_State *L)
+/* Detaches the req and res objects of the run (no allocation: no protection needed). */
+static void detach_all(hooks_run_t *run)
 {
-    hooks_run_t *run = lua_touserdata(L, 1);
+    lua_State *L = run->vm->L;
 
-    lua_settop(L, 1);
-    luaL_checkstack(L, 10, NULL);
-    lua_xmove(run->co, L, 1);
-    hooks_read_answer(L, -1, "edge.respond", run->alloc, run->alloc_data, &run->out->response);
-    run->out->responded = 1;
-    return 0;
-}
-
-/* Protected: the message of the coroutine's failure (its lua_resume status in run->nwait: see fail_with()). */
-static int failed_p(lua_State *L)
-{
-    hooks_run_t *run = lua_touserdata(L, 1);
-
-    lua_settop(L, 1);
-    return hooks_run_failed(L, run->co, run->nwait, &run->call);
-}
-
-/* Detaches the req and res objects of a run that did not finish well (protected). */
-static int detach_p(lua_State *L)
-{
-    hooks_run_t *run = lua_touserdata(L, 1);
-
-    lua_settop(L, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, run->ref);
+    if (run->slot == 0)
+        return;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, run->vm->anchors_ref);
+    lua_rawgeti(L, -1, (lua_Integer)run->slot);
     for (int i = 2; i <= 3; ++i) {
-        lua_rawgeti(L, 2, i);
+        lua_rawgeti(L, -1, i);
         hooks_detach(L, -1);
         lua_pop(L, 1);
     }
-    return 0;
-}
-
-static hooks_status_t fail_with(hooks_run_t *run, int status)
-{
-    run->nwait = status; /* no allocation out of lua_pcall: a closure would be one */
-    protect(run, failed_p);
-    if (status == LUA_ERRMEM)
-        run->call.out_of_memory = 1;
-    return HOOKS_FAILED;
+    lua_pop(L, 2);
 }
 
 /* The run is over (done or failed): frees it, and gives the memory back after a failure that left much garbage. */
@@ -463,8 +550,7 @@ static hooks_status_t end(hooks_run_t *run, hooks_status_t st)
     int last = vm->doomed && vm->nruns == 1; /* run_free frees the VM */
 
     if (st == HOOKS_FAILED) {
-        if (run->ref != LUA_NOREF)
-            protect(run, detach_p);
+        detach_all(run);
         memset(&run->out->response, 0, sizeof(run->out->response));
         run->out->responded = 0;
     }
@@ -474,43 +560,32 @@ static hooks_status_t end(hooks_run_t *run, hooks_status_t st)
     return st;
 }
 
-/* After lua_resume returned status with nres values at the coroutine's top. */
-static hooks_status_t step(hooks_run_t *run, int status, int nres)
+/* After a protected start_p or push_p (status from lua_pcall): waiting, or over. */
+static hooks_status_t settle(hooks_run_t *run, int status)
 {
-    lua_State *co = run->co;
-
-    run->spent_ns = hooks_now_ns() - run->call.start_ns; /* start_ns was moved back by the time spent before */
-    run->nwait = nres;
-    if (status == LUA_YIELD && nres >= 1) {
-        void *marker = lua_touserdata(co, -nres);
-        if ((marker == &fetch_marker || marker == &purge_marker) && nres == 3) {
-            run->wait = *(hooks_wait_t *)lua_touserdata(co, -2);
-            return HOOKS_WAITING;
-        }
-        if (marker == &respond_marker && nres == 2) {
-            hooks_status_t st = protect(run, respond_p) == LUA_OK ? HOOKS_DONE : HOOKS_FAILED;
-            lua_settop(co, 0);
+    if (status == LUA_OK && run->next == RUN_WAITING)
+        return HOOKS_WAITING;
+    if (run->co != NULL && lua_status(run->co) == LUA_YIELD) {
+        /* answered by edge.respond (or failed while reading its answer or resuming it): it ends here, and its
+         * to-be-closed variables run, under its hook, with req still valid */
+        lua_settop(run->co, 0);
+        if (run->next == RUN_WAITING) /* failed before it ran again: its clock goes on from where the wait began */
             run->call.start_ns = hooks_now_ns() - run->spent_ns;
-            lua_resetthread(co); /* closes its to-be-closed variables, under its hook (req is still valid there) */
-            protect(run, detach_p);
-            return end(run, st);
-        }
+        hooks_adopt(run->co, &run->call);
+        lua_resetthread(run->co);
+        detach_all(run);
     }
-    if (status != LUA_OK)
-        return end(run, fail_with(run, status));
-    return end(run, protect(run, finish_p) == LUA_OK ? HOOKS_DONE : HOOKS_FAILED);
+    return end(run, status == LUA_OK ? HOOKS_DONE : HOOKS_FAILED);
 }
 
 static hooks_status_t start(hooks_run_t *run, hooks_run_t **out_run)
 {
     hooks_vm_t *vm = run->vm;
     hooks_status_t st;
-    int nres, status;
 
     memset(run->out, 0, sizeof(*run->out));
     run->out->changes.ttl_s = -1;
     run->out->changes.max_ttl_s = -1;
-    run->ref = LUA_NOREF;
     ++vm->nruns;
     *out_run = NULL;
     if (run->script >= vm->nscripts) {
@@ -521,12 +596,7 @@ static hooks_status_t start(hooks_run_t *run, hooks_run_t **out_run)
     }
     hooks_call_init(&run->call, vm, run->kind == HOOKS_RUN_FUNCTION ? run->ev->request_id : run->rq->request_id);
     run->call.run = run;
-    if (protect(run, start_p) != LUA_OK)
-        return end(run, HOOKS_FAILED);
-    run->call.co = run->co;
-    hooks_adopt(run->co, &run->call);
-    status = lua_resume(run->co, vm->L, run->nwait, &nres);
-    if ((st = step(run, status, nres)) == HOOKS_WAITING)
+    if ((st = settle(run, protect(run, start_p))) == HOOKS_WAITING)
         *out_run = run;
     return st;
 }
@@ -534,10 +604,14 @@ static hooks_status_t start(hooks_run_t *run, hooks_run_t **out_run)
 static hooks_run_t *run_new(hooks_vm_t *vm, hooks_run_kind_t kind, size_t script, hooks_alloc_cb alloc, void *alloc_data,
                             hooks_outcome_t *out)
 {
-    hooks_run_t *run = calloc(1, sizeof(*run));
+    hooks_run_t *run = vm->free_runs;
 
-    if (run == NULL)
+    if (run != NULL) {
+        vm->free_runs = run->next_free;
+        memset(run, 0, sizeof(*run));
+    } else if ((run = calloc(1, sizeof(*run))) == NULL) {
         return NULL;
+    }
     run->vm = vm;
     run->kind = kind;
     run->script = script;
@@ -652,33 +726,30 @@ static int push_p(lua_State *L)
     if (!lua_checkstack(run->co, rv->nvalues))
         return luaL_error(L, "not enough memory");
     lua_xmove(L, run->co, rv->nvalues);
+    run->nwait = rv->nvalues;
+    lua_settop(L, 1);
+    go(L, run);
     return 0;
 }
 
 static hooks_status_t resume(resume_values_t *rv)
 {
     hooks_run_t *run = rv->run;
-    hooks_vm_t *vm = run->vm;
-    int top = lua_gettop(vm->L), nres, status;
+    lua_State *L = run->vm->L;
+    int top = lua_gettop(L), status;
 
-    lua_pushcfunction(vm->L, push_p);
-    lua_pushlightuserdata(vm->L, rv);
-    status = lua_pcall(vm->L, 1, 0, 0);
-    if (status != LUA_OK) {
+    lua_pushcfunction(L, push_p);
+    lua_pushlightuserdata(L, rv);
+    if ((status = lua_pcall(L, 1, 0, 0)) != LUA_OK) {
         size_t len;
-        const char *msg = pcall_message(vm->L, &len);
+        const char *msg = pcall_message(L, &len);
         run->out->error = hooks_copy_out(msg, len, run->alloc, run->alloc_data);
-        lua_settop(vm->L, top);
-        lua_settop(run->co, 0);
-        run->call.start_ns = hooks_now_ns() - run->spent_ns;
-        lua_resetthread(run->co);
-        return end(run, HOOKS_FAILED);
+        if (status == LUA_ERRMEM)
+            run->call.out_of_memory = 1;
     }
-    lua_settop(vm->L, top);
-    run->call.start_ns = hooks_now_ns() - run->spent_ns;
-    hooks_adopt(run->co, &run->call);
-    status = lua_resume(run->co, vm->L, rv->nvalues, &nres);
-    return step(run, status, nres);
+    lua_settop(L, top);
+    run->vm->reserve = 0;
+    return settle(run, status);
 }
 
 hooks_status_t hooks_resume_fetch(hooks_run_t *run, const hooks_fetch_result_t *r)
@@ -699,7 +770,7 @@ void hooks_run_cancel(hooks_run_t *run)
     run->call.start_ns = hooks_now_ns() - run->spent_ns;
     hooks_adopt(run->co, &run->call);
     lua_resetthread(run->co); /* its to-be-closed variables run, under its hook */
-    protect(run, detach_p);
+    detach_all(run);
     run_free(run);
 }
 

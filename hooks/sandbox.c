@@ -272,7 +272,15 @@ static void wrap_field(lua_State *L, int lib, const char *name, lua_CFunction f,
 static lua_State *check_co(lua_State *L, int arg)
 {
     lua_State *co = lua_tothread(L, arg);
+
     luaL_argexpected(L, co != NULL, arg, "coroutine");
+    /* a run's own coroutine (coroutine.running() kept somewhere) belongs to its run: resuming or closing it from a
+     * script would run (or end) that run's code behind the back of its wait */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, hooks_vm_of(L)->owned_ref);
+    lua_pushvalue(L, arg);
+    if (lua_rawget(L, -2) != LUA_TNIL)
+        luaL_error(L, "a request's own coroutine cannot be resumed or closed by a script");
+    lua_pop(L, 2);
     return co;
 }
 
@@ -576,7 +584,7 @@ int hooks_setup_p(lua_State *L)
 
     hooks_edge_open(L, vm);
     lua_setfield(L, 9, "edge");
-    hooks_request_open(L);
+    hooks_request_open(L, vm);
 
     /* Nothing in the state keeps the real os table (os.execute, os.exit, os.remove...). */
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
@@ -588,6 +596,14 @@ int hooks_setup_p(lua_State *L)
     vm->base_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
     vm->loaded_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    vm->anchors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L); /* the runs' own coroutines, as weak keys */
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    vm->owned_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
     vm->envs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;

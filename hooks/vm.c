@@ -383,6 +383,12 @@ void hooks_vm_free(hooks_vm_t *vm)
     }
     if (vm->L != NULL)
         lua_close(vm->L);
+    free(vm->idle);
+    while (vm->free_runs != NULL) {
+        struct hooks_run *r = vm->free_runs;
+        vm->free_runs = r->next_free;
+        free(r);
+    }
     for (size_t i = 0; i != vm->nscripts; ++i) {
         free(vm->scripts[i].path);
         free(vm->scripts[i].name);

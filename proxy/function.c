@@ -422,15 +422,17 @@ typedef struct px_fn {
     h2o_req_t *req; /* NULL for a fill whose first request may be gone */
     px_req_t *st;
     px_origin_t *origin;
-    px_fill_t *fill; /* a cache fill, or NULL */
-    px_lrun_t *lr;
-    px_lrun_t **slot; /* the request's slot holding lr, or NULL */
+    px_fill_t *fill;      /* a cache fill, or NULL */
+    px_lrun_t *lr;        /* a fill's driver (owned by the fill's run), or NULL */
+    hooks_outcome_t *out; /* the fill's: &lr->out; a request's: &own_out (in the pool) */
+    hooks_outcome_t own_out;
     const char *request_id;
     const char *file;
     struct timeval t0;
 } px_fn_t;
 
-/* Starts the route's function; done is called with the outcome in fn->lr->out. */
+/* Starts the route's function; done is called with the outcome in fn->out. A fill's run is driven by fn->lr (its
+ * memory is the fill's); a request's allocates from the request's pool and gets a driver only if it waits. */
 static void start(px_fn_t *fn, h2o_req_t *req, px_req_t *st, px_lrun_cb done)
 {
     px_thread_t *th = px_thread_of(req);
@@ -442,8 +444,12 @@ static void start(px_fn_t *fn, h2o_req_t *req, px_req_t *st, px_lrun_cb done)
     build_event(req, st, th->srv, &ev);
     gettimeofday(&fn->t0, NULL);
     st->upstream_start = fn->t0;
-    status = hooks_start_function(th->vm, fn->origin->script, &ev, px_lrun_allocator(), &fn->lr->pool, &fn->lr->out, &run);
-    px_lrun_go(fn->lr, status, run, done, fn);
+    status = hooks_start_function(th->vm, fn->origin->script, &ev, px_lrun_allocator(), fn->lr != NULL ? &fn->lr->pool : &req->pool,
+                                  fn->out, &run);
+    if (fn->lr != NULL)
+        px_lrun_go(fn->lr, status, run, done, fn);
+    else
+        px_lrun_for_request(req, status, run, done, fn);
 }
 
 static double ms_since(const struct timeval *t0)
@@ -456,7 +462,7 @@ static double ms_since(const struct timeval *t0)
 static void log_failure(px_fn_t *fn)
 {
     fprintf(stderr, "edgeproxy: [%s] function %s failed: %s\n", fn->request_id, fn->file,
-            fn->lr->out.error != NULL ? fn->lr->out.error : "(no message)");
+            fn->out->error != NULL ? fn->out->error : "(no message)");
 }
 
 /* The answer as an origin's response head (names lower-case; Content-Length is ours to set). */
@@ -479,9 +485,10 @@ static void head_of(h2o_mem_pool_t *pool, const hooks_response_t *res, px_fetch_
                               .content_length = res->body_len};
 }
 
-static void on_fill_done(px_lrun_t *lr, hooks_status_t status)
+static void on_fill_done(void *data, hooks_status_t status)
 {
-    px_fn_t *fn = lr->data;
+    px_fn_t *fn = data;
+    px_lrun_t *lr = fn->lr;
 
     if (status != HOOKS_DONE) {
         log_failure(fn);
@@ -503,6 +510,7 @@ void px_function_fill(px_fill_t *fill, h2o_req_t *req, px_req_t *st, px_origin_t
     px_thread_t *th = px_thread_of(req);
 
     *fn = (px_fn_t){.st = st, .origin = origin, .fill = fill, .lr = px_lrun_new(th), .file = origin->route->origin.function_file};
+    fn->out = &fn->lr->out;
     fn->request_id = h2o_strdup(&fn->lr->pool, st->request_id.base, st->request_id.len).base;
     atomic_fetch_add_explicit(&fill->refs, 1, memory_order_relaxed);
     start(fn, req, st, on_fill_done);
@@ -522,7 +530,7 @@ static void send_answer(h2o_req_t *req, px_req_t *st, const hooks_response_t *re
 static void on_hooked(h2o_req_t *req, void *data, const hooks_response_changes_t *c, int fail)
 {
     px_fn_t *fn = data;
-    hooks_response_t res = fn->lr->out.response;
+    hooks_response_t res = fn->out->response;
 
     if (fail) {
         memset(&req->res.headers, 0, sizeof(req->res.headers)); /* none of the function's fields go with the error */
@@ -543,9 +551,9 @@ static void on_hooked(h2o_req_t *req, void *data, const hooks_response_changes_t
     send_answer(req, fn->st, &res);
 }
 
-static void on_done(px_lrun_t *lr, hooks_status_t status)
+static void on_done(void *data, hooks_status_t status)
 {
-    px_fn_t *fn = lr->data;
+    px_fn_t *fn = data;
     h2o_req_t *req = fn->req;
     px_req_t *st = fn->st;
 
@@ -556,7 +564,7 @@ static void on_done(px_lrun_t *lr, hooks_status_t status)
         return;
     }
     if (st->match->route->hooks.response_file != NULL) {
-        const hooks_response_t *res = &lr->out.response;
+        const hooks_response_t *res = &fn->out->response;
         req->res.status = res->status;
         for (size_t i = 0; i != res->nheaders; ++i) {
             const hooks_kv_t *h = res->headers + i;
@@ -568,17 +576,15 @@ static void on_done(px_lrun_t *lr, hooks_status_t status)
         px_hook_response(req, st, res->body != NULL ? res->body : "", res->body_len, on_hooked, fn);
         return;
     }
-    send_answer(req, st, &lr->out.response);
+    send_answer(req, st, &fn->out->response);
 }
 
 void px_function_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
 {
     px_fn_t *fn = h2o_mem_alloc_pool(&req->pool, sizeof(*fn));
-    px_thread_t *th = px_thread_of(req);
 
-    *fn = (px_fn_t){.req = req, .st = st, .origin = origin, .lr = px_lrun_new(th), .file = origin->route->origin.function_file};
-    fn->slot = px_hook_lrun_slot(req);
-    *fn->slot = fn->lr; /* freed with the request */
+    *fn = (px_fn_t){.req = req, .st = st, .origin = origin, .file = origin->route->origin.function_file};
+    fn->out = &fn->own_out;
     fn->request_id = h2o_strdup(&req->pool, st->request_id.base, st->request_id.len).base;
     start(fn, req, st, on_done);
 }

@@ -14,7 +14,8 @@
  * gets and, on a caching route, what the cache considers (res.ttl, res.max_ttl, res.cacheable). A failure answers 500
  * (or with on_error: continue, the answer goes on unchanged).
  *
- * The runs live in px_lrun_t drivers, freed with the request (a run still waiting is cancelled then).
+ * A run allocates from the request's pool; one that waits gets a px_lrun_t driver, freed with the request (a run still
+ * waiting is cancelled then).
  */
 #include <netdb.h>
 #include <stdio.h>
@@ -25,8 +26,8 @@ typedef struct px_hook_req {
     h2o_req_t *req;
     px_req_t *st;
     px_origin_t *origin;
-    px_lrun_t *lr;
-    hooks_request_t rq;
+    px_rq_t view;
+    hooks_outcome_t out;
 } px_hook_req_t;
 
 static void on_pool_gone(void *p)
@@ -43,45 +44,36 @@ px_lrun_t **px_hook_lrun_slot(h2o_req_t *req)
     return slot;
 }
 
-void px_hook_request_view(h2o_req_t *req, px_req_t *st, hooks_request_t *rq)
+/* hooks_request_t.complete: what a hook reads only when it asks for it. */
+static void complete_view(hooks_request_t *rq)
 {
+    px_rq_t *v = H2O_STRUCT_FROM_MEMBER(px_rq_t, rq, rq);
+    h2o_req_t *req = v->req;
+    px_req_t *st = v->st;
     const px_match_t *m = st->match;
-    size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     hooks_kv_t *headers = h2o_mem_alloc_pool(&req->pool, sizeof(*headers) * (req->headers.size + 1));
     hooks_kv_t *params = h2o_mem_alloc_pool(&req->pool, sizeof(*params) * (m->nparams + 1));
     struct sockaddr_storage ss;
     socklen_t sslen;
-    char *ip = h2o_mem_alloc_pool(&req->pool, NI_MAXHOST);
+    char ip[NI_MAXHOST];
+    size_t iplen = 0;
 
-    ip[0] = '\0';
-    if ((sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss)) != 0) {
-        size_t l = h2o_socket_getnumerichost((void *)&ss, sslen, ip);
-        ip[l != SIZE_MAX ? l : 0] = '\0';
-    }
+    if ((sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss)) != 0 &&
+        (iplen = h2o_socket_getnumerichost((void *)&ss, sslen, ip)) == SIZE_MAX)
+        iplen = 0;
     for (size_t i = 0; i != req->headers.size; ++i) {
         const h2o_header_t *h = req->headers.entries + i;
         headers[i] = (hooks_kv_t){h->name->base, h->name->len, h->value.base, h->value.len};
     }
     for (size_t i = 0; i != m->nparams; ++i)
         params[i] = (hooks_kv_t){m->params[i].name, strlen(m->params[i].name), m->params[i].value, m->params[i].value_len};
-    *rq = (hooks_request_t){.method = req->method.base,
-                            .method_len = req->method.len,
-                            .scheme = req->scheme == &H2O_URL_SCHEME_HTTPS ? "https" : "http",
-                            .host = req->authority.base,
-                            .host_len = req->authority.len,
-                            .path = req->path.base,
-                            .path_len = plen,
-                            .query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : NULL,
-                            .query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0,
-                            .headers = headers,
-                            .nheaders = req->headers.size,
-                            .params = params,
-                            .nparams = m->nparams,
-                            .route = m->route->path,
-                            .body = req->entity.base,
-                            .body_len = req->entity.base != NULL ? req->entity.len : 0,
-                            .client_ip = ip,
-                            .request_id = h2o_strdup(&req->pool, st->request_id.base, st->request_id.len).base};
+    rq->headers = headers;
+    rq->nheaders = req->headers.size;
+    rq->params = params;
+    rq->nparams = m->nparams;
+    rq->body = req->entity.base;
+    rq->body_len = req->entity.base != NULL ? req->entity.len : 0;
+    rq->client_ip = h2o_strdup(&req->pool, ip, iplen).base;
     if (st->gate != NULL) {
         if (st->gate->claims.len != 0) {
             rq->claims_json = st->gate->claims.base;
@@ -90,6 +82,26 @@ void px_hook_request_view(h2o_req_t *req, px_req_t *st, hooks_request_t *rq)
         if (st->gate->key != NULL)
             rq->api_key_id = st->gate->key->id;
     }
+}
+
+void px_hook_request_view(h2o_req_t *req, px_req_t *st, px_rq_t *v)
+{
+    size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+
+    v->req = req;
+    v->st = st;
+    v->rq = (hooks_request_t){.method = req->method.base,
+                              .method_len = req->method.len,
+                              .scheme = req->scheme == &H2O_URL_SCHEME_HTTPS ? "https" : "http",
+                              .host = req->authority.base,
+                              .host_len = req->authority.len,
+                              .path = req->path.base,
+                              .path_len = plen,
+                              .query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : NULL,
+                              .query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0,
+                              .route = st->match->route->path,
+                              .request_id = h2o_strdup(&req->pool, st->request_id.base, st->request_id.len).base,
+                              .complete = complete_view};
 }
 
 void px_hook_send_answer(h2o_req_t *req, px_req_t *st, const hooks_response_t *res)
@@ -187,9 +199,9 @@ static px_origin_t *apply(px_hook_req_t *h, const hooks_request_changes_t *c)
     return origin;
 }
 
-static void on_request_done(px_lrun_t *lr, hooks_status_t status)
+static void on_request_done(void *data, hooks_status_t status)
 {
-    px_hook_req_t *h = lr->data;
+    px_hook_req_t *h = data;
     h2o_req_t *req = h->req;
     px_req_t *st = h->st;
     const conf_route_t *route = st->match->route;
@@ -197,18 +209,18 @@ static void on_request_done(px_lrun_t *lr, hooks_status_t status)
 
     st->hook_ran = 1;
     if (status != HOOKS_DONE) {
-        px_hook_log_failure(st, "request hook", route->hooks.request_file, lr->out.error);
+        px_hook_log_failure(st, "request hook", route->hooks.request_file, h->out.error);
         if (route->hooks.on_error_continue)
             px_dispatch(req, st, h->origin);
         else
             px_send_error(req, 500, "Internal Server Error", "The request hook failed");
         return;
     }
-    if (lr->out.responded) {
-        px_hook_send_answer(req, st, &lr->out.response);
+    if (h->out.responded) {
+        px_hook_send_answer(req, st, &h->out.response);
         return;
     }
-    if ((origin = apply(h, &lr->out.request)) != NULL)
+    if ((origin = apply(h, &h->out.request)) != NULL)
         px_dispatch(req, st, origin);
 }
 
@@ -216,17 +228,17 @@ void px_hook_request(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
 {
     px_thread_t *th = px_thread_of(req);
     px_hook_req_t *h = h2o_mem_alloc_pool(&req->pool, sizeof(*h));
-    px_lrun_t **slot = px_hook_lrun_slot(req);
     hooks_run_t *run;
     hooks_status_t status;
 
     px_functions_refresh(th);
-    *h = (px_hook_req_t){req, st, origin, px_lrun_new(th), {0}};
-    *slot = h->lr; /* freed with the request */
-    px_hook_request_view(req, st, &h->rq);
-    status = hooks_start_request(th->vm, th->srv->origins[st->match->route_id].req_script, &h->rq, px_lrun_allocator(),
-                                 &h->lr->pool, &h->lr->out, &run);
-    px_lrun_go(h->lr, status, run, on_request_done, h);
+    h->req = req;
+    h->st = st;
+    h->origin = origin;
+    px_hook_request_view(req, st, &h->view);
+    status = hooks_start_request(th->vm, th->srv->origins[st->match->route_id].req_script, &h->view.rq, px_lrun_allocator(),
+                                 &req->pool, &h->out, &run);
+    px_lrun_for_request(req, status, run, on_request_done, h);
 }
 
 /* ---- the response hook ---- */
@@ -236,45 +248,43 @@ typedef struct px_hook_res {
     px_req_t *st;
     px_hook_res_cb cb;
     void *data;
-    hooks_request_t rq;
+    px_rq_t view;
     hooks_response_t res;
+    hooks_outcome_t out;
 } px_hook_res_t;
 
-static void on_response_done(px_lrun_t *lr, hooks_status_t status)
+static void on_response_done(void *data, hooks_status_t status)
 {
-    px_hook_res_t *h = lr->data;
+    px_hook_res_t *h = data;
     const conf_route_t *route = h->st->match->route;
 
     if (status != HOOKS_DONE) {
-        px_hook_log_failure(h->st, "response hook", route->hooks.response_file, lr->out.error);
+        px_hook_log_failure(h->st, "response hook", route->hooks.response_file, h->out.error);
         h->cb(h->req, h->data, NULL, !route->hooks.on_error_continue);
         return;
     }
-    h->cb(h->req, h->data, &lr->out.changes, 0);
+    h->cb(h->req, h->data, &h->out.changes, 0);
 }
 
 void px_hook_response(h2o_req_t *req, px_req_t *st, const char *body, size_t body_len, px_hook_res_cb cb, void *data)
 {
     px_thread_t *th = px_thread_of(req);
     px_hook_res_t *h = h2o_mem_alloc_pool(&req->pool, sizeof(*h));
-    px_lrun_t **slot = px_hook_lrun_slot(req);
     hooks_kv_t *kv = h2o_mem_alloc_pool(&req->pool, sizeof(*kv) * (req->res.headers.size + 1));
     hooks_run_t *run;
     hooks_status_t status;
-    px_lrun_t *lr;
 
     px_functions_refresh(th);
-    *h = (px_hook_res_t){req, st, cb, data, {0}, {0}};
-    px_hook_request_view(req, st, &h->rq);
+    *h = (px_hook_res_t){.req = req, .st = st, .cb = cb, .data = data};
+    px_hook_request_view(req, st, &h->view);
     for (size_t i = 0; i != req->res.headers.size; ++i) {
         const h2o_header_t *e = req->res.headers.entries + i;
         kv[i] = (hooks_kv_t){e->name->base, e->name->len, e->value.base, e->value.len};
     }
     h->res = (hooks_response_t){req->res.status, kv, req->res.headers.size, (char *)body, body_len};
-    *slot = lr = px_lrun_new(th);
-    status = hooks_start_response(th->vm, th->srv->origins[st->match->route_id].res_script, &h->rq, &h->res, px_lrun_allocator(),
-                                  &lr->pool, &lr->out, &run);
-    px_lrun_go(lr, status, run, on_response_done, h);
+    status = hooks_start_response(th->vm, th->srv->origins[st->match->route_id].res_script, &h->view.rq, &h->res,
+                                  px_lrun_allocator(), &req->pool, &h->out, &run);
+    px_lrun_for_request(req, status, run, on_response_done, h);
 }
 
 void px_hook_apply_response(h2o_req_t *req, const hooks_response_changes_t *c)

@@ -301,8 +301,14 @@ typedef struct px_lrun px_lrun_t; /* lua.c */
 
 /* Runs on_request, then goes on with px_dispatch (or answers: edge.respond, or 500 when the hook fails). */
 void px_hook_request(h2o_req_t *req, px_req_t *st, px_origin_t *origin);
-/* The request as hooks see it (in the pool; pointers into the request). */
-void px_hook_request_view(h2o_req_t *req, px_req_t *st, hooks_request_t *rq);
+/* The request as hooks see it: rq, whose costlier fields (headers, parameters, client address...) are filled in when a
+ * hook first reads one (hooks_request_t.complete); in the pool, pointing into the request. */
+typedef struct px_rq {
+    hooks_request_t rq;
+    h2o_req_t *req;
+    px_req_t *st;
+} px_rq_t;
+void px_hook_request_view(h2o_req_t *req, px_req_t *st, px_rq_t *v);
 /* A slot in the request's pool whose px_lrun_t (if any) is freed with the request. */
 px_lrun_t **px_hook_lrun_slot(h2o_req_t *req);
 /* Sends a script's answer (a function's, edge.respond's) as the response. */
@@ -646,14 +652,14 @@ void px_admin_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *
 
 /* ---- lua.c: Lua runs driven on a thread's loop (edge.fetch, edge.purge) ---- */
 
-typedef void (*px_lrun_cb)(px_lrun_t *lr, hooks_status_t st);
+typedef void (*px_lrun_cb)(void *data, hooks_status_t st);
 
 struct px_lrun {
     px_thread_t *th;
     h2o_mem_pool_t pool; /* the run's memory: its outcome and what it reads, when copied here */
     hooks_outcome_t out;
     hooks_run_t *run; /* while it waits */
-    px_lrun_cb cb;    /* when it is over (HOOKS_DONE or HOOKS_FAILED): the owner reads out, then px_lrun_free */
+    px_lrun_cb cb;    /* when it is over (HOOKS_DONE or HOOKS_FAILED): the owner reads its outcome, then frees the driver */
     void *data;       /* the owner's */
     /* the fetch in flight */
     h2o_http1client_t *client;
@@ -668,9 +674,12 @@ struct px_lrun {
     px_admin_op_t *purge; /* the purge in flight */
 };
 
+/* A run started with the request's pool as its allocator and an outcome of the caller's (in the pool): over at once
+ * (cb is called now; no driver is made), or waiting: a driver takes it, freed with the request. */
+void px_lrun_for_request(h2o_req_t *req, hooks_status_t st, hooks_run_t *run, px_lrun_cb cb, void *data);
 /* A new run driver (malloc'ed, with its pool). */
 px_lrun_t *px_lrun_new(px_thread_t *th);
-/* The allocator to give hooks_start_* with &lr->pool. */
+/* The allocator to give hooks_start_* with an h2o pool (&lr->pool, &req->pool). */
 hooks_alloc_cb px_lrun_allocator(void);
 /* Takes over a started run: does what it waits for, resumes it, until it is over; then calls cb (maybe at once). */
 void px_lrun_go(px_lrun_t *lr, hooks_status_t st, hooks_run_t *run, px_lrun_cb cb, void *data);

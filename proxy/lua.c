@@ -308,7 +308,7 @@ static void drive(px_lrun_t *lr, hooks_status_t st, hooks_run_t *run)
 {
     if (st != HOOKS_WAITING) {
         lr->run = NULL;
-        lr->cb(lr, st);
+        lr->cb(lr->data, st);
         return;
     }
     lr->run = run;
@@ -324,6 +324,19 @@ void px_lrun_go(px_lrun_t *lr, hooks_status_t st, hooks_run_t *run, px_lrun_cb c
     lr->cb = cb;
     lr->data = data;
     drive(lr, st, run);
+}
+
+void px_lrun_for_request(h2o_req_t *req, hooks_status_t st, hooks_run_t *run, px_lrun_cb cb, void *data)
+{
+    px_lrun_t *lr;
+
+    if (st != HOOKS_WAITING) { /* the common case: no driver */
+        cb(data, st);
+        return;
+    }
+    lr = px_lrun_new(px_thread_of(req));
+    *px_hook_lrun_slot(req) = lr; /* freed with the request, which cancels the run if it still waits */
+    px_lrun_go(lr, st, run, cb, data);
 }
 
 /* ---- per server and per thread ---- */

@@ -2154,6 +2154,42 @@ static void test_many_waits_cpu(void **state)
 }
 
 /* Several runs of one VM waiting at once, resumed in another order: each gets its own result and outcome. */
+/* A script that keeps its run's coroutine (coroutine.running()) cannot resume or close it from another run: that would
+ * run the first run's code behind the back of its wait. The first run then finishes normally. */
+static void test_own_coroutine_guarded(void **state)
+{
+    hooks_vm_t *vm = vm_with(
+        "local kept = {}\n"
+        "function on_request(req)\n"
+        "  if req.path == '/keep' then\n"
+        "    kept.co = coroutine.running()\n"
+        "    local r = assert(edge.fetch('http://x.example/'))\n"
+        "    return edge.respond(200, nil, 'kept ' .. r.body)\n"
+        "  end\n"
+        "  local ok1, e1 = pcall(coroutine.resume, kept.co, 'evil')\n"
+        "  local ok2, e2 = pcall(coroutine.close, kept.co)\n"
+        "  return edge.respond(200, nil, tostring(ok1) .. ' ' .. tostring(e1) .. ' | ' .. tostring(ok2) .. ' ' .. tostring(e2))\n"
+        "end\n");
+    hooks_request_t keep = request_for("/keep", NULL), evil = request_for("/evil", NULL);
+    hooks_outcome_t ok, oe;
+    hooks_run_t *run, *none;
+
+    (void)state;
+    run = request_waits(vm, &keep, &ok);
+    assert_done(start_request(vm, &evil, &oe, &none), &oe, "/evil");
+    assert_true(oe.responded);
+    assert_non_null(strstr(oe.response.body, "false"));
+    assert_non_null(strstr(oe.response.body, "cannot be resumed or closed by a script"));
+    assert_null(strstr(oe.response.body, "true"));
+    assert_done(resume_fetch(run, 200, NULL, 0, "fine", NULL), &ok, "/keep");
+    assert_string_equal(ok.response.body, "kept fine");
+    /* once its run is over, the kept coroutine is nobody's: resuming it is a plain error, not a crash */
+    hooks_request_t again = request_for("/evil", NULL);
+    assert_done(start_request(vm, &again, &oe, &none), &oe, "/evil again");
+    assert_true(oe.responded);
+    hooks_vm_free(vm);
+}
+
 static void test_concurrent_runs(void **state)
 {
     hooks_vm_t *vm = vm_with("function on_request(req)\n"
@@ -2777,6 +2813,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wait_not_counted, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_many_waits_cpu, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_runs, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_own_coroutine_guarded, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_cancel, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_respond_closes, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_fail_after_wait, test_setup, test_teardown),
