@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <netdb.h>
 #include <string.h>
 #include "proxy/internal.h"
 
@@ -128,7 +129,20 @@ static int judge(px_cfill_t *cf, int status, const cache_hdr_t *hdrs, size_t n)
     const conf_route_cache_t *rc = &cf->route->cache;
     cache_exchange_t x = {"GET", 3, cf->req_hdrs, cf->nreq_hdrs, status, hdrs, n, cf->request_time, px_now_s()};
     cache_route_policy_t pol = {rc->default_ttl_s, rc->override, rc->stale_while_revalidate_s, rc->stale_if_error_s};
-    return cache_storable(&x, &pol, &cf->plan);
+
+    if (cf->hook_uncacheable) { /* the response hook said res.cacheable = false */
+        cf->plan.reason = "lua";
+        return 0;
+    }
+    if (cf->hook_ttl_s >= 0) { /* res.ttl: its freshness, whatever the origin's directives (as override does) */
+        pol.default_ttl = cf->hook_ttl_s;
+        pol.override = 1;
+    }
+    if (!cache_storable(&x, &pol, &cf->plan))
+        return 0;
+    if (cf->hook_max_ttl_s >= 0 && cf->plan.meta.freshness_lifetime > cf->hook_max_ttl_s) /* res.max_ttl */
+        cf->plan.meta.freshness_lifetime = cf->hook_max_ttl_s;
+    return 1;
 }
 
 /* When the store may reclaim the object: after its lifetime and its stale windows (plus a minute), in ms. */
@@ -152,6 +166,8 @@ static void cfill_dispose(px_fill_t *fill)
     free(cf->stale.headers);
     free(cf->reason);
     free(cf->tag_storage);
+    free(cf->request_id);
+    px_lrun_free(cf->hook_lr);
     free(cf);
 }
 
@@ -456,7 +472,120 @@ static int cfill_keep_lingering(px_fill_t *fill)
     return !found;
 }
 
-static const px_fill_ops_t cfill_ops = {cfill_on_head, cfill_on_body, cfill_on_end, cfill_keep_lingering, cfill_dispose};
+/* ---- the route's response hook, on the origin's head, before the cache judges it ---- */
+
+typedef struct px_cfill_hook {
+    px_fill_t *fill;
+    px_cfill_t *cf;
+    px_fetch_head_t head; /* the origin's head, copied into the run's pool */
+    hooks_request_t rq;
+    hooks_response_t res;
+    hooks_kv_t *req_kv;
+} px_cfill_hook_t;
+
+static void on_hooked(void *data, hooks_status_t status)
+{
+    px_cfill_hook_t *h = data;
+    px_cfill_t *cf = h->cf;
+    px_lrun_t *lr = cf->hook_lr;
+    const hooks_response_changes_t *c = &lr->out.changes;
+    px_fetch_head_t head = h->head;
+    const char *body = NULL;
+
+    if (status != HOOKS_DONE) {
+        fprintf(stderr, "edgeproxy: [%s] response hook %s failed: %s\n", cf->request_id, cf->route->hooks.response_file,
+                lr->out.error != NULL ? lr->out.error : "(no message)");
+        if (!cf->route->hooks.on_error_continue) {
+            cf->hook_lr = NULL; /* freed below: the fill may be gone after px_fill_hooked */
+            px_fill_hooked(h->fill, NULL, NULL, 0);
+            px_lrun_free(lr);
+            return;
+        }
+        c = NULL;
+    }
+    if (c != NULL) {
+        if (c->status != 0)
+            head.status = c->status;
+        if (c->headers_changed) {
+            struct phr_header *ph = h2o_mem_alloc_pool(&lr->pool, sizeof(*ph) * (c->nheaders + 1));
+            head.nheaders = 0;
+            for (size_t i = 0; i != c->nheaders; ++i)
+                if (!h2o_memis(c->headers[i].name, c->headers[i].name_len, H2O_STRLIT("content-length")))
+                    ph[head.nheaders++] = (struct phr_header){c->headers[i].name, c->headers[i].name_len, c->headers[i].value,
+                                                              c->headers[i].value_len};
+            head.headers = ph;
+        }
+        if (c->body_changed) {
+            body = c->body != NULL ? c->body : "";
+            head.content_length = c->body_len;
+        }
+        cf->hook_ttl_s = c->ttl_s;
+        cf->hook_max_ttl_s = c->max_ttl_s;
+        cf->hook_uncacheable = c->uncacheable;
+    }
+    cf->hook_lr = NULL; /* freed below (the head and body are copied by then): the fill may be gone after px_fill_hooked */
+    px_fill_hooked(h->fill, &head, body, c != NULL ? c->body_len : 0);
+    px_lrun_free(lr);
+}
+
+static int cfill_hook_head(px_fill_t *fill, const px_fetch_head_t *head)
+{
+    px_cfill_t *cf = fill->user;
+    px_thread_t *th = fill->owner;
+    px_cfill_hook_t *h;
+    h2o_mem_pool_t *pool;
+    size_t hostlen = strlen(cf->host), urllen = strlen(cf->url);
+    const char *q;
+    hooks_run_t *run;
+    hooks_status_t status;
+
+    if (cf->route->hooks.response_file == NULL || (cf->has_stale && head->status == 304))
+        return 0; /* a 304 refreshes the stored object, which the hook saw when it was stored */
+    cf->hook_lr = px_lrun_new(th);
+    pool = &cf->hook_lr->pool;
+    h = h2o_mem_alloc_pool(pool, sizeof(*h));
+    *h = (px_cfill_hook_t){.fill = fill, .cf = cf, .head = *head};
+    /* the head points into the socket buffer: copy it */
+    h->head.reason = h2o_strdup(pool, head->reason.base, head->reason.len);
+    struct phr_header *ph = h2o_mem_alloc_pool(pool, sizeof(*ph) * (head->nheaders + 1));
+    hooks_kv_t *kv = h2o_mem_alloc_pool(pool, sizeof(*kv) * (head->nheaders + 1));
+    for (size_t i = 0; i != head->nheaders; ++i) {
+        h2o_iovec_t n = h2o_strdup(pool, head->headers[i].name, head->headers[i].name_len);
+        h2o_iovec_t v = h2o_strdup(pool, head->headers[i].value, head->headers[i].value_len);
+        h2o_strtolower(n.base, n.len);
+        ph[i] = (struct phr_header){n.base, n.len, v.base, v.len};
+        kv[i] = (hooks_kv_t){n.base, n.len, v.base, v.len};
+    }
+    h->head.headers = ph;
+    h->res = (hooks_response_t){head->status, kv, head->nheaders, NULL, 0};
+    h->req_kv = h2o_mem_alloc_pool(pool, sizeof(*h->req_kv) * (cf->nreq_hdrs + 1));
+    for (size_t i = 0; i != cf->nreq_hdrs; ++i)
+        h->req_kv[i] =
+            (hooks_kv_t){cf->req_hdrs[i].name, cf->req_hdrs[i].name_len, cf->req_hdrs[i].value, cf->req_hdrs[i].value_len};
+    q = memchr(cf->url + hostlen, '?', urllen - hostlen);
+    h->rq = (hooks_request_t){.method = "GET",
+                              .method_len = 3,
+                              .scheme = cf->https ? "https" : "http",
+                              .host = cf->host,
+                              .host_len = hostlen,
+                              .path = cf->url + hostlen,
+                              .path_len = q != NULL ? (size_t)(q - (cf->url + hostlen)) : urllen - hostlen,
+                              .query = q != NULL ? q + 1 : NULL,
+                              .query_len = q != NULL ? (size_t)(cf->url + urllen - q - 1) : 0,
+                              .headers = h->req_kv,
+                              .nheaders = cf->nreq_hdrs,
+                              .route = cf->route->path,
+                              .client_ip = cf->client_ip,
+                              .request_id = cf->request_id};
+    px_functions_refresh(th);
+    status = hooks_start_response(th->vm, th->srv->origins[cf->route_id].res_script, &h->rq, &h->res, px_lrun_allocator(), pool,
+                                  &cf->hook_lr->out, &run);
+    px_lrun_go(cf->hook_lr, status, run, on_hooked, h);
+    return 1;
+}
+
+static const px_fill_ops_t cfill_ops = {cfill_on_head,        cfill_on_body, cfill_on_end,
+                                        cfill_keep_lingering, cfill_dispose, cfill_hook_head};
 
 static void *malloc_alloc(size_t size, void *unused)
 {
@@ -484,6 +613,21 @@ void px_cfill_start(px_fill_t *fill, h2o_req_t *req, px_req_t *st, px_origin_t *
     cf->host = h2o_strdup(NULL, cf->url, req->authority.len).base;
     cf->request_time = px_now_s();
     cf->fwd = fwd;
+    cf->route_id = st->match->route_id;
+    cf->https = req->scheme == &H2O_URL_SCHEME_HTTPS;
+    cf->request_id = h2o_strdup(NULL, st->request_id.base, st->request_id.len).base;
+    cf->hook_ttl_s = cf->hook_max_ttl_s = -1;
+    if (cf->route->hooks.response_file != NULL) {
+        struct sockaddr_storage ss;
+        socklen_t sslen;
+        char ip[NI_MAXHOST];
+        size_t l;
+        if ((sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss)) != 0 &&
+            (l = h2o_socket_getnumerichost((void *)&ss, sslen, ip)) != SIZE_MAX && l < sizeof(cf->client_ip)) {
+            memcpy(cf->client_ip, ip, l);
+            cf->client_ip[l] = '\0';
+        }
+    }
     /* the client's fields, for storability (Authorization, no-store) and the variant */
     for (i = 0; i != req->headers.size; ++i)
         total += req->headers.entries[i].name->len + req->headers.entries[i].value.len;

@@ -377,9 +377,9 @@ void px_fill_copy_body(px_fill_t *fill, size_t off, char *dst, size_t len)
 
 /* ---- the fetch behind a fill ---- */
 
-static void fill_on_head(px_fetch_t *f, const px_fetch_head_t *head)
+/* The head as the fill publishes it (after the response hook, when there is one). */
+static void head_ready(px_fill_t *fill, const px_fetch_head_t *head)
 {
-    px_fill_t *fill = f->data;
     int state = fill->ops->on_head(fill, head);
 
     fill->has_head = 1;
@@ -390,13 +390,46 @@ static void fill_on_head(px_fetch_t *f, const px_fetch_head_t *head)
     px_fill_set_state(fill, state);
 }
 
+static void fill_on_head(px_fetch_t *f, const px_fetch_head_t *head)
+{
+    px_fill_t *fill = f->data;
+
+    if (fill->ops->hook_head != NULL) {
+        /* the response hook runs: the body and the end wait in `held` until px_fill_hooked() (which may come at once) */
+        fill->hook_pending = 1;
+        h2o_buffer_init(&fill->held, &h2o_socket_buffer_prototype);
+        if (fill->ops->hook_head(fill, head))
+            return;
+        fill->hook_pending = 0;
+        h2o_buffer_dispose(&fill->held);
+        fill->held = NULL;
+    }
+    head_ready(fill, head);
+}
+
+static void body_now(px_fill_t *fill, const char *bytes, size_t len);
+static void end_now(px_fill_t *fill, const char *err, int timeout);
+
 static void fill_on_body(px_fetch_t *f, const char *bytes, size_t len)
 {
     px_fill_t *fill = f->data;
+    if (fill->origin_dropped)
+        return; /* the response hook replaced the answer (a function's feed goes on after it) */
+    if (fill->hook_pending) {
+        h2o_iovec_t dst = h2o_buffer_reserve(&fill->held, len);
+        memcpy(dst.base, bytes, len);
+        fill->held->size += len;
+        return;
+    }
+    body_now(fill, bytes, len);
+}
+
+static void body_now(px_fill_t *fill, const char *bytes, size_t len)
+{
     if (fill->ops->on_body != NULL && fill->ops->on_body(fill, len))
         return;
     /* the last bytes: the end follows at once, and one wake-up then sends them with the end (one write, not two) */
-    append(fill, bytes, len, f->body_done);
+    append(fill, bytes, len, fill->fetch.body_done);
 }
 
 static void on_linger_end(h2o_timeout_entry_t *entry)
@@ -413,6 +446,20 @@ static void on_linger_end(h2o_timeout_entry_t *entry)
 static void fill_on_end(px_fetch_t *f, const char *err, int timeout)
 {
     px_fill_t *fill = f->data;
+
+    if (fill->origin_dropped)
+        return;
+    if (fill->hook_pending) {
+        fill->held_end = 1;
+        fill->held_err = err; /* static strings */
+        fill->held_timeout = timeout;
+        return;
+    }
+    end_now(fill, err, timeout);
+}
+
+static void end_now(px_fill_t *fill, const char *err, int timeout)
+{
     int state = fill->ops->on_end(fill, err, timeout);
 
     px_fill_set_state(fill, state);
@@ -439,6 +486,60 @@ void px_fill_feed(px_fill_t *fill, const px_fetch_head_t *head, const char *body
             fill_on_body(&fill->fetch, body, len);
     }
     fill_on_end(&fill->fetch, head != NULL ? NULL : err, 0);
+}
+
+/* The end of a fill whose fetch was cancelled by px_fill_hooked, one loop turn later: px_fill_hooked may run inside the
+ * fetch's on_head, and the fetch (inside the fill) must outlive that callback. */
+static void on_deferred_end(h2o_timeout_entry_t *entry)
+{
+    px_fill_t *fill = H2O_STRUCT_FROM_MEMBER(px_fill_t, linger_timer, entry);
+    end_now(fill, fill->held_err, 0);
+}
+
+static void defer_end(px_fill_t *fill, const char *err)
+{
+    px_fetch_cancel(&fill->fetch);
+    fill->held_err = err;
+    fill->linger_timer.cb = on_deferred_end;
+    h2o_timeout_link(fill->owner->ctx.loop, &fill->owner->ctx.zero_timeout, &fill->linger_timer);
+}
+
+void px_fill_hooked(px_fill_t *fill, const px_fetch_head_t *head, const char *body, size_t body_len)
+{
+    int ended = fill->held_end;
+    h2o_buffer_t *held = fill->held;
+
+    fill->hook_pending = 0;
+    fill->held = NULL;
+    if (head == NULL) { /* the hook failed: the fill fails before its head */
+        h2o_buffer_dispose(&held);
+        fill->origin_dropped = 1; /* a function's feed goes on after this: what it gives is dropped */
+        if (ended)
+            end_now(fill, "the response hook failed", 0);
+        else
+            defer_end(fill, "the response hook failed");
+        return;
+    }
+    head_ready(fill, head);
+    if (body != NULL) { /* the hook's body replaces the origin's */
+        h2o_buffer_dispose(&held);
+        fill->origin_dropped = 1;
+        fill->fetch.body_done = ended;
+        if (body_len != 0)
+            body_now(fill, body, body_len);
+        if (ended)
+            end_now(fill, NULL, 0);
+        else
+            defer_end(fill, NULL);
+        return;
+    }
+    if (held->size != 0)
+        body_now(fill, held->bytes, held->size);
+    h2o_buffer_dispose(&held);
+    if (ended)
+        end_now(fill, fill->held_err, fill->held_timeout);
+    else
+        px_fetch_resume(&fill->fetch);
 }
 
 void px_fill_start(px_fill_t *fill, px_thread_t *th, size_t route_id, h2o_iovec_t reqbuf, int idempotent)

@@ -446,6 +446,9 @@ typedef struct px_fill_ops {
     int (*keep_lingering)(px_fill_t *fill);
     /* The fill is freed: release fill->user. */
     void (*dispose)(px_fill_t *fill);
+    /* Optional, before on_head: 1 when it takes the head to a response hook (it calls px_fill_hooked() later; the body
+     * and the end are held until then), 0 to go on at once. */
+    int (*hook_head)(px_fill_t *fill, const px_fetch_head_t *head);
 } px_fill_ops_t;
 
 struct px_fill {
@@ -473,7 +476,12 @@ struct px_fill {
     px_fetch_t fetch;
     h2o_iovec_t reqbuf; /* malloc'ed */
     const px_fill_ops_t *ops;
-    void *user;                       /* the cache's state for this fill */
+    void *user;         /* the cache's state for this fill */
+    int hook_pending;   /* ops->hook_head took the head: body and end are held */
+    h2o_buffer_t *held; /* the body that came meanwhile */
+    int held_end, held_timeout;
+    const char *held_err;
+    int origin_dropped;               /* the hook's answer replaced the origin's (or the hook failed): what else comes is dropped */
     int linger;                       /* set by ops->on_end: a complete fill stays joinable for a second */
     int lingered;                     /* seconds it stayed joinable */
     h2o_timeout_entry_t linger_timer; /* in the owner's one_sec_timeout */
@@ -509,6 +517,9 @@ struct px_sub {
 px_fill_t *px_fill_join(px_thread_t *th, const uint8_t key[32], int *created);
 /* Starts the fill's fetch on th (the thread that created it). reqbuf becomes the fill's (malloc'ed). */
 void px_fill_start(px_fill_t *fill, px_thread_t *th, size_t route_id, h2o_iovec_t reqbuf, int idempotent);
+/* The response hook is over: head is the head to publish (NULL: the hook failed, the fill fails), body (when not NULL)
+ * replaces the origin's. Then the held body and end go on, or the fetch resumes. */
+void px_fill_hooked(px_fill_t *fill, const px_fetch_head_t *head, const char *body, size_t body_len);
 /* Answers the fill at once, as its fetch would (a function origin): head and the whole body, or err without a head. */
 void px_fill_feed(px_fill_t *fill, const px_fetch_head_t *head, const char *body, size_t len, const char *err);
 /* Takes the fill out of the table: later joins make a new one. */
@@ -587,6 +598,14 @@ typedef struct px_cfill {
     int err_timeout;
     const char *err;
     uint8_t stored_id[CACHE_ID_SIZE]; /* where the object was put */
+    /* the route's response hook (cfill.c): the first request as it saw it, and what the hook decided */
+    char *request_id; /* malloc'ed */
+    char client_ip[64];
+    size_t route_id;
+    int https;
+    struct px_lrun *hook_lr;            /* the hook's run while it runs; its pool holds the head and the request view */
+    int64_t hook_ttl_s, hook_max_ttl_s; /* res.ttl, res.max_ttl; -1: none */
+    int hook_uncacheable;               /* res.cacheable = false */
 } px_cfill_t;
 
 /* Answers a request on a caching route: from the store, from a fill, or forwarded (with Cache-Status). */

@@ -369,3 +369,126 @@ hosts:
     assert.match(r.stderr, /edge\.yaml:9: route \/: hooks\.request: .*empty\.lua defines no function on_request/);
   });
 });
+
+describe('hooks: the response hook on a caching route (before the cache stores the answer)', () => {
+  let edge;
+  let port;
+  let origin;
+  const FILE = `
+function on_response(req, res)
+  local h = res.headers
+  h["x-hooked"] = "yes"
+  h["x-powered-by"] = nil
+  res.headers = h
+  if req.path == "/cres/nocache" then res.cacheable = false end
+  if req.path == "/cres/short" then res.max_ttl = 1 end
+  if req.path == "/cres/ttl0" then res.ttl = 0 end
+  if req.path == "/cres/replace" then res.body = "replaced and stored" end
+  if req.path == "/cres/fetch" then
+    local sub = edge.fetch(req.headers["x-target"])
+    h["x-sub"] = sub and tostring(sub.status) or "failed"
+    res.headers = h
+  end
+  if req.path == "/cres/boom" then error("fill hook exploded") end
+end
+`;
+  before(async () => {
+    const dir = tempDir('ep-hooks-cache-');
+    fs.mkdirSync(path.join(dir, 'hooks'));
+    fs.writeFileSync(path.join(dir, 'hooks', 'cres.lua'), FILE);
+    fs.writeFileSync(path.join(dir, 'hooks', 'fnc.lua'), 'function handler() return { body = "fn body" } end\n');
+    origin = await startOrigin();
+    edge = await startEdge(`
+threads: 2
+listen:
+  - { address: 127.0.0.1, port: 0 }
+  - { address: 127.0.0.1, port: 0, tls: {} }
+lua: { dir: hooks }
+hosts:
+  "*":
+    routes:
+      - path: /cres/
+        origin: { url: "${origin.url}" }
+        cache: { default_ttl: 60s }
+        hooks: { response: hooks/cres.lua }
+      - path: /fnc
+        origin: { function: hooks/fnc.lua }
+        cache: { default_ttl: 60s }
+        hooks: { response: hooks/cres.lua }
+`, { dir });
+    [port] = edge.ports;
+  });
+  after(async () => {
+    await edge.stopClean();
+    await origin.close();
+  });
+
+  const hits = (p) => origin.requests.filter((r) => r.url.startsWith(p)).length;
+
+  test('the hooked answer is what is stored: a hit carries the hook\'s headers without running it again', async () => {
+    let res = await h1({ port, path: '/cres/a' });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['x-hooked'], 'yes');
+    assert.equal(res.headers['x-powered-by'], undefined);
+    await poll(async () => /hit/.test((await h1({ port, path: '/cres/a' })).headers['cache-status']));
+    res = await h1({ port, path: '/cres/a' });
+    assert.equal(res.headers['x-hooked'], 'yes');
+    assert.equal(res.headers['x-powered-by'], undefined);
+    assert.equal(hits('/cres/a'), 1);
+  });
+
+  test('res.cacheable = false keeps an answer out of the cache; res.max_ttl caps its freshness; res.ttl = 0 stores it stale', async () => {
+    for (let i = 0; i < 3; ++i) {
+      const res = await h1({ port, path: '/cres/nocache' });
+      assert.match(res.headers['cache-status'], /detail=lua/);
+    }
+    assert.equal(hits('/cres/nocache'), 3);
+    await h1({ port, path: '/cres/short' });
+    let hit;
+    await poll(async () => /hit/.test((hit = await h1({ port, path: '/cres/short' })).headers['cache-status']));
+    const ttl = Number(/ttl=(-?\d+)/.exec(hit.headers['cache-status'])[1]);
+    assert.ok(ttl <= 1, `ttl=${ttl} despite the 60 s default: max_ttl caps it`);
+    await sleep(2100);
+    assert.doesNotMatch((await h1({ port, path: '/cres/short' })).headers['cache-status'], /hit/);
+    await h1({ port, path: '/cres/ttl0' });
+    await sleep(300);
+    assert.doesNotMatch((await h1({ port, path: '/cres/ttl0' })).headers['cache-status'], /hit/);
+  });
+
+  test('a replaced body is stored; the origin is asked once', async () => {
+    const res = await h1({ port, path: '/cres/replace' });
+    assert.equal(res.body.toString(), 'replaced and stored');
+    await poll(async () => /hit/.test((await h1({ port, path: '/cres/replace' })).headers['cache-status']));
+    const hit = await h1({ port, path: '/cres/replace' });
+    assert.equal(hit.body.toString(), 'replaced and stored');
+    assert.equal(hit.headers['content-length'], String('replaced and stored'.length));
+    assert.equal(hits('/cres/replace'), 1);
+  });
+
+  test('a hook that waits (edge.fetch) in a fill: 20 concurrent misses, one origin request, every answer hooked', async () => {
+    const headers = { 'x-target': `${origin.url}/status/201` };
+    const all = await Promise.all(Array.from({ length: 20 }, () => h1({ port, path: '/cres/fetch', headers })));
+    for (const res of all) {
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['x-sub'], '201');
+    }
+    assert.equal(hits('/cres/fetch'), 1);
+  });
+
+  test('a function\'s answer on a caching route goes through the hook before it is stored', async () => {
+    const res = await h1({ port, path: '/fnc' });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['x-hooked'], 'yes');
+    assert.equal(res.body.toString(), 'fn body');
+    await poll(async () => /hit/.test((await h1({ port, path: '/fnc' })).headers['cache-status']));
+  });
+
+  test('a failing hook in a fill fails the answer (JSON error) and nothing is stored', async () => {
+    const res = await h1({ port, path: '/cres/boom' });
+    assert.ok(res.status >= 500, String(res.status));
+    assert.ok(json(res).request_id);
+    await poll(() => /response hook .*cres\.lua failed: .*fill hook exploded/.test(edge.logs()));
+    await h1({ port, path: '/cres/boom' });
+    assert.equal(hits('/cres/boom'), 2);
+  });
+});
