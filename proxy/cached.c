@@ -317,6 +317,8 @@ static void csub_on_release(px_sub_t *sub, px_fill_t *fill, int state)
         cs->st->upstream_ms = fill->fetch.head_ms;
         if (cf->err_timeout)
             px_send_error(req, 504, "Gateway Timeout", "Origin timed out");
+        else if (cf->err != NULL && strcmp(cf->err, "the response hook failed") == 0) /* fill.c px_fill_hooked */
+            px_send_error(req, 500, "Internal Server Error", "The response hook failed");
         else
             px_send_error(
                 req, 502, "Bad Gateway",
