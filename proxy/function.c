@@ -2,13 +2,18 @@
  * function: routes whose origin is a Lua function (origin: { function: FILE }). The request becomes an API Gateway
  * proxy-integration event, the thread's Lua VM (hooks/) runs handler(event, context), and its answer is the response.
  *
- * Boot: every function file of the conf is a script of the VMs (px_functions_init numbers them and checks that each
- * compiles, so a syntax error stops the start with the conf's file:line and the script's). Each worker thread makes
- * its own VM on its loop (px_functions_init_thread), from texts read once (px_lua_texts_t). SIGHUP reads and compiles
- * the files again on the main thread; if all of them load, the new texts replace the old (under lua_mu), a generation
- * counter moves on, and each worker makes a new VM from them before its next call (calls run to their end, so none is
- * in flight then); if one does not, the error is logged and the old scripts keep running. Modules loaded with
- * require() are read from disk whenever a VM is made.
+ * Boot: every Lua file of the conf (functions, and the routes' request and response hooks) is a script of the VMs
+ * (px_functions_init numbers them and checks that each compiles and defines what its routes call, so a bad file stops
+ * the start with the conf's file:line and the script's). Each worker thread makes its own VM on its loop
+ * (px_functions_init_thread), from texts read once (px_lua_texts_t). SIGHUP reads and compiles the files again on the
+ * main thread; if all of them load, the new texts replace the old (under lua_mu), a generation counter moves on, and
+ * each worker makes a new VM from them before its next run (px_functions_refresh); runs still waiting (edge.fetch)
+ * keep the old VM, which is freed after the last of them. If a file does not load, the error is logged and the old
+ * scripts keep running. Modules loaded with require() are read from disk whenever a VM is made.
+ *
+ * A function may wait (edge.fetch, edge.purge): a request's run allocates from the request's pool and gets a driver
+ * (lua.c) only when it waits; a cache fill's run has its own driver and memory, since the fill outlives its first
+ * request.
  *
  * Failures: an error or a limit breach in the function answers 502 {"message": "The function failed", ...}; the
  * error with its Lua traceback goes to the error log with the request id. The worker and its VM carry on.

@@ -11,8 +11,9 @@
  *
  * on_response(req, res) runs on a function's answer (res.body is there) and on the head of a URL origin's answer
  * (res.body is nil; assigning it replaces the origin's body). What it sets (status, headers, body) is what the client
- * gets and, on a caching route, what the cache considers (res.ttl, res.max_ttl, res.cacheable). A failure answers 500
- * (or with on_error: continue, the answer goes on unchanged).
+ * gets. A failure answers 500 (or with on_error: continue, the answer goes on unchanged). On a caching route it runs in
+ * the cache fill instead (cfill.c: once per origin answer, before the cache judges it; res.ttl, res.max_ttl and
+ * res.cacheable steer the cache).
  *
  * A run allocates from the request's pool; one that waits gets a px_lrun_t driver, freed with the request (a run still
  * waiting is cancelled then).
