@@ -249,7 +249,7 @@ void px_functions_reload(px_server_t *srv)
     if (srv->nlua_files == 0)
         return;
     if ((fresh = load_texts(srv->conf, srv->lua_files, srv->nlua_files, err, sizeof(err))) == NULL) {
-        fprintf(stderr, "edgeproxy: SIGHUP: %s; the functions keep their previous scripts\n", err);
+        fprintf(stderr, "edgeproxy: SIGHUP: %s; the Lua files keep their previous scripts\n", err);
         return;
     }
     pthread_mutex_lock(&srv->lua_mu);

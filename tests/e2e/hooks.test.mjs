@@ -348,6 +348,35 @@ describe('hooks', () => {
 });
 
 describe('hooks: configuration checks', () => {
+  test('SIGHUP reloads hook files; a broken one keeps the old hook running', async () => {
+    const dir = tempDir('ep-hooks-hup-');
+    fs.mkdirSync(path.join(dir, 'hooks'));
+    const file = path.join(dir, 'hooks', 'v.lua');
+    const version = (v) => `function on_request(req) return edge.respond(200, { ["x-v"] = "${v}" }, "v${v}") end\n`;
+    fs.writeFileSync(file, version(1));
+    const edge = await startEdge(`
+listen:
+  - { address: 127.0.0.1, port: 0 }
+lua: { dir: hooks }
+hosts:
+  "*":
+    routes:
+      - path: /
+        origin: { static: . }
+        hooks: { request: hooks/v.lua }
+`, { dir });
+    const [port] = edge.ports;
+    assert.equal((await h1({ port, path: '/' })).headers['x-v'], '1');
+    fs.writeFileSync(file, version(2));
+    edge.proc.kill('SIGHUP');
+    await poll(async () => (await h1({ port, path: '/' })).headers['x-v'] === '2', 5000);
+    fs.writeFileSync(file, 'function on_request(req) syntax error here\n');
+    edge.proc.kill('SIGHUP');
+    await poll(() => /SIGHUP: .*v\.lua.*keep their previous scripts/.test(edge.logs()), 5000);
+    for (let i = 0; i < 5; ++i) assert.equal((await h1({ port, path: '/' })).headers['x-v'], '2');
+    await edge.stopClean();
+  });
+
   test('a hooks file without its function stops the start and -t, naming the conf line', async () => {
     const dir = tempDir('ep-hooks-bad-');
     fs.mkdirSync(path.join(dir, 'hooks'));
