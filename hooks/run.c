@@ -338,14 +338,15 @@ static const char *pcall_message(lua_State *L, size_t *len)
     return "unknown error";
 }
 
-/* Runs f(run) protected on the VM's main thread; on failure, sets the outcome's error. Returns the lua_pcall status. */
-static int protect(hooks_run_t *run, lua_CFunction f)
+/* Runs f(arg) protected on the VM's main thread (arg: the run, or what f needs of it); on failure, sets the run's
+ * outcome error. Returns the lua_pcall status. */
+static int protect(hooks_run_t *run, lua_CFunction f, void *arg)
 {
     lua_State *L = run->vm->L;
     int top = lua_gettop(L), status;
 
     lua_pushcfunction(L, f);
-    lua_pushlightuserdata(L, run);
+    lua_pushlightuserdata(L, arg);
     if ((status = lua_pcall(L, 1, 0, 0)) != LUA_OK) {
         size_t len;
         const char *msg = pcall_message(L, &len);
@@ -596,7 +597,7 @@ static hooks_status_t start(hooks_run_t *run, hooks_run_t **out_run)
     }
     hooks_call_init(&run->call, vm, run->kind == HOOKS_RUN_FUNCTION ? run->ev->request_id : run->rq->request_id);
     run->call.run = run;
-    if ((st = settle(run, protect(run, start_p))) == HOOKS_WAITING)
+    if ((st = settle(run, protect(run, start_p, run))) == HOOKS_WAITING)
         *out_run = run;
     return st;
 }
@@ -734,22 +735,7 @@ static int push_p(lua_State *L)
 
 static hooks_status_t resume(resume_values_t *rv)
 {
-    hooks_run_t *run = rv->run;
-    lua_State *L = run->vm->L;
-    int top = lua_gettop(L), status;
-
-    lua_pushcfunction(L, push_p);
-    lua_pushlightuserdata(L, rv);
-    if ((status = lua_pcall(L, 1, 0, 0)) != LUA_OK) {
-        size_t len;
-        const char *msg = pcall_message(L, &len);
-        run->out->error = hooks_copy_out(msg, len, run->alloc, run->alloc_data);
-        if (status == LUA_ERRMEM)
-            run->call.out_of_memory = 1;
-    }
-    lua_settop(L, top);
-    run->vm->reserve = 0;
-    return settle(run, status);
+    return settle(rv->run, protect(rv->run, push_p, rv));
 }
 
 hooks_status_t hooks_resume_fetch(hooks_run_t *run, const hooks_fetch_result_t *r)

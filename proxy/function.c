@@ -571,13 +571,7 @@ static void on_done(void *data, hooks_status_t status)
     if (st->match->route->hooks.response_file != NULL) {
         const hooks_response_t *res = &fn->out->response;
         req->res.status = res->status;
-        for (size_t i = 0; i != res->nheaders; ++i) {
-            const hooks_kv_t *h = res->headers + i;
-            if (h2o_memis(h->name, h->name_len, H2O_STRLIT("content-length")) ||
-                px_drop_response_field(h2o_iovec_init(h->name, h->name_len)))
-                continue;
-            h2o_add_header_by_str(&req->pool, &req->res.headers, h->name, h->name_len, 1, NULL, h->value, h->value_len);
-        }
+        px_hook_add_headers(req, res->headers, res->nheaders);
         px_hook_response(req, st, res->body != NULL ? res->body : "", res->body_len, on_hooked, fn);
         return;
     }

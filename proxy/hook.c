@@ -105,6 +105,17 @@ void px_hook_request_view(h2o_req_t *req, px_req_t *st, px_rq_t *v)
                               .complete = complete_view};
 }
 
+void px_hook_add_headers(h2o_req_t *req, const hooks_kv_t *kv, size_t n)
+{
+    for (size_t i = 0; i != n; ++i) {
+        const hooks_kv_t *h = kv + i;
+        if (h2o_memis(h->name, h->name_len, H2O_STRLIT("content-length")) ||
+            px_drop_response_field(h2o_iovec_init(h->name, h->name_len)))
+            continue;
+        h2o_add_header_by_str(&req->pool, &req->res.headers, h->name, h->name_len, 1, NULL, h->value, h->value_len);
+    }
+}
+
 void px_hook_send_answer(h2o_req_t *req, px_req_t *st, const hooks_response_t *res)
 {
     static h2o_generator_t generator = {NULL, NULL};
@@ -112,13 +123,7 @@ void px_hook_send_answer(h2o_req_t *req, px_req_t *st, const hooks_response_t *r
     st->from_origin = 1; /* the script's answer, errors included, is sent as it is */
     req->res.status = res->status;
     req->res.reason = "OK";
-    for (size_t i = 0; i != res->nheaders; ++i) {
-        const hooks_kv_t *h = res->headers + i;
-        if (h2o_memis(h->name, h->name_len, H2O_STRLIT("content-length")) ||
-            px_drop_response_field(h2o_iovec_init(h->name, h->name_len)))
-            continue;
-        h2o_add_header_by_str(&req->pool, &req->res.headers, h->name, h->name_len, 1, NULL, h->value, h->value_len);
-    }
+    px_hook_add_headers(req, res->headers, res->nheaders);
     req->res.content_length = res->body_len;
     h2o_start_response(req, &generator);
     h2o_iovec_t body = h2o_iovec_init(res->body, res->body_len);
@@ -294,12 +299,6 @@ void px_hook_apply_response(h2o_req_t *req, const hooks_response_changes_t *c)
         req->res.status = c->status;
     if (c->headers_changed) {
         memset(&req->res.headers, 0, sizeof(req->res.headers));
-        for (size_t i = 0; i != c->nheaders; ++i) {
-            const hooks_kv_t *h = c->headers + i;
-            if (h2o_memis(h->name, h->name_len, H2O_STRLIT("content-length")) ||
-                px_drop_response_field(h2o_iovec_init(h->name, h->name_len)))
-                continue;
-            h2o_add_header_by_str(&req->pool, &req->res.headers, h->name, h->name_len, 1, NULL, h->value, h->value_len);
-        }
+        px_hook_add_headers(req, c->headers, c->nheaders);
     }
 }

@@ -311,6 +311,9 @@ typedef struct px_rq {
 void px_hook_request_view(h2o_req_t *req, px_req_t *st, px_rq_t *v);
 /* A slot in the request's pool whose px_lrun_t (if any) is freed with the request. */
 px_lrun_t **px_hook_lrun_slot(h2o_req_t *req);
+/* Adds a script's response fields to req->res.headers, leaving out those edgeproxy sets itself (content-length, server,
+ * hop-by-hop, surrogate). */
+void px_hook_add_headers(h2o_req_t *req, const hooks_kv_t *kv, size_t n);
 /* Sends a script's answer (a function's, edge.respond's) as the response. */
 void px_hook_send_answer(h2o_req_t *req, px_req_t *st, const hooks_response_t *res);
 void px_hook_log_failure(px_req_t *st, const char *what, const char *file, const char *err);
