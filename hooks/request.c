@@ -400,7 +400,8 @@ static int req_newindex(lua_State *L)
         }
         keep(L, o, is_path ? F_PATH : F_QUERY);
     } else if (strcmp(k, "headers") == 0) {
-        luaL_checktype(L, 3, LUA_TTABLE);
+        if (lua_type(L, 3) != LUA_TTABLE)
+            return luaL_error(L, "req.headers must be a table");
         check_headers(L, 3, "req.headers", 0);
         keep(L, o, F_HEADERS);
     } else if (strcmp(k, "cache_key") == 0 || strcmp(k, "origin") == 0) {
@@ -423,11 +424,12 @@ static int res_newindex(lua_State *L)
     lua_settop(L, 3);
     if (strcmp(k, "status") == 0) {
         v = lua_tointegerx(L, 3, &isint);
-        if (!isint || v < 100 || v > 599)
+        if (lua_type(L, 3) != LUA_TNUMBER || !isint || v < 100 || v > 599)
             return luaL_error(L, "res.status must be an integer in 100..599");
         keep(L, o, F_STATUS);
     } else if (strcmp(k, "headers") == 0) {
-        luaL_checktype(L, 3, LUA_TTABLE);
+        if (lua_type(L, 3) != LUA_TTABLE)
+            return luaL_error(L, "res.headers must be a table");
         check_headers(L, 3, "res.headers", 1);
         keep(L, o, F_HEADERS);
     } else if (strcmp(k, "body") == 0) {
@@ -436,11 +438,12 @@ static int res_newindex(lua_State *L)
         keep(L, o, F_BODY);
     } else if (strcmp(k, "ttl") == 0 || strcmp(k, "max_ttl") == 0) {
         v = lua_tointegerx(L, 3, &isint);
-        if (!lua_isnil(L, 3) && (!isint || v < 0 || v > 100LL * 365 * 86400))
+        if (!lua_isnil(L, 3) && (lua_type(L, 3) != LUA_TNUMBER || !isint || v < 0 || v > 100LL * 365 * 86400))
             return luaL_error(L, "res.%s must be a whole number of seconds (0..100 years), or nil", k);
         keep(L, o, k[0] == 't' ? F_TTL : F_MAX_TTL);
     } else if (strcmp(k, "cacheable") == 0) {
-        luaL_checktype(L, 3, LUA_TBOOLEAN);
+        if (lua_type(L, 3) != LUA_TBOOLEAN)
+            return luaL_error(L, "res.cacheable must be true or false");
         keep(L, o, F_CACHEABLE);
     } else {
         return luaL_error(L, "res.%s cannot be set", k);

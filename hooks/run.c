@@ -241,7 +241,7 @@ int hooks_edge_respond(lua_State *L)
     int isint;
 
     status = lua_tointegerx(L, 1, &isint);
-    if (!isint || status < 100 || status > 599)
+    if (lua_type(L, 1) != LUA_TNUMBER || !isint || status < 100 || status > 599)
         luaL_argerror(L, 1, "a status code in 100..599");
     if (!lua_isnoneornil(L, 2))
         luaL_checktype(L, 2, LUA_TTABLE);

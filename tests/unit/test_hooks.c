@@ -1811,10 +1811,11 @@ static void test_request_bad_writes(void **state)
         {"/headers-nul", "control character"},
         {"/headers-bool", "header 'x' has a boolean value"},
         {"/headers-array", "header 'x' has a table value"},
-        {"/headers-string", "table expected, got string"},
+        {"/headers-string", "req.headers must be a table"},
         {"/cache-key-table", "req.cache_key must be a string"},
         {"/origin-number", "req.origin must be a string"},
         {"/respond-99", "a status code in 100..599"},
+        {"/respond-string", "a status code in 100..599"},
         {"/respond-600", "a status code in 100..599"},
         {"/respond-float", "a status code in 100..599"},
         {"/respond-body-table", "bad argument #3"},
@@ -1846,6 +1847,7 @@ static void test_request_bad_writes(void **state)
                              "  ['/origin-number'] = function(req) req.origin = 1 end,\n"
                              "  ['/respond-99'] = function(req) edge.respond(99) end,\n"
                              "  ['/respond-600'] = function(req) edge.respond(600) end,\n"
+                             "  ['/respond-string'] = function(req) edge.respond('201') end,\n"
                              "  ['/respond-float'] = function(req) edge.respond(200.5) end,\n"
                              "  ['/respond-body-table'] = function(req) edge.respond(200, nil, {}) end,\n"
                              "  ['/respond-headers-string'] = function(req) edge.respond(200, 'x: y') end,\n"
@@ -2473,6 +2475,7 @@ static const char response_src[] =
     "  elseif p == '/req-headers' then req.headers = {}\n"
     "  elseif p == '/respond' then edge.respond(200)\n"
     "  elseif p == '/bad-status' then res.status = 600\n"
+    "  elseif p == '/string-status' then res.status = '404'\n"
     "  elseif p == '/bad-ttl' then res.ttl = -1\n"
     "  elseif p == '/float-ttl' then res.max_ttl = 1.5\n"
     "  elseif p == '/bad-body' then res.body = 1\n"
@@ -2596,10 +2599,11 @@ static void test_response_bad(void **state)
         {"/req-headers", "req is read-only in on_response"},
         {"/respond", "edge.respond: only in on_request"},
         {"/bad-status", "res.status must be an integer in 100..599"},
+        {"/string-status", "res.status must be an integer in 100..599"},
         {"/bad-ttl", "res.ttl must be a whole number of seconds"},
         {"/float-ttl", "res.max_ttl must be a whole number of seconds"},
         {"/bad-body", "res.body must be a string"},
-        {"/bad-cacheable", "boolean expected"},
+        {"/bad-cacheable", "res.cacheable must be true or false"},
         {"/bad-field", "res.reason cannot be set"},
         {"/bad-header", "control character"},
         {"/bad-header-name", "res.headers: header name 'a:b' is not a token"},
