@@ -218,22 +218,33 @@ static void parse_url(ctx_t *c, yaml_node_t *n, conf_origin_t *o)
 
 static void parse_origin(ctx_t *c, yaml_node_t *n, conf_origin_t *o)
 {
-    enum { F_URL, F_CA, F_PRESERVE_HOST, F_STATIC, F_INDEX, F_FUNCTION, F_COUNT };
-    static const char *const names[] = {"url", "ca", "preserve_host", "static", "index", "function"};
+    enum { F_URL, F_CA, F_PRESERVE_HOST, F_STATIC, F_INDEX, F_FUNCTION, F_STORE, F_COUNT };
+    static const char *const names[] = {"url", "ca", "preserve_host", "static", "index", "function", "store"};
     yaml_node_t *v[F_COUNT];
     size_t k;
 
     CN_GET_FIELDS(c, n, names, v);
-    if ((v[F_URL] != NULL) + (v[F_STATIC] != NULL) + (v[F_FUNCTION] != NULL) > 1)
-        cn_fail(c, cn_line_of(n), "use one of url, static or function");
-    if (v[F_URL] == NULL && v[F_STATIC] == NULL && v[F_FUNCTION] == NULL)
-        cn_fail(c, cn_line_of(n), "url, static or function is required");
+    if ((v[F_URL] != NULL) + (v[F_STATIC] != NULL) + (v[F_FUNCTION] != NULL) + (v[F_STORE] != NULL) > 1)
+        cn_fail(c, cn_line_of(n), "use one of url, static, function or store");
+    if (v[F_URL] == NULL && v[F_STATIC] == NULL && v[F_FUNCTION] == NULL && v[F_STORE] == NULL)
+        cn_fail(c, cn_line_of(n), "url, static, function or store is required");
     for (size_t i = 0; i < F_COUNT; i++) {
         int url_only = i == F_CA || i == F_PRESERVE_HOST, static_only = i == F_INDEX;
         if (v[i] == NULL || (url_only && v[F_URL] != NULL) || (static_only && v[F_STATIC] != NULL) || (!url_only && !static_only))
             continue;
         cn_key_field(c, names[i], strlen(names[i]));
         cn_fail(c, cn_line_of(v[i]), "only allowed with %s", url_only ? "url" : "static");
+    }
+    if (v[F_STORE] != NULL) {
+        const char *kind;
+        o->kind = CONF_ORIGIN_STORE;
+        k = cn_key_field(c, "store", 5);
+        kind = cn_get_nonempty_string(c, v[F_STORE]);
+        if (strcmp(kind, "dynamodb") != 0)
+            cn_fail(c, cn_line_of(v[F_STORE]), "expected dynamodb, not \"%s\" (the REST origin is not there yet)", kind);
+        o->store_kind = CONF_STORE_DYNAMODB;
+        cn_key_pop(c, k);
+        return;
     }
     if (v[F_FUNCTION] != NULL) {
         o->kind = CONF_ORIGIN_FUNCTION;
@@ -1111,6 +1122,34 @@ static void parse_cache(ctx_t *c, yaml_node_t *n)
     cn_key_pop(c, k);
 }
 
+/* store: { path, max_size }: the item store's LMDB environment (always set: defaults without the block). */
+static void parse_store(ctx_t *c, yaml_node_t *n)
+{
+    static const char *const names[] = {"path", "max_size"};
+    yaml_node_t *v[2] = {NULL, NULL};
+    conf_t *conf = &c->impl->pub;
+    size_t k = cn_key_field(c, "store", 5);
+
+    if (n != NULL)
+        CN_GET_FIELDS(c, n, names, v);
+    conf->store.max_size = CONF_DEFAULT_STORE_MAX_SIZE;
+    if (v[0] != NULL) {
+        size_t kf = cn_key_field(c, "path", 4);
+        conf->store.path = cn_get_path(c, v[0]);
+        cn_key_pop(c, kf);
+    } else {
+        conf->store.path = cn_arena_printf(c, "%s/store", conf->data_dir);
+    }
+    if (v[1] != NULL) {
+        size_t kf = cn_key_field(c, "max_size", 8);
+        conf->store.max_size = cn_get_size(c, v[1], CONF_MAX_CACHE_MAX_SIZE);
+        if (conf->store.max_size < CONF_MIN_CACHE_MAX_SIZE)
+            cn_fail(c, cn_line_of(v[1]), "must be at least 16MiB");
+        cn_key_pop(c, kf);
+    }
+    cn_key_pop(c, k);
+}
+
 static void parse_admin(ctx_t *c, yaml_node_t *n)
 {
     static const char *const names[] = {"address", "port", "token"};
@@ -1367,8 +1406,8 @@ void cn_parse_root(ctx_t *c, yaml_node_t *root)
 {
     static const char *const names[] = {"threads",    "data_dir", "listen", "limits", "shutdown_timeout",
                                         "access_log", "hosts",    "cache",  "admin",  "api_keys",
-                                        "plans",      "keys",     "lua"};
-    yaml_node_t *v[13];
+                                        "plans",      "keys",     "lua",    "store"};
+    yaml_node_t *v[14];
     conf_t *conf = &c->impl->pub;
     size_t k;
 
@@ -1463,6 +1502,7 @@ void cn_parse_root(ctx_t *c, yaml_node_t *root)
         conf->access_log.path = cn_arena_printf(c, "%s/access.log", conf->data_dir);
 
     parse_cache(c, v[7]);
+    parse_store(c, v[13]);
     if (v[8] != NULL) {
         k = cn_key_field(c, "admin", 5);
         parse_admin(c, v[8]);

@@ -30,6 +30,7 @@
 #define CONF_DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
 #define CONF_DEFAULT_IDLE_TIMEOUT_MS 10000u
 #define CONF_DEFAULT_CACHE_MAX_SIZE (1024ull * 1024 * 1024)
+#define CONF_DEFAULT_STORE_MAX_SIZE (1024ull * 1024 * 1024)
 #define CONF_MIN_CACHE_MAX_SIZE (16ull * 1024 * 1024)
 #define CONF_MAX_CACHE_MAX_SIZE (1024ull * 1024 * 1024 * 1024)
 #define CONF_DEFAULT_CACHE_MAX_OBJECT_SIZE (64ull * 1024 * 1024)
@@ -83,6 +84,7 @@ typedef enum conf_origin_kind {
     CONF_ORIGIN_URL,      /* origin: { url: https://host:port/base, ca: file, preserve_host: false } */
     CONF_ORIGIN_STATIC,   /* origin: { static: dir, index: [index.html] } */
     CONF_ORIGIN_FUNCTION, /* origin: { function: file.lua }: the Lua function handler(event, context) answers */
+    CONF_ORIGIN_STORE,    /* origin: { store: dynamodb }: the item store answers the DynamoDB JSON protocol */
 } conf_origin_kind_t;
 
 typedef struct conf_origin {
@@ -105,6 +107,8 @@ typedef struct conf_origin {
     /* CONF_ORIGIN_FUNCTION */
     char *function_file; /* resolved path of the Lua file */
     unsigned function_line;
+    /* CONF_ORIGIN_STORE */
+    enum { CONF_STORE_DYNAMODB = 1 } store_kind;
 } conf_origin_t;
 
 /* One segment of a path pattern such as /users/{id}/files/{rest+}. */
@@ -368,6 +372,10 @@ typedef struct conf {
         uint64_t max_size;        /* bytes the store may use; default 1 GiB, 16 MiB..1 TiB */
         uint64_t max_object_size; /* larger responses pass through uncached; default 64 MiB, at most max_size / 4 */
     } cache;
+    struct {
+        char *path;        /* the item store's LMDB environment; resolved; default <data_dir>/store */
+        uint64_t max_size; /* its map size; default 1 GiB, 16 MiB..1 TiB */
+    } store;
     struct {
         int enabled;   /* an admin listener is configured */
         char *address; /* default 127.0.0.1 */

@@ -146,6 +146,9 @@ void px_dispatch(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
         else
             px_function_handle(req, st, origin);
         return;
+    case CONF_ORIGIN_STORE:
+        px_dynamo_handle(req, st, origin);
+        return;
     default:
         px_send_error(req, 502, "Bad Gateway", "The route has no origin");
         return;

@@ -21,6 +21,7 @@
 #include "conf/conf.h"
 #include "gateway/gateway.h"
 #include "hooks/hooks.h"
+#include "store/store.h"
 #include "proxy/phr.h"
 #include "proxy/proxy.h"
 
@@ -133,6 +134,7 @@ struct px_server {
     struct px_lua_texts *lua_texts; /* function.c: the files' texts of the current generation, under lua_mu */
     pthread_mutex_t lua_mu;
     SSL_CTX *lua_fetch_ssl_ctx; /* lua.c: edge.fetch's https client context; owned */
+    struct store *store;        /* the item store; NULL when no route uses it */
     h2o_iovec_t *quota_items;   /* per plan: its quota's item; base NULL for none and for monthly ones (w varies) */
     atomic_int stopping;
 };
@@ -154,6 +156,7 @@ struct px_thread {
     h2o_multithread_receiver_t wake;           /* the signal thread pokes this to start the shutdown */
     h2o_multithread_receiver_t fill_receiver;  /* fill.c: progress of fills this thread's requests stream */
     h2o_multithread_receiver_t admin_receiver; /* admin.c: purges committed by the store's writer */
+    h2o_multithread_receiver_t store_receiver; /* dynamo.c: item store writes committed by its writer */
     h2o_socket_t **listen_socks;
     h2o_accept_ctx_t *accept_ctxs;
     px_route_client_t *clients; /* per route id */
@@ -671,6 +674,13 @@ char *px_store_url_of(char *url);
 void px_admin_register(px_server_t *srv, h2o_pathconf_t *pathconf);
 /* The receiver callback of a thread's admin messages (purges done). */
 void px_admin_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+
+/* ---- dynamo.c: the item store's DynamoDB JSON protocol on a route ---- */
+
+/* Answers a request on an `origin: { store: dynamodb }` route. */
+void px_dynamo_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin);
+/* The receiver callback of a thread's store messages (writes committed). */
+void px_dynamo_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 
 /* ---- lua.c: Lua runs driven on a thread's loop (edge.fetch, edge.purge) ---- */
 

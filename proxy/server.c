@@ -137,6 +137,7 @@ static int setup_origin(px_server_t *srv, px_origin_t *origin, char *err, size_t
         return 0;
     }
     case CONF_ORIGIN_FUNCTION: /* px_functions_init */
+    case CONF_ORIGIN_STORE:    /* the store is opened above */
         return 0;
     default:
         snprintf(err, errlen, "%s:%u: route has no origin", srv->conf->file, origin->route->line);
@@ -220,6 +221,15 @@ int px_server_create(px_server_t **out, const conf_t *conf, char *err, size_t er
         if (px_router_route(srv->router, i)->cache.enabled) {
             cache_store_options_t opts = {.max_size = conf->cache.max_size, .max_object_size = conf->cache.max_object_size};
             if (cache_store_open(conf->cache.path, &opts, &srv->cache_store, err, errlen) != 0)
+                return -1;
+            break;
+        }
+    }
+
+    for (i = 0; i != srv->nroutes; ++i) {
+        if (px_router_route(srv->router, i)->origin.kind == CONF_ORIGIN_STORE) {
+            store_options_t sopts = {.dir = conf->store.path, .map_size = conf->store.max_size};
+            if (store_open(&srv->store, &sopts, err, errlen) != 0)
                 return -1;
             break;
         }
@@ -325,6 +335,7 @@ static void *thread_main(void *arg)
     h2o_multithread_register_receiver(th->ctx.queue, &th->wake, on_wake);
     h2o_multithread_register_receiver(th->ctx.queue, &th->fill_receiver, px_fill_on_messages);
     h2o_multithread_register_receiver(th->ctx.queue, &th->admin_receiver, px_admin_on_messages);
+    h2o_multithread_register_receiver(th->ctx.queue, &th->store_receiver, px_dynamo_on_messages);
 
     for (i = 0; i != srv->nlisteners; ++i) {
         h2o_socket_t *sock = th->listen_socks[i]; /* created by the main thread's dup(); see px_server_run */
@@ -411,6 +422,8 @@ int px_server_run(px_server_t *srv)
         pthread_join(srv->threads[i].tid, NULL);
     cache_store_close(srv->cache_store); /* commits what the fills queued */
     srv->cache_store = NULL;
+    store_close(srv->store); /* commits the writes queued (their answers go nowhere: the loops have ended) */
+    srv->store = NULL;
     gw_close(srv->gw); /* writes the last quota counts */
     srv->gw = NULL;
     fprintf(stderr, "edgeproxy: stopped\n");
@@ -467,6 +480,7 @@ void px_server_destroy(px_server_t *srv)
     if (srv->access_log_fd != -1)
         close(srv->access_log_fd);
     cache_store_close(srv->cache_store);
+    store_close(srv->store);
     px_router_free(srv->router);
     free(srv);
 }

@@ -8,6 +8,8 @@ test_pkgs=(libcmocka-dev curl nghttp2-client)
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")
 command -v node >/dev/null 2>&1 || want+=(nodejs)
+# npm installs the JS test clients (tests/e2e/package.json); Debian's npm package when node came without it
+[ "${1:-}" = "--test" ] && ! command -v npm >/dev/null 2>&1 && want+=(npm)
 
 missing=()
 for p in "${want[@]}"; do

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh --test
+# the JS test clients (the AWS SDK for the DynamoDB API), pinned by tests/e2e/package-lock.json, from npm's registry
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 jobs=$(nproc)
 # one test file at a time (each starts its own edgeproxy and origins); nodes older than 20 lack the flag: their default
 node_flags=()

@@ -1106,6 +1106,30 @@ static void test_lua(void **state)
 }
 
 /* A route's Lua hooks (on every origin kind) and internal routes. */
+/* origin: { store: dynamodb } and the top-level store block. */
+static void test_store(void **state)
+{
+    conf_t *conf;
+
+    (void)state;
+    conf = load_ok(ROUTE "        origin: { store: dynamodb }\n");
+    assert_int_equal(conf->hosts[0].routes[0].origin.kind, CONF_ORIGIN_STORE);
+    assert_int_equal(conf->hosts[0].routes[0].origin.store_kind, CONF_STORE_DYNAMODB);
+    assert_string_equal(conf->store.path, "/base/var/store");
+    assert_int_equal(conf->store.max_size, CONF_DEFAULT_STORE_MAX_SIZE);
+    conf_free(conf);
+    conf = load_ok("store: { path: items, max_size: 64MiB }\n" ROUTE ORIGIN);
+    assert_string_equal(conf->store.path, "/base/items");
+    assert_int_equal(conf->store.max_size, 64ull * 1024 * 1024);
+    conf_free(conf);
+    check_error(ROUTE "        origin: { store: rest }\n",
+                "t.yaml:7: hosts.\"*\".routes[0].origin.store: expected dynamodb, not \"rest\" (the REST origin is not there yet)");
+    check_error(ROUTE "        origin: { store: dynamodb, url: \"http://o\" }\n",
+                "t.yaml:7: hosts.\"*\".routes[0].origin: use one of url, static, function or store");
+    check_error("store: { max_size: 1MiB }\n" ROUTE ORIGIN, "t.yaml:1: store.max_size: must be at least 16MiB");
+    check_error("store: { where: x }\n" ROUTE ORIGIN, "t.yaml:1: store.where: unknown key");
+}
+
 static void test_hooks(void **state)
 {
     conf_t *conf = load_ok(LISTEN "hosts:\n"
@@ -1199,11 +1223,11 @@ static void test_err_origin(void **state)
     (void)state;
     check_error(ROUTE "        origin: \"http://o\"\n", "t.yaml:7: hosts.\"*\".routes[0].origin: expected a mapping");
     check_error(ROUTE "        origin: { url: \"http://o\", static: www }\n",
-                "t.yaml:7: hosts.\"*\".routes[0].origin: use one of url, static or function");
+                "t.yaml:7: hosts.\"*\".routes[0].origin: use one of url, static, function or store");
     check_error(ROUTE "        origin: { static: www, function: f.lua }\n",
-                "t.yaml:7: hosts.\"*\".routes[0].origin: use one of url, static or function");
+                "t.yaml:7: hosts.\"*\".routes[0].origin: use one of url, static, function or store");
     check_error(ROUTE "        origin: { preserve_host: false }\n",
-                "t.yaml:7: hosts.\"*\".routes[0].origin: url, static or function is required");
+                "t.yaml:7: hosts.\"*\".routes[0].origin: url, static, function or store is required");
     check_error(ROUTE "        origin: { function: f.lua, index: [a.html] }\n",
                 "t.yaml:7: hosts.\"*\".routes[0].origin.index: only allowed with static");
     check_error(ROUTE "        origin: { function: \"\" }\n", "t.yaml:7: hosts.\"*\".routes[0].origin.function: must not be empty");
@@ -1854,7 +1878,7 @@ int main(void)
         cmocka_unit_test(test_err_throttle),   cmocka_unit_test(test_cors),
         cmocka_unit_test(test_err_cors),       cmocka_unit_test(test_plans_keys),
         cmocka_unit_test(test_err_plans_keys), cmocka_unit_test(test_hooks),
-        cmocka_unit_test(test_err_hooks),
+        cmocka_unit_test(test_store),          cmocka_unit_test(test_err_hooks),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

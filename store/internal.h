@@ -1,0 +1,188 @@
+/*
+ * store/internal.h (internal to store/): what store.c (environment, writer, dispatch), table.c (table operations and
+ * schemas) and item.c (item operations) share.
+ *
+ * LMDB layout (one environment, MDB_NOTLS, synchronous commits):
+ *   "meta"      "t/NAME" -> the table's description, JSON (TableDescription's fields that do not change: TableName,
+ *                           KeySchema, AttributeDefinitions, CreationDateTime, ProvisionedThroughput or
+ *                           BillingModeSummary, LocalSecondaryIndexes, GlobalSecondaryIndexes, TableArn...)
+ *               "c/NAME" -> the table's counters, two little-endian uint64: ItemCount, TableSizeBytes (a separate
+ *                           16-byte record so that a write does not re-serialize the description)
+ *   "t.NAME"    one database per table: store_key_encode_pair(pk, sk) -> the item's checked, normalized JSON text.
+ * The table's database is never closed nor deleted while the process runs: DeleteTable empties it (mdb_drop with
+ * del 0) and CreateTable of the same name finds it again. Closing a handle while another thread may read through it is
+ * unsafe in LMDB (its name is looked up lazily by readers), so handles live as long as the environment; a name
+ * recreated gets its old handle back.
+ *
+ * Handles: only the writer thread opens databases (LMDB forbids concurrent mdb_dbi_open); it publishes name -> handle
+ * in a map (under a rwlock) after the commit that made the table, before it answers. Readers look handles up there:
+ * a table whose meta record is visible but whose handle is not yet published is one whose CreateTable is not yet
+ * acknowledged, and is answered as missing.
+ */
+#ifndef EDGEPROXY_STORE_INTERNAL_H
+#define EDGEPROXY_STORE_INTERNAL_H
+
+#include <jansson.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "store/expr.h"
+#include "store/store.h"
+#include "store/value.h"
+
+#define ST_MAX_TABLES 1000 /* LMDB's maxdbs is fixed at open; each read transaction allocates a slot per db */
+#define ST_BATCH_MAX 256   /* jobs per write transaction */
+
+#define T_VALIDATION "com.amazon.coral.validate#ValidationException"
+#define T_SERIALIZATION "com.amazon.coral.service#SerializationException"
+#define T_UNKNOWN_OP "com.amazon.coral.service#UnknownOperationException"
+#define T_NOT_FOUND "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException"
+#define T_IN_USE "com.amazonaws.dynamodb.v20120810#ResourceInUseException"
+#define T_CONDITION "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"
+#define T_LIMIT "com.amazonaws.dynamodb.v20120810#LimitExceededException"
+#define T_INTERNAL "com.amazonaws.dynamodb.v20120810#InternalServerError"
+
+/* ---- answers ---- */
+
+typedef struct st_answer {
+    int status; /* 0: not answered yet */
+    char *body;
+    size_t len;
+} st_answer_t;
+
+void st_answer_error(st_answer_t *a, int status, const char *type, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Takes o (a reference is dropped); answers 200 with its compact text. */
+void st_answer_json(st_answer_t *a, json_t *o);
+/* 200 with a copy of text. */
+void st_answer_text(st_answer_t *a, const char *text, size_t len);
+#define st_invalid(a, ...) st_answer_error((a), 400, T_VALIDATION, __VA_ARGS__)
+#define st_internal(a, rc) st_answer_error((a), 500, T_INTERNAL, "data store: %s", mdb_strerror(rc))
+
+/* ---- request checks (on the caller's thread) ---- */
+
+/* DynamoDB's "N validation error(s) detected: Value 'x' at 'tableName' failed to satisfy constraint: ...; ..." */
+typedef struct st_verrs {
+    int n;
+    size_t len;
+    char buf[2048];
+} st_verrs_t;
+/* value: the offending value as text (NULL: null), at: the member ("tableName", "key"). */
+void st_verr(st_verrs_t *v, const char *value, const char *at, const char *constraint);
+/* When errors were collected: answers them (400) and returns -1; else 0. */
+int st_verr_answer(st_verrs_t *v, st_answer_t *a);
+
+/*
+ * Members of the request: each returns 0 with *out set (NULL when absent or JSON null), or -1 having answered the
+ * SerializationException DynamoDB's deserializer gives a member of the wrong JSON type.
+ */
+int st_get_string(const json_t *req, const char *name, const char **out, st_answer_t *a);
+int st_get_object(const json_t *req, const char *name, json_t **out, st_answer_t *a);
+int st_get_bool(const json_t *req, const char *name, int *out, st_answer_t *a);
+int st_get_long(const json_t *req, const char *name, json_t **out, st_answer_t *a);
+/* A TableName member checked as DynamoDB checks it (not null, 3..255 chars, [a-zA-Z0-9_.-]+), at `at`. */
+void st_check_table_name(st_verrs_t *v, const char *name, const char *at);
+/* An enum member ("Member must satisfy enum value set: [A, B]"); allowed is NULL-terminated. */
+void st_check_enum(st_verrs_t *v, const char *value, const char *at, const char *const *allowed);
+
+/* ---- expressions: the placeholders of one request ---- */
+
+typedef struct st_arena_chunk st_arena_chunk_t;
+typedef struct st_exprs {
+    st_arena_chunk_t *arena;
+    json_t *names, *values; /* ExpressionAttributeNames / Values, borrowed from the request (NULL when absent) */
+    size_t nvalues;
+    json_t **vals; /* the values by index (borrowed) */
+    const char **val_keys;
+    unsigned char *val_used;
+    const char **name_keys;
+    size_t nnames;
+    unsigned char *name_used;
+    int has_cond, has_update, has_proj;
+    store_expr_t cond, update, proj;
+} st_exprs_t;
+
+/*
+ * Reads and checks ExpressionAttributeNames / Values and parses the expressions the request has among
+ * UpdateExpression, ConditionExpression and ProjectionExpression (the operation says which it takes: `allowed`, a mask
+ * of 1 << store_expr_kind_t), in DynamoDB's order of checks, then the unused-placeholder checks. 0, or -1 answered.
+ */
+int st_exprs_parse(st_exprs_t *x, json_t *req, unsigned allowed, st_answer_t *a);
+void st_exprs_free(st_exprs_t *x);
+
+/* ---- tables ---- */
+
+typedef struct st_schema {
+    json_t *desc;        /* the stored description (owned) */
+    const char *pk, *sk; /* into desc; sk NULL without a sort key */
+    store_type_t pk_type, sk_type;
+} st_schema_t;
+
+/* Reads and parses table `name`'s schema in txn. 0, MDB_NOTFOUND, or an LMDB error (or -1 for a damaged record). */
+int st_schema_load(store_t *s, MDB_txn *txn, const char *name, st_schema_t *out);
+void st_schema_free(st_schema_t *sc);
+/* Meta keys: "t/NAME", "c/NAME" (buf of 258 bytes). */
+MDB_val st_meta_key(char *buf, char kind, const char *name);
+int st_counters_get(store_t *s, MDB_txn *txn, const char *name, uint64_t *count, uint64_t *bytes);
+int st_counters_add(store_t *s, MDB_txn *txn, const char *name, int64_t dcount, int64_t dbytes);
+
+/* ---- the store and its writer ---- */
+
+typedef struct st_job st_job_t;
+struct st_job {
+    st_job_t *next;
+    /* Runs before the job's nested transaction begins, on the batch's transaction (CreateTable opens its database
+     * there: mdb_dbi_open is not for nested transactions). Optional; may answer (the job is then done). */
+    void (*prepare)(store_t *s, MDB_txn *parent, st_job_t *j);
+    /* Runs the job in its nested transaction; returns 1 to commit it, 0 to abort it. Must answer. NULL: a flush
+     * marker (nothing to run). */
+    int (*run)(store_t *s, MDB_txn *txn, st_job_t *j);
+    void (*free)(st_job_t *j); /* frees the job */
+    store_done_cb done;
+    void *data;
+    st_answer_t ans;
+    /* CreateTable: the handle opened by prepare, published after the commit */
+    char *new_name;
+    MDB_dbi new_dbi;
+};
+
+struct store {
+    MDB_env *env;
+    MDB_dbi meta;
+    char *dir;
+    pthread_rwlock_t map_lock; /* the handle map */
+    struct st_slot {
+        char *name;
+        MDB_dbi dbi;
+    } * map;
+    size_t map_cap, map_n;
+    pthread_mutex_t mu; /* the queue */
+    pthread_cond_t wake;
+    st_job_t *jobs, **jobs_tail;
+    int stopping, writer_started;
+    pthread_t writer;
+    /* the batch being run (writer only): handles opened in it, not yet published */
+    st_job_t *batch;
+};
+
+/* The handle of table `name`'s database: published ones, and (on the writer) those opened by the running batch.
+ * 0 and *dbi, or MDB_NOTFOUND. */
+int st_table_dbi(store_t *s, const char *name, MDB_dbi *dbi);
+/* Queues a write job (the writer answers it). Answers 500 itself when the store is closing. */
+void st_enqueue(store_t *s, st_job_t *j);
+
+/* Operations: each answers (reads directly; writes by queueing a job). req is the parsed request (a borrowed
+ * reference; jobs take their own). */
+void st_create_table(store_t *s, json_t *req, store_done_cb done, void *data);
+void st_delete_table(store_t *s, json_t *req, store_done_cb done, void *data);
+void st_describe_table(store_t *s, json_t *req, st_answer_t *a);
+void st_list_tables(store_t *s, json_t *req, st_answer_t *a);
+void st_put_item(store_t *s, json_t *req, store_done_cb done, void *data);
+void st_delete_item(store_t *s, json_t *req, store_done_cb done, void *data);
+void st_update_item(store_t *s, json_t *req, store_done_cb done, void *data);
+void st_get_item(store_t *s, json_t *req, st_answer_t *a);
+/* Opens handles of every table in meta (at store_open, before any reader). */
+int st_tables_open_all(store_t *s, MDB_txn *txn);
+int st_map_put(store_t *s, const char *name, MDB_dbi dbi);
+
+#endif

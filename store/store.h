@@ -1,0 +1,58 @@
+/*
+ * store: the item store, DynamoDB-compatible tables on LMDB (issue 6). No h2o types: the proxy hands over requests as
+ * DynamoDB JSON and gets DynamoDB JSON back, whichever way they came in (the DynamoDB wire protocol, the REST origin,
+ * Lua's edge.store).
+ *
+ * Model (store/README.md):
+ *   - one LMDB environment (a directory), opened with MDB_NOTLS so read transactions can run on any thread;
+ *   - a `meta` database (table name -> the table's description: key schema, attribute definitions, indexes, TTL,
+ *     counters) and one database per table (key: store_key_encode_pair of the item's key; value: the item's checked,
+ *     normalized JSON text);
+ *   - reads (GetItem, Query, Scan, BatchGetItem, TransactGetItems, DescribeTable, ListTables, DescribeTimeToLive) run
+ *     on the caller's thread in a read-only transaction, at once: they never wait for writes;
+ *   - writes go to the store's writer thread, which takes every request queued, runs each in its own nested
+ *     transaction (a failed condition aborts that request alone), commits the batch once, synchronously to disk
+ *     (group commit), and only then calls each request's callback: an acknowledged write is on disk.
+ *
+ * Ownership: store_open copies the path. A request's text is copied before store_call returns. The answer passed to
+ * the callback is malloc'ed and becomes the callee's (free it).
+ */
+#ifndef EDGEPROXY_STORE_H
+#define EDGEPROXY_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store_t;
+
+typedef struct store_options {
+    const char *dir;   /* the environment's directory (made if missing) */
+    uint64_t map_size; /* LMDB map size in bytes; 0: 1 GiB */
+} store_options_t;
+
+/* Opens (or creates) the environment and starts the writer thread. 0, or -1 with a message in err. */
+int store_open(store_t **out, const store_options_t *opts, char *err, size_t errlen);
+/* Waits for queued writes to be committed and answered, stops the writer and closes the environment. NULL is fine. */
+void store_close(store_t *s);
+
+/*
+ * The answer to one request: status is the HTTP status DynamoDB would send (200, 400 for client errors, 500 for
+ * internal ones); body the JSON text (malloc'ed, NUL-terminated; the callee frees it): the operation's output, or for
+ * an error {"__type": "...", "message": "..."} with DynamoDB's __type (e.g.
+ * "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException", "com.amazon.coral.validate#ValidationException").
+ */
+typedef void (*store_done_cb)(void *data, int status, char *body, size_t len);
+
+/*
+ * Runs one DynamoDB operation: op is the name after "DynamoDB_20120810." ("PutItem", ...), body its JSON request.
+ * Reads call done before store_call returns, on the caller's thread. Writes call done later, ON THE WRITER THREAD,
+ * after their commit; bridge to an event loop with a message. An unknown operation answers 400
+ * com.amazon.coral.service#UnknownOperationException; a body that is not a JSON object answers 400
+ * com.amazon.coral.service#SerializationException.
+ */
+void store_call(store_t *s, const char *op, const char *body, size_t len, store_done_cb done, void *data);
+
+/* Blocks until everything queued before the call is committed and answered (tests, shutdown). */
+void store_flush(store_t *s);
+
+#endif

@@ -1,0 +1,164 @@
+// The item store through the DynamoDB JSON protocol (origin: { store: dynamodb }), driven by the real AWS SDK for
+// JavaScript v3 (@aws-sdk/client-dynamodb and lib-dynamodb, pinned in package-lock.json): tables, items, conditions,
+// ReturnValues, errors as DynamoDB sends them, x-amz-crc32, and that acknowledged writes survive a restart.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  DeleteItemCommand,
+  DeleteTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  ListTablesCommand,
+  PutItemCommand,
+  ResourceInUseException,
+  ResourceNotFoundException,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { h1, killAll, startEdge, tempDir } from './lib.mjs';
+
+after(killAll);
+
+function crc32(buf) {
+  let c = 0xffffffff;
+  for (const b of buf) {
+    c ^= b;
+    for (let k = 0; k < 8; ++k) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  }
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+const CONF = `
+threads: 2
+listen:
+  - { address: 127.0.0.1, port: 0 }
+hosts:
+  "*":
+    routes:
+      - path: /
+        origin: { store: dynamodb }
+`;
+
+function client(port) {
+  return new DynamoDBClient({
+    endpoint: `http://127.0.0.1:${port}`,
+    region: 'local',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    maxAttempts: 1,
+  });
+}
+
+describe('DynamoDB API (AWS SDK v3)', () => {
+  let edge;
+  let port;
+  let ddb;
+  let dir;
+  before(async () => {
+    dir = tempDir('ep-ddb-');
+    edge = await startEdge(CONF, { dir });
+    [port] = edge.ports;
+    ddb = client(port);
+  });
+  after(async () => {
+    ddb.destroy();
+    await edge.stopClean();
+  });
+
+  test('CreateTable, DescribeTable, ListTables; a second CreateTable is ResourceInUseException', async () => {
+    const out = await ddb.send(new CreateTableCommand({
+      TableName: 'users',
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }));
+    assert.equal(out.TableDescription.TableName, 'users');
+    assert.equal(out.TableDescription.TableStatus, 'ACTIVE');
+    const d = await ddb.send(new DescribeTableCommand({ TableName: 'users' }));
+    assert.deepEqual(d.Table.KeySchema, [{ AttributeName: 'id', KeyType: 'HASH' }]);
+    const l = await ddb.send(new ListTablesCommand({}));
+    assert.ok(l.TableNames.includes('users'));
+    await assert.rejects(ddb.send(new CreateTableCommand({
+      TableName: 'users',
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    })), ResourceInUseException);
+    await assert.rejects(ddb.send(new DescribeTableCommand({ TableName: 'nope' })), ResourceNotFoundException);
+  });
+
+  test('PutItem, GetItem, UpdateItem, DeleteItem with conditions and ReturnValues', async () => {
+    await ddb.send(new PutItemCommand({ TableName: 'users', Item: { id: { S: 'u1' }, n: { N: '1.50' }, tags: { SS: ['a', 'b'] } } }));
+    let g = await ddb.send(new GetItemCommand({ TableName: 'users', Key: { id: { S: 'u1' } } }));
+    assert.deepEqual(g.Item.n, { N: '1.5' }, 'numbers come back normalized');
+    assert.deepEqual(new Set(g.Item.tags.SS), new Set(['a', 'b']));
+    await assert.rejects(ddb.send(new PutItemCommand({
+      TableName: 'users', Item: { id: { S: 'u1' } }, ConditionExpression: 'attribute_not_exists(id)',
+    })), ConditionalCheckFailedException);
+    const u = await ddb.send(new UpdateItemCommand({
+      TableName: 'users', Key: { id: { S: 'u1' } },
+      UpdateExpression: 'SET #n = #n + :one, #s = :s REMOVE tags', ExpressionAttributeNames: { '#n': 'n', '#s': 'status' },
+      ExpressionAttributeValues: { ':one': { N: '1' }, ':s': { S: 'ok' } }, ReturnValues: 'ALL_NEW',
+    }));
+    assert.deepEqual(u.Attributes, { id: { S: 'u1' }, n: { N: '2.5' }, status: { S: 'ok' } });
+    const del = await ddb.send(new DeleteItemCommand({ TableName: 'users', Key: { id: { S: 'u1' } }, ReturnValues: 'ALL_OLD' }));
+    assert.equal(del.Attributes.status.S, 'ok');
+    g = await ddb.send(new GetItemCommand({ TableName: 'users', Key: { id: { S: 'u1' } } }));
+    assert.equal(g.Item, undefined);
+  });
+
+  test('the document client; 200 concurrent ADD increments on one counter give exactly 200', async () => {
+    const doc = DynamoDBDocumentClient.from(ddb);
+    await doc.send(new PutCommand({ TableName: 'users', Item: { id: 'counter', hits: 0 } }));
+    await Promise.all(Array.from({ length: 200 }, () => doc.send(new UpdateCommand({
+      TableName: 'users', Key: { id: 'counter' }, UpdateExpression: 'ADD hits :one', ExpressionAttributeValues: { ':one': 1 },
+    }))));
+    const g = await doc.send(new GetCommand({ TableName: 'users', Key: { id: 'counter' } }));
+    assert.equal(g.Item.hits, 200);
+  });
+
+  test('50 concurrent conditional puts: exactly one wins', async () => {
+    const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => ddb.send(new PutItemCommand({
+      TableName: 'users', Item: { id: { S: 'race' }, by: { N: String(i) } }, ConditionExpression: 'attribute_not_exists(id)',
+    }))));
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+    for (const r of results.filter((x) => x.status === 'rejected')) assert.ok(r.reason instanceof ConditionalCheckFailedException);
+  });
+
+  test('wire: errors as DynamoDB sends them, x-amzn-RequestId and a correct x-amz-crc32', async () => {
+    const post = (target, body) => h1({
+      port, path: '/', method: 'POST', body,
+      headers: { 'content-type': 'application/x-amz-json-1.0', ...(target ? { 'x-amz-target': target } : {}) },
+    });
+    let res = await post('DynamoDB_20120810.DescribeTable', JSON.stringify({ TableName: 'users' }));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['content-type'], 'application/x-amz-json-1.0');
+    assert.ok(res.headers['x-amzn-requestid']);
+    assert.equal(Number(res.headers['x-amz-crc32']), crc32(res.body));
+    res = await post('DynamoDB_20120810.Frobnicate', '{}');
+    assert.equal(res.status, 400);
+    assert.match(JSON.parse(res.body).__type, /UnknownOperationException$/);
+    res = await post('DynamoDB_20120810.GetItem', 'not json');
+    assert.equal(res.status, 400);
+    assert.match(JSON.parse(res.body).__type, /SerializationException$/);
+    res = await post('DynamoDB_20120810.GetItem', JSON.stringify({ TableName: 'nope', Key: { id: { S: 'x' } } }));
+    assert.equal(res.status, 400);
+    assert.equal(JSON.parse(res.body).__type, 'com.amazonaws.dynamodb.v20120810#ResourceNotFoundException');
+    assert.equal(Number(res.headers['x-amz-crc32']), crc32(res.body));
+  });
+
+  test('acknowledged writes survive a restart; DeleteTable', async () => {
+    await ddb.send(new PutItemCommand({ TableName: 'users', Item: { id: { S: 'durable' }, v: { S: 'yes' } } }));
+    await edge.stopClean();
+    edge = await startEdge(CONF, { dir });
+    [port] = edge.ports;
+    ddb.destroy();
+    ddb = client(port);
+    const g = await ddb.send(new GetItemCommand({ TableName: 'users', Key: { id: { S: 'durable' } } }));
+    assert.equal(g.Item.v.S, 'yes');
+    await ddb.send(new DeleteTableCommand({ TableName: 'users' }));
+    await assert.rejects(ddb.send(new DescribeTableCommand({ TableName: 'users' })), ResourceNotFoundException);
+  });
+});
