@@ -1,12 +1,12 @@
 /*
  * proxy: the edgeproxy server. Listeners (plain and TLS with SNI and ALPN), worker threads each running its own h2o
  * event loop, the router, the gateway stage (API keys, JWT, throttles, quotas, CORS; with gateway/), the origins
- * (HTTP(S) upstreams, static files, Lua functions with hooks/), the cache on routes that ask for it (with cache/), the
- * admin API, JSON errors, request ids and the access log. main.c only parses the command line, loads the conf and calls
- * these.
+ * (HTTP(S) upstreams, static files, Lua functions with hooks/, the item store's DynamoDB API with store/), the cache on routes that
+ * ask for it (with cache/), the admin API, JSON errors, request ids and the access log. main.c only parses the command line, loads
+ * the conf and calls these.
  *
  * Ownership: px_server_create() borrows `conf`, which must outlive the server. The server owns everything else it
- * creates (sockets, SSL contexts, threads, the access log file, the cache store, the key registry, the Lua VMs) and
+ * creates (sockets, SSL contexts, threads, the access log file, the cache store, the item store, the key registry, the Lua VMs) and
  * releases it in px_server_destroy().
  */
 #ifndef EDGEPROXY_PROXY_H
