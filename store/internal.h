@@ -98,13 +98,14 @@ typedef struct st_exprs {
     const char **name_keys;
     size_t nnames;
     unsigned char *name_used;
-    int has_cond, has_update, has_proj;
-    store_expr_t cond, update, proj;
+    int has_cond, has_update, has_proj, has_keycond, has_filter;
+    store_expr_t cond, update, proj, keycond, filter;
 } st_exprs_t;
 
 /*
  * Reads and checks ExpressionAttributeNames / Values and parses the expressions the request has among
- * UpdateExpression, ConditionExpression and ProjectionExpression (the operation says which it takes: `allowed`, a mask
+ * UpdateExpression, ConditionExpression, KeyConditionExpression, FilterExpression and ProjectionExpression (the
+ * operation says which it takes: `allowed`, a mask
  * of 1 << store_expr_kind_t), in DynamoDB's order of checks, then the unused-placeholder checks. 0, or -1 answered.
  */
 int st_exprs_parse(st_exprs_t *x, json_t *req, unsigned allowed, st_answer_t *a);
@@ -181,6 +182,8 @@ void st_put_item(store_t *s, json_t *req, store_done_cb done, void *data);
 void st_delete_item(store_t *s, json_t *req, store_done_cb done, void *data);
 void st_update_item(store_t *s, json_t *req, store_done_cb done, void *data);
 void st_get_item(store_t *s, json_t *req, st_answer_t *a);
+void st_query(store_t *s, json_t *req, st_answer_t *a); /* query.c */
+void st_scan(store_t *s, json_t *req, st_answer_t *a);
 /* Opens handles of every table in meta (at store_open, before any reader). */
 int st_tables_open_all(store_t *s, MDB_txn *txn);
 int st_map_put(store_t *s, const char *name, MDB_dbi dbi);

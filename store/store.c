@@ -332,15 +332,18 @@ int st_exprs_parse(st_exprs_t *x, json_t *req, unsigned allowed, st_answer_t *a)
         const char *member;
     } order[] = {{STORE_EXPR_UPDATE, "UpdateExpression"},
                  {STORE_EXPR_CONDITION, "ConditionExpression"},
+                 {STORE_EXPR_KEY_CONDITION, "KeyConditionExpression"},
+                 {STORE_EXPR_FILTER, "FilterExpression"},
                  {STORE_EXPR_PROJECTION, "ProjectionExpression"}};
-    const char *src[3] = {NULL, NULL, NULL};
+    enum { NKINDS = sizeof(order) / sizeof(order[0]) };
+    const char *src[NKINDS] = {NULL};
     char err[STORE_EXPR_ERR_MAX];
     const char *key;
     json_t *v;
     size_t i;
 
     memset(x, 0, sizeof(*x));
-    for (i = 0; i != 3; ++i)
+    for (i = 0; i != NKINDS; ++i)
         if ((allowed & (1u << order[i].kind)) && st_get_string(req, order[i].member, &src[i], a) != 0)
             return -1;
     if (st_get_object(req, "ExpressionAttributeNames", &x->names, a) != 0 ||
@@ -361,7 +364,7 @@ int st_exprs_parse(st_exprs_t *x, json_t *req, unsigned allowed, st_answer_t *a)
             return -1;
         }
     }
-    int any = src[0] || src[1] || src[2], anyval = src[0] || src[1];
+    int any = src[0] || src[1] || src[2] || src[3] || src[4], anyval = src[0] || src[1] || src[2] || src[3];
     if (x->names != NULL && !any) {
         st_invalid(a, "ExpressionAttributeNames can only be specified when using expressions");
         return -1;
@@ -370,6 +373,11 @@ int st_exprs_parse(st_exprs_t *x, json_t *req, unsigned allowed, st_answer_t *a)
         if (allowed & (1u << STORE_EXPR_UPDATE))
             st_invalid(a, "ExpressionAttributeValues can only be specified when using expressions: UpdateExpression and "
                           "ConditionExpression are null");
+        else if (allowed & (1u << STORE_EXPR_KEY_CONDITION))
+            st_invalid(a, "ExpressionAttributeValues can only be specified when using expressions: KeyConditionExpression and "
+                          "FilterExpression are null");
+        else if (allowed & (1u << STORE_EXPR_FILTER))
+            st_invalid(a, "ExpressionAttributeValues can only be specified when using expressions: FilterExpression is null");
         else if (allowed & (1u << STORE_EXPR_CONDITION))
             st_invalid(a, "ExpressionAttributeValues can only be specified when using expressions: ConditionExpression is null");
         else
@@ -425,12 +433,27 @@ int st_exprs_parse(st_exprs_t *x, json_t *req, unsigned allowed, st_answer_t *a)
         }
     }
     store_expr_env_t env = {arena_alloc, lookup_name, lookup_value, value_type, value_s, x};
-    for (i = 0; i != 3; ++i) {
+    for (i = 0; i != NKINDS; ++i) {
         if (src[i] == NULL)
             continue;
-        store_expr_t *e = order[i].kind == STORE_EXPR_UPDATE      ? &x->update
-                          : order[i].kind == STORE_EXPR_CONDITION ? &x->cond
-                                                                  : &x->proj;
+        store_expr_t *e;
+        int *has;
+        switch (order[i].kind) {
+        case STORE_EXPR_UPDATE:
+            e = &x->update, has = &x->has_update;
+            break;
+        case STORE_EXPR_CONDITION:
+            e = &x->cond, has = &x->has_cond;
+            break;
+        case STORE_EXPR_KEY_CONDITION:
+            e = &x->keycond, has = &x->has_keycond;
+            break;
+        case STORE_EXPR_FILTER:
+            e = &x->filter, has = &x->has_filter;
+            break;
+        default:
+            e = &x->proj, has = &x->has_proj;
+        }
         int rc = store_expr_parse(order[i].kind, src[i], strlen(src[i]), &env, e, err, sizeof(err));
         if (rc == STORE_EXPR_ENOMEM)
             goto nomem;
@@ -438,9 +461,7 @@ int st_exprs_parse(st_exprs_t *x, json_t *req, unsigned allowed, st_answer_t *a)
             st_invalid(a, "%s", err);
             return -1;
         }
-        *(order[i].kind == STORE_EXPR_UPDATE      ? &x->has_update
-          : order[i].kind == STORE_EXPR_CONDITION ? &x->has_cond
-                                                  : &x->has_proj) = 1;
+        *has = 1;
     }
     char list[1024];
     if (unused_list(x->name_keys, x->name_used, x->nnames, list, sizeof(list))) {
@@ -453,7 +474,9 @@ int st_exprs_parse(st_exprs_t *x, json_t *req, unsigned allowed, st_answer_t *a)
     }
     /* the values' checks that do not depend on any item (BETWEEN bounds, attribute_type names...) */
     if ((x->has_update && store_eval_check(&x->update, x->vals, err, sizeof(err)) != 0) ||
-        (x->has_cond && store_eval_check(&x->cond, x->vals, err, sizeof(err)) != 0)) {
+        (x->has_cond && store_eval_check(&x->cond, x->vals, err, sizeof(err)) != 0) ||
+        (x->has_keycond && store_eval_check(&x->keycond, x->vals, err, sizeof(err)) != 0) ||
+        (x->has_filter && store_eval_check(&x->filter, x->vals, err, sizeof(err)) != 0)) {
         st_invalid(a, "%s", err);
         return -1;
     }
@@ -765,6 +788,8 @@ static const struct op {
     {"GetItem", OP_READ, st_get_item, NULL},
     {"DeleteItem", OP_WRITE, NULL, st_delete_item},
     {"UpdateItem", OP_WRITE, NULL, st_update_item},
+    {"Query", OP_READ, st_query, NULL},
+    {"Scan", OP_READ, st_scan, NULL},
 };
 
 void store_call(store_t *s, const char *op, const char *body, size_t len, store_done_cb done, void *data)

@@ -319,7 +319,7 @@ static void test_example_conf(void **state)
 
     assert_int_equal(conf->nhosts, 1);
     assert_string_equal(conf->hosts[0].name, "*");
-    assert_int_equal(conf->hosts[0].nroutes, 5);
+    assert_int_equal(conf->hosts[0].nroutes, 6);
 
     r = &conf->hosts[0].routes[0];
     assert_string_equal(r->path, "/");
@@ -401,6 +401,13 @@ static void test_example_conf(void **state)
     assert_string_equal(r->cors.headers[1], "x-api-key");
     assert_int_equal(r->cors.credentials, 0);
     assert_int_equal(r->cors.max_age_s, 600);
+
+    r = &conf->hosts[0].routes[5];
+    assert_string_equal(r->path, "/dynamodb");
+    assert_int_equal(r->origin.kind, CONF_ORIGIN_STORE);
+    assert_int_equal(r->origin.store_kind, CONF_STORE_DYNAMODB);
+    snprintf(expect, sizeof(expect), "%s/conf/../var/store", src);
+    assert_string_equal(conf->store.path, expect);
 
     assert_string_equal(conf->api_keys.header, "x-api-key");
     assert_null(conf->api_keys.query);

@@ -1,0 +1,593 @@
+/*
+ * store/query.c: Query and Scan (reads: on the caller's thread, in a read-only transaction).
+ *
+ * Both walk an LMDB cursor over a key range of the table's database. The key encoding (store_key_encode_pair) keeps
+ * a partition's items contiguous and ordered by sort key, so a Query's key condition is a range of keys: the
+ * partition's prefix P, narrowed by the sort key condition (= < <= > >= BETWEEN to bounds P + enc(v), begins_with to
+ * the prefix P + enc(v)); a Scan is the whole database. ExclusiveStartKey narrows the range further (an exclusive
+ * bound in the direction of the walk).
+ *
+ * As DynamoDB: Limit counts the items read (before the FilterExpression), the page stops once the items read pass
+ * 1 MB (store_item_size), and LastEvaluatedKey (the key attributes of the last item read) is returned whenever the
+ * page stopped for either reason. Count is the items returned, ScannedCount the items read.
+ *
+ * Scan segments: an item belongs to segment hash(partition key's encoding) % TotalSegments, so segments are disjoint,
+ * cover the table, and keep a partition in one segment. Each segment walks the whole key space and skips the other
+ * segments' items (simple; a known cost: a segment reads every key).
+ *
+ * Not implemented yet: IndexName (secondary indexes are not maintained), the legacy parameters (KeyConditions,
+ * QueryFilter, ScanFilter, ConditionalOperator, AttributesToGet) answer a ValidationException; ConsistentRead and
+ * ReturnConsumedCapacity are accepted (every read sees the last commit).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "store/eval.h"
+#include "store/internal.h"
+
+#define PAGE_MAX (1024 * 1024) /* bytes of items read per page */
+#define KEY_CAP 4096
+
+typedef enum { SEL_DEFAULT, SEL_ALL, SEL_COUNT, SEL_SPECIFIC, SEL_PROJECTED } sel_t;
+
+typedef struct rd {
+    int is_query;
+    json_t *req;
+    const char *table;
+    st_exprs_t x;
+    sel_t select;
+    long long limit; /* 0: none */
+    int forward;
+    long long segment, total; /* total 0: no segments */
+    json_t *esk;              /* ExclusiveStartKey, checked (in req) */
+} rd_t;
+
+typedef struct bound {
+    int set, incl;
+    size_t len;
+    uint8_t buf[KEY_CAP];
+} bound_t;
+
+/* ---- checks on the caller's thread ---- */
+
+static int check_request(rd_t *r, st_answer_t *a)
+{
+    static const char *const capacity[] = {"INDEXES", "TOTAL", "NONE", NULL};
+    static const char *const selects[] = {"ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT", NULL};
+    static const char *const legacy_q[] = {"KeyConditions", "QueryFilter", "ConditionalOperator", "AttributesToGet", NULL};
+    static const char *const legacy_s[] = {"ScanFilter", "ConditionalOperator", "AttributesToGet", NULL};
+    json_t *req = r->req, *limit, *seg = NULL, *tot = NULL;
+    const char *rcc, *index, *select;
+    char err[STORE_EXPR_ERR_MAX], num[64];
+    st_verrs_t v = {0};
+    int consistent, fwd = 1;
+
+    if (st_get_string(req, "TableName", &r->table, a) != 0 || st_get_string(req, "IndexName", &index, a) != 0 ||
+        st_get_string(req, "Select", &select, a) != 0 || st_get_string(req, "ReturnConsumedCapacity", &rcc, a) != 0 ||
+        st_get_bool(req, "ConsistentRead", &consistent, a) != 0 || st_get_long(req, "Limit", &limit, a) != 0 ||
+        st_get_object(req, "ExclusiveStartKey", &r->esk, a) != 0 ||
+        (r->is_query && st_get_bool(req, "ScanIndexForward", &fwd, a) != 0) ||
+        (!r->is_query && (st_get_long(req, "Segment", &seg, a) != 0 || st_get_long(req, "TotalSegments", &tot, a) != 0)))
+        return -1;
+    if (json_object_get(req, "ScanIndexForward") == NULL || json_is_null(json_object_get(req, "ScanIndexForward")))
+        fwd = 1; /* absent: ascending */
+    r->forward = fwd;
+    if (r->esk != NULL && store_item_check_shape(r->esk, err, sizeof(err)) != 0) {
+        st_answer_error(a, 400, T_SERIALIZATION, "%s", err);
+        return -1;
+    }
+    if (index != NULL)
+        st_check_table_name(&v, index, "indexName");
+    st_check_enum(&v, select, "select", selects);
+    st_check_table_name(&v, r->table, "tableName");
+    st_check_enum(&v, rcc, "returnConsumedCapacity", capacity);
+    if (limit != NULL) {
+        r->limit = json_is_integer(limit) ? (long long)json_integer_value(limit) : (long long)json_number_value(limit);
+        snprintf(num, sizeof(num), "%lld", r->limit);
+        if (r->limit < 1)
+            st_verr(&v, num, "limit", "Member must have value greater than or equal to 1");
+    }
+    if (seg != NULL) {
+        r->segment = json_is_integer(seg) ? (long long)json_integer_value(seg) : (long long)json_number_value(seg);
+        snprintf(num, sizeof(num), "%lld", r->segment);
+        if (r->segment < 0)
+            st_verr(&v, num, "segment", "Member must have value greater than or equal to 0");
+        if (r->segment > 999999)
+            st_verr(&v, num, "segment", "Member must have value less than or equal to 999999");
+    }
+    if (tot != NULL) {
+        r->total = json_is_integer(tot) ? (long long)json_integer_value(tot) : (long long)json_number_value(tot);
+        snprintf(num, sizeof(num), "%lld", r->total);
+        if (r->total < 1)
+            st_verr(&v, num, "totalSegments", "Member must have value greater than or equal to 1");
+        if (r->total > 1000000)
+            st_verr(&v, num, "totalSegments", "Member must have value less than or equal to 1000000");
+    }
+    if (st_verr_answer(&v, a) != 0)
+        return -1;
+    for (const char *const *l = r->is_query ? legacy_q : legacy_s; *l; ++l) {
+        if (json_object_get(req, *l) != NULL && !json_is_null(json_object_get(req, *l))) {
+            st_invalid(a, "%s is not supported by this item store yet: use the expression parameters", *l);
+            return -1;
+        }
+    }
+    if (r->esk != NULL) {
+        int rc = store_item_check(r->esk, err, sizeof(err));
+        if (rc != 0) {
+            st_invalid(a, "The provided starting key is invalid: %s", err);
+            return -1;
+        }
+    }
+    if (!r->is_query) {
+        if (seg != NULL && tot == NULL) {
+            st_invalid(a, "The TotalSegments parameter is required but was not present in the request when Segment parameter "
+                          "is present");
+            return -1;
+        }
+        if (tot != NULL && seg == NULL) {
+            st_invalid(a, "The Segment parameter is required but was not present in the request when parameter TotalSegments "
+                          "is present");
+            return -1;
+        }
+        if (tot != NULL && r->segment >= r->total) {
+            st_invalid(a,
+                       "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: %lld is "
+                       "not less than TotalSegments: %lld",
+                       r->segment, r->total);
+            return -1;
+        }
+    }
+    const char *proj = json_string_value(json_object_get(req, "ProjectionExpression"));
+    if (select != NULL) {
+        r->select = !strcmp(select, "ALL_ATTRIBUTES")             ? SEL_ALL
+                    : !strcmp(select, "COUNT")                    ? SEL_COUNT
+                    : !strcmp(select, "SPECIFIC_ATTRIBUTES")      ? SEL_SPECIFIC
+                    : !strcmp(select, "ALL_PROJECTED_ATTRIBUTES") ? SEL_PROJECTED
+                                                                  : SEL_DEFAULT;
+        if (proj != NULL && r->select != SEL_SPECIFIC) {
+            st_invalid(a, "Cannot specify the ProjectionExpression when choosing to get %s",
+                       r->select == SEL_COUNT ? "only the Count" : select);
+            return -1;
+        }
+        if (proj == NULL && r->select == SEL_SPECIFIC) {
+            st_invalid(a, "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES");
+            return -1;
+        }
+        if (r->select == SEL_PROJECTED && index == NULL) {
+            st_invalid(a, "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName");
+            return -1;
+        }
+    }
+    if (r->is_query && json_string_value(json_object_get(req, "KeyConditionExpression")) == NULL &&
+        (json_object_get(req, "KeyConditionExpression") == NULL || json_is_null(json_object_get(req, "KeyConditionExpression")))) {
+        st_invalid(a, "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.");
+        return -1;
+    }
+    unsigned allowed = 1u << STORE_EXPR_FILTER | 1u << STORE_EXPR_PROJECTION;
+    if (r->is_query)
+        allowed |= 1u << STORE_EXPR_KEY_CONDITION;
+    if (st_exprs_parse(&r->x, req, allowed, a) != 0)
+        return -1;
+    if (index != NULL) {
+        st_invalid(a, "IndexName is not supported by this item store yet: secondary indexes are not maintained");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- in the transaction ---- */
+
+static int open_table(store_t *s, MDB_txn *txn, const char *table, st_schema_t *sc, MDB_dbi *dbi, st_answer_t *a)
+{
+    int rc = st_schema_load(s, txn, table, sc);
+    if (rc == MDB_NOTFOUND || (rc == 0 && st_table_dbi(s, table, dbi) != 0)) {
+        st_schema_free(sc);
+        st_answer_error(a, 400, T_NOT_FOUND, "Requested resource not found");
+        return -1;
+    }
+    if (rc != 0) {
+        st_internal(a, rc);
+        return -1;
+    }
+    return 0;
+}
+
+/* A FilterExpression of a Query may not name a key attribute. 0, or -1 answered. */
+static int filter_keys(const store_expr_node_t *n, const st_schema_t *sc, st_answer_t *a)
+{
+    if (n->op == STORE_EXPR_PATH) {
+        const store_expr_elem_t *e = &n->path.elems[0];
+        const char *keys[2] = {sc->pk, sc->sk};
+        for (int i = 0; i != 2; ++i) {
+            if (keys[i] != NULL && strlen(keys[i]) == e->len && memcmp(keys[i], e->name, e->len) == 0) {
+                st_invalid(a, "Filter Expression can only contain non-primary key attributes: Primary key attribute: %s", keys[i]);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    for (uint32_t i = 0; i != n->nargs; ++i)
+        if (filter_keys(n->args[i], sc, a) != 0)
+            return -1;
+    return 0;
+}
+
+/* ExclusiveStartKey: exactly the table's key attributes, of its types. Its encoding into b. 0, or -1 answered. */
+static int esk_encode(store_t *s, const st_schema_t *sc, json_t *esk, bound_t *b, st_answer_t *a)
+{
+    const char *names[2] = {sc->pk, sc->sk};
+    store_type_t types[2] = {sc->pk_type, sc->sk_type};
+    json_t *vals[2] = {NULL, NULL};
+    char err[512];
+    int n = sc->sk != NULL ? 2 : 1;
+
+    if (json_object_size(esk) != (size_t)n)
+        goto mismatch;
+    for (int i = 0; i != n; ++i) {
+        vals[i] = json_object_get(esk, names[i]);
+        if (vals[i] == NULL || store_value_type(vals[i]) != types[i])
+            goto mismatch;
+        if (store_key_check(vals[i], types[i], names[i], err, sizeof(err)) != 0) {
+            st_invalid(a, "The provided starting key is invalid: %s", err);
+            return -1;
+        }
+    }
+    b->len = store_key_encode_pair(vals[0], vals[1], b->buf, sizeof(b->buf));
+    if (b->len == 0 || b->len > sizeof(b->buf) || (int)b->len > mdb_env_get_maxkeysize(s->env))
+        goto mismatch;
+    b->set = 1;
+    b->incl = 0;
+    return 0;
+mismatch:
+    st_invalid(a, "The provided starting key is invalid: The provided key element does not match the schema");
+    return -1;
+}
+
+/* memcmp, then the shorter first: LMDB's default order of keys */
+static int keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    if (c != 0)
+        return c;
+    return alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
+/* whether k is past b, b being a lower bound (lo) or an upper one */
+static int below_lo(const bound_t *lo, const MDB_val *k)
+{
+    if (!lo->set)
+        return 0;
+    int c = keycmp(k->mv_data, k->mv_size, lo->buf, lo->len);
+    return c < 0 || (c == 0 && !lo->incl);
+}
+
+static int above_hi(const bound_t *hi, const MDB_val *k)
+{
+    if (!hi->set)
+        return 0;
+    int c = keycmp(k->mv_data, k->mv_size, hi->buf, hi->len);
+    return c > 0 || (c == 0 && !hi->incl);
+}
+
+/* The smallest key above every key starting with b's bytes (b made exclusive). 0, or -1 when there is none. */
+static int prefix_successor(bound_t *b)
+{
+    while (b->len > 0 && b->buf[b->len - 1] == 0xFF)
+        b->len--;
+    if (b->len == 0)
+        return -1;
+    b->buf[b->len - 1]++;
+    b->set = 1;
+    b->incl = 0;
+    return 0;
+}
+
+/* The encoding of a key value appended to prefix p into b. 0, or -1 when it does not fit. */
+static int bound_with(bound_t *b, const uint8_t *p, size_t plen, const json_t *av, int incl)
+{
+    memcpy(b->buf, p, plen);
+    size_t n = store_key_encode(av, b->buf + plen, sizeof(b->buf) - plen);
+    if (n == 0 && store_value_type(av) != STORE_T_S && store_value_type(av) != STORE_T_B)
+        return -1;
+    if (n > sizeof(b->buf) - plen)
+        return -1;
+    b->len = plen + n;
+    b->set = 1;
+    b->incl = incl;
+    return 0;
+}
+
+/* The Query's range from its key condition. 0, or -1 answered. */
+static int query_range(store_t *s, rd_t *r, const st_schema_t *sc, bound_t *lo, bound_t *hi, st_answer_t *a)
+{
+    store_expr_keycond_t kc;
+    char err[STORE_EXPR_ERR_MAX];
+    uint8_t p[KEY_CAP];
+
+    if (store_expr_key_condition(&r->x.keycond, sc->pk, strlen(sc->pk), sc->sk, sc->sk ? strlen(sc->sk) : 0, &kc, err,
+                                 sizeof(err)) != 0) {
+        st_invalid(a, "%s", err);
+        return -1;
+    }
+    json_t *pkv = r->x.vals[kc.pk_value];
+    if (store_value_type(pkv) != sc->pk_type)
+        goto type_mismatch;
+    if (store_key_check(pkv, sc->pk_type, sc->pk, err, sizeof(err)) != 0 || store_key_check_size(pkv, 0, err, sizeof(err)) != 0) {
+        st_invalid(a, "%s", err);
+        return -1;
+    }
+    int nvals = kc.sk_op == 0 ? 0 : kc.sk_op == STORE_EXPR_BETWEEN ? 2 : 1;
+    for (int i = 0; i != nvals; ++i) {
+        json_t *v = r->x.vals[kc.sk_values[i]];
+        if (store_value_type(v) != sc->sk_type)
+            goto type_mismatch;
+        if (kc.sk_op != STORE_EXPR_BEGINS_WITH && store_key_check(v, sc->sk_type, sc->sk, err, sizeof(err)) != 0) {
+            st_invalid(a, "%s", err);
+            return -1;
+        }
+    }
+    if (kc.sk_op == STORE_EXPR_BEGINS_WITH && sc->sk_type == STORE_T_N) {
+        st_invalid(a, "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: "
+                      "begins_with, operand type: N");
+        return -1;
+    }
+    size_t plen = store_key_encode_pair(pkv, NULL, p, sizeof(p));
+    if (plen == 0 || plen > sizeof(p)) {
+        st_invalid(a, "One or more parameter values were invalid: the partition key is too large");
+        return -1;
+    }
+    /* by default the whole partition: [P, successor(P)) */
+    memcpy(lo->buf, p, plen);
+    lo->len = plen, lo->set = 1, lo->incl = 1;
+    memcpy(hi->buf, p, plen);
+    hi->len = plen;
+    prefix_successor(hi); /* P ends with 0x00 0x01: always one */
+    if (sc->sk == NULL) {
+        *hi = *lo; /* the one key P */
+        return 0;
+    }
+    json_t *v0 = nvals > 0 ? r->x.vals[kc.sk_values[0]] : NULL, *v1 = nvals > 1 ? r->x.vals[kc.sk_values[1]] : NULL;
+    int rc = 0;
+    switch (kc.sk_op) {
+    case STORE_EXPR_EQ:
+        rc = bound_with(lo, p, plen, v0, 1) || bound_with(hi, p, plen, v0, 1);
+        break;
+    case STORE_EXPR_LT:
+    case STORE_EXPR_LE:
+        rc = bound_with(hi, p, plen, v0, kc.sk_op == STORE_EXPR_LE);
+        break;
+    case STORE_EXPR_GT:
+    case STORE_EXPR_GE:
+        rc = bound_with(lo, p, plen, v0, kc.sk_op == STORE_EXPR_GE);
+        break;
+    case STORE_EXPR_BETWEEN:
+        rc = bound_with(lo, p, plen, v0, 1) || bound_with(hi, p, plen, v1, 1);
+        break;
+    case STORE_EXPR_BEGINS_WITH:
+        rc = bound_with(lo, p, plen, v0, 1) || bound_with(hi, p, plen, v0, 1) || prefix_successor(hi);
+        break;
+    default:
+        break;
+    }
+    if (rc != 0) {
+        st_invalid(a, "One or more parameter values were invalid: the key condition's values are too large");
+        return -1;
+    }
+    (void)s;
+    return 0;
+type_mismatch:
+    st_invalid(a, "One or more parameter values were invalid: Condition parameter type does not match schema type");
+    return -1;
+}
+
+/* The partition key part of an encoded pair: up to and including the 0x00 0x01 terminator. */
+static size_t pk_part(const uint8_t *k, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; ++i) {
+        if (k[i] == 0x00) {
+            if (k[i + 1] == 0x01)
+                return i + 2;
+            ++i; /* 0x00 0xFF: an escaped zero */
+        }
+    }
+    return len;
+}
+
+static uint64_t segment_hash(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i != n; ++i)
+        h = (h ^ p[i]) * 1099511628211ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+/* The seek key of a bound that may exceed LMDB's key size: truncated (a lower bound: still <= the bound) or truncated
+ * and made a successor (an upper bound: then above it). */
+static int seek_key(store_t *s, const bound_t *b, int upper, bound_t *tmp, MDB_val *out)
+{
+    size_t max = (size_t)mdb_env_get_maxkeysize(s->env);
+    if (b->len <= max && b->len > 0) {
+        *out = (MDB_val){b->len, (void *)b->buf};
+        return 0;
+    }
+    if (b->len == 0)
+        return -1;
+    memcpy(tmp->buf, b->buf, max);
+    tmp->len = max;
+    if (upper && prefix_successor(tmp) != 0)
+        return -1;
+    *out = (MDB_val){tmp->len, tmp->buf};
+    return 0;
+}
+
+static void run(store_t *s, rd_t *r, st_answer_t *a)
+{
+    st_schema_t sc = {0};
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_dbi dbi;
+    MDB_val k, v;
+    bound_t *lo = NULL, *hi = NULL, *esk = NULL, *tmp = NULL;
+    json_t *items = NULL, *lek = NULL;
+    char err[STORE_EXPR_ERR_MAX];
+    long long count = 0, scanned = 0;
+    size_t bytes = 0;
+    int rc;
+
+    lo = calloc(1, sizeof(*lo)), hi = calloc(1, sizeof(*hi)), esk = calloc(1, sizeof(*esk)), tmp = calloc(1, sizeof(*tmp));
+    items = json_array();
+    if (lo == NULL || hi == NULL || esk == NULL || tmp == NULL || items == NULL) {
+        st_answer_error(a, 500, T_INTERNAL, "out of memory");
+        goto out;
+    }
+    if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+        st_internal(a, rc);
+        goto out;
+    }
+    if (open_table(s, txn, r->table, &sc, &dbi, a) != 0)
+        goto out;
+    if (r->is_query && query_range(s, r, &sc, lo, hi, a) != 0)
+        goto out;
+    if (r->is_query && r->x.has_filter && filter_keys(r->x.filter.cond, &sc, a) != 0)
+        goto out;
+    if (r->esk != NULL) {
+        if (esk_encode(s, &sc, r->esk, esk, a) != 0)
+            goto out;
+        if (r->is_query) {
+            MDB_val ek = {esk->len, esk->buf};
+            if (pk_part(esk->buf, esk->len) != pk_part(lo->buf, lo->len) ||
+                memcmp(esk->buf, lo->buf, pk_part(lo->buf, lo->len)) != 0 || below_lo(lo, &ek) || above_hi(hi, &ek)) {
+                st_invalid(a, "The provided starting key is outside query boundaries based on provided conditions");
+                goto out;
+            }
+        } else if (r->total > 0 &&
+                   segment_hash(esk->buf, pk_part(esk->buf, esk->len)) % (uint64_t)r->total != (uint64_t)r->segment) {
+            st_invalid(a, "The provided starting key is invalid: Exclusive start key does not belong to segment %lld", r->segment);
+            goto out;
+        }
+        /* the walk resumes after it */
+        if (r->forward)
+            *lo = *esk;
+        else
+            *hi = *esk;
+    }
+    if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0) {
+        st_internal(a, rc);
+        goto out;
+    }
+    /* position */
+    MDB_val sk;
+    if (r->forward) {
+        if (lo->set && seek_key(s, lo, 0, tmp, &sk) == 0) {
+            k = sk;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        } else {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        }
+    } else {
+        if (hi->set && seek_key(s, hi, 1, tmp, &sk) == 0) {
+            k = sk;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+            if (rc == MDB_NOTFOUND)
+                rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+        } else {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+        }
+    }
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, r->forward ? MDB_NEXT : MDB_PREV)) {
+        if (r->forward ? above_hi(hi, &k) : below_lo(lo, &k))
+            break; /* past the end */
+        if (r->forward ? below_lo(lo, &k) : above_hi(hi, &k))
+            continue; /* not yet at the start */
+        if (r->total > 0 && segment_hash(k.mv_data, pk_part(k.mv_data, k.mv_size)) % (uint64_t)r->total != (uint64_t)r->segment)
+            continue;
+        json_t *item = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        if (item == NULL) {
+            st_internal(a, MDB_CORRUPTED);
+            goto out;
+        }
+        scanned++;
+        bytes += store_item_size(item);
+        int keep = 1;
+        if (r->x.has_filter) {
+            keep = store_eval_condition(&r->x.filter, item, r->x.vals, err, sizeof(err));
+            if (keep < 0) {
+                json_decref(item);
+                if (keep == STORE_EVAL_EINVALID)
+                    st_invalid(a, "%s", err);
+                else
+                    st_answer_error(a, 500, T_INTERNAL, "out of memory");
+                goto out;
+            }
+        }
+        if (keep) {
+            count++;
+            if (r->select != SEL_COUNT) {
+                json_t *o = r->x.has_proj ? store_eval_project(&r->x.proj, item) : json_incref(item);
+                if (o == NULL || json_array_append_new(items, o) != 0) {
+                    json_decref(item);
+                    st_answer_error(a, 500, T_INTERNAL, "out of memory");
+                    goto out;
+                }
+            }
+        }
+        if ((r->limit > 0 && scanned >= r->limit) || bytes > PAGE_MAX) {
+            /* the page ends here: LastEvaluatedKey is this item's key */
+            lek = json_object();
+            json_t *pv = json_object_get(item, sc.pk), *sv = sc.sk ? json_object_get(item, sc.sk) : NULL;
+            if (lek == NULL || pv == NULL || json_object_set(lek, sc.pk, pv) != 0 ||
+                (sv != NULL && json_object_set(lek, sc.sk, sv) != 0)) {
+                json_decref(item);
+                st_answer_error(a, 500, T_INTERNAL, "out of memory");
+                goto out;
+            }
+            json_decref(item);
+            break;
+        }
+        json_decref(item);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        st_internal(a, rc);
+        goto out;
+    }
+    json_t *o = json_pack("{s:I, s:I}", "Count", (json_int_t)count, "ScannedCount", (json_int_t)scanned);
+    if (o != NULL && r->select != SEL_COUNT)
+        json_object_set(o, "Items", items);
+    if (o != NULL && lek != NULL)
+        json_object_set(o, "LastEvaluatedKey", lek);
+    st_answer_json(a, o); /* serialized before the items are dropped: projections share their values */
+out:
+    json_decref(items);
+    json_decref(lek);
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    st_schema_free(&sc);
+    free(lo);
+    free(hi);
+    free(esk);
+    free(tmp);
+}
+
+static void read_op(store_t *s, json_t *req, st_answer_t *a, int is_query)
+{
+    rd_t r = {.is_query = is_query, .req = req, .forward = 1};
+    if (check_request(&r, a) == 0)
+        run(s, &r, a);
+    st_exprs_free(&r.x);
+}
+
+void st_query(store_t *s, json_t *req, st_answer_t *a)
+{
+    read_op(s, req, a, 1);
+}
+
+void st_scan(store_t *s, json_t *req, st_answer_t *a)
+{
+    read_op(s, req, a, 0);
+}
