@@ -1,6 +1,6 @@
 /*
  * store/internal.h (internal to store/): what store.c (environment, writer, dispatch), table.c (table operations and
- * schemas) and item.c (item operations) share.
+ * schemas) and item.c (item operations) share; batch.c (BatchGetItem, BatchWriteItem) reuses item.c's helpers.
  *
  * LMDB layout (one environment, MDB_NOTLS, synchronous commits):
  *   "meta"      "t/NAME" -> the table's description, JSON (TableDescription's fields that do not change: TableName,
@@ -182,8 +182,20 @@ void st_put_item(store_t *s, json_t *req, store_done_cb done, void *data);
 void st_delete_item(store_t *s, json_t *req, store_done_cb done, void *data);
 void st_update_item(store_t *s, json_t *req, store_done_cb done, void *data);
 void st_get_item(store_t *s, json_t *req, st_answer_t *a);
+void st_batch_get_item(store_t *s, json_t *req, st_answer_t *a); /* batch.c */
+void st_batch_write_item(store_t *s, json_t *req, store_done_cb done, void *data);
 void st_query(store_t *s, json_t *req, st_answer_t *a); /* query.c */
 void st_scan(store_t *s, json_t *req, st_answer_t *a);
+/* Item helpers (item.c) the batch operations share; each answers on an error and returns -1 (0 on success).
+ * st_open_table: table's schema and database (ResourceNotFoundException when missing; sc is then freed).
+ * st_item_key: the LMDB key (into buf, 512 bytes) of an item (from_item: a PutItem Item, which holds the key among
+ * other attributes) or of a Key (exactly the key attributes, else "The provided key element does not match the
+ * schema"). st_load_item: the stored item at k (a new object) or NULL. st_put_item_text: stores item's text at k. */
+int st_open_table(store_t *s, MDB_txn *txn, const char *table, st_schema_t *sc, MDB_dbi *dbi, st_answer_t *a);
+int st_item_key(store_t *s, const st_schema_t *sc, const json_t *obj, int from_item, uint8_t *buf, size_t cap, MDB_val *out,
+                st_answer_t *a);
+int st_load_item(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, json_t **out, st_answer_t *a);
+int st_put_item_text(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, const json_t *item, st_answer_t *a);
 /* Opens handles of every table in meta (at store_open, before any reader). */
 int st_tables_open_all(store_t *s, MDB_txn *txn);
 int st_map_put(store_t *s, const char *name, MDB_dbi dbi);

@@ -115,7 +115,7 @@ static int check_request(item_job_t *ij, st_answer_t *a)
 /* ---- in the transaction ---- */
 
 /* The table's schema and database. 0, or -1 answered. */
-static int open_table(store_t *s, MDB_txn *txn, const char *table, st_schema_t *sc, MDB_dbi *dbi, st_answer_t *a)
+int st_open_table(store_t *s, MDB_txn *txn, const char *table, st_schema_t *sc, MDB_dbi *dbi, st_answer_t *a)
 {
     int rc = st_schema_load(s, txn, table, sc);
     if (rc == MDB_NOTFOUND || (rc == 0 && st_table_dbi(s, table, dbi) != 0)) {
@@ -132,8 +132,8 @@ static int open_table(store_t *s, MDB_txn *txn, const char *table, st_schema_t *
 
 /* The LMDB key of an item (PutItem: from the item; the others: from Key, which must hold exactly the key). 0, or -1
  * answered. */
-static int item_key(store_t *s, const st_schema_t *sc, const json_t *obj, int from_item, uint8_t *buf, size_t cap, MDB_val *out,
-                    st_answer_t *a)
+int st_item_key(store_t *s, const st_schema_t *sc, const json_t *obj, int from_item, uint8_t *buf, size_t cap, MDB_val *out,
+                st_answer_t *a)
 {
     const char *names[2] = {sc->pk, sc->sk};
     store_type_t types[2] = {sc->pk_type, sc->sk_type};
@@ -174,7 +174,7 @@ mismatch:
 }
 
 /* The stored item at key (a new object) or NULL; -1 answered on an error. */
-static int load_item(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, json_t **out, st_answer_t *a)
+int st_load_item(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, json_t **out, st_answer_t *a)
 {
     MDB_val v;
     int rc = mdb_get(txn, dbi, k, &v);
@@ -216,7 +216,7 @@ static int check_condition(item_job_t *ij, const json_t *old)
     return 0;
 }
 
-static int put_item_text(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, const json_t *item, st_answer_t *a)
+int st_put_item_text(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, const json_t *item, st_answer_t *a)
 {
     char *text = json_dumps(item, JSON_COMPACT);
     int rc;
@@ -256,9 +256,9 @@ static int write_run(store_t *s, MDB_txn *txn, st_job_t *j)
     char err[STORE_EXPR_ERR_MAX];
     int ok = 0, rc;
 
-    if (open_table(s, txn, ij->table, &sc, &dbi, &j->ans) != 0)
+    if (st_open_table(s, txn, ij->table, &sc, &dbi, &j->ans) != 0)
         return 0;
-    if (item_key(s, &sc, ij->kind == K_PUT ? ij->item : ij->key, ij->kind == K_PUT, kbuf, sizeof(kbuf), &k, &j->ans) != 0)
+    if (st_item_key(s, &sc, ij->kind == K_PUT ? ij->item : ij->key, ij->kind == K_PUT, kbuf, sizeof(kbuf), &k, &j->ans) != 0)
         goto out;
     if (ij->kind == K_UPDATE && ij->x.has_update) {
         /* key attributes cannot be updated: checked before any item is read, as DynamoDB does */
@@ -276,7 +276,7 @@ static int write_run(store_t *s, MDB_txn *txn, st_job_t *j)
             }
         }
     }
-    if (load_item(txn, dbi, &k, &old, &j->ans) != 0 || !check_condition(ij, old))
+    if (st_load_item(txn, dbi, &k, &old, &j->ans) != 0 || !check_condition(ij, old))
         goto out;
     int64_t old_size = old != NULL ? (int64_t)store_item_size(old) : 0;
 
@@ -312,7 +312,7 @@ static int write_run(store_t *s, MDB_txn *txn, st_job_t *j)
             goto out;
         }
     }
-    if (put_item_text(txn, dbi, &k, item, &j->ans) != 0)
+    if (st_put_item_text(txn, dbi, &k, item, &j->ans) != 0)
         goto out;
     if ((rc = st_counters_add(s, txn, ij->table, old != NULL ? 0 : 1, (int64_t)store_item_size(item) - old_size)) != 0) {
         st_internal(&j->ans, rc);
@@ -402,7 +402,7 @@ void st_get_item(store_t *s, json_t *req, st_answer_t *a)
         st_internal(a, rc);
         goto out;
     }
-    if (open_table(s, txn, ij.table, &sc, &dbi, a) != 0 || item_key(s, &sc, ij.key, 0, kbuf, sizeof(kbuf), &k, a) != 0)
+    if (st_open_table(s, txn, ij.table, &sc, &dbi, a) != 0 || st_item_key(s, &sc, ij.key, 0, kbuf, sizeof(kbuf), &k, a) != 0)
         goto out;
     if ((rc = mdb_get(txn, dbi, &k, &v)) == MDB_NOTFOUND) {
         st_answer_text(a, "{}", 2);

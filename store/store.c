@@ -790,6 +790,8 @@ static const struct op {
     {"UpdateItem", OP_WRITE, NULL, st_update_item},
     {"Query", OP_READ, st_query, NULL},
     {"Scan", OP_READ, st_scan, NULL},
+    {"BatchGetItem", OP_READ, st_batch_get_item, NULL},
+    {"BatchWriteItem", OP_WRITE, NULL, st_batch_write_item},
 };
 
 void store_call(store_t *s, const char *op, const char *body, size_t len, store_done_cb done, void *data)
