@@ -184,6 +184,8 @@ void st_update_item(store_t *s, json_t *req, store_done_cb done, void *data);
 void st_get_item(store_t *s, json_t *req, st_answer_t *a);
 void st_batch_get_item(store_t *s, json_t *req, st_answer_t *a); /* batch.c */
 void st_batch_write_item(store_t *s, json_t *req, store_done_cb done, void *data);
+void st_transact_get_items(store_t *s, json_t *req, st_answer_t *a); /* transact.c */
+void st_transact_write_items(store_t *s, json_t *req, store_done_cb done, void *data);
 void st_query(store_t *s, json_t *req, st_answer_t *a); /* query.c */
 void st_scan(store_t *s, json_t *req, st_answer_t *a);
 /* Item helpers (item.c) the batch operations share; each answers on an error and returns -1 (0 on success).

@@ -792,6 +792,8 @@ static const struct op {
     {"Scan", OP_READ, st_scan, NULL},
     {"BatchGetItem", OP_READ, st_batch_get_item, NULL},
     {"BatchWriteItem", OP_WRITE, NULL, st_batch_write_item},
+    {"TransactGetItems", OP_READ, st_transact_get_items, NULL},
+    {"TransactWriteItems", OP_WRITE, NULL, st_transact_write_items},
 };
 
 void store_call(store_t *s, const char *op, const char *body, size_t len, store_done_cb done, void *data)
