@@ -17,41 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 #include "store/store.h"
+#include "tests/unit/store_fixture.h"
 
-typedef struct fixture {
-    char dir[64];
-    store_t *s;
-} fixture_t;
-
-typedef struct result {
-    sem_t sem;
-    int status;
-    char *body;
-} result_t;
-
-static void on_done(void *data, int status, char *body, size_t len)
-{
-    result_t *r = data;
-    assert_int_equal(strlen(body), len);
-    r->status = status;
-    r->body = body;
-    sem_post(&r->sem);
-}
-
-/* Runs one operation and waits for its answer; returns the status, *body the answer (the caller frees it). */
-static int call(store_t *s, const char *op, const char *req, char **body)
-{
-    result_t r = {.status = -1};
-    sem_init(&r.sem, 0, 0);
-    store_call(s, op, req, strlen(req), on_done, &r);
-    sem_wait(&r.sem);
-    sem_destroy(&r.sem);
-    if (body != NULL)
-        *body = r.body;
-    else
-        free(r.body);
-    return r.status;
-}
+#define call store_call_wait
 
 /* Runs an operation and checks its status and that its answer holds `want` (or equals it, when exact). */
 static void expect_(store_t *s, const char *op, const char *req, int status, const char *want, int exact, int line)
@@ -67,39 +35,6 @@ static void expect_(store_t *s, const char *op, const char *req, int status, con
 }
 #define expect(s, op, req, status, want) expect_((s), (op), (req), (status), (want), 0, __LINE__)
 #define expect_exact(s, op, req, status, want) expect_((s), (op), (req), (status), (want), 1, __LINE__)
-
-static int setup(void **state)
-{
-    fixture_t *f = calloc(1, sizeof(*f));
-    char err[256];
-    strcpy(f->dir, "/tmp/itemstore-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    store_options_t o = {.dir = f->dir, .map_size = 64 << 20};
-    if (store_open(&f->s, &o, err, sizeof(err)) != 0) {
-        fprintf(stderr, "store_open: %s\n", err);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static int teardown(void **state)
-{
-    fixture_t *f = *state;
-    store_close(f->s);
-    nftw(f->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
-
-#define S(state) (((fixture_t *)*(state))->s)
 
 static void make_table(store_t *s, const char *name, const char *pk, const char *pktype, const char *sk, const char *sktype)
 {
