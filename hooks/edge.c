@@ -32,12 +32,7 @@
 
 static int needs_cleaning(const char *s, size_t len)
 {
-    if (len > HOOKS_LOG_MAX)
-        return 1;
-    for (size_t i = 0; i != len; ++i)
-        if (((unsigned char)s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
-            return 1;
-    return 0;
+    return len > HOOKS_LOG_MAX || hooks_has_ctl(s, len);
 }
 
 /* Pushes s as one line: control characters escaped, cut at HOOKS_LOG_MAX bytes. */

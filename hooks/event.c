@@ -33,7 +33,7 @@
 
 /* ---- the event ---- */
 
-static void push_lower(lua_State *L, const char *s, size_t len)
+void hooks_push_lower(lua_State *L, const char *s, size_t len)
 {
     luaL_Buffer b;
     char *p;
@@ -84,7 +84,7 @@ static void set_maps(lua_State *L, int ev, const char *single, const char *multi
     }
     for (size_t i = 0; i != n; ++i) {
         if (lower)
-            push_lower(L, kv[i].name, kv[i].name_len);
+            hooks_push_lower(L, kv[i].name, kv[i].name_len);
         else
             lua_pushlstring(L, kv[i].name, kv[i].name_len);
         lua_pushvalue(L, -1);
@@ -244,10 +244,18 @@ static int get_field(const answer_t *a, const char *name)
     return lua_rawget(a->L, a->idx);
 }
 
-static int is_tchar(unsigned char c)
+int hooks_is_tchar(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+int hooks_has_ctl(const char *s, size_t len)
+{
+    for (size_t i = 0; i != len; ++i)
+        if (((unsigned char)s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
+            return 1;
+    return 0;
 }
 
 /* Checks the header whose name is at name_idx and value at the top of the stack (a copy: numbers become strings in
@@ -265,16 +273,13 @@ static void add_header(answer_t *a, int name_idx)
     if (nlen == 0)
         answer_error(a, "an empty header name");
     for (size_t i = 0; i != nlen; ++i)
-        if (!is_tchar((unsigned char)name[i]))
+        if (!hooks_is_tchar((unsigned char)name[i]))
             answer_error(a, "a header name is not a token (RFC 9110 5.1)");
     if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
         answer_error(a, "header '%s' has a %s value, not a string", name, luaL_typename(L, -1));
     value = lua_tolstring(L, -1, &vlen);
-    for (size_t i = 0; i != vlen; ++i) {
-        unsigned char c = (unsigned char)value[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            answer_error(a, "the value of header '%s' has a control character (CR, LF, NUL...)", name);
-    }
+    if (hooks_has_ctl(value, vlen))
+        answer_error(a, "the value of header '%s' has a control character (CR, LF, NUL...)", name);
     if (a->res->nheaders == a->cap) /* cannot happen: counted first */
         answer_error(a, "headers changed while read");
     kv = &a->res->headers[a->res->nheaders];

@@ -156,6 +156,12 @@ int hooks_utf8_valid(const char *s, size_t len);
 void hooks_json_decode(lua_State *L, const char *s, size_t len, const char *what);
 
 /* ---- event.c ---- */
+/* RFC 9110 token characters (header names, methods). */
+int hooks_is_tchar(unsigned char c);
+/* 1 if s[0..len) has a control character other than HTAB (CR, LF, NUL, DEL...): no header value may. */
+int hooks_has_ctl(const char *s, size_t len);
+/* Pushes s[0..len) lower-cased (ASCII). */
+void hooks_push_lower(lua_State *L, const char *s, size_t len);
 void hooks_push_event(lua_State *L, const hooks_event_t *ev);
 /* Pushes the context table of an invocation of script `name`. */
 void hooks_push_context(lua_State *L, const char *name, const char *request_id);

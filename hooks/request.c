@@ -60,12 +60,6 @@ static obj_t *check_obj(lua_State *L, const char *mt, const char *what)
     return o;
 }
 
-static int is_tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
 static int hex(char c)
 {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
@@ -109,16 +103,6 @@ static void push_args(lua_State *L, const char *q, size_t len)
     }
 }
 
-static void push_lower(lua_State *L, const char *s, size_t len)
-{
-    luaL_Buffer b;
-    char *p = luaL_buffinitsize(L, &b, len);
-
-    for (size_t i = 0; i != len; ++i)
-        p[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
-    luaL_pushresultsize(&b, len);
-}
-
 /* name -> value; a repeated name: joined (sep not NULL) or an array of its values (sep NULL). */
 static void push_headers(lua_State *L, const hooks_kv_t *kv, size_t n, int join)
 {
@@ -126,7 +110,7 @@ static void push_headers(lua_State *L, const hooks_kv_t *kv, size_t n, int join)
     lua_createtable(L, 0, n > 64 ? 64 : (int)n);
     for (size_t i = 0; i != n; ++i) {
         int t;
-        push_lower(L, kv[i].name, kv[i].name_len);
+        hooks_push_lower(L, kv[i].name, kv[i].name_len);
         lua_pushvalue(L, -1);
         t = lua_rawget(L, -3);
         if (t == LUA_TNIL) {
@@ -317,9 +301,8 @@ static void check_value(lua_State *L, int idx, const char *what, const char *nam
     if (lua_type(L, idx) != LUA_TSTRING)
         return;
     v = lua_tolstring(L, idx, &len);
-    for (size_t i = 0; i != len; ++i)
-        if (((unsigned char)v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f)
-            luaL_error(L, "%s: the value of header '%s' has a control character (CR, LF, NUL...)", what, name);
+    if (hooks_has_ctl(v, len))
+        luaL_error(L, "%s: the value of header '%s' has a control character (CR, LF, NUL...)", what, name);
 }
 
 /* Checks the headers table at idx (names tokens; values strings or numbers without CR, LF, NUL; arrays of them when
@@ -337,7 +320,7 @@ static void check_headers(lua_State *L, int idx, const char *what, int arrays)
         if (nl == 0)
             luaL_error(L, "%s: an empty header name", what);
         for (size_t i = 0; i != nl; ++i)
-            if (!is_tchar((unsigned char)name[i]))
+            if (!hooks_is_tchar((unsigned char)name[i]))
                 luaL_error(L, "%s: header name '%s' is not a token", what, name);
         if (arrays && lua_type(L, -1) == LUA_TTABLE) {
             lua_Unsigned n = lua_rawlen(L, -1);
@@ -533,9 +516,8 @@ static void kv_set(lua_State *L, hooks_run_t *run, hooks_kv_t *kv, int name_idx,
     name = lua_tolstring(L, name_idx, &nl);
     lua_pushvalue(L, value_idx);
     value = lua_tolstring(L, -1, &vl); /* numbers become strings on the copy */
-    for (size_t i = 0; i != vl; ++i)
-        if (((unsigned char)value[i] < 0x20 && value[i] != '\t') || value[i] == 0x7f)
-            luaL_error(L, "the value of header '%s' has a control character (CR, LF, NUL...)", name);
+    if (hooks_has_ctl(value, vl))
+        luaL_error(L, "the value of header '%s' has a control character (CR, LF, NUL...)", name);
     kv->name = copy(L, run, name, nl, 1);
     kv->name_len = nl;
     kv->value = copy(L, run, value, vl, 0);

@@ -44,20 +44,6 @@ static hooks_run_t *waiting_run(lua_State *L, const char *what)
     return call->run;
 }
 
-static int is_tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static int no_ctl(const char *s, size_t len)
-{
-    for (size_t i = 0; i != len; ++i)
-        if (((unsigned char)s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
-            return 0;
-    return 1;
-}
-
 /* Appends v (at the top, popped) to the anchor table at a and returns its bytes. */
 static const char *anchor(lua_State *L, int a, size_t *len)
 {
@@ -86,8 +72,8 @@ int hooks_edge_fetch(lua_State *L)
     lua_settop(L, 2);
     {
         const char *url = lua_tolstring(L, 1, &len);
-        if (!((len > 7 && strncmp(url, "http://", 7) == 0) || (len > 8 && strncmp(url, "https://", 8) == 0)) || !no_ctl(url, len) ||
-            memchr(url, ' ', len) != NULL)
+        if (!((len > 7 && strncmp(url, "http://", 7) == 0) || (len > 8 && strncmp(url, "https://", 8) == 0)) ||
+            hooks_has_ctl(url, len) || memchr(url, ' ', len) != NULL)
             luaL_argerror(L, 1, "not an http:// or https:// URL");
     }
     lua_pushlightuserdata(L, &fetch_marker); /* 3 */
@@ -109,7 +95,7 @@ int hooks_edge_fetch(lua_State *L)
                 luaL_error(L, "edge.fetch: method must be a non-empty string of at most 32 characters");
             p = luaL_buffinitsize(L, &b, len);
             for (size_t i = 0; i != len; ++i) {
-                if (!is_tchar((unsigned char)m[i]))
+                if (!hooks_is_tchar((unsigned char)m[i]))
                     luaL_error(L, "edge.fetch: method is not a token");
                 p[i] = m[i] >= 'a' && m[i] <= 'z' ? (char)(m[i] - 'a' + 'A') : m[i];
             }
@@ -154,13 +140,13 @@ int hooks_edge_fetch(lua_State *L)
                     luaL_error(L, "edge.fetch: header '%s' has a %s value", lua_tostring(L, -2), luaL_typename(L, -1));
                 name = lua_tolstring(L, -2, &nl);
                 for (size_t i = 0; i != nl; ++i)
-                    if (!is_tchar((unsigned char)name[i]))
+                    if (!hooks_is_tchar((unsigned char)name[i]))
                         luaL_error(L, "edge.fetch: a header name is not a token");
                 if (nl == 0)
                     luaL_error(L, "edge.fetch: an empty header name");
                 lua_pushvalue(L, -1);
                 value = luaL_tolstring(L, -1, &vl);
-                if (!no_ctl(value, vl))
+                if (hooks_has_ctl(value, vl))
                     luaL_error(L, "edge.fetch: the value of header '%s' has a control character", name);
                 kv[n].value = anchor(L, a, &kv[n].value_len);
                 lua_pop(L, 2); /* the copy and the value */

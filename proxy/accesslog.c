@@ -95,19 +95,13 @@ static void log_access(h2o_logger_t *_self, h2o_req_t *req)
     px_accesslog_t *self = (void *)_self;
     px_req_t *st = px_req_find(req);
     char buf[5 * (2 + 6 * MAX_FIELD) + 512], peer[NI_MAXHOST], when[40];
-    size_t o = 0, peerlen = 0;
-    struct sockaddr_storage ss;
-    socklen_t sslen;
+    size_t o = 0, peerlen;
     struct tm tm;
     time_t sec = req->timestamps.request_begin_at.tv_sec;
     const char *protocol = req->version >= 0x200 ? "HTTP/2" : req->version == 0x100 ? "HTTP/1.0" : "HTTP/1.1";
     h2o_iovec_t host = req->input.authority.base != NULL ? req->input.authority : req->authority;
 
-    if ((sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss)) != 0) {
-        peerlen = h2o_socket_getnumerichost((void *)&ss, sslen, peer);
-        if (peerlen == SIZE_MAX)
-            peerlen = 0;
-    }
+    peerlen = px_client_ip(req, peer);
     gmtime_r(&sec, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 

@@ -618,15 +618,10 @@ void px_cfill_start(px_fill_t *fill, h2o_req_t *req, px_req_t *st, px_origin_t *
     cf->request_id = h2o_strdup(NULL, st->request_id.base, st->request_id.len).base;
     cf->hook_ttl_s = cf->hook_max_ttl_s = -1;
     if (cf->route->hooks.response_file != NULL) {
-        struct sockaddr_storage ss;
-        socklen_t sslen;
         char ip[NI_MAXHOST];
-        size_t l;
-        if ((sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss)) != 0 &&
-            (l = h2o_socket_getnumerichost((void *)&ss, sslen, ip)) != SIZE_MAX && l < sizeof(cf->client_ip)) {
-            memcpy(cf->client_ip, ip, l);
-            cf->client_ip[l] = '\0';
-        }
+        size_t l = px_client_ip(req, ip);
+        if (l < sizeof(cf->client_ip))
+            memcpy(cf->client_ip, ip, l + 1);
     }
     /* the client's fields, for storability (Authorization, no-store) and the variant */
     for (i = 0; i != req->headers.size; ++i)

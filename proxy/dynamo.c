@@ -29,24 +29,28 @@ typedef struct px_dyn {
     size_t len;
 } px_dyn_t;
 
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i != 256; ++i) {
+        uint32_t v = i;
+        for (int k = 0; k != 8; ++k)
+            v = v & 1 ? 0xedb88320u ^ (v >> 1) : v >> 1;
+        crc_table[i] = v;
+    }
+}
+
+/* The CRC-32 (IEEE, as zlib's) that x-amz-crc32 carries. */
 static uint32_t crc32_of(const void *data, size_t len)
 {
-    static uint32_t table[256];
-    static int ready; /* written identically by any thread that races here: harmless */
     const uint8_t *p = data;
     uint32_t c = 0xffffffffu;
 
-    if (!ready) {
-        for (uint32_t i = 0; i != 256; ++i) {
-            uint32_t v = i;
-            for (int k = 0; k != 8; ++k)
-                v = v & 1 ? 0xedb88320u ^ (v >> 1) : v >> 1;
-            table[i] = v;
-        }
-        ready = 1;
-    }
+    pthread_once(&crc_once, crc_init);
     for (size_t i = 0; i != len; ++i)
-        c = table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+        c = crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
     return c ^ 0xffffffffu;
 }
 
@@ -58,13 +62,20 @@ static void dyn_unref(px_dyn_t *d)
     free(d);
 }
 
+static void free_body(void *p)
+{
+    free(*(char **)p);
+}
+
+/* Sends the answer; body (malloc'ed) becomes the request's: freed with its pool, after the response has gone. */
 static void send_answer(h2o_req_t *req, int status, char *body, size_t len)
 {
     static h2o_generator_t generator = {NULL, NULL};
     px_req_t *st = px_req_get(req);
     char *crc = h2o_mem_alloc_pool(&req->pool, 16);
-    h2o_iovec_t b = h2o_strdup(&req->pool, body, len);
+    h2o_iovec_t b = h2o_iovec_init(body, len);
 
+    *(char **)h2o_mem_alloc_shared(&req->pool, sizeof(char *), free_body) = body;
     st->from_origin = 1; /* DynamoDB's own error JSON, not ours */
     req->res.status = status;
     req->res.reason = status == 200 ? "OK" : status == 400 ? "Bad Request" : "Internal Server Error";
@@ -86,7 +97,8 @@ static void on_done(void *data, int status, char *body, size_t len)
     if (&thread_marker == d->marker) {
         if (d->req != NULL)
             send_answer(d->req, status, body, len);
-        free(body);
+        else
+            free(body);
         dyn_unref(d);
         return;
     }
@@ -102,8 +114,10 @@ void px_dynamo_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t 
     while (!h2o_linklist_is_empty(messages)) {
         px_dyn_t *d = H2O_STRUCT_FROM_MEMBER(px_dyn_t, super.link, messages->next);
         h2o_linklist_unlink(&d->super.link);
-        if (d->req != NULL)
+        if (d->req != NULL) {
             send_answer(d->req, d->status, d->body, d->len);
+            d->body = NULL; /* the request's now */
+        }
         dyn_unref(d);
     }
 }
@@ -120,7 +134,7 @@ static void send_error(h2o_req_t *req, int status, const char *type, const char 
 {
     char buf[512];
     int n = snprintf(buf, sizeof(buf), "{\"__type\":\"%s\",\"message\":\"%s\"}", type, message);
-    send_answer(req, status, buf, (size_t)n);
+    send_answer(req, status, h2o_strdup(NULL, buf, (size_t)n).base, (size_t)n);
 }
 
 void px_dynamo_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin)

@@ -79,11 +79,20 @@ static px_lua_texts_t *texts_read(const char **files, size_t n, char *err, size_
     return t;
 }
 
-static void options_of(const conf_t *conf, const char **files, const px_lua_texts_t *texts, hooks_kv_t *vars, hooks_options_t *o)
+/* The conf's stage variables as name/value pairs (malloc'ed; edge.vars and the event's stageVariables). */
+static hooks_kv_t *vars_of(const conf_t *conf)
 {
+    hooks_kv_t *vars = h2o_mem_alloc(sizeof(*vars) * (conf->lua.nvariables + 1));
+
     for (size_t i = 0; i != conf->lua.nvariables; ++i)
         vars[i] = (hooks_kv_t){conf->lua.variables[i].name, strlen(conf->lua.variables[i].name), conf->lua.variables[i].value,
                                strlen(conf->lua.variables[i].value)};
+    return vars;
+}
+
+static void options_of(const conf_t *conf, const char **files, const px_lua_texts_t *texts, const hooks_kv_t *vars,
+                       hooks_options_t *o)
+{
     *o = (hooks_options_t){.dir = conf->lua.dir,
                            .vars = vars,
                            .nvars = conf->lua.nvariables,
@@ -172,7 +181,7 @@ static px_lua_texts_t *load_texts(const conf_t *conf, const char **files, size_t
     hooks_vm_t *vm;
     px_lua_texts_t *texts;
     char why[1024];
-    hooks_kv_t *vars = h2o_mem_alloc(sizeof(*vars) * (conf->lua.nvariables + 1));
+    hooks_kv_t *vars = vars_of(conf);
 
     if ((texts = texts_read(files, nfiles, why, sizeof(why))) == NULL) {
         route_error(conf, why, err, errlen);
@@ -225,6 +234,7 @@ int px_functions_check(const conf_t *conf, char *err, size_t errlen)
 int px_functions_init(px_server_t *srv, char *err, size_t errlen)
 {
     srv->lua_files = h2o_mem_alloc(sizeof(*srv->lua_files) * (3 * srv->nroutes + 1));
+    srv->lua_vars = vars_of(srv->conf);
     srv->nlua_files = 0;
     pthread_mutex_init(&srv->lua_mu, NULL);
     for (size_t i = 0; i != srv->nroutes; ++i) {
@@ -268,7 +278,9 @@ void px_functions_dispose(px_server_t *srv)
         pthread_mutex_destroy(&srv->lua_mu);
     }
     free(srv->lua_files);
+    free(srv->lua_vars);
     srv->lua_files = NULL;
+    srv->lua_vars = NULL;
     srv->lua_texts = NULL;
 }
 
@@ -277,14 +289,12 @@ static hooks_vm_t *make_vm(px_thread_t *th, char *why, size_t whylen)
 {
     hooks_options_t opts;
     hooks_vm_t *vm;
-    hooks_kv_t *vars = h2o_mem_alloc(sizeof(*vars) * (th->srv->conf->lua.nvariables + 1));
 
     pthread_mutex_lock(&th->srv->lua_mu);
     th->vm_generation = atomic_load(&th->srv->lua_generation);
-    options_of(th->srv->conf, th->srv->lua_files, th->srv->lua_texts, vars, &opts);
+    options_of(th->srv->conf, th->srv->lua_files, th->srv->lua_texts, th->srv->lua_vars, &opts);
     vm = hooks_vm_new(&opts, why, whylen);
     pthread_mutex_unlock(&th->srv->lua_mu);
-    free(vars);
     return vm;
 }
 
@@ -358,38 +368,19 @@ static void build_event(h2o_req_t *req, px_req_t *st, px_server_t *srv, hooks_ev
 {
     const px_match_t *m = st->match;
     size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
-    hooks_kv_t *headers = h2o_mem_alloc_pool(&req->pool, sizeof(*headers) * (req->headers.size + 1));
-    hooks_kv_t *params = h2o_mem_alloc_pool(&req->pool, sizeof(*params) * (m->nparams + 1));
-    hooks_kv_t *vars = h2o_mem_alloc_pool(&req->pool, sizeof(*vars) * (srv->conf->lua.nvariables + 1));
-    struct sockaddr_storage ss;
-    socklen_t sslen;
-    char *ip = h2o_mem_alloc_pool(&req->pool, NI_MAXHOST);
-
-    ip[0] = '\0';
-    if ((sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss)) != 0) {
-        size_t l = h2o_socket_getnumerichost((void *)&ss, sslen, ip);
-        ip[l != SIZE_MAX ? l : 0] = '\0';
-    }
-    for (size_t i = 0; i != req->headers.size; ++i) {
-        const h2o_header_t *h = req->headers.entries + i;
-        headers[i] = (hooks_kv_t){h->name->base, h->name->len, h->value.base, h->value.len};
-    }
-    for (size_t i = 0; i != m->nparams; ++i)
-        params[i] = (hooks_kv_t){m->params[i].name, strlen(m->params[i].name), m->params[i].value, m->params[i].value_len};
-    for (size_t i = 0; i != srv->conf->lua.nvariables; ++i) {
-        const conf_header_t *v = srv->conf->lua.variables + i;
-        vars[i] = (hooks_kv_t){v->name, strlen(v->name), v->value, strlen(v->value)};
-    }
+    char ipbuf[NI_MAXHOST];
+    size_t iplen = px_client_ip(req, ipbuf);
+    const char *ip = h2o_strdup(&req->pool, ipbuf, iplen).base;
     *ev = (hooks_event_t){.method = req->method.base,
                           .method_len = req->method.len,
                           .path = req->path.base,
                           .path_len = plen,
                           .resource = m->route->path,
-                          .headers = headers,
+                          .headers = px_hook_headers_kv(req),
                           .nheaders = req->headers.size,
-                          .path_params = params,
+                          .path_params = px_hook_params_kv(req, m),
                           .npath_params = m->nparams,
-                          .stage_vars = vars,
+                          .stage_vars = srv->lua_vars,
                           .nstage_vars = srv->conf->lua.nvariables,
                           .body = req->entity.base,
                           .body_len = req->entity.base != NULL ? req->entity.len : 0,

@@ -45,33 +45,39 @@ px_lrun_t **px_hook_lrun_slot(h2o_req_t *req)
     return slot;
 }
 
+hooks_kv_t *px_hook_headers_kv(h2o_req_t *req)
+{
+    hooks_kv_t *kv = h2o_mem_alloc_pool(&req->pool, sizeof(*kv) * (req->headers.size + 1));
+
+    for (size_t i = 0; i != req->headers.size; ++i) {
+        const h2o_header_t *h = req->headers.entries + i;
+        kv[i] = (hooks_kv_t){h->name->base, h->name->len, h->value.base, h->value.len};
+    }
+    return kv;
+}
+
+hooks_kv_t *px_hook_params_kv(h2o_req_t *req, const px_match_t *m)
+{
+    hooks_kv_t *kv = h2o_mem_alloc_pool(&req->pool, sizeof(*kv) * (m->nparams + 1));
+
+    for (size_t i = 0; i != m->nparams; ++i)
+        kv[i] = (hooks_kv_t){m->params[i].name, strlen(m->params[i].name), m->params[i].value, m->params[i].value_len};
+    return kv;
+}
+
 /* hooks_request_t.complete: what a hook reads only when it asks for it. */
 static void complete_view(hooks_request_t *rq)
 {
     px_rq_t *v = H2O_STRUCT_FROM_MEMBER(px_rq_t, rq, rq);
     h2o_req_t *req = v->req;
     px_req_t *st = v->st;
-    const px_match_t *m = st->match;
-    hooks_kv_t *headers = h2o_mem_alloc_pool(&req->pool, sizeof(*headers) * (req->headers.size + 1));
-    hooks_kv_t *params = h2o_mem_alloc_pool(&req->pool, sizeof(*params) * (m->nparams + 1));
-    struct sockaddr_storage ss;
-    socklen_t sslen;
     char ip[NI_MAXHOST];
-    size_t iplen = 0;
+    size_t iplen = px_client_ip(req, ip);
 
-    if ((sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss)) != 0 &&
-        (iplen = h2o_socket_getnumerichost((void *)&ss, sslen, ip)) == SIZE_MAX)
-        iplen = 0;
-    for (size_t i = 0; i != req->headers.size; ++i) {
-        const h2o_header_t *h = req->headers.entries + i;
-        headers[i] = (hooks_kv_t){h->name->base, h->name->len, h->value.base, h->value.len};
-    }
-    for (size_t i = 0; i != m->nparams; ++i)
-        params[i] = (hooks_kv_t){m->params[i].name, strlen(m->params[i].name), m->params[i].value, m->params[i].value_len};
-    rq->headers = headers;
+    rq->headers = px_hook_headers_kv(req);
     rq->nheaders = req->headers.size;
-    rq->params = params;
-    rq->nparams = m->nparams;
+    rq->params = px_hook_params_kv(req, st->match);
+    rq->nparams = st->match->nparams;
     rq->body = req->entity.base;
     rq->body_len = req->entity.base != NULL ? req->entity.len : 0;
     rq->client_ip = h2o_strdup(&req->pool, ip, iplen).base;

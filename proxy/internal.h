@@ -132,6 +132,7 @@ struct px_server {
     size_t nlua_files;
     atomic_uint lua_generation;     /* function.c: moved on by a SIGHUP whose scripts all load */
     struct px_lua_texts *lua_texts; /* function.c: the files' texts of the current generation, under lua_mu */
+    hooks_kv_t *lua_vars;           /* function.c: the stage variables (lua.variables), made at boot (malloc'ed) */
     pthread_mutex_t lua_mu;
     SSL_CTX *lua_fetch_ssl_ctx; /* lua.c: edge.fetch's https client context; owned */
     struct store *store;        /* the item store; NULL when no route uses it */
@@ -212,6 +213,8 @@ void px_send_error(h2o_req_t *req, int status, const char *reason, const char *m
 
 /* The value of a hexadecimal digit, or -1. */
 int px_hex_digit(char c);
+/* The client's address as text in buf (NI_MAXHOST bytes), NUL-terminated; its length, 0 when unknown. */
+size_t px_client_ip(h2o_req_t *req, char *buf);
 /* The percent-decoded value of query parameter `name` (NUL-terminated, in the pool; '+' stays '+'), or NULL. */
 char *px_query_param(h2o_req_t *req, const char *name);
 
@@ -312,6 +315,10 @@ typedef struct px_rq {
     px_req_t *st;
 } px_rq_t;
 void px_hook_request_view(h2o_req_t *req, px_req_t *st, px_rq_t *v);
+/* The request's header fields and the route's path parameters as name/value pairs (in the pool, pointing into the
+ * request). */
+hooks_kv_t *px_hook_headers_kv(h2o_req_t *req);
+hooks_kv_t *px_hook_params_kv(h2o_req_t *req, const px_match_t *m);
 /* A slot in the request's pool whose px_lrun_t (if any) is freed with the request. */
 px_lrun_t **px_hook_lrun_slot(h2o_req_t *req);
 /* Adds a script's response fields to req->res.headers, leaving out those edgeproxy sets itself (content-length, server,
@@ -702,7 +709,7 @@ struct px_lrun {
     int status;
     hooks_kv_t *res_headers;
     size_t nres_headers;
-    h2o_iovec_t body;
+    h2o_buffer_t *body;   /* the fetch's answer body so far; NULL when no fetch runs */
     px_admin_op_t *purge; /* the purge in flight */
 };
 

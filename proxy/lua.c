@@ -64,6 +64,8 @@ void px_lrun_free(px_lrun_t *lr)
     if (lr == NULL)
         return;
     fetch_stop(lr);
+    if (lr->body != NULL)
+        h2o_buffer_dispose(&lr->body);
     if (lr->purge != NULL)
         lr->purge->lrun = NULL; /* its message finds no run */
     if (lr->run != NULL)
@@ -92,12 +94,17 @@ static h2o_timeout_t *timeout_of(px_thread_t *th, uint64_t ms)
 
 static void fetch_done(px_lrun_t *lr, int status, const char *err)
 {
-    hooks_fetch_result_t r = {status, err, lr->res_headers, lr->nres_headers, lr->body.base, lr->body.len};
+    h2o_buffer_t *body = lr->body; /* the run copies it; a next fetch gets its own */
+    hooks_fetch_result_t r = {
+        status, err, lr->res_headers, lr->nres_headers, body != NULL ? body->bytes : NULL, body != NULL ? body->size : 0};
     hooks_run_t *run = lr->run;
 
+    lr->body = NULL;
     fetch_stop(lr);
     lr->run = NULL;
     drive(lr, hooks_resume_fetch(run, &r), run);
+    if (body != NULL)
+        h2o_buffer_dispose(&body);
 }
 
 static void on_deadline(h2o_timeout_entry_t *entry)
@@ -111,17 +118,15 @@ static int on_body(h2o_http1client_t *client, const char *err)
     px_lrun_t *lr = client->data;
     h2o_buffer_t *in = client->sock->input;
 
-    if (lr->body.len + in->size > lr->th->srv->conf->lua.fetch.max_body_size) {
+    if (lr->body->size + in->size > lr->th->srv->conf->lua.fetch.max_body_size) {
         lr->client = NULL; /* a non-zero return closes it */
         fetch_done(lr, 0, "the answer's body is larger than lua.fetch.max_body_size");
         return -1;
     }
-    if (in->size != 0) {
-        char *b = h2o_mem_alloc_pool(&lr->pool, lr->body.len + in->size + 1);
-        if (lr->body.len != 0)
-            memcpy(b, lr->body.base, lr->body.len);
-        memcpy(b + lr->body.len, in->bytes, in->size);
-        lr->body = h2o_iovec_init(b, lr->body.len + in->size);
+    if (in->size != 0) { /* appended to a buffer that grows by doubling: each byte is copied once */
+        h2o_iovec_t dst = h2o_buffer_reserve(&lr->body, in->size);
+        memcpy(dst.base, in->bytes, in->size);
+        lr->body->size += in->size;
         h2o_buffer_consume(&client->sock->input, in->size);
     }
     if (err == NULL)
@@ -197,7 +202,7 @@ static void start_fetch(px_lrun_t *lr, const hooks_fetch_t *f)
     size_t cap;
     char *p;
 
-    lr->body = h2o_iovec_init(NULL, 0);
+    h2o_buffer_init(&lr->body, &h2o_socket_buffer_prototype);
     lr->res_headers = NULL;
     lr->nres_headers = 0;
     if (h2o_url_parse(f->url, f->url_len, &url) != 0 || url.host.len == 0) {

@@ -83,6 +83,18 @@ px_req_t *px_req_get(h2o_req_t *req)
     return st;
 }
 
+size_t px_client_ip(h2o_req_t *req, char *buf)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss);
+    size_t len = sslen != 0 ? h2o_socket_getnumerichost((void *)&ss, sslen, buf) : SIZE_MAX;
+
+    if (len == SIZE_MAX)
+        len = 0;
+    buf[len] = '\0';
+    return len;
+}
+
 int px_hex_digit(char c)
 {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;

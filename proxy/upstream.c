@@ -78,15 +78,10 @@ h2o_iovec_t px_origin_request(h2o_req_t *req, px_req_t *st, px_origin_t *origin,
     h2o_iovec_t path = upstream_path(req, st, origin), connection = {NULL, 0}, xff = {NULL, 0}, via = {NULL, 0};
     h2o_iovec_t host = origin->route->origin.preserve_host ? req->authority : origin->authority;
     char peer[NI_MAXHOST];
-    size_t peerlen = SIZE_MAX, cap, o = 0, i;
-    struct sockaddr_storage ss;
-    socklen_t sslen;
+    size_t peerlen, cap, o = 0, i;
     char *buf;
 
-    if ((sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss)) != 0)
-        peerlen = h2o_socket_getnumerichost((void *)&ss, sslen, peer);
-    if (peerlen == SIZE_MAX)
-        peerlen = 0;
+    peerlen = px_client_ip(req, peer);
 
     cap = req->method.len + path.len + host.len + peerlen + req->entity.len + extra.len + 512;
     for (i = 0; i != req->headers.size; ++i) {

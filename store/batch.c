@@ -246,7 +246,7 @@ void st_batch_get_item(store_t *s, json_t *req, st_answer_t *a)
         st_answer_error(a, 500, T_INTERNAL, "out of memory");
         goto out;
     }
-    if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+    if ((rc = st_read_begin(s, &txn)) != 0) {
         st_internal(a, rc);
         goto out;
     }
@@ -302,7 +302,7 @@ void st_batch_get_item(store_t *s, json_t *req, st_answer_t *a)
     responses = NULL;
 out:
     if (txn != NULL)
-        mdb_txn_abort(txn);
+        st_read_end(txn);
     json_decref(responses);
     free(keys);
     get_tables_free(t, nt);

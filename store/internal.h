@@ -164,11 +164,21 @@ struct store {
     pthread_t writer;
     /* the batch being run (writer only): handles opened in it, not yet published */
     st_job_t *batch;
+    /* reads: one read-only transaction per calling thread, reset between reads and renewed (st_read_begin): beginning
+     * one allocates the slots of every possible table (ST_MAX_TABLES), too much for each GetItem */
+    pthread_key_t reader_key;
+    int reader_key_made;
+    pthread_mutex_t readers_mu;
+    struct st_reader *readers; /* all of them, aborted by store_close */
 };
 
 /* The handle of table `name`'s database: published ones, and (on the writer) those opened by the running batch.
  * 0 and *dbi, or MDB_NOTFOUND. */
 int st_table_dbi(store_t *s, const char *name, MDB_dbi *dbi);
+/* A read-only transaction for the calling thread (its own, renewed): 0, or an LMDB error. st_read_end resets it (close
+ * its cursors first). */
+int st_read_begin(store_t *s, MDB_txn **txn);
+void st_read_end(MDB_txn *txn);
 /* Queues a write job (the writer answers it). Answers 500 itself when the store is closing. */
 void st_enqueue(store_t *s, st_job_t *j);
 

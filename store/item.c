@@ -398,7 +398,7 @@ void st_get_item(store_t *s, json_t *req, st_answer_t *a)
     if (check_request(&ij, a) != 0)
         goto out;
     /* ConsistentRead is accepted either way: every read sees the last commit */
-    if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+    if ((rc = st_read_begin(s, &txn)) != 0) {
         st_internal(a, rc);
         goto out;
     }
@@ -436,7 +436,7 @@ void st_get_item(store_t *s, json_t *req, st_answer_t *a)
     json_decref(item);
 out:
     if (txn != NULL)
-        mdb_txn_abort(txn);
+        st_read_end(txn);
     st_schema_free(&sc);
     st_exprs_free(&ij.x);
 }

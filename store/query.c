@@ -178,21 +178,6 @@ static int check_request(rd_t *r, st_answer_t *a)
 
 /* ---- in the transaction ---- */
 
-static int open_table(store_t *s, MDB_txn *txn, const char *table, st_schema_t *sc, MDB_dbi *dbi, st_answer_t *a)
-{
-    int rc = st_schema_load(s, txn, table, sc);
-    if (rc == MDB_NOTFOUND || (rc == 0 && st_table_dbi(s, table, dbi) != 0)) {
-        st_schema_free(sc);
-        st_answer_error(a, 400, T_NOT_FOUND, "Requested resource not found");
-        return -1;
-    }
-    if (rc != 0) {
-        st_internal(a, rc);
-        return -1;
-    }
-    return 0;
-}
-
 /* A FilterExpression of a Query may not name a key attribute. 0, or -1 answered. */
 static int filter_keys(const store_expr_node_t *n, const st_schema_t *sc, st_answer_t *a)
 {
@@ -444,11 +429,11 @@ static void run(store_t *s, rd_t *r, st_answer_t *a)
         st_answer_error(a, 500, T_INTERNAL, "out of memory");
         goto out;
     }
-    if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+    if ((rc = st_read_begin(s, &txn)) != 0) {
         st_internal(a, rc);
         goto out;
     }
-    if (open_table(s, txn, r->table, &sc, &dbi, a) != 0)
+    if (st_open_table(s, txn, r->table, &sc, &dbi, a) != 0)
         goto out;
     if (r->is_query && query_range(s, r, &sc, lo, hi, a) != 0)
         goto out;
@@ -566,7 +551,7 @@ out:
     if (cur != NULL)
         mdb_cursor_close(cur);
     if (txn != NULL)
-        mdb_txn_abort(txn);
+        st_read_end(txn);
     st_schema_free(&sc);
     free(lo);
     free(hi);

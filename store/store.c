@@ -697,6 +697,71 @@ void store_flush(store_t *s)
 
 /* ---- open, close, dispatch ---- */
 
+/* ---- reads ---- */
+
+typedef struct st_reader {
+    store_t *s;
+    MDB_txn *txn;
+    struct st_reader *next;
+} st_reader_t;
+
+static void reader_unlink(st_reader_t *r)
+{
+    st_reader_t **p;
+
+    pthread_mutex_lock(&r->s->readers_mu);
+    for (p = &r->s->readers; *p != r; p = &(*p)->next)
+        ;
+    *p = r->next;
+    pthread_mutex_unlock(&r->s->readers_mu);
+}
+
+/* A thread that read from the store ends: its transaction goes (the server's workers end before store_close). */
+static void reader_gone(void *p)
+{
+    st_reader_t *r = p;
+
+    reader_unlink(r);
+    mdb_txn_abort(r->txn);
+    free(r);
+}
+
+int st_read_begin(store_t *s, MDB_txn **txn)
+{
+    st_reader_t *r = pthread_getspecific(s->reader_key);
+    int rc;
+
+    if (r != NULL) {
+        if ((rc = mdb_txn_renew(r->txn)) != 0)
+            return rc;
+        *txn = r->txn;
+        return 0;
+    }
+    if ((r = calloc(1, sizeof(*r))) == NULL)
+        return ENOMEM;
+    if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r->txn)) != 0) {
+        free(r);
+        return rc;
+    }
+    r->s = s;
+    if (pthread_setspecific(s->reader_key, r) != 0) {
+        mdb_txn_abort(r->txn);
+        free(r);
+        return ENOMEM;
+    }
+    pthread_mutex_lock(&s->readers_mu);
+    r->next = s->readers;
+    s->readers = r;
+    pthread_mutex_unlock(&s->readers_mu);
+    *txn = r->txn;
+    return 0;
+}
+
+void st_read_end(MDB_txn *txn)
+{
+    mdb_txn_reset(txn);
+}
+
 int store_open(store_t **out, const store_options_t *opts, char *err, size_t errlen)
 {
     store_t *s = calloc(1, sizeof(*s));
@@ -712,6 +777,12 @@ int store_open(store_t **out, const store_options_t *opts, char *err, size_t err
     pthread_rwlock_init(&s->map_lock, NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->wake, NULL);
+    pthread_mutex_init(&s->readers_mu, NULL);
+    if (pthread_key_create(&s->reader_key, reader_gone) != 0) {
+        snprintf(err, errlen, "out of thread-specific keys");
+        goto fail;
+    }
+    s->reader_key_made = 1;
     s->jobs_tail = &s->jobs;
     if (mkdir(s->dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "item store %s: %s", s->dir, strerror(errno));
@@ -758,6 +829,15 @@ void store_close(store_t *s)
         pthread_join(s->writer, NULL);
         s->writer_started = 0;
     }
+    if (s->reader_key_made) { /* the readers' threads may live on (tests): their transactions go now */
+        pthread_key_delete(s->reader_key);
+        while (s->readers != NULL) {
+            st_reader_t *r = s->readers;
+            s->readers = r->next;
+            mdb_txn_abort(r->txn);
+            free(r);
+        }
+    }
     if (s->env != NULL)
         mdb_env_close(s->env);
     if (s->map != NULL) {
@@ -767,6 +847,7 @@ void store_close(store_t *s)
         pthread_rwlock_destroy(&s->map_lock);
         pthread_mutex_destroy(&s->mu);
         pthread_cond_destroy(&s->wake);
+        pthread_mutex_destroy(&s->readers_mu);
     }
     free(s->dir);
     free(s);

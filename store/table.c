@@ -686,7 +686,7 @@ void st_describe_table(store_t *s, json_t *req, st_answer_t *a)
 
     if (check_table_name(req, &name, a) != 0)
         return;
-    if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+    if ((rc = st_read_begin(s, &txn)) != 0) {
         st_internal(a, rc);
         return;
     }
@@ -698,7 +698,7 @@ void st_describe_table(store_t *s, json_t *req, st_answer_t *a)
     else
         st_answer_json(a, json_pack("{s:o}", "Table", describe(s, txn, name, sc.desc, "ACTIVE")));
     st_schema_free(&sc);
-    mdb_txn_abort(txn);
+    st_read_end(txn);
 }
 
 void st_list_tables(store_t *s, json_t *req, st_answer_t *a)
@@ -730,9 +730,9 @@ void st_list_tables(store_t *s, json_t *req, st_answer_t *a)
         st_verr(&v, num, "limit", "Member must have value less than or equal to 100");
     if (st_verr_answer(&v, a) != 0)
         return;
-    if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0 || (rc = mdb_cursor_open(txn, s->meta, &c)) != 0) {
+    if ((rc = st_read_begin(s, &txn)) != 0 || (rc = mdb_cursor_open(txn, s->meta, &c)) != 0) {
         if (rc != 0 && txn != NULL)
-            mdb_txn_abort(txn);
+            st_read_end(txn);
         st_internal(a, rc);
         return;
     }
@@ -753,7 +753,7 @@ void st_list_tables(store_t *s, json_t *req, st_answer_t *a)
         ++n;
     }
     mdb_cursor_close(c);
-    mdb_txn_abort(txn);
+    st_read_end(txn);
     json_object_set_new(out, "TableNames", names);
     /* TableNames first, as DynamoDB writes it */
     json_t *ordered = json_pack("{s:O}", "TableNames", names);

@@ -460,7 +460,7 @@ void st_transact_get_items(store_t *s, json_t *req, st_answer_t *a)
         st_answer_error(a, 500, T_INTERNAL, "out of memory");
         goto out;
     }
-    if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+    if ((rc = st_read_begin(s, &txn)) != 0) {
         st_internal(a, rc);
         goto out;
     }
@@ -488,7 +488,7 @@ void st_transact_get_items(store_t *s, json_t *req, st_answer_t *a)
     responses = NULL;
 out:
     if (txn != NULL)
-        mdb_txn_abort(txn);
+        st_read_end(txn);
     json_decref(responses);
     actions_free(acts, n);
 }

@@ -9,7 +9,6 @@ import {
   DeleteItemCommand,
   DeleteTableCommand,
   DescribeTableCommand,
-  DynamoDBClient,
   GetItemCommand,
   ListTablesCommand,
   PutItemCommand,
@@ -19,6 +18,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { h1, killAll, startEdge, tempDir } from './lib.mjs';
+import { STORE_CONF, ddbClient } from './dynamo.mjs';
 
 after(killAll);
 
@@ -31,26 +31,6 @@ function crc32(buf) {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-const CONF = `
-threads: 2
-listen:
-  - { address: 127.0.0.1, port: 0 }
-hosts:
-  "*":
-    routes:
-      - path: /
-        origin: { store: dynamodb }
-`;
-
-function client(port) {
-  return new DynamoDBClient({
-    endpoint: `http://127.0.0.1:${port}`,
-    region: 'local',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-    maxAttempts: 1,
-  });
-}
-
 describe('DynamoDB API (AWS SDK v3)', () => {
   let edge;
   let port;
@@ -58,9 +38,9 @@ describe('DynamoDB API (AWS SDK v3)', () => {
   let dir;
   before(async () => {
     dir = tempDir('ep-ddb-');
-    edge = await startEdge(CONF, { dir });
+    edge = await startEdge(STORE_CONF, { dir });
     [port] = edge.ports;
-    ddb = client(port);
+    ddb = ddbClient(port);
   });
   after(async () => {
     ddb.destroy();
@@ -152,10 +132,10 @@ describe('DynamoDB API (AWS SDK v3)', () => {
   test('acknowledged writes survive a restart; DeleteTable', async () => {
     await ddb.send(new PutItemCommand({ TableName: 'users', Item: { id: { S: 'durable' }, v: { S: 'yes' } } }));
     await edge.stopClean();
-    edge = await startEdge(CONF, { dir });
+    edge = await startEdge(STORE_CONF, { dir });
     [port] = edge.ports;
     ddb.destroy();
-    ddb = client(port);
+    ddb = ddbClient(port);
     const g = await ddb.send(new GetItemCommand({ TableName: 'users', Key: { id: { S: 'durable' } } }));
     assert.equal(g.Item.v.S, 'yes');
     await ddb.send(new DeleteTableCommand({ TableName: 'users' }));

@@ -9,53 +9,25 @@ import {
   BatchWriteItemCommand,
   CreateTableCommand,
   DescribeTableCommand,
-  DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { killAll, startEdge, tempDir } from './lib.mjs';
+import { STORE_CONF, ddbClient, rejectsValidation } from './dynamo.mjs';
 
 after(killAll);
 
-const CONF = `
-threads: 2
-listen:
-  - { address: 127.0.0.1, port: 0 }
-hosts:
-  "*":
-    routes:
-      - path: /
-        origin: { store: dynamodb }
-`;
-
-function client(port) {
-  return new DynamoDBClient({
-    endpoint: `http://127.0.0.1:${port}`,
-    region: 'local',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-    maxAttempts: 1,
-  });
-}
-
 const byKey = (attr) => (a, b) => (a[attr].S ?? a[attr].N) < (b[attr].S ?? b[attr].N) ? -1 : 1;
-
-async function rejectsValidation(promise, message) {
-  await assert.rejects(promise, (e) => {
-    assert.equal(e.name, 'ValidationException');
-    assert.match(e.message, message);
-    return true;
-  });
-}
 
 describe('DynamoDB batch operations (AWS SDK v3)', () => {
   let edge;
   let ddb;
   let doc;
   before(async () => {
-    edge = await startEdge(CONF, { dir: tempDir('ep-ddb-batch-') });
-    ddb = client(edge.ports[0]);
+    edge = await startEdge(STORE_CONF, { dir: tempDir('ep-ddb-batch-') });
+    ddb = ddbClient(edge.ports[0]);
     doc = DynamoDBDocumentClient.from(ddb);
     await ddb.send(new CreateTableCommand({
       TableName: 'users',

@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
   CreateTableCommand,
-  DynamoDBClient,
   PutItemCommand,
   QueryCommand,
   ScanCommand,
@@ -12,35 +11,16 @@ import {
   paginateScan,
 } from '@aws-sdk/client-dynamodb';
 import { killAll, startEdge, tempDir } from './lib.mjs';
+import { STORE_CONF, ddbClient } from './dynamo.mjs';
 
 after(killAll);
-
-const CONF = `
-threads: 2
-listen:
-  - { address: 127.0.0.1, port: 0 }
-hosts:
-  "*":
-    routes:
-      - path: /
-        origin: { store: dynamodb }
-`;
-
-function client(port) {
-  return new DynamoDBClient({
-    endpoint: `http://127.0.0.1:${port}`,
-    region: 'local',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-    maxAttempts: 1,
-  });
-}
 
 describe('DynamoDB Query and Scan (AWS SDK v3)', () => {
   let edge;
   let ddb;
   before(async () => {
-    edge = await startEdge(CONF, { dir: tempDir('ep-ddbq-') });
-    ddb = client(edge.ports[0]);
+    edge = await startEdge(STORE_CONF, { dir: tempDir('ep-ddbq-') });
+    ddb = ddbClient(edge.ports[0]);
     await ddb.send(new CreateTableCommand({
       TableName: 'events',
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],

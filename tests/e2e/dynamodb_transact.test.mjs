@@ -8,7 +8,6 @@ import { after, before, describe, test } from 'node:test';
 import {
   CreateTableCommand,
   DescribeTableCommand,
-  DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   TransactGetItemsCommand,
@@ -17,44 +16,17 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, TransactGetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { killAll, startEdge, tempDir } from './lib.mjs';
+import { STORE_CONF, ddbClient, rejectsValidation } from './dynamo.mjs';
 
 after(killAll);
-
-const CONF = `
-threads: 2
-listen:
-  - { address: 127.0.0.1, port: 0 }
-hosts:
-  "*":
-    routes:
-      - path: /
-        origin: { store: dynamodb }
-`;
-
-function client(port) {
-  return new DynamoDBClient({
-    endpoint: `http://127.0.0.1:${port}`,
-    region: 'local',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-    maxAttempts: 1,
-  });
-}
-
-async function rejectsValidation(promise, message) {
-  await assert.rejects(promise, (e) => {
-    assert.equal(e.name, 'ValidationException');
-    assert.match(e.message, message);
-    return true;
-  });
-}
 
 describe('DynamoDB transactions (AWS SDK v3)', () => {
   let edge;
   let ddb;
   let doc;
   before(async () => {
-    edge = await startEdge(CONF, { dir: tempDir('ep-ddb-transact-') });
-    ddb = client(edge.ports[0]);
+    edge = await startEdge(STORE_CONF, { dir: tempDir('ep-ddb-transact-') });
+    ddb = ddbClient(edge.ports[0]);
     doc = DynamoDBDocumentClient.from(ddb);
     await ddb.send(new CreateTableCommand({
       TableName: 'accounts',

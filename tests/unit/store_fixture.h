@@ -7,6 +7,7 @@
 #define EDGEPROXY_TEST_STORE_FIXTURE_H
 
 #include <ftw.h>
+#include <jansson.h>
 #include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,5 +82,88 @@ static inline int teardown(void **state)
 }
 
 #define S(state) (((fixture_t *)*(state))->s)
+
+#ifdef STORE_FIXTURE_QUOTED
+/* The helpers of the tests that write their requests with single quotes (test_store_batch.c, test_store_transact.c). */
+#define call_raw store_call_wait
+
+/* A copy of text with ' turned into " (the caller frees it). */
+static inline char *q(const char *text)
+{
+    char *c = strdup(text);
+    assert_non_null(c);
+    for (char *p = c; *p; ++p)
+        if (*p == '\'')
+            *p = '"';
+    return c;
+}
+
+/* Runs an operation (req in single quotes, or raw) and checks its status and that its answer holds `want` (or equals
+ * it, when exact). */
+static inline void expect_(store_t *s, const char *op, const char *req, int quoted, int status, const char *want, int exact,
+                           int line)
+{
+    char *r = quoted ? q(req) : strdup(req), *w = want == NULL ? NULL : strstr(want, "at '") ? strdup(want) : q(want), *body;
+    int st = call_raw(s, op, r, &body);
+    if (st != status || (w != NULL && (exact ? strcmp(body, w) != 0 : strstr(body, w) == NULL))) {
+        fprintf(stderr, "line %d: %s %.400s\n  got %d %s\n  want %d %s\n", line, op, r, st, body, status, w ? w : "");
+        free(body);
+        free(r);
+        free(w);
+        fail();
+    }
+    free(body);
+    free(r);
+    free(w);
+}
+#define expect(s, op, req, status, want) expect_((s), (op), (req), 1, (status), (want), 0, __LINE__)
+#define expect_exact(s, op, req, status, want) expect_((s), (op), (req), 1, (status), (want), 1, __LINE__)
+#define expect_raw(s, op, req, status, want) expect_((s), (op), (req), 0, (status), (want), 0, __LINE__)
+
+static inline void make_table(store_t *s, const char *name, const char *pk, const char *pktype, const char *sk, const char *sktype)
+{
+    char req[1024];
+    if (sk != NULL)
+        snprintf(req, sizeof(req),
+                 "{'TableName':'%s','KeySchema':[{'AttributeName':'%s','KeyType':'HASH'},{'AttributeName':'%s','KeyType':'RANGE'}],"
+                 "'AttributeDefinitions':[{'AttributeName':'%s','AttributeType':'%s'},{'AttributeName':'%s','AttributeType':'%s'}],"
+                 "'BillingMode':'PAY_PER_REQUEST'}",
+                 name, pk, sk, pk, pktype, sk, sktype);
+    else
+        snprintf(req, sizeof(req),
+                 "{'TableName':'%s','KeySchema':[{'AttributeName':'%s','KeyType':'HASH'}],'AttributeDefinitions':[{'AttributeName':"
+                 "'%s','AttributeType':'%s'}],'BillingMode':'PAY_PER_REQUEST'}",
+                 name, pk, pk, pktype);
+    expect(s, "CreateTable", req, 200, "'TableStatus':'ACTIVE'");
+}
+
+/* Two tables: "users" (pk S) with u1, u2, u3; "events" (pk N, sk S) with (1, a), (1, b), (2, a). */
+static inline void fill(store_t *s)
+{
+    make_table(s, "users", "pk", "S", NULL, NULL);
+    make_table(s, "events", "id", "N", "at", "S");
+    expect(s, "PutItem", "{'TableName':'users','Item':{'pk':{'S':'u1'},'name':{'S':'Ann'},'age':{'N':'31'}}}", 200, "{}");
+    expect(s, "PutItem", "{'TableName':'users','Item':{'pk':{'S':'u2'},'name':{'S':'Bob'},'age':{'N':'42'}}}", 200, "{}");
+    expect(s, "PutItem", "{'TableName':'users','Item':{'pk':{'S':'u3'},'name':{'S':'Cy'}}}", 200, "{}");
+    expect(s, "PutItem", "{'TableName':'events','Item':{'id':{'N':'1'},'at':{'S':'a'},'what':{'S':'login'}}}", 200, "{}");
+    expect(s, "PutItem", "{'TableName':'events','Item':{'id':{'N':'1'},'at':{'S':'b'},'what':{'S':'logout'}}}", 200, "{}");
+    expect(s, "PutItem", "{'TableName':'events','Item':{'id':{'N':'2'},'at':{'S':'a'},'what':{'S':'login'}}}", 200, "{}");
+}
+
+/* A DescribeTable's counters. */
+static inline void counters(store_t *s, const char *table, long long *count, long long *bytes)
+{
+    char req[256], *body;
+    snprintf(req, sizeof(req), "{\"TableName\":\"%s\"}", table);
+    assert_int_equal(call_raw(s, "DescribeTable", req, &body), 200);
+    json_t *o = json_loads(body, 0, NULL);
+    assert_non_null(o);
+    json_t *t = json_object_get(o, "Table");
+    *count = json_integer_value(json_object_get(t, "ItemCount"));
+    *bytes = json_integer_value(json_object_get(t, "TableSizeBytes"));
+    json_decref(o);
+    free(body);
+}
+#endif
 
 #endif
