@@ -291,6 +291,10 @@ void st_batch_get_item(store_t *s, json_t *req, st_answer_t *a)
             st_internal(a, MDB_CORRUPTED);
             goto out;
         }
+        if (st_visible(&g->sc, item) == NULL) {
+            json_decref(item); /* expired */
+            continue;
+        }
         o = g->x.has_proj ? store_eval_project(&g->x.proj, item) : json_incref(item);
         json_decref(item); /* a projection holds its own references */
         if (o == NULL || json_array_append_new(json_object_get(responses, g->name), o) != 0) {
@@ -443,12 +447,11 @@ static int batch_write_run(store_t *s, MDB_txn *txn, st_job_t *j)
     batch_job_t *bj = (batch_job_t *)j;
     st_schema_t *sc = calloc(bj->ntables, sizeof(*sc));
     MDB_dbi *dbi = calloc(bj->ntables, sizeof(*dbi));
-    int64_t *dcount = calloc(bj->ntables, sizeof(*dcount)), *dbytes = calloc(bj->ntables, sizeof(*dbytes));
     bkey_t *keys = calloc(bj->nreqs, sizeof(*keys));
     size_t i;
     int ok = 0, rc;
 
-    if (sc == NULL || dbi == NULL || dcount == NULL || dbytes == NULL || keys == NULL) {
+    if (sc == NULL || dbi == NULL || keys == NULL) {
         st_answer_error(&j->ans, 500, T_INTERNAL, "out of memory");
         goto out;
     }
@@ -473,30 +476,12 @@ static int batch_write_run(store_t *s, MDB_txn *txn, st_job_t *j)
         write_req_t *r = &bj->reqs[i];
         MDB_val kv = {keys[i].len, keys[i].buf};
         json_t *old;
-        if (st_load_item(txn, dbi[r->table], &kv, &old, &j->ans) != 0)
+        if (st_load_item(txn, dbi[r->table], &kv, &old, NULL, &j->ans) != 0)
             goto out;
-        int64_t old_size = old != NULL ? (int64_t)store_item_size(old) : 0;
-        int existed = old != NULL;
+        rc = (r->item != NULL || old != NULL) ? st_item_write(s, txn, &sc[r->table], &kv, old, r->item, NULL, &j->ans) : 0;
         json_decref(old);
-        if (r->item != NULL) {
-            if (st_put_item_text(txn, dbi[r->table], &kv, r->item, &j->ans) != 0)
-                goto out;
-            dcount[r->table] += existed ? 0 : 1;
-            dbytes[r->table] += (int64_t)store_item_size(r->item) - old_size;
-        } else if (existed) {
-            if ((rc = mdb_del(txn, dbi[r->table], &kv, NULL)) != 0) {
-                st_internal(&j->ans, rc);
-                goto out;
-            }
-            dcount[r->table] -= 1;
-            dbytes[r->table] -= old_size;
-        }
-    }
-    for (i = 0; i != bj->ntables; ++i) {
-        if ((dcount[i] != 0 || dbytes[i] != 0) && (rc = st_counters_add(s, txn, bj->tables[i], dcount[i], dbytes[i])) != 0) {
-            st_internal(&j->ans, rc);
+        if (rc != 0)
             goto out;
-        }
     }
     st_answer_text(&j->ans, "{\"UnprocessedItems\":{}}", 23);
     ok = 1;
@@ -506,8 +491,6 @@ out:
             st_schema_free(&sc[i]);
     free(sc);
     free(dbi);
-    free(dcount);
-    free(dbytes);
     free(keys);
     return ok;
 }

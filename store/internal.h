@@ -27,12 +27,16 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include "store/expr.h"
 #include "store/store.h"
 #include "store/value.h"
 
-#define ST_MAX_TABLES 1000 /* LMDB's maxdbs is fixed at open; each read transaction allocates a slot per db */
-#define ST_BATCH_MAX 256   /* jobs per write transaction */
+#define ST_MAX_TABLES                                                                                                              \
+    1000                 /* LMDB's maxdbs (tables, indexes, TTLs) is fixed at open; each read transaction allocates a              \
+                            slot per db */
+#define ST_BATCH_MAX 256 /* jobs per write transaction */
+#define ST_OPENED_MAX 27 /* databases of one table: its own, 5 local and 20 global indexes, TTL */
 
 #define T_VALIDATION "com.amazon.coral.validate#ValidationException"
 #define T_SERIALIZATION "com.amazon.coral.service#SerializationException"
@@ -113,11 +117,47 @@ void st_exprs_free(st_exprs_t *x);
 
 /* ---- tables ---- */
 
+/* A secondary index (GlobalSecondaryIndexes, LocalSecondaryIndexes) as st_schema_load reads it. Its database
+ * "i.TABLE/INDEX" (MDB_DUPSORT) maps store_key_encode_pair(index key) -> the table keys (store_key_encode_pair) of the
+ * items that have both index key attributes ("sparse": items without them are not in the index). Items are read from
+ * the table through it, then projected (KEYS_ONLY, INCLUDE, ALL). */
+typedef enum { ST_PROJ_ALL, ST_PROJ_KEYS_ONLY, ST_PROJ_INCLUDE } st_proj_t;
+typedef struct st_index {
+    const char *name; /* into the schema's desc */
+    int global;
+    const char *pk, *sk; /* sk NULL without a sort key */
+    store_type_t pk_type, sk_type;
+    st_proj_t proj;
+    json_t *include; /* INCLUDE's NonKeyAttributes (borrowed from desc) */
+    MDB_dbi dbi;     /* set by st_open_table */
+} st_index_t;
+
 typedef struct st_schema {
     json_t *desc;        /* the stored description (owned) */
     const char *pk, *sk; /* into desc; sk NULL without a sort key */
     store_type_t pk_type, sk_type;
+    st_index_t *idx; /* malloc'ed (NULL when nidx is 0) */
+    size_t nidx;
+    /* TTL: the attribute when enabled (into desc), and the database "x.TABLE/" (MDB_DUPSORT) mapping the expiry
+     * (8 bytes, big-endian epoch seconds) -> the table keys of the items that expire then; set by st_open_table */
+    const char *ttl;
+    MDB_dbi ttl_dbi;
+    MDB_dbi dbi; /* the table's database; set by st_open_table */
 } st_schema_t;
+
+/* The private member of a stored description holding the TTL specification ({"AttributeName", "Enabled"}); not shown
+ * by DescribeTable. */
+#define ST_DESC_TTL "EdgeTimeToLive"
+
+/* table.c's helpers that alter.c (UpdateTable, TTL) shares: the type AttributeDefinitions give `name`
+ * (STORE_T_NONE: none); DescribeTable's view of a description (a new object); TableName checked as DescribeTable does
+ * (0, or -1 answered); CreateTable's checks of LocalSecondaryIndexes / GlobalSecondaryIndexes in req (0, or -1
+ * answered); an index's description from its request (a new object). */
+store_type_t st_attr_type(const json_t *defs, const char *name);
+json_t *st_describe(store_t *s, MDB_txn *txn, const char *name, json_t *desc, const char *status);
+int st_check_table_name_req(json_t *req, const char **name, st_answer_t *a);
+int st_check_indexes(json_t *req, json_t *defs, json_t *ks, const char *billing, st_answer_t *a);
+json_t *st_index_desc(const json_t *ix, const char *table, int global);
 
 /* Reads and parses table `name`'s schema in txn. 0, MDB_NOTFOUND, or an LMDB error (or -1 for a damaged record). */
 int st_schema_load(store_t *s, MDB_txn *txn, const char *name, st_schema_t *out);
@@ -142,10 +182,21 @@ struct st_job {
     store_done_cb done;
     void *data;
     st_answer_t ans;
-    /* CreateTable: the handle opened by prepare, published after the commit */
-    char *new_name;
-    MDB_dbi new_dbi;
+    /* handles opened by prepare (st_job_open_db), published after the commit: a table's, its indexes', its TTL's */
+    struct st_opened {
+        char *name; /* the handle map's name (malloc'ed; freed by the writer) */
+        MDB_dbi dbi;
+    } opened[ST_OPENED_MAX];
+    size_t nopened;
 };
+
+/* In a job's prepare: opens (MDB_CREATE | flags) database `dbname` in the batch's transaction and records its handle
+ * under `name` in the job, to be published after the commit (st_table_dbi finds it meanwhile, on the writer). 0, or
+ * -1 having answered (LimitExceededException when LMDB's databases are all used). */
+int st_job_open_db(store_t *s, MDB_txn *parent, st_job_t *j, const char *name, const char *dbname, unsigned flags, MDB_dbi *dbi);
+/* The handle map's names (and LMDB database names) of an index's and of the TTL's database (buf: 520 bytes). */
+const char *st_index_db_name(char *buf, const char *table, const char *index);
+const char *st_ttl_db_name(char *buf, const char *table);
 
 struct store {
     MDB_env *env;
@@ -164,6 +215,9 @@ struct store {
     pthread_t writer;
     /* the batch being run (writer only): handles opened in it, not yet published */
     st_job_t *batch;
+    /* a table has (or had) TTL enabled: the writer reaps expired items about once a second (writer only, and
+     * store_open before the writer starts) */
+    int ttl_active;
     /* reads: one read-only transaction per calling thread, reset between reads and renewed (st_read_begin): beginning
      * one allocates the slots of every possible table (ST_MAX_TABLES), too much for each GetItem */
     pthread_key_t reader_key;
@@ -188,6 +242,9 @@ void st_create_table(store_t *s, json_t *req, store_done_cb done, void *data);
 void st_delete_table(store_t *s, json_t *req, store_done_cb done, void *data);
 void st_describe_table(store_t *s, json_t *req, st_answer_t *a);
 void st_list_tables(store_t *s, json_t *req, st_answer_t *a);
+void st_update_table(store_t *s, json_t *req, store_done_cb done, void *data); /* alter.c */
+void st_update_time_to_live(store_t *s, json_t *req, store_done_cb done, void *data);
+void st_describe_time_to_live(store_t *s, json_t *req, st_answer_t *a);
 void st_put_item(store_t *s, json_t *req, store_done_cb done, void *data);
 void st_delete_item(store_t *s, json_t *req, store_done_cb done, void *data);
 void st_update_item(store_t *s, json_t *req, store_done_cb done, void *data);
@@ -202,14 +259,45 @@ void st_scan(store_t *s, json_t *req, st_answer_t *a);
  * st_open_table: table's schema and database (ResourceNotFoundException when missing; sc is then freed).
  * st_item_key: the LMDB key (into buf, 512 bytes) of an item (from_item: a PutItem Item, which holds the key among
  * other attributes) or of a Key (exactly the key attributes, else "The provided key element does not match the
- * schema"). st_load_item: the stored item at k (a new object) or NULL. st_put_item_text: stores item's text at k. */
+ * schema"). st_load_item: the stored item at k (a new object) or NULL, expired or not (see st_visible), and its ETag
+ * when etag is not NULL (0: none). */
 int st_open_table(store_t *s, MDB_txn *txn, const char *table, st_schema_t *sc, MDB_dbi *dbi, st_answer_t *a);
 int st_item_key(store_t *s, const st_schema_t *sc, const json_t *obj, int from_item, uint8_t *buf, size_t cap, MDB_val *out,
                 st_answer_t *a);
-int st_load_item(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, json_t **out, st_answer_t *a);
-int st_put_item_text(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, const json_t *item, st_answer_t *a);
+int st_load_item(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, json_t **out, uint64_t *etag, st_answer_t *a);
+
+/* ---- writes and their side effects (write.c) ---- */
+
+/* The ETag of an item: a 64-bit hash of its stored text (a new version changes it). */
+uint64_t st_etag(const void *text, size_t len);
+/* Whether a stored item is expired by the table's TTL (then every operation treats it as absent). */
+int st_expired(const st_schema_t *sc, const json_t *item, int64_t now);
+/* The item as operations see it: stored, or NULL when it is expired. */
+static inline const json_t *st_visible(const st_schema_t *sc, const json_t *stored)
+{
+    return stored != NULL && sc->ttl != NULL && st_expired(sc, stored, (int64_t)time(NULL)) ? NULL : stored;
+}
+/*
+ * Every item write goes through here (in the job's nested transaction): replaces the stored item `old` (NULL: none,
+ * expired or not) at key k of table sc (opened by st_open_table) by `item` (NULL: deletes it), and keeps in step what
+ * depends on it: the table's counters, its secondary indexes (an index key of the wrong type is a ValidationException,
+ * checked before anything is written) and its TTL database. *etag (when not NULL) gets the new item's ETag (0 after a
+ * delete). 0, or -1 answered.
+ */
+int st_item_write(store_t *s, MDB_txn *txn, const st_schema_t *sc, MDB_val *k, const json_t *old, const json_t *item,
+                  uint64_t *etag, st_answer_t *a);
+/* The index key of item in index ix (into buf, 512 bytes): its length, 0 when the item is not in the index, or -1
+ * having answered (a key attribute of the wrong type or too long). */
+int st_index_key(const st_index_t *ix, const json_t *item, uint8_t *buf, size_t cap, st_answer_t *a);
+/* Fills index ix (or, ix NULL, the TTL database) of table sc from its items, after emptying it. 0 or an LMDB error. */
+int st_backfill(MDB_txn *txn, const st_schema_t *sc, const st_index_t *ix);
+/* Removes the expired items of every table with TTL, at most `max` (the writer, in its own batch). */
+int st_ttl_reap(store_t *s, MDB_txn *txn, size_t max);
+
 /* Opens handles of every table in meta (at store_open, before any reader). */
 int st_tables_open_all(store_t *s, MDB_txn *txn);
+/* Empties table `name`'s databases (its own, its indexes', its TTL's), keeping their handles. 0 or an LMDB error. */
+int st_drop_table_dbs(store_t *s, MDB_txn *txn, const char *name, const st_schema_t *sc);
 int st_map_put(store_t *s, const char *name, MDB_dbi dbi);
 
 #endif

@@ -34,6 +34,10 @@ typedef struct item_job {
     st_exprs_t x;
     rv_t rv;
     int rv_fail_all_old;
+    /* not DynamoDB's: the REST origin's versions (store.h) */
+    int want_etag;        /* EdgeETag: true */
+    const char *if_match; /* EdgeIfMatch: the ETag the item must have */
+    int if_none_match;    /* EdgeIfNoneMatch: "*": the item must not exist */
 } item_job_t;
 
 static void item_job_free(st_job_t *j)
@@ -48,6 +52,22 @@ static void item_job_free(st_job_t *j)
 /* ---- checks on the caller's thread ---- */
 
 static const char *const rv_names[] = {"NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW", NULL};
+
+/* The members of the REST origin (EdgeETag, EdgeIfMatch, EdgeIfNoneMatch; store.h). 0, or -1 answered. */
+static int check_edge_members(item_job_t *ij, st_answer_t *a)
+{
+    const char *inm = NULL;
+    if (st_get_bool(ij->req, "EdgeETag", &ij->want_etag, a) != 0 ||
+        (ij->kind != K_GET &&
+         (st_get_string(ij->req, "EdgeIfMatch", &ij->if_match, a) != 0 || st_get_string(ij->req, "EdgeIfNoneMatch", &inm, a) != 0)))
+        return -1;
+    if (inm != NULL && strcmp(inm, "*") != 0) {
+        st_invalid(a, "EdgeIfNoneMatch must be \"*\"");
+        return -1;
+    }
+    ij->if_none_match = inm != NULL;
+    return 0;
+}
 
 /* The members every item operation checks, in DynamoDB's order. 0, or -1 answered. */
 static int check_request(item_job_t *ij, st_answer_t *a)
@@ -109,7 +129,7 @@ static int check_request(item_job_t *ij, st_answer_t *a)
         return -1;
     }
     ij->rv_fail_all_old = rvf != NULL && strcmp(rvf, "ALL_OLD") == 0;
-    return 0;
+    return check_edge_members(ij, a);
 }
 
 /* ---- in the transaction ---- */
@@ -117,8 +137,9 @@ static int check_request(item_job_t *ij, st_answer_t *a)
 /* The table's schema and database. 0, or -1 answered. */
 int st_open_table(store_t *s, MDB_txn *txn, const char *table, st_schema_t *sc, MDB_dbi *dbi, st_answer_t *a)
 {
+    char name[520];
     int rc = st_schema_load(s, txn, table, sc);
-    if (rc == MDB_NOTFOUND || (rc == 0 && st_table_dbi(s, table, dbi) != 0)) {
+    if (rc == MDB_NOTFOUND || (rc == 0 && st_table_dbi(s, table, &sc->dbi) != 0)) {
         st_schema_free(sc);
         st_answer_error(a, 400, T_NOT_FOUND, "Requested resource not found");
         return -1;
@@ -127,6 +148,16 @@ int st_open_table(store_t *s, MDB_txn *txn, const char *table, st_schema_t *sc, 
         st_internal(a, rc);
         return -1;
     }
+    *dbi = sc->dbi;
+    /* An index's or the TTL's handle is published after the commit that made it (the writer sees it at once): a
+     * reader in between does not see the index (or the TTL) yet, as if it came after. */
+    size_t n = 0;
+    for (size_t i = 0; i != sc->nidx; ++i)
+        if (st_table_dbi(s, st_index_db_name(name, table, sc->idx[i].name), &sc->idx[i].dbi) == 0)
+            sc->idx[n++] = sc->idx[i];
+    sc->nidx = n;
+    if (sc->ttl != NULL && st_table_dbi(s, st_ttl_db_name(name, table), &sc->ttl_dbi) != 0)
+        sc->ttl = NULL;
     return 0;
 }
 
@@ -173,12 +204,13 @@ mismatch:
     return -1;
 }
 
-/* The stored item at key (a new object) or NULL; -1 answered on an error. */
-int st_load_item(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, json_t **out, st_answer_t *a)
+int st_load_item(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, json_t **out, uint64_t *etag, st_answer_t *a)
 {
     MDB_val v;
     int rc = mdb_get(txn, dbi, k, &v);
     *out = NULL;
+    if (etag != NULL)
+        *etag = rc == 0 ? st_etag(v.mv_data, v.mv_size) : 0;
     if (rc == MDB_NOTFOUND)
         return 0;
     if (rc == 0 && (*out = json_loadb(v.mv_data, v.mv_size, 0, NULL)) == NULL)
@@ -190,10 +222,17 @@ int st_load_item(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, json_t **out, st_answer_
     return 0;
 }
 
-/* The ConditionExpression on the current item: 1 to go on, 0 answered (failed, or a bad value). */
-static int check_condition(item_job_t *ij, const json_t *old)
+/* The ConditionExpression (and the REST origin's version checks) on the current item (NULL: none, or expired; etag:
+ * its ETag): 1 to go on, 0 answered (failed, or a bad value). */
+static int check_condition(item_job_t *ij, const json_t *old, uint64_t etag)
 {
-    char err[STORE_EXPR_ERR_MAX];
+    char err[STORE_EXPR_ERR_MAX], hex[17];
+    if ((ij->if_none_match && old != NULL) ||
+        (ij->if_match != NULL &&
+         (old == NULL || (snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)etag), strcmp(hex, ij->if_match) != 0)))) {
+        st_answer_error(&ij->base.ans, 400, T_CONDITION, "The conditional request failed");
+        return 0;
+    }
     if (!ij->x.has_cond)
         return 1;
     int r = store_eval_condition(&ij->x.cond, old, ij->x.vals, err, sizeof(err));
@@ -216,33 +255,18 @@ static int check_condition(item_job_t *ij, const json_t *old)
     return 0;
 }
 
-int st_put_item_text(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, const json_t *item, st_answer_t *a)
+/* {"Attributes": o} when o is an object with members, else {}; with "ETag" when asked and there is an item. Takes o. */
+static void answer_attributes(item_job_t *ij, json_t *o, uint64_t etag)
 {
-    char *text = json_dumps(item, JSON_COMPACT);
-    int rc;
-    if (text == NULL) {
-        st_answer_error(a, 500, T_INTERNAL, "out of memory");
-        return -1;
+    st_answer_t *a = &ij->base.ans;
+    json_t *ans = o != NULL && json_object_size(o) != 0 ? json_pack("{s:O}", "Attributes", o) : json_object();
+    char hex[17];
+    json_decref(o);
+    if (ij->want_etag && etag != 0) {
+        snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)etag);
+        json_object_set_new(ans, "ETag", json_string(hex));
     }
-    MDB_val v = {strlen(text), text};
-    rc = mdb_put(txn, dbi, k, &v, 0);
-    free(text);
-    if (rc != 0) {
-        st_internal(a, rc);
-        return -1;
-    }
-    return 0;
-}
-
-/* {"Attributes": o} when o is an object with members, else {}. Takes o. */
-static void answer_attributes(st_answer_t *a, json_t *o)
-{
-    if (o != NULL && json_object_size(o) != 0)
-        st_answer_json(a, json_pack("{s:o}", "Attributes", o));
-    else {
-        json_decref(o);
-        st_answer_text(a, "{}", 2);
-    }
+    st_answer_json(a, ans);
 }
 
 static int write_run(store_t *s, MDB_txn *txn, st_job_t *j)
@@ -252,7 +276,9 @@ static int write_run(store_t *s, MDB_txn *txn, st_job_t *j)
     MDB_dbi dbi;
     uint8_t kbuf[512];
     MDB_val k;
-    json_t *old = NULL, *item = NULL, *uo = NULL, *un = NULL;
+    json_t *stored = NULL, *item = NULL, *uo = NULL, *un = NULL;
+    const json_t *old;
+    uint64_t etag = 0;
     char err[STORE_EXPR_ERR_MAX];
     int ok = 0, rc;
 
@@ -276,17 +302,15 @@ static int write_run(store_t *s, MDB_txn *txn, st_job_t *j)
             }
         }
     }
-    if (st_load_item(txn, dbi, &k, &old, &j->ans) != 0 || !check_condition(ij, old))
+    if (st_load_item(txn, dbi, &k, &stored, ij->if_match != NULL ? &etag : NULL, &j->ans) != 0)
         goto out;
-    int64_t old_size = old != NULL ? (int64_t)store_item_size(old) : 0;
-
+    old = st_visible(&sc, stored); /* an expired item is absent */
+    if (!check_condition(ij, old, etag))
+        goto out;
     if (ij->kind == K_DELETE) {
-        if (old != NULL &&
-            ((rc = mdb_del(txn, dbi, &k, NULL)) != 0 || (rc = st_counters_add(s, txn, ij->table, -1, -old_size)) != 0)) {
-            st_internal(&j->ans, rc);
+        if (old != NULL && st_item_write(s, txn, &sc, &k, stored, NULL, NULL, &j->ans) != 0)
             goto out;
-        }
-        answer_attributes(&j->ans, ij->rv == RV_ALL_OLD ? json_incref(old) : NULL);
+        answer_attributes(ij, ij->rv == RV_ALL_OLD && old != NULL ? json_deep_copy(old) : NULL, 0);
         ok = 1;
         goto out;
     }
@@ -312,31 +336,27 @@ static int write_run(store_t *s, MDB_txn *txn, st_job_t *j)
             goto out;
         }
     }
-    if (st_put_item_text(txn, dbi, &k, item, &j->ans) != 0)
+    if (st_item_write(s, txn, &sc, &k, stored, item, &etag, &j->ans) != 0)
         goto out;
-    if ((rc = st_counters_add(s, txn, ij->table, old != NULL ? 0 : 1, (int64_t)store_item_size(item) - old_size)) != 0) {
-        st_internal(&j->ans, rc);
-        goto out;
-    }
     switch (ij->rv) {
     case RV_ALL_OLD:
-        answer_attributes(&j->ans, json_incref(old));
+        answer_attributes(ij, old != NULL ? json_deep_copy(old) : NULL, etag);
         break;
     case RV_ALL_NEW:
-        answer_attributes(&j->ans, json_incref(item));
+        answer_attributes(ij, json_incref(item), etag);
         break;
     case RV_UPDATED_OLD:
-        answer_attributes(&j->ans, json_incref(uo));
+        answer_attributes(ij, json_incref(uo), etag);
         break;
     case RV_UPDATED_NEW:
-        answer_attributes(&j->ans, json_incref(un));
+        answer_attributes(ij, json_incref(un), etag);
         break;
     default:
-        st_answer_text(&j->ans, "{}", 2);
+        answer_attributes(ij, NULL, etag);
     }
     ok = 1;
 out:
-    json_decref(old);
+    json_decref(stored);
     json_decref(item);
     json_decref(uo);
     json_decref(un);
@@ -412,7 +432,7 @@ void st_get_item(store_t *s, json_t *req, st_answer_t *a)
         st_internal(a, rc);
         goto out;
     }
-    if (!ij.x.has_proj) {
+    if (!ij.x.has_proj && sc.ttl == NULL && !ij.want_etag) {
         /* the stored text is the answer's: no parse, no serialization */
         char *body = malloc(v.mv_size + 10);
         if (body == NULL) {
@@ -428,11 +448,22 @@ void st_get_item(store_t *s, json_t *req, st_answer_t *a)
         goto out;
     }
     json_t *item = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-    json_t *p = item != NULL ? store_eval_project(&ij.x.proj, item) : NULL;
-    if (p == NULL)
+    if (item != NULL && st_visible(&sc, item) == NULL) {
+        st_answer_text(a, "{}", 2); /* expired */
+        json_decref(item);
+        goto out;
+    }
+    json_t *p = item == NULL ? NULL : ij.x.has_proj ? store_eval_project(&ij.x.proj, item) : json_incref(item);
+    json_t *o = p != NULL ? json_pack("{s:o}", "Item", p) : NULL;
+    if (o != NULL && ij.want_etag) {
+        char hex[17];
+        snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)st_etag(v.mv_data, v.mv_size));
+        json_object_set_new(o, "ETag", json_string(hex));
+    }
+    if (o == NULL)
         st_internal(a, item == NULL ? MDB_CORRUPTED : ENOMEM);
     else
-        st_answer_json(a, json_pack("{s:o}", "Item", p)); /* serialized before item is dropped: p shares its values */
+        st_answer_json(a, o); /* serialized before item is dropped: p shares its values */
     json_decref(item);
 out:
     if (txn != NULL)

@@ -41,7 +41,15 @@ typedef struct rd {
     int forward;
     long long segment, total; /* total 0: no segments */
     json_t *esk;              /* ExclusiveStartKey, checked (in req) */
+    const char *index;        /* IndexName (in req), or NULL */
+    int consistent;
 } rd_t;
+
+/* The key a walk is ordered by: the table's, or an index's. */
+typedef struct keys {
+    const char *pk, *sk;
+    store_type_t pk_type, sk_type;
+} keys_t;
 
 typedef struct bound {
     int set, incl;
@@ -58,14 +66,14 @@ static int check_request(rd_t *r, st_answer_t *a)
     static const char *const legacy_q[] = {"KeyConditions", "QueryFilter", "ConditionalOperator", "AttributesToGet", NULL};
     static const char *const legacy_s[] = {"ScanFilter", "ConditionalOperator", "AttributesToGet", NULL};
     json_t *req = r->req, *limit, *seg = NULL, *tot = NULL;
-    const char *rcc, *index, *select;
+    const char *rcc, *select;
     char err[STORE_EXPR_ERR_MAX], num[64];
     st_verrs_t v = {0};
-    int consistent, fwd = 1;
+    int fwd = 1;
 
-    if (st_get_string(req, "TableName", &r->table, a) != 0 || st_get_string(req, "IndexName", &index, a) != 0 ||
+    if (st_get_string(req, "TableName", &r->table, a) != 0 || st_get_string(req, "IndexName", &r->index, a) != 0 ||
         st_get_string(req, "Select", &select, a) != 0 || st_get_string(req, "ReturnConsumedCapacity", &rcc, a) != 0 ||
-        st_get_bool(req, "ConsistentRead", &consistent, a) != 0 || st_get_long(req, "Limit", &limit, a) != 0 ||
+        st_get_bool(req, "ConsistentRead", &r->consistent, a) != 0 || st_get_long(req, "Limit", &limit, a) != 0 ||
         st_get_object(req, "ExclusiveStartKey", &r->esk, a) != 0 ||
         (r->is_query && st_get_bool(req, "ScanIndexForward", &fwd, a) != 0) ||
         (!r->is_query && (st_get_long(req, "Segment", &seg, a) != 0 || st_get_long(req, "TotalSegments", &tot, a) != 0)))
@@ -77,8 +85,8 @@ static int check_request(rd_t *r, st_answer_t *a)
         st_answer_error(a, 400, T_SERIALIZATION, "%s", err);
         return -1;
     }
-    if (index != NULL)
-        st_check_table_name(&v, index, "indexName");
+    if (r->index != NULL)
+        st_check_table_name(&v, r->index, "indexName");
     st_check_enum(&v, select, "select", selects);
     st_check_table_name(&v, r->table, "tableName");
     st_check_enum(&v, rcc, "returnConsumedCapacity", capacity);
@@ -154,7 +162,7 @@ static int check_request(rd_t *r, st_answer_t *a)
             st_invalid(a, "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES");
             return -1;
         }
-        if (r->select == SEL_PROJECTED && index == NULL) {
+        if (r->select == SEL_PROJECTED && r->index == NULL) {
             st_invalid(a, "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName");
             return -1;
         }
@@ -167,19 +175,13 @@ static int check_request(rd_t *r, st_answer_t *a)
     unsigned allowed = 1u << STORE_EXPR_FILTER | 1u << STORE_EXPR_PROJECTION;
     if (r->is_query)
         allowed |= 1u << STORE_EXPR_KEY_CONDITION;
-    if (st_exprs_parse(&r->x, req, allowed, a) != 0)
-        return -1;
-    if (index != NULL) {
-        st_invalid(a, "IndexName is not supported by this item store yet: secondary indexes are not maintained");
-        return -1;
-    }
-    return 0;
+    return st_exprs_parse(&r->x, req, allowed, a);
 }
 
 /* ---- in the transaction ---- */
 
 /* A FilterExpression of a Query may not name a key attribute. 0, or -1 answered. */
-static int filter_keys(const store_expr_node_t *n, const st_schema_t *sc, st_answer_t *a)
+static int filter_keys(const store_expr_node_t *n, const keys_t *sc, st_answer_t *a)
 {
     if (n->op == STORE_EXPR_PATH) {
         const store_expr_elem_t *e = &n->path.elems[0];
@@ -199,7 +201,7 @@ static int filter_keys(const store_expr_node_t *n, const st_schema_t *sc, st_ans
 }
 
 /* ExclusiveStartKey: exactly the table's key attributes, of its types. Its encoding into b. 0, or -1 answered. */
-static int esk_encode(store_t *s, const st_schema_t *sc, json_t *esk, bound_t *b, st_answer_t *a)
+static int esk_encode(store_t *s, const keys_t *sc, json_t *esk, size_t nattrs, bound_t *b, st_answer_t *a)
 {
     const char *names[2] = {sc->pk, sc->sk};
     store_type_t types[2] = {sc->pk_type, sc->sk_type};
@@ -207,7 +209,7 @@ static int esk_encode(store_t *s, const st_schema_t *sc, json_t *esk, bound_t *b
     char err[512];
     int n = sc->sk != NULL ? 2 : 1;
 
-    if (json_object_size(esk) != (size_t)n)
+    if (json_object_size(esk) != nattrs)
         goto mismatch;
     for (int i = 0; i != n; ++i) {
         vals[i] = json_object_get(esk, names[i]);
@@ -284,7 +286,7 @@ static int bound_with(bound_t *b, const uint8_t *p, size_t plen, const json_t *a
 }
 
 /* The Query's range from its key condition. 0, or -1 answered. */
-static int query_range(store_t *s, rd_t *r, const st_schema_t *sc, bound_t *lo, bound_t *hi, st_answer_t *a)
+static int query_range(store_t *s, rd_t *r, const keys_t *sc, bound_t *lo, bound_t *hi, st_answer_t *a)
 {
     store_expr_keycond_t kc;
     char err[STORE_EXPR_ERR_MAX];
@@ -409,23 +411,158 @@ static int seek_key(store_t *s, const bound_t *b, int upper, bound_t *tmp, MDB_v
     return 0;
 }
 
+/* The distinct attribute names of the table's key and ix's (an ExclusiveStartKey / LastEvaluatedKey of an index). */
+static size_t key_attrs(const st_schema_t *sc, const st_index_t *ix, const char **out)
+{
+    const char *all[4] = {sc->pk, sc->sk, ix != NULL ? ix->pk : NULL, ix != NULL ? ix->sk : NULL};
+    size_t n = 0;
+    for (int i = 0; i != 4; ++i) {
+        int dup = all[i] == NULL;
+        for (size_t j = 0; j != n && !dup; ++j)
+            dup = strcmp(out[j], all[i]) == 0;
+        if (!dup)
+            out[n++] = all[i];
+    }
+    return n;
+}
+
+/* An item as an index holds it: KEYS_ONLY and INCLUDE keep the table's and the index's keys (and INCLUDE's
+ * NonKeyAttributes). A new reference. */
+static json_t *index_project(const st_schema_t *sc, const st_index_t *ix, json_t *item)
+{
+    const char *names[4];
+    size_t n = key_attrs(sc, ix, names), i;
+    json_t *o, *a;
+    if (ix == NULL || ix->proj == ST_PROJ_ALL)
+        return json_incref(item);
+    if ((o = json_object()) == NULL)
+        return NULL;
+    for (i = 0; i != n; ++i)
+        if (json_object_get(item, names[i]) != NULL)
+            json_object_set(o, names[i], json_object_get(item, names[i]));
+    json_array_foreach(ix->proj == ST_PROJ_INCLUDE ? ix->include : NULL, i, a)
+    {
+        const char *name = json_string_value(a);
+        if (name != NULL && json_object_get(item, name) != NULL)
+            json_object_set(o, name, json_object_get(item, name));
+    }
+    return o;
+}
+
+/* The index named by the request: 0 and *out (NULL without IndexName), or -1 answered. */
+static int find_index(const rd_t *r, const st_schema_t *sc, const st_index_t **out, st_answer_t *a)
+{
+    *out = NULL;
+    if (r->index == NULL)
+        return 0;
+    for (size_t i = 0; i != sc->nidx; ++i)
+        if (strcmp(sc->idx[i].name, r->index) == 0)
+            *out = &sc->idx[i];
+    if (*out == NULL) {
+        st_invalid(a, "The table does not have the specified index: %s", r->index);
+        return -1;
+    }
+    if ((*out)->global && r->consistent) {
+        st_invalid(a, "Consistent reads are not supported on global secondary indexes");
+        return -1;
+    }
+    if ((*out)->global && (*out)->proj != ST_PROJ_ALL && r->select == SEL_ALL) {
+        st_invalid(a,
+                   "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary "
+                   "index %s because its projection type is not ALL",
+                   r->index);
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether (k, d) comes after (forward) or before the ExclusiveStartKey of an index walk (ek: index key, ed: table
+ * key). */
+static int past_esk(int forward, const MDB_val *k, const MDB_val *d, const bound_t *ek, const bound_t *ed)
+{
+    int c = keycmp(k->mv_data, k->mv_size, ek->buf, ek->len);
+    if (c == 0)
+        c = keycmp(d->mv_data, d->mv_size, ed->buf, ed->len);
+    return forward ? c > 0 : c < 0;
+}
+
+/* The walk's state: a page of items being collected. */
+typedef struct page {
+    json_t *items, *lek;
+    long long count, scanned;
+    size_t bytes;
+} page_t;
+
+/* Takes one item read (a new reference, consumed) into the page: filter, projections. 1 to go on, 0 when the page is
+ * full (lek set), -1 answered. */
+static int take(rd_t *r, const st_schema_t *sc, const st_index_t *ix, page_t *pg, json_t *item, st_answer_t *a)
+{
+    char err[STORE_EXPR_ERR_MAX];
+    /* what the index holds; a local index reads the rest from the table when asked for it, as DynamoDB does */
+    json_t *seen =
+        ix != NULL && !ix->global && (r->select == SEL_ALL || r->x.has_proj) ? json_incref(item) : index_project(sc, ix, item);
+    int keep = 1, rc = 1;
+
+    if (seen == NULL)
+        goto oom;
+    pg->scanned++;
+    pg->bytes += store_item_size(seen);
+    if (r->x.has_filter) {
+        keep = store_eval_condition(&r->x.filter, seen, r->x.vals, err, sizeof(err));
+        if (keep < 0) {
+            if (keep == STORE_EVAL_EINVALID)
+                st_invalid(a, "%s", err);
+            else
+                st_answer_error(a, 500, T_INTERNAL, "out of memory");
+            rc = -1;
+            goto out;
+        }
+    }
+    if (keep) {
+        pg->count++;
+        if (r->select != SEL_COUNT) {
+            json_t *o = r->x.has_proj ? store_eval_project(&r->x.proj, seen) : json_incref(seen);
+            if (o == NULL || json_array_append_new(pg->items, o) != 0)
+                goto oom;
+        }
+    }
+    if ((r->limit > 0 && pg->scanned >= r->limit) || pg->bytes > PAGE_MAX) {
+        /* the page ends here: LastEvaluatedKey is this item's key (and its index key) */
+        const char *names[4];
+        size_t n = key_attrs(sc, ix, names);
+        if ((pg->lek = json_object()) == NULL)
+            goto oom;
+        for (size_t i = 0; i != n; ++i)
+            if (json_object_get(item, names[i]) != NULL && json_object_set(pg->lek, names[i], json_object_get(item, names[i])) != 0)
+                goto oom;
+        rc = 0;
+    }
+out:
+    json_decref(seen);
+    json_decref(item);
+    return rc;
+oom:
+    st_answer_error(a, 500, T_INTERNAL, "out of memory");
+    rc = -1;
+    goto out;
+}
+
 static void run(store_t *s, rd_t *r, st_answer_t *a)
 {
     st_schema_t sc = {0};
+    const st_index_t *ix = NULL;
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     MDB_dbi dbi;
     MDB_val k, v;
-    bound_t *lo = NULL, *hi = NULL, *esk = NULL, *tmp = NULL;
-    json_t *items = NULL, *lek = NULL;
-    char err[STORE_EXPR_ERR_MAX];
-    long long count = 0, scanned = 0;
-    size_t bytes = 0;
+    bound_t *lo = NULL, *hi = NULL, *esk = NULL, *eskd = NULL, *tmp = NULL;
+    page_t pg = {0};
     int rc;
 
-    lo = calloc(1, sizeof(*lo)), hi = calloc(1, sizeof(*hi)), esk = calloc(1, sizeof(*esk)), tmp = calloc(1, sizeof(*tmp));
-    items = json_array();
-    if (lo == NULL || hi == NULL || esk == NULL || tmp == NULL || items == NULL) {
+    lo = calloc(1, sizeof(*lo)), hi = calloc(1, sizeof(*hi)), esk = calloc(1, sizeof(*esk)), eskd = calloc(1, sizeof(*eskd));
+    tmp = calloc(1, sizeof(*tmp));
+    pg.items = json_array();
+    if (lo == NULL || hi == NULL || esk == NULL || eskd == NULL || tmp == NULL || pg.items == NULL) {
         st_answer_error(a, 500, T_INTERNAL, "out of memory");
         goto out;
     }
@@ -433,14 +570,19 @@ static void run(store_t *s, rd_t *r, st_answer_t *a)
         st_internal(a, rc);
         goto out;
     }
-    if (st_open_table(s, txn, r->table, &sc, &dbi, a) != 0)
+    if (st_open_table(s, txn, r->table, &sc, &dbi, a) != 0 || find_index(r, &sc, &ix, a) != 0)
         goto out;
-    if (r->is_query && query_range(s, r, &sc, lo, hi, a) != 0)
+    keys_t tk = {sc.pk, sc.sk, sc.pk_type, sc.sk_type}, wk = tk; /* wk: the walk's order */
+    if (ix != NULL)
+        wk = (keys_t){ix->pk, ix->sk, ix->pk_type, ix->sk_type};
+    if (r->is_query && query_range(s, r, &wk, lo, hi, a) != 0)
         goto out;
-    if (r->is_query && r->x.has_filter && filter_keys(r->x.filter.cond, &sc, a) != 0)
+    if (r->is_query && r->x.has_filter && filter_keys(r->x.filter.cond, &wk, a) != 0)
         goto out;
     if (r->esk != NULL) {
-        if (esk_encode(s, &sc, r->esk, esk, a) != 0)
+        const char *names[4];
+        size_t nattrs = key_attrs(&sc, ix, names);
+        if (esk_encode(s, &wk, r->esk, nattrs, esk, a) != 0 || (ix != NULL && esk_encode(s, &tk, r->esk, nattrs, eskd, a) != 0))
             goto out;
         if (r->is_query) {
             MDB_val ek = {esk->len, esk->buf};
@@ -454,13 +596,15 @@ static void run(store_t *s, rd_t *r, st_answer_t *a)
             st_invalid(a, "The provided starting key is invalid: Exclusive start key does not belong to segment %lld", r->segment);
             goto out;
         }
-        /* the walk resumes after it */
+        /* the walk resumes after it: a table's keys are unique (an exclusive bound); an index's are not (the bound
+         * includes the index key, and past_esk skips the entries up to the start's table key) */
+        esk->incl = ix != NULL;
         if (r->forward)
             *lo = *esk;
         else
             *hi = *esk;
     }
-    if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0) {
+    if ((rc = mdb_cursor_open(txn, ix != NULL ? ix->dbi : dbi, &cur)) != 0) {
         st_internal(a, rc);
         goto out;
     }
@@ -483,71 +627,50 @@ static void run(store_t *s, rd_t *r, st_answer_t *a)
             rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
         }
     }
+    int64_t now = (int64_t)time(NULL);
     for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, r->forward ? MDB_NEXT : MDB_PREV)) {
         if (r->forward ? above_hi(hi, &k) : below_lo(lo, &k))
             break; /* past the end */
         if (r->forward ? below_lo(lo, &k) : above_hi(hi, &k))
             continue; /* not yet at the start */
+        if (ix != NULL && r->esk != NULL && !past_esk(r->forward, &k, &v, esk, eskd))
+            continue;
         if (r->total > 0 && segment_hash(k.mv_data, pk_part(k.mv_data, k.mv_size)) % (uint64_t)r->total != (uint64_t)r->segment)
             continue;
-        json_t *item = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        MDB_val text = v;
+        if (ix != NULL && (rc = mdb_get(txn, dbi, &v, &text)) != 0) {
+            if (rc == MDB_NOTFOUND)
+                continue; /* cannot be: an index entry is written with its item */
+            break;
+        }
+        json_t *item = json_loadb(text.mv_data, text.mv_size, 0, NULL);
         if (item == NULL) {
             st_internal(a, MDB_CORRUPTED);
             goto out;
         }
-        scanned++;
-        bytes += store_item_size(item);
-        int keep = 1;
-        if (r->x.has_filter) {
-            keep = store_eval_condition(&r->x.filter, item, r->x.vals, err, sizeof(err));
-            if (keep < 0) {
-                json_decref(item);
-                if (keep == STORE_EVAL_EINVALID)
-                    st_invalid(a, "%s", err);
-                else
-                    st_answer_error(a, 500, T_INTERNAL, "out of memory");
-                goto out;
-            }
-        }
-        if (keep) {
-            count++;
-            if (r->select != SEL_COUNT) {
-                json_t *o = r->x.has_proj ? store_eval_project(&r->x.proj, item) : json_incref(item);
-                if (o == NULL || json_array_append_new(items, o) != 0) {
-                    json_decref(item);
-                    st_answer_error(a, 500, T_INTERNAL, "out of memory");
-                    goto out;
-                }
-            }
-        }
-        if ((r->limit > 0 && scanned >= r->limit) || bytes > PAGE_MAX) {
-            /* the page ends here: LastEvaluatedKey is this item's key */
-            lek = json_object();
-            json_t *pv = json_object_get(item, sc.pk), *sv = sc.sk ? json_object_get(item, sc.sk) : NULL;
-            if (lek == NULL || pv == NULL || json_object_set(lek, sc.pk, pv) != 0 ||
-                (sv != NULL && json_object_set(lek, sc.sk, sv) != 0)) {
-                json_decref(item);
-                st_answer_error(a, 500, T_INTERNAL, "out of memory");
-                goto out;
-            }
+        if (sc.ttl != NULL && st_expired(&sc, item, now)) {
             json_decref(item);
-            break;
+            continue;
         }
-        json_decref(item);
+        int t = take(r, &sc, ix, &pg, item, a);
+        if (t < 0)
+            goto out;
+        if (t == 0)
+            break;
     }
     if (rc != 0 && rc != MDB_NOTFOUND) {
         st_internal(a, rc);
         goto out;
     }
-    json_t *o = json_pack("{s:I, s:I}", "Count", (json_int_t)count, "ScannedCount", (json_int_t)scanned);
+    json_t *o = json_pack("{s:I, s:I}", "Count", (json_int_t)pg.count, "ScannedCount", (json_int_t)pg.scanned);
     if (o != NULL && r->select != SEL_COUNT)
-        json_object_set(o, "Items", items);
-    if (o != NULL && lek != NULL)
-        json_object_set(o, "LastEvaluatedKey", lek);
+        json_object_set(o, "Items", pg.items);
+    if (o != NULL && pg.lek != NULL)
+        json_object_set(o, "LastEvaluatedKey", pg.lek);
     st_answer_json(a, o); /* serialized before the items are dropped: projections share their values */
 out:
-    json_decref(items);
-    json_decref(lek);
+    json_decref(pg.items);
+    json_decref(pg.lek);
     if (cur != NULL)
         mdb_cursor_close(cur);
     if (txn != NULL)
@@ -556,6 +679,7 @@ out:
     free(lo);
     free(hi);
     free(esk);
+    free(eskd);
     free(tmp);
 }
 

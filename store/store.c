@@ -545,13 +545,53 @@ int st_table_dbi(store_t *s, const char *name, MDB_dbi *dbi)
     if (rc != 0 && s->writer_started && pthread_equal(pthread_self(), s->writer)) {
         /* the writer also sees the handles its running batch opened */
         for (st_job_t *j = s->batch; j != NULL; j = j->next) {
-            if (j->new_name != NULL && j->ans.status == 200 && strcmp(j->new_name, name) == 0) {
-                *dbi = j->new_dbi;
-                return 0;
+            for (size_t i = 0; i != j->nopened && (j->ans.status == 0 || j->ans.status == 200); ++i) {
+                if (strcmp(j->opened[i].name, name) == 0) {
+                    *dbi = j->opened[i].dbi;
+                    return 0;
+                }
             }
         }
     }
     return rc;
+}
+
+int st_job_open_db(store_t *s, MDB_txn *parent, st_job_t *j, const char *name, const char *dbname, unsigned flags, MDB_dbi *dbi)
+{
+    int rc;
+    (void)s;
+    if (j->nopened == ST_OPENED_MAX) {
+        st_answer_error(&j->ans, 500, T_INTERNAL, "too many databases in one job");
+        return -1;
+    }
+    if ((rc = mdb_dbi_open(parent, dbname, MDB_CREATE | flags, dbi)) == MDB_DBS_FULL) {
+        st_answer_error(&j->ans, 400, T_LIMIT,
+                        "Subscriber limit exceeded: this item store holds at most %d tables, indexes and TTL settings in all",
+                        ST_MAX_TABLES);
+        return -1;
+    }
+    if (rc != 0) {
+        st_internal(&j->ans, rc);
+        return -1;
+    }
+    if ((j->opened[j->nopened].name = strdup(name)) == NULL) {
+        st_answer_error(&j->ans, 500, T_INTERNAL, "out of memory");
+        return -1;
+    }
+    j->opened[j->nopened++].dbi = *dbi;
+    return 0;
+}
+
+const char *st_index_db_name(char *buf, const char *table, const char *index)
+{
+    snprintf(buf, 520, "i.%s/%s", table, index); /* '/' is in no table name: no clash with a table's "NAME" */
+    return buf;
+}
+
+const char *st_ttl_db_name(char *buf, const char *table)
+{
+    snprintf(buf, 520, "x.%s/", table);
+    return buf;
 }
 
 /* ---- the writer ---- */
@@ -591,8 +631,12 @@ static void run_batch(store_t *s, st_job_t *batch)
             continue;
         if (rc != 0) /* nothing of the batch is on disk: no job may say otherwise, not even a failed condition */
             st_internal(&j->ans, rc);
-        else if (j->new_name != NULL && j->ans.status == 200 && st_map_put(s, j->new_name, j->new_dbi) != 0)
-            st_answer_error(&j->ans, 500, T_INTERNAL, "out of memory");
+        for (size_t i = 0; i != j->nopened; ++i) {
+            if (rc == 0 && j->ans.status == 200 && st_map_put(s, j->opened[i].name, j->opened[i].dbi) != 0)
+                st_answer_error(&j->ans, 500, T_INTERNAL, "out of memory");
+            free(j->opened[i].name);
+        }
+        j->nopened = 0;
     }
     if (rc != 0)
         fprintf(stderr, "edgeproxy: item store: a write transaction failed: %s\n", mdb_strerror(rc));
@@ -605,17 +649,64 @@ static void run_batch(store_t *s, st_job_t *batch)
     }
 }
 
+/* ---- the TTL reaper: a job of its own, about once a second, when a table has TTL ---- */
+
+#define REAP_MAX 1000 /* items per reaping job */
+
+static int reap_run(store_t *s, MDB_txn *txn, st_job_t *j)
+{
+    int n = st_ttl_reap(s, txn, REAP_MAX);
+    j->ans.status = n < 0 ? 500 : 200;
+    j->ans.len = n < 0 ? 0 : (size_t)n; /* how many, for the writer */
+    return n > 0;
+}
+
+static void reap_done(void *data, int status, char *body, size_t len)
+{
+    *(long *)data = status == 200 ? (long)len : -1;
+    free(body);
+}
+
+static void reap_free(st_job_t *j)
+{
+    (void)j;
+}
+
+/* Runs one reaping job; returns the items reaped (REAP_MAX: there may be more). */
+static long reap(store_t *s)
+{
+    long n = 0;
+    st_job_t j = {.run = reap_run, .free = reap_free, .done = reap_done, .data = &n};
+    run_batch(s, &j);
+    return n;
+}
+
 static void *writer_main(void *p)
 {
     store_t *s = p;
+    struct timespec next_reap = {0};
 
     pthread_setname_np(pthread_self(), "edge-store-wr");
     pthread_mutex_lock(&s->mu);
     for (;;) {
+        if (s->ttl_active) {
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            if (now.tv_sec > next_reap.tv_sec || (now.tv_sec == next_reap.tv_sec && now.tv_nsec >= next_reap.tv_nsec)) {
+                pthread_mutex_unlock(&s->mu);
+                long n = reap(s);
+                pthread_mutex_lock(&s->mu);
+                next_reap = now;
+                next_reap.tv_sec += n >= REAP_MAX ? 0 : 1; /* more to reap: again soon (after the queued jobs) */
+            }
+        }
         if (s->jobs == NULL) {
             if (s->stopping)
                 break;
-            pthread_cond_wait(&s->wake, &s->mu);
+            if (s->ttl_active)
+                pthread_cond_timedwait(&s->wake, &s->mu, &next_reap);
+            else
+                pthread_cond_wait(&s->wake, &s->mu);
             continue;
         }
         st_job_t *batch = s->jobs, *last = batch;
@@ -867,6 +958,9 @@ static const struct op {
     {"ListTables", OP_READ, st_list_tables, NULL},
     {"PutItem", OP_WRITE, NULL, st_put_item},
     {"GetItem", OP_READ, st_get_item, NULL},
+    {"UpdateTable", OP_WRITE, NULL, st_update_table},
+    {"UpdateTimeToLive", OP_WRITE, NULL, st_update_time_to_live},
+    {"DescribeTimeToLive", OP_READ, st_describe_time_to_live, NULL},
     {"DeleteItem", OP_WRITE, NULL, st_delete_item},
     {"UpdateItem", OP_WRITE, NULL, st_update_item},
     {"Query", OP_READ, st_query, NULL},

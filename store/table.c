@@ -30,10 +30,11 @@ MDB_val st_meta_key(char *buf, char kind, const char *name)
 void st_schema_free(st_schema_t *sc)
 {
     json_decref(sc->desc);
+    free(sc->idx);
     memset(sc, 0, sizeof(*sc));
 }
 
-static store_type_t attr_type(const json_t *defs, const char *name)
+store_type_t st_attr_type(const json_t *defs, const char *name)
 {
     size_t i;
     json_t *d;
@@ -45,6 +46,40 @@ static store_type_t attr_type(const json_t *defs, const char *name)
             return store_type_of_name(t, strlen(t));
     }
     return STORE_T_NONE;
+}
+
+/* The secondary indexes of a description into out->idx. 0, or -1 (a damaged record, or out of memory). */
+static int indexes_of(json_t *desc, json_t *defs, st_schema_t *out)
+{
+    json_t *lsi = json_object_get(desc, "LocalSecondaryIndexes"), *gsi = json_object_get(desc, "GlobalSecondaryIndexes");
+    size_t n = json_array_size(lsi) + json_array_size(gsi), i;
+    json_t *ix;
+
+    if (n == 0)
+        return 0;
+    if ((out->idx = calloc(n, sizeof(*out->idx))) == NULL)
+        return -1;
+    for (int g = 0; g != 2; ++g) {
+        json_array_foreach(g ? gsi : lsi, i, ix)
+        {
+            st_index_t *x = &out->idx[out->nidx++];
+            json_t *ks = json_object_get(ix, "KeySchema"), *proj = json_object_get(ix, "Projection");
+            const char *pt = json_string_value(json_object_get(proj, "ProjectionType"));
+            x->name = json_string_value(json_object_get(ix, "IndexName"));
+            x->global = g;
+            x->pk = json_string_value(json_object_get(json_array_get(ks, 0), "AttributeName"));
+            x->sk = json_string_value(json_object_get(json_array_get(ks, 1), "AttributeName"));
+            if (x->name == NULL || x->pk == NULL || pt == NULL)
+                return -1;
+            x->pk_type = st_attr_type(defs, x->pk);
+            x->sk_type = x->sk != NULL ? st_attr_type(defs, x->sk) : STORE_T_NONE;
+            if (x->pk_type == STORE_T_NONE || (x->sk != NULL && x->sk_type == STORE_T_NONE))
+                return -1;
+            x->proj = !strcmp(pt, "ALL") ? ST_PROJ_ALL : !strcmp(pt, "INCLUDE") ? ST_PROJ_INCLUDE : ST_PROJ_KEYS_ONLY;
+            x->include = json_object_get(proj, "NonKeyAttributes");
+        }
+    }
+    return 0;
 }
 
 /* The schema of a description (checked when the table was made; -1 only for a damaged record). */
@@ -60,9 +95,14 @@ static int schema_of(json_t *desc, st_schema_t *out)
         out->sk = json_string_value(json_object_get(json_array_get(ks, 1), "AttributeName"));
     if (out->pk == NULL || (json_array_size(ks) == 2 && out->sk == NULL))
         return -1;
-    out->pk_type = attr_type(defs, out->pk);
-    out->sk_type = out->sk != NULL ? attr_type(defs, out->sk) : STORE_T_NONE;
-    return out->pk_type == STORE_T_NONE || (out->sk != NULL && out->sk_type == STORE_T_NONE) ? -1 : 0;
+    out->pk_type = st_attr_type(defs, out->pk);
+    out->sk_type = out->sk != NULL ? st_attr_type(defs, out->sk) : STORE_T_NONE;
+    if (out->pk_type == STORE_T_NONE || (out->sk != NULL && out->sk_type == STORE_T_NONE))
+        return -1;
+    json_t *ttl = json_object_get(desc, ST_DESC_TTL);
+    if (json_is_true(json_object_get(ttl, "Enabled")))
+        out->ttl = json_string_value(json_object_get(ttl, "AttributeName"));
+    return indexes_of(desc, defs, out);
 }
 
 int st_schema_load(store_t *s, MDB_txn *txn, const char *name, st_schema_t *out)
@@ -75,9 +115,10 @@ int st_schema_load(store_t *s, MDB_txn *txn, const char *name, st_schema_t *out)
     if ((rc = mdb_get(txn, s->meta, &k, &v)) != 0)
         return rc;
     json_t *desc = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-    if (desc == NULL || schema_of(desc, out) != 0) {
-        json_decref(desc);
-        memset(out, 0, sizeof(*out));
+    if (desc == NULL)
+        return -1;
+    if (schema_of(desc, out) != 0) {
+        st_schema_free(out); /* and desc */
         return -1;
     }
     return 0;
@@ -134,12 +175,13 @@ int st_counters_add(store_t *s, MDB_txn *txn, const char *name, int64_t dcount, 
 }
 
 /* The description as DescribeTable shows it: the stored one with the counters (a new object). */
-static json_t *describe(store_t *s, MDB_txn *txn, const char *name, json_t *desc, const char *status)
+json_t *st_describe(store_t *s, MDB_txn *txn, const char *name, json_t *desc, const char *status)
 {
     uint64_t count = 0, bytes = 0;
     json_t *o = json_copy(desc);
     st_counters_get(s, txn, name, &count, &bytes);
     if (o != NULL) {
+        json_object_del(o, ST_DESC_TTL);
         json_object_set_new(o, "TableStatus", json_string(status));
         json_object_set_new(o, "ItemCount", json_integer((json_int_t)count));
         json_object_set_new(o, "TableSizeBytes", json_integer((json_int_t)bytes));
@@ -147,11 +189,19 @@ static json_t *describe(store_t *s, MDB_txn *txn, const char *name, json_t *desc
     return o;
 }
 
+/* Opens a database and publishes its handle (at open time, before any reader). */
+static int open_published(store_t *s, MDB_txn *txn, const char *name, const char *dbname, unsigned flags)
+{
+    MDB_dbi dbi;
+    int rc = mdb_dbi_open(txn, dbname, flags, &dbi);
+    return rc != 0 ? rc : st_map_put(s, name, dbi);
+}
+
 int st_tables_open_all(store_t *s, MDB_txn *txn)
 {
     MDB_cursor *c;
     MDB_val k = {2, "t/"}, v;
-    char name[260];
+    char name[260], dbname[520];
     int rc;
 
     if ((rc = mdb_cursor_open(txn, s->meta, &c)) != 0)
@@ -159,11 +209,20 @@ int st_tables_open_all(store_t *s, MDB_txn *txn)
     for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size < 3 || k.mv_size > 257 || memcmp(k.mv_data, "t/", 2) != 0)
             break;
-        MDB_dbi dbi;
-        name[0] = 't', name[1] = '.';
-        memcpy(name + 2, (char *)k.mv_data + 2, k.mv_size - 2);
-        name[k.mv_size] = '\0';
-        if ((rc = mdb_dbi_open(txn, name, 0, &dbi)) != 0 || (rc = st_map_put(s, name + 2, dbi)) != 0)
+        st_schema_t sc;
+        memcpy(name, (char *)k.mv_data + 2, k.mv_size - 2);
+        name[k.mv_size - 2] = '\0';
+        snprintf(dbname, sizeof(dbname), "t.%s", name);
+        if ((rc = open_published(s, txn, name, dbname, 0)) != 0 || (rc = st_schema_load(s, txn, name, &sc)) != 0)
+            break;
+        for (size_t i = 0; i != sc.nidx && rc == 0; ++i)
+            rc = open_published(s, txn, st_index_db_name(dbname, name, sc.idx[i].name), dbname, MDB_DUPSORT);
+        if (rc == 0 && sc.ttl != NULL) {
+            rc = open_published(s, txn, st_ttl_db_name(dbname, name), dbname, MDB_DUPSORT);
+            s->ttl_active = 1;
+        }
+        st_schema_free(&sc);
+        if (rc != 0)
             break;
     }
     mdb_cursor_close(c);
@@ -173,7 +232,7 @@ int st_tables_open_all(store_t *s, MDB_txn *txn)
 /* ---- request checks shared by the table operations ---- */
 
 /* TableName as DescribeTable and DeleteTable check it (dynalite's `tableName: true` members). 0, or -1 answered. */
-static int check_table_name(json_t *req, const char **name, st_answer_t *a)
+int st_check_table_name_req(json_t *req, const char **name, st_answer_t *a)
 {
     st_verrs_t v = {0};
     if (st_get_string(req, "TableName", name, a) != 0)
@@ -203,16 +262,18 @@ static void table_job_free(st_job_t *j)
     table_job_t *t = (table_job_t *)j;
     json_decref(t->desc);
     free(j->ans.body);
-    free(j->new_name);
     free(t);
 }
 
+/* Opens (creating) the databases of the table described by t->desc: its own and its indexes'. */
 static void create_prepare(store_t *s, MDB_txn *parent, st_job_t *j)
 {
     table_job_t *t = (table_job_t *)j;
-    char kb[260], dbname[260];
+    char kb[260], dbname[520];
     MDB_val k = st_meta_key(kb, 't', t->name), v;
     int rc = mdb_get(parent, s->meta, &k, &v);
+    st_schema_t sc;
+    MDB_dbi dbi;
 
     if (rc == 0) {
         st_answer_error(&j->ans, 400, T_IN_USE, "Table already exists: %s", t->name);
@@ -223,16 +284,17 @@ static void create_prepare(store_t *s, MDB_txn *parent, st_job_t *j)
         return;
     }
     snprintf(dbname, sizeof(dbname), "t.%s", t->name);
-    if ((rc = mdb_dbi_open(parent, dbname, MDB_CREATE, &j->new_dbi)) == MDB_DBS_FULL) {
-        st_answer_error(&j->ans, 400, T_LIMIT, "Subscriber limit exceeded: this item store holds at most %d tables", ST_MAX_TABLES);
+    if (st_job_open_db(s, parent, j, t->name, dbname, 0, &dbi) != 0)
         return;
-    }
-    if (rc != 0) {
-        st_internal(&j->ans, rc);
-        return;
-    }
-    if ((j->new_name = strdup(t->name)) == NULL)
+    if (schema_of(json_incref(t->desc), &sc) != 0) {
+        st_schema_free(&sc);
         st_answer_error(&j->ans, 500, T_INTERNAL, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i != sc.nidx; ++i)
+        if (st_job_open_db(s, parent, j, st_index_db_name(dbname, t->name, sc.idx[i].name), dbname, MDB_DUPSORT, &dbi) != 0)
+            break;
+    st_schema_free(&sc);
 }
 
 static int create_run(store_t *s, MDB_txn *txn, st_job_t *j)
@@ -248,8 +310,15 @@ static int create_run(store_t *s, MDB_txn *txn, st_job_t *j)
         return 0;
     }
     MDB_val k = st_meta_key(kb, 't', t->name), v = {strlen(text), text};
-    /* the database of a deleted table of that name was emptied; dropping again costs nothing and makes sure */
-    if ((rc = mdb_drop(txn, j->new_dbi, 0)) != 0 || (rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0) {
+    /* the databases of a deleted table of that name were emptied; dropping again costs nothing and makes sure */
+    for (size_t i = 0; i != j->nopened; ++i) {
+        if ((rc = mdb_drop(txn, j->opened[i].dbi, 0)) != 0) {
+            free(text);
+            st_internal(&j->ans, rc);
+            return 0;
+        }
+    }
+    if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0) {
         free(text);
         st_internal(&j->ans, rc);
         return 0;
@@ -302,7 +371,7 @@ static const char *str_member(const json_t *o, const char *name)
 }
 
 /* The custom checks of CreateTable (after the per-member constraints), dynalite's order. 0, or -1 answered. */
-static int check_indexes(json_t *req, json_t *defs, json_t *ks, const char *billing, st_answer_t *a)
+int st_check_indexes(json_t *req, json_t *defs, json_t *ks, const char *billing, st_answer_t *a)
 {
     static const char *const kinds[2] = {"LocalSecondaryIndexes", "GlobalSecondaryIndexes"};
     char names[64][256];
@@ -340,8 +409,8 @@ static int check_indexes(json_t *req, json_t *defs, json_t *ks, const char *bill
             }
             const char *h = str_member(json_array_get(iks, 0), "AttributeName"),
                        *r = json_array_size(iks) == 2 ? str_member(json_array_get(iks, 1), "AttributeName") : NULL;
-            if (h == NULL || attr_type(defs, h) == STORE_T_NONE ||
-                (json_array_size(iks) == 2 && (r == NULL || attr_type(defs, r) == STORE_T_NONE))) {
+            if (h == NULL || st_attr_type(defs, h) == STORE_T_NONE ||
+                (json_array_size(iks) == 2 && (r == NULL || st_attr_type(defs, r) == STORE_T_NONE))) {
                 st_invalid(a,
                            "One or more parameter values were invalid: Some index key attributes are not defined in "
                            "AttributeDefinitions. Keys: [%s%s%s]",
@@ -419,6 +488,28 @@ static int check_indexes(json_t *req, json_t *defs, json_t *ks, const char *bill
     return 0;
 }
 
+json_t *st_index_desc(const json_t *ix, const char *table, int global)
+{
+    char iarn[sizeof(ARN_PREFIX) + 520];
+    json_t *o = json_pack("{s:O, s:O, s:O}", "IndexName", json_object_get(ix, "IndexName"), "KeySchema",
+                          json_object_get(ix, "KeySchema"), "Projection", json_object_get(ix, "Projection"));
+    if (o == NULL)
+        return NULL;
+    snprintf(iarn, sizeof(iarn), ARN_PREFIX "%s/index/%s", table, str_member(ix, "IndexName"));
+    if (global) {
+        json_object_set_new(o, "IndexStatus", json_string("ACTIVE"));
+        json_t *ipt = json_object_get(ix, "ProvisionedThroughput");
+        json_object_set_new(o, "ProvisionedThroughput",
+                            json_pack("{s:i, s:I, s:I}", "NumberOfDecreasesToday", 0, "ReadCapacityUnits",
+                                      json_integer_value(json_object_get(ipt, "ReadCapacityUnits")), "WriteCapacityUnits",
+                                      json_integer_value(json_object_get(ipt, "WriteCapacityUnits"))));
+    }
+    json_object_set_new(o, "IndexSizeBytes", json_integer(0));
+    json_object_set_new(o, "ItemCount", json_integer(0));
+    json_object_set_new(o, "IndexArn", json_string(iarn));
+    return o;
+}
+
 /* Builds the stored description of a checked CreateTable request. */
 static json_t *build_desc(json_t *req, const char *name, const char *billing, json_t *pt, json_int_t now)
 {
@@ -443,25 +534,7 @@ static json_t *build_desc(json_t *req, const char *name, const char *billing, js
         if (!json_is_array(l))
             continue;
         out = json_array();
-        json_array_foreach(l, i, ix)
-        {
-            json_t *o = json_pack("{s:O, s:O, s:O}", "IndexName", json_object_get(ix, "IndexName"), "KeySchema",
-                                  json_object_get(ix, "KeySchema"), "Projection", json_object_get(ix, "Projection"));
-            char iarn[sizeof(arn) + 265];
-            snprintf(iarn, sizeof(iarn), "%s/index/%s", arn, str_member(ix, "IndexName"));
-            if (g) {
-                json_object_set_new(o, "IndexStatus", json_string("ACTIVE"));
-                json_t *ipt = json_object_get(ix, "ProvisionedThroughput");
-                json_object_set_new(o, "ProvisionedThroughput",
-                                    json_pack("{s:i, s:I, s:I}", "NumberOfDecreasesToday", 0, "ReadCapacityUnits",
-                                              json_integer_value(json_object_get(ipt, "ReadCapacityUnits")), "WriteCapacityUnits",
-                                              json_integer_value(json_object_get(ipt, "WriteCapacityUnits"))));
-            }
-            json_object_set_new(o, "IndexSizeBytes", json_integer(0));
-            json_object_set_new(o, "ItemCount", json_integer(0));
-            json_object_set_new(o, "IndexArn", json_string(iarn));
-            json_array_append_new(out, o);
-        }
+        json_array_foreach(l, i, ix) json_array_append_new(out, st_index_desc(ix, name, g));
         json_object_set_new(d, g ? "GlobalSecondaryIndexes" : "LocalSecondaryIndexes", out);
     }
     return d;
@@ -566,7 +639,7 @@ void st_create_table(store_t *s, json_t *req, store_done_cb done, void *data)
         goto answer;
     }
     const char *k0 = str_member(json_array_get(ks, 0), "AttributeName"), *k1 = str_member(json_array_get(ks, 1), "AttributeName");
-    if (attr_type(defs, k0) == STORE_T_NONE || (k1 != NULL && attr_type(defs, k1) == STORE_T_NONE)) {
+    if (st_attr_type(defs, k0) == STORE_T_NONE || (k1 != NULL && st_attr_type(defs, k1) == STORE_T_NONE)) {
         char list[1024];
         size_t o = 0;
         json_array_foreach(defs, i, e) o += (size_t)snprintf(list + o, o < sizeof(list) ? sizeof(list) - o : 0, "%s%s",
@@ -596,7 +669,7 @@ void st_create_table(store_t *s, json_t *req, store_done_cb done, void *data)
                    "attributes defined in AttributeDefinitions");
         goto answer;
     }
-    if (check_indexes(req, defs, ks, billing, &a) != 0)
+    if (st_check_indexes(req, defs, ks, billing, &a) != 0)
         goto answer;
 
     table_job_t *t = calloc(1, sizeof(*t));
@@ -619,6 +692,24 @@ answer:
 
 /* ---- DeleteTable ---- */
 
+/* Empties the databases of table sc (its own, its indexes', its TTL's), keeping them and their handles (see
+ * store/internal.h). 0 or an LMDB error. */
+int st_drop_table_dbs(store_t *s, MDB_txn *txn, const char *name, const st_schema_t *sc)
+{
+    char dbname[520];
+    MDB_dbi dbi;
+    int rc = 0;
+
+    if (st_table_dbi(s, name, &dbi) == 0)
+        rc = mdb_drop(txn, dbi, 0);
+    for (size_t i = 0; i != sc->nidx && rc == 0; ++i)
+        if (st_table_dbi(s, st_index_db_name(dbname, name, sc->idx[i].name), &dbi) == 0)
+            rc = mdb_drop(txn, dbi, 0);
+    if (rc == 0 && st_table_dbi(s, st_ttl_db_name(dbname, name), &dbi) == 0)
+        rc = mdb_drop(txn, dbi, 0);
+    return rc;
+}
+
 static int delete_run(store_t *s, MDB_txn *txn, st_job_t *j)
 {
     table_job_t *t = (table_job_t *)j;
@@ -636,10 +727,9 @@ static int delete_run(store_t *s, MDB_txn *txn, st_job_t *j)
         st_internal(&j->ans, rc);
         return 0;
     }
-    json_t *d = describe(s, txn, t->name, sc.desc, "DELETING");
+    json_t *d = st_describe(s, txn, t->name, sc.desc, "DELETING");
     MDB_val k = st_meta_key(kb, 't', t->name);
-    /* empty the database but keep it and its handle (see store/internal.h) */
-    if ((rc = mdb_drop(txn, dbi, 0)) != 0 || (rc = mdb_del(txn, s->meta, &k, NULL)) != 0 ||
+    if ((rc = st_drop_table_dbs(s, txn, t->name, &sc)) != 0 || (rc = mdb_del(txn, s->meta, &k, NULL)) != 0 ||
         ((k = st_meta_key(kb, 'c', t->name)), (rc = mdb_del(txn, s->meta, &k, NULL)) != 0 && rc != MDB_NOTFOUND)) {
         json_decref(d);
         st_schema_free(&sc);
@@ -657,7 +747,7 @@ void st_delete_table(store_t *s, json_t *req, store_done_cb done, void *data)
     const char *name;
     table_job_t *t;
 
-    if (check_table_name(req, &name, &a) != 0)
+    if (st_check_table_name_req(req, &name, &a) != 0)
         goto answer;
     if ((t = calloc(1, sizeof(*t))) == NULL) {
         st_answer_error(&a, 500, T_INTERNAL, "out of memory");
@@ -684,7 +774,7 @@ void st_describe_table(store_t *s, json_t *req, st_answer_t *a)
     MDB_dbi dbi;
     int rc;
 
-    if (check_table_name(req, &name, a) != 0)
+    if (st_check_table_name_req(req, &name, a) != 0)
         return;
     if ((rc = st_read_begin(s, &txn)) != 0) {
         st_internal(a, rc);
@@ -696,7 +786,7 @@ void st_describe_table(store_t *s, json_t *req, st_answer_t *a)
     else if (rc != 0)
         st_internal(a, rc);
     else
-        st_answer_json(a, json_pack("{s:o}", "Table", describe(s, txn, name, sc.desc, "ACTIVE")));
+        st_answer_json(a, json_pack("{s:o}", "Table", st_describe(s, txn, name, sc.desc, "ACTIVE")));
     st_schema_free(&sc);
     st_read_end(txn);
 }

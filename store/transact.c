@@ -311,7 +311,8 @@ static json_t *reason(const char *code, const char *message, const json_t *item)
 static int transact_write_run(store_t *s, MDB_txn *txn, st_job_t *j)
 {
     tx_job_t *tj = (tx_job_t *)j;
-    json_t *reasons = json_array(), *old = NULL, *item = NULL;
+    json_t *reasons = json_array(), *stored = NULL, *item = NULL;
+    const json_t *old;
     char err[STORE_EXPR_ERR_MAX], codes[1200];
     size_t i, clen = 0;
     int failed = 0, ok = 0, rc;
@@ -330,9 +331,9 @@ static int transact_write_run(store_t *s, MDB_txn *txn, st_job_t *j)
         action_t *act = &tj->acts[i];
         MDB_val kv = {act->len, act->buf};
         json_t *r = NULL;
-        if (st_load_item(txn, act->dbi, &kv, &old, &j->ans) != 0)
+        if (st_load_item(txn, act->dbi, &kv, &stored, NULL, &j->ans) != 0)
             goto out;
-        int64_t old_size = old != NULL ? (int64_t)store_item_size(old) : 0;
+        old = st_visible(&act->sc, stored); /* an expired item is absent */
         if (act->x.has_cond) {
             rc = store_eval_condition(&act->x.cond, old, act->x.vals, err, sizeof(err));
             if (rc == STORE_EVAL_EINVALID) {
@@ -375,25 +376,13 @@ static int transact_write_run(store_t *s, MDB_txn *txn, st_job_t *j)
         }
         /* the write (undone with the nested transaction when an action fails) */
         if (!failed && act->kind != A_CHECK) {
-            if (act->kind == A_DELETE) {
-                if (old != NULL && ((rc = mdb_del(txn, act->dbi, &kv, NULL)) != 0 ||
-                                    (rc = st_counters_add(s, txn, act->table, -1, -old_size)) != 0)) {
-                    st_internal(&j->ans, rc);
-                    goto out;
-                }
-            } else {
-                if (st_put_item_text(txn, act->dbi, &kv, item, &j->ans) != 0)
-                    goto out;
-                if ((rc = st_counters_add(s, txn, act->table, old != NULL ? 0 : 1, (int64_t)store_item_size(item) - old_size)) !=
-                    0) {
-                    st_internal(&j->ans, rc);
-                    goto out;
-                }
-            }
+            if ((act->kind != A_DELETE || old != NULL) &&
+                st_item_write(s, txn, &act->sc, &kv, stored, act->kind == A_DELETE ? NULL : item, NULL, &j->ans) != 0)
+                goto out;
         }
-        json_decref(old);
+        json_decref(stored);
         json_decref(item);
-        old = item = NULL;
+        stored = item = NULL;
     }
     if (failed) {
         json_t *r;
@@ -415,7 +404,7 @@ static int transact_write_run(store_t *s, MDB_txn *txn, st_job_t *j)
     st_answer_text(&j->ans, "{}", 2);
     ok = 1;
 out:
-    json_decref(old);
+    json_decref(stored);
     json_decref(item);
     json_decref(reasons);
     return ok;
@@ -469,8 +458,12 @@ void st_transact_get_items(store_t *s, json_t *req, st_answer_t *a)
     for (size_t i = 0; i != n; ++i) {
         MDB_val kv = {acts[i].len, acts[i].buf};
         json_t *item, *o;
-        if (st_load_item(txn, acts[i].dbi, &kv, &item, a) != 0)
+        if (st_load_item(txn, acts[i].dbi, &kv, &item, NULL, a) != 0)
             goto out;
+        if (item != NULL && st_visible(&acts[i].sc, item) == NULL) {
+            json_decref(item); /* expired */
+            item = NULL;
+        }
         if (item == NULL)
             o = json_object();
         else {

@@ -623,7 +623,7 @@ static void test_query_legacy_and_index(void **state)
         400, "KeyConditions is not supported by this item store yet");
     expect(s, "Query", QA ",\"QueryFilter\":{}}", 400, "QueryFilter is not supported");
     expect(s, "Query", QA ",\"AttributesToGet\":[\"v\"]}", 400, "AttributesToGet is not supported");
-    expect(s, "Query", QA ",\"IndexName\":\"byV\"}", 400, "secondary indexes are not maintained");
+    expect(s, "Query", QA ",\"IndexName\":\"byV\"}", 400, "The table does not have the specified index: byV");
     expect(s, "Query", QA ",\"IndexName\":\"x\"}", 400, "Value 'x' at 'indexName' failed to satisfy constraint");
 }
 
@@ -872,7 +872,7 @@ static void test_scan_errors(void **state)
     expect(s, "Scan",
            "{\"TableName\":\"tbl\",\"FilterExpression\":\"#a = :a\",\"ExpressionAttributeValues\":{\":a\":{\"S\":\"x\"}}}", 400,
            "An expression attribute name used in the document path is not defined");
-    expect(s, "Scan", "{\"TableName\":\"tbl\",\"IndexName\":\"idx\"}", 400, "secondary indexes are not maintained");
+    expect(s, "Scan", "{\"TableName\":\"tbl\",\"IndexName\":\"idx\"}", 400, "The table does not have the specified index: idx");
     expect(s, "Scan", "{\"TableName\":\"tbl\",\"KeyConditionExpression\":\"pk = :a\"}", 200, "\"Count\":8");
     expect(s, "Scan", "{\"TableName\":\"tbl\",\"ReturnConsumedCapacity\":\"LOTS\"}", 400, "returnConsumedCapacity");
     expect(s, "Scan", "{\"TableName\":\"tbl\",\"Segment\":\"x\",\"TotalSegments\":1}", 400, "SerializationException");
