@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <regex.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -216,10 +217,55 @@ static void parse_url(ctx_t *c, yaml_node_t *n, conf_origin_t *o)
     o->base_path = cn_arena_strndup(c, u.path, plen);
 }
 
+/* A DynamoDB table name: 3..255 of A-Z a-z 0-9 _ . - */
+static int is_table_name(const char *s)
+{
+    size_t len = strlen(s);
+    if (len < 3 || len > 255)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
+            return 0;
+    return 1;
+}
+
+/* origin: { store: dynamodb } or { store: rest, tables: [a, b] } */
+static void parse_store_origin(ctx_t *c, yaml_node_t *store, yaml_node_t *tables, conf_origin_t *o)
+{
+    size_t k = cn_key_field(c, "store", 5);
+    const char *kind = cn_get_nonempty_string(c, store);
+    yaml_node_item_t *items;
+
+    o->kind = CONF_ORIGIN_STORE;
+    if (strcmp(kind, "dynamodb") == 0)
+        o->store_kind = CONF_STORE_DYNAMODB;
+    else if (strcmp(kind, "rest") == 0)
+        o->store_kind = CONF_STORE_REST;
+    else
+        cn_fail(c, cn_line_of(store), "expected dynamodb or rest, not \"%s\"", kind);
+    cn_key_pop(c, k);
+    if (tables == NULL)
+        return;
+    k = cn_key_field(c, "tables", 6);
+    if (o->store_kind != CONF_STORE_REST)
+        cn_fail(c, cn_line_of(tables), "only allowed with store: rest");
+    items = cn_get_seq(c, tables, &o->ntables, 1);
+    o->tables = cn_arena_alloc(c, o->ntables, sizeof(*o->tables));
+    for (size_t i = 0; i < o->ntables; i++) {
+        yaml_node_t *item = cn_node_at(c, items[i]);
+        size_t ki = cn_key_index(c, i);
+        o->tables[i] = cn_get_nonempty_string(c, item);
+        if (!is_table_name(o->tables[i]))
+            cn_fail(c, cn_line_of(item), "expected a table name (3 to 255 of A-Z a-z 0-9 _ . -), not \"%s\"", o->tables[i]);
+        cn_key_pop(c, ki);
+    }
+    cn_key_pop(c, k);
+}
+
 static void parse_origin(ctx_t *c, yaml_node_t *n, conf_origin_t *o)
 {
-    enum { F_URL, F_CA, F_PRESERVE_HOST, F_STATIC, F_INDEX, F_FUNCTION, F_STORE, F_COUNT };
-    static const char *const names[] = {"url", "ca", "preserve_host", "static", "index", "function", "store"};
+    enum { F_URL, F_CA, F_PRESERVE_HOST, F_STATIC, F_INDEX, F_FUNCTION, F_STORE, F_TABLES, F_COUNT };
+    static const char *const names[] = {"url", "ca", "preserve_host", "static", "index", "function", "store", "tables"};
     yaml_node_t *v[F_COUNT];
     size_t k;
 
@@ -229,21 +275,15 @@ static void parse_origin(ctx_t *c, yaml_node_t *n, conf_origin_t *o)
     if (v[F_URL] == NULL && v[F_STATIC] == NULL && v[F_FUNCTION] == NULL && v[F_STORE] == NULL)
         cn_fail(c, cn_line_of(n), "url, static, function or store is required");
     for (size_t i = 0; i < F_COUNT; i++) {
-        int url_only = i == F_CA || i == F_PRESERVE_HOST, static_only = i == F_INDEX;
-        if (v[i] == NULL || (url_only && v[F_URL] != NULL) || (static_only && v[F_STATIC] != NULL) || (!url_only && !static_only))
+        int url_only = i == F_CA || i == F_PRESERVE_HOST, static_only = i == F_INDEX, store_only = i == F_TABLES;
+        if (v[i] == NULL || (url_only && v[F_URL] != NULL) || (static_only && v[F_STATIC] != NULL) ||
+            (store_only && v[F_STORE] != NULL) || (!url_only && !static_only && !store_only))
             continue;
         cn_key_field(c, names[i], strlen(names[i]));
-        cn_fail(c, cn_line_of(v[i]), "only allowed with %s", url_only ? "url" : "static");
+        cn_fail(c, cn_line_of(v[i]), "only allowed with %s", url_only ? "url" : static_only ? "static" : "store: rest");
     }
     if (v[F_STORE] != NULL) {
-        const char *kind;
-        o->kind = CONF_ORIGIN_STORE;
-        k = cn_key_field(c, "store", 5);
-        kind = cn_get_nonempty_string(c, v[F_STORE]);
-        if (strcmp(kind, "dynamodb") != 0)
-            cn_fail(c, cn_line_of(v[F_STORE]), "expected dynamodb, not \"%s\" (the REST origin is not there yet)", kind);
-        o->store_kind = CONF_STORE_DYNAMODB;
-        cn_key_pop(c, k);
+        parse_store_origin(c, v[F_STORE], v[F_TABLES], o);
         return;
     }
     if (v[F_FUNCTION] != NULL) {
@@ -972,6 +1012,8 @@ static void parse_route(ctx_t *c, yaml_node_t *n, conf_route_t *r)
 
     k = cn_key_field(c, "origin", 6);
     parse_origin(c, v[2], &r->origin);
+    if (r->origin.kind == CONF_ORIGIN_STORE && r->origin.store_kind == CONF_STORE_REST && r->is_pattern)
+        cn_fail(c, cn_line_of(v[2]), "store: rest needs a prefix path, not a pattern");
     cn_key_pop(c, k);
 
     r->timeout_ms = CONF_DEFAULT_TIMEOUT_MS;
@@ -1122,11 +1164,181 @@ static void parse_cache(ctx_t *c, yaml_node_t *n)
     cn_key_pop(c, k);
 }
 
-/* store: { path, max_size }: the item store's LMDB environment (always set: defaults without the block). */
+/* A number as DynamoDB writes one (the store checks its range and digits at open). */
+static int is_decimal(const char *s)
+{
+    char *end;
+    if (*s == '\0' || isspace((unsigned char)*s))
+        return 0;
+    strtod(s, &end);
+    return *end == '\0' && strpbrk(s, "xXiInN") == NULL; /* no hex, inf, nan */
+}
+
+/* One attribute's rule: { type, required, min, max, min_length, max_length, enum, pattern }. */
+static void parse_store_attr(ctx_t *c, yaml_node_t *n, conf_store_attr_t *a)
+{
+    static const char *const names[] = {"type", "required", "min", "max", "min_length", "max_length", "enum", "pattern"};
+    static const char *const types[] = {"S", "N", "B", "BOOL", "NULL", "L", "M", "SS", "NS", "BS"};
+    enum { F_TYPE, F_REQUIRED, F_MIN, F_MAX, F_MINLEN, F_MAXLEN, F_ENUM, F_PATTERN };
+    yaml_node_t *v[8];
+    size_t k;
+
+    CN_GET_FIELDS(c, n, names, v);
+    a->min_length = a->max_length = -1;
+    if (v[F_TYPE] != NULL) {
+        int ok = 0;
+        k = cn_key_field(c, "type", 4);
+        a->type = cn_get_string(c, v[F_TYPE]);
+        for (size_t i = 0; i != sizeof(types) / sizeof(types[0]); ++i)
+            ok |= strcmp(types[i], a->type) == 0;
+        if (!ok)
+            cn_fail(c, cn_line_of(v[F_TYPE]), "expected one of S, N, B, BOOL, NULL, L, M, SS, NS, BS");
+        cn_key_pop(c, k);
+    }
+    int is_n = a->type != NULL && strcmp(a->type, "N") == 0, is_s = a->type != NULL && strcmp(a->type, "S") == 0;
+    if (v[F_REQUIRED] != NULL) {
+        k = cn_key_field(c, "required", 8);
+        a->required = cn_get_bool(c, v[F_REQUIRED]);
+        cn_key_pop(c, k);
+    }
+    for (int i = F_MIN; i <= F_MAX; ++i) {
+        if (v[i] == NULL)
+            continue;
+        k = cn_key_field(c, names[i], 3);
+        char *num = cn_get_nonempty_string(c, v[i]);
+        if (!is_n)
+            cn_fail(c, cn_line_of(v[i]), "needs type: N");
+        if (!is_decimal(num))
+            cn_fail(c, cn_line_of(v[i]), "expected a number");
+        *(i == F_MIN ? &a->min : &a->max) = num;
+        cn_key_pop(c, k);
+    }
+    for (int i = F_MINLEN; i <= F_MAXLEN; ++i) {
+        if (v[i] == NULL)
+            continue;
+        k = cn_key_field(c, names[i], 10);
+        if (is_n || (a->type != NULL && (!strcmp(a->type, "BOOL") || !strcmp(a->type, "NULL"))))
+            cn_fail(c, cn_line_of(v[i]), "is for strings, binaries, lists, maps and sets");
+        *(i == F_MINLEN ? &a->min_length : &a->max_length) = (long)cn_get_int(c, v[i], 0, 1u << 30);
+        cn_key_pop(c, k);
+    }
+    if (v[F_ENUM] != NULL) {
+        size_t count;
+        k = cn_key_field(c, "enum", 4);
+        if (!is_n && !is_s)
+            cn_fail(c, cn_line_of(v[F_ENUM]), "needs type: S or N");
+        yaml_node_item_t *items = cn_get_seq(c, v[F_ENUM], &count, 1);
+        a->nenums = count;
+        a->enums = cn_arena_alloc(c, count, sizeof(*a->enums));
+        for (size_t i = 0; i != count; ++i) {
+            size_t ki = cn_key_index(c, i);
+            yaml_node_t *e = cn_node_at(c, items[i]);
+            a->enums[i] = cn_get_string(c, e);
+            if (is_n && !is_decimal(a->enums[i]))
+                cn_fail(c, cn_line_of(e), "expected a number");
+            cn_key_pop(c, ki);
+        }
+        cn_key_pop(c, k);
+    }
+    if (v[F_PATTERN] != NULL) {
+        regex_t re;
+        k = cn_key_field(c, "pattern", 7);
+        a->pattern = cn_get_nonempty_string(c, v[F_PATTERN]);
+        if (!is_s)
+            cn_fail(c, cn_line_of(v[F_PATTERN]), "needs type: S");
+        int rc = regcomp(&re, a->pattern, REG_EXTENDED | REG_NOSUB);
+        if (rc != 0) {
+            char msg[128];
+            regerror(rc, &re, msg, sizeof(msg));
+            cn_fail(c, cn_line_of(v[F_PATTERN]), "bad regular expression: %s", msg);
+        }
+        regfree(&re);
+        cn_key_pop(c, k);
+    }
+}
+
+/* store.tables: { NAME: { attributes: { ATTR: RULE } } } */
+static void parse_store_tables(ctx_t *c, yaml_node_t *n)
+{
+    static const char *const names[] = {"attributes"};
+    conf_t *conf = &c->impl->pub;
+
+    cn_require_map(c, n);
+    conf->store.ntables = cn_map_count(n);
+    conf->store.tables = cn_arena_alloc(c, conf->store.ntables, sizeof(*conf->store.tables));
+    for (size_t i = 0; i < conf->store.ntables; i++) {
+        yaml_node_pair_t *pair = &n->data.mapping.pairs.start[i];
+        yaml_node_t *kn = cn_node_at(c, pair->key), *v[1];
+        conf_store_table_t *t = &conf->store.tables[i];
+        size_t len;
+        const char *name = cn_scalar(c, kn, "keys must be strings", &len);
+        size_t k = cn_key_push(c, ".\"%.*s\"", (int)len, name);
+
+        if (len < 3 || len > 255 || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != len)
+            cn_fail(c, cn_line_of(kn), "bad table name (3 to 255 letters, digits, '_', '.' or '-')");
+        t->name = cn_arena_strndup(c, name, len);
+        t->line = (unsigned)cn_line_of(kn);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(conf->store.tables[j].name, t->name) == 0)
+                cn_fail(c, cn_line_of(kn), "duplicate table");
+        CN_GET_FIELDS(c, cn_node_at(c, pair->value), names, v);
+        if (v[0] == NULL)
+            cn_fail(c, t->line, "attributes is required");
+        size_t ka = cn_key_field(c, "attributes", 10);
+        cn_require_map(c, v[0]);
+        t->nattrs = cn_map_count(v[0]);
+        t->attrs = cn_arena_alloc(c, t->nattrs, sizeof(*t->attrs));
+        for (size_t j = 0; j < t->nattrs; j++) {
+            yaml_node_pair_t *ap = &v[0]->data.mapping.pairs.start[j];
+            yaml_node_t *an = cn_node_at(c, ap->key);
+            t->attrs[j].name = cn_get_nonempty_string(c, an);
+            size_t kn = cn_key_field(c, t->attrs[j].name, strlen(t->attrs[j].name));
+            parse_store_attr(c, cn_node_at(c, ap->value), &t->attrs[j]);
+            cn_key_pop(c, kn);
+        }
+        cn_key_pop(c, ka);
+        cn_key_pop(c, k);
+    }
+}
+
+/* store.access_keys: [ { id, secret } ] */
+static void parse_access_keys(ctx_t *c, yaml_node_t *n)
+{
+    static const char *const names[] = {"id", "secret"};
+    conf_t *conf = &c->impl->pub;
+    size_t count;
+    yaml_node_item_t *items = cn_get_seq(c, n, &count, 1);
+
+    conf->store.naccess_keys = count;
+    conf->store.access_keys = cn_arena_alloc(c, count, sizeof(*conf->store.access_keys));
+    for (size_t i = 0; i != count; ++i) {
+        size_t k = cn_key_index(c, i), kf;
+        yaml_node_t *e = cn_node_at(c, items[i]), *v[2];
+        conf_access_key_t *a = &conf->store.access_keys[i];
+        CN_GET_FIELDS(c, e, names, v);
+        if (v[0] == NULL || v[1] == NULL)
+            cn_fail(c, cn_line_of(e), "id and secret are required");
+        kf = cn_key_field(c, "id", 2);
+        a->id = cn_get_nonempty_string(c, v[0]);
+        if (strspn(a->id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != strlen(a->id))
+            cn_fail(c, cn_line_of(v[0]), "an access key id has letters and digits only");
+        for (size_t j = 0; j != i; ++j)
+            if (strcmp(conf->store.access_keys[j].id, a->id) == 0)
+                cn_fail(c, cn_line_of(v[0]), "duplicate access key id");
+        cn_key_pop(c, kf);
+        kf = cn_key_field(c, "secret", 6);
+        a->secret = cn_get_nonempty_string(c, v[1]);
+        cn_key_pop(c, kf);
+        cn_key_pop(c, k);
+    }
+}
+
+/* store: { path, max_size, tables, access_keys }: the item store's LMDB environment (always set: defaults without the
+ * block), its schema validation rules and the DynamoDB API's SigV4 keys. */
 static void parse_store(ctx_t *c, yaml_node_t *n)
 {
-    static const char *const names[] = {"path", "max_size"};
-    yaml_node_t *v[2] = {NULL, NULL};
+    static const char *const names[] = {"path", "max_size", "tables", "access_keys"};
+    yaml_node_t *v[4] = {NULL, NULL, NULL, NULL};
     conf_t *conf = &c->impl->pub;
     size_t k = cn_key_field(c, "store", 5);
 
@@ -1145,6 +1357,16 @@ static void parse_store(ctx_t *c, yaml_node_t *n)
         conf->store.max_size = cn_get_size(c, v[1], CONF_MAX_CACHE_MAX_SIZE);
         if (conf->store.max_size < CONF_MIN_CACHE_MAX_SIZE)
             cn_fail(c, cn_line_of(v[1]), "must be at least 16MiB");
+        cn_key_pop(c, kf);
+    }
+    if (v[2] != NULL) {
+        size_t kf = cn_key_field(c, "tables", 6);
+        parse_store_tables(c, v[2]);
+        cn_key_pop(c, kf);
+    }
+    if (v[3] != NULL) {
+        size_t kf = cn_key_field(c, "access_keys", 11);
+        parse_access_keys(c, v[3]);
         cn_key_pop(c, kf);
     }
     cn_key_pop(c, k);

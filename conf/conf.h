@@ -84,7 +84,8 @@ typedef enum conf_origin_kind {
     CONF_ORIGIN_URL,      /* origin: { url: https://host:port/base, ca: file, preserve_host: false } */
     CONF_ORIGIN_STATIC,   /* origin: { static: dir, index: [index.html] } */
     CONF_ORIGIN_FUNCTION, /* origin: { function: file.lua }: the Lua function handler(event, context) answers */
-    CONF_ORIGIN_STORE,    /* origin: { store: dynamodb }: the item store answers the DynamoDB JSON protocol */
+    CONF_ORIGIN_STORE,    /* origin: { store: dynamodb }: the item store answers the DynamoDB JSON protocol;
+                             origin: { store: rest, tables: [a, b] }: its tables as plain JSON resources (proxy/rest.c) */
 } conf_origin_kind_t;
 
 typedef struct conf_origin {
@@ -107,8 +108,16 @@ typedef struct conf_origin {
     /* CONF_ORIGIN_FUNCTION */
     char *function_file; /* resolved path of the Lua file */
     unsigned function_line;
-    /* CONF_ORIGIN_STORE */
-    enum { CONF_STORE_DYNAMODB = 1 } store_kind;
+    /*
+     * CONF_ORIGIN_STORE
+     *   store: dynamodb         the DynamoDB JSON protocol (POST with X-Amz-Target) on the route
+     *   store: rest             GET/PUT/PATCH/DELETE <route path>/{table}/{key}[/{sortkey}] with plain JSON items, and
+     *                           GET <route path>/{table} to list; the route's path must be a prefix (no {name})
+     *   tables: [users, posts]  rest only: the tables it serves (3..255 of A-Z a-z 0-9 _ . -); absent: every table
+     */
+    enum { CONF_STORE_DYNAMODB = 1, CONF_STORE_REST } store_kind;
+    size_t ntables;
+    char **tables; /* NULL (ntables 0): every table */
 } conf_origin_t;
 
 /* One segment of a path pattern such as /users/{id}/files/{rest+}. */
@@ -352,6 +361,34 @@ typedef struct conf_listener {
     conf_tls_cert_t *certs;
 } conf_listener_t;
 
+/*
+ * store: { tables: { NAME: { attributes: { ATTR: RULE } } } }: the item store's schema validation (store/store.h).
+ * RULE: { type: S|N|B|BOOL|NULL|L|M|SS|NS|BS, required: bool, min: NUM, max: NUM, min_length: INT, max_length: INT,
+ *         enum: [values], pattern: REGEX }, each optional; min/max need type N, enum type S or N, pattern type S.
+ */
+typedef struct conf_store_attr {
+    char *name;
+    char *type; /* NULL: any */
+    int required;
+    char *min, *max;             /* decimal text; NULL: none */
+    long min_length, max_length; /* -1: none */
+    char **enums;
+    size_t nenums;
+    char *pattern; /* POSIX extended, checked with regcomp; NULL: none */
+} conf_store_attr_t;
+
+/* store: { access_keys: [ { id, secret } ] }: when set, the DynamoDB API verifies SigV4 signatures against them */
+typedef struct conf_access_key {
+    char *id, *secret;
+} conf_access_key_t;
+
+typedef struct conf_store_table {
+    char *name;
+    unsigned line;
+    conf_store_attr_t *attrs;
+    size_t nattrs;
+} conf_store_table_t;
+
 typedef struct conf {
     char *file;        /* the conf file path as given to conf_load */
     unsigned threads;  /* 1..256; default: number of online CPUs */
@@ -375,6 +412,10 @@ typedef struct conf {
     struct {
         char *path;        /* the item store's LMDB environment; resolved; default <data_dir>/store */
         uint64_t max_size; /* its map size; default 1 GiB, 16 MiB..1 TiB */
+        size_t ntables;
+        conf_store_table_t *tables; /* schema validation rules per table (store/store.h's store_table_rules_t) */
+        size_t naccess_keys;
+        conf_access_key_t *access_keys; /* SigV4 keys of the DynamoDB API; none: signatures are not checked */
     } store;
     struct {
         int enabled;   /* an admin listener is configured */

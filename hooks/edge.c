@@ -12,6 +12,8 @@
  *   edge.hmac_sha256(key, s)      -> lowercase hex
  *   edge.time()                   -> seconds since the epoch, with fractions (CLOCK_REALTIME)
  *   edge.vars                     the conf's stage variables (lua.variables), read-only
+ *   edge.null                     edge.json.null, also DynamoDB's NULL for edge.store
+ *   edge.store                    store.c: the item store (it suspends the run)
  *   edge.fetch, edge.purge, edge.respond   run.c: they suspend the run
  *
  * A C function does not trigger the count hook: a JSON or base64 call over a large string runs to its end (linear in
@@ -230,6 +232,10 @@ void hooks_edge_open(lua_State *L, hooks_vm_t *vm)
     luaL_newlib(L, edge_fns);
     hooks_json_open(L);
     lua_setfield(L, -2, "json");
+    hooks_push_null(L);
+    lua_setfield(L, -2, "null");
+    hooks_store_open(L);
+    lua_setfield(L, -2, "store");
     luaL_newlib(L, base64_fns);
     hooks_readonly(L, "edge.base64");
     lua_setfield(L, -2, "base64");

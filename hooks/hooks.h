@@ -12,10 +12,10 @@
  *     the time the invocation has run; default 50 ms; time spent waiting for edge.fetch does not count) and under
  *     the VM's memory limit (a counting allocator; default 64 MiB); a breach fails that invocation only: the VM stays
  *     usable and the next invocation runs normally;
- *   - a run may wait: edge.fetch (an HTTP subrequest) and edge.purge (a cache purge) suspend its coroutine and hand
- *     the work to the proxy (hooks_run_wait); the proxy does it without blocking its loop and resumes the run with
- *     the outcome (hooks_resume_fetch / hooks_resume_purge), on the same thread. Any number of runs of a VM may be
- *     waiting at once;
+ *   - a run may wait: edge.fetch (an HTTP subrequest), edge.purge (a cache purge) and edge.store.* (an operation of the
+ *     item store) suspend its coroutine and hand the work to the proxy (hooks_run_wait); the proxy does it without
+ *     blocking its loop and resumes the run with the outcome (hooks_resume_fetch / hooks_resume_purge /
+ *     hooks_resume_store), on the same thread. Any number of runs of a VM may be waiting at once;
  *   - the sandbox: base functions without dofile, loadfile, rawset and warn, with collectgarbage("count") only, print
  *     writing to the log, setmetatable refusing __gc, and load() for text chunks only (in the sandbox); string
  *     (without dump), table, math (without randomseed), utf8, coroutine; os.time, os.clock, os.date; no io, no debug,
@@ -23,14 +23,17 @@
  *     library tables are read-only.
  *   - the `edge` table: edge.log(...), edge.json.encode/decode (JSON null is edge.json.null), edge.base64.encode/decode,
  *     edge.sha256(s) (hex), edge.hmac_sha256(key, s) (hex), edge.time() (seconds since the epoch, with fractions),
- *     edge.vars (the conf's stage variables), edge.fetch(url, opts), edge.purge(selector), and, in on_request only,
- *     edge.respond(status, headers, body). edge.fetch and edge.purge wait, so they can only be called from the run's
- *     own coroutine (not from a coroutine the script made, nor from a module's top level).
+ *     edge.vars (the conf's stage variables), edge.null (edge.json.null: DynamoDB's NULL too), edge.fetch(url, opts),
+ *     edge.purge(selector), edge.store (below), and, in on_request only, edge.respond(status, headers, body).
+ *     edge.fetch, edge.purge and edge.store.* wait, so they can only be called from the run's own coroutine (not from a
+ *     coroutine the script made, nor from a module's top level).
  *
  * Ownership: hooks_vm_new() copies what it needs from its options. Strings handed to the proxy in results are copied
  * with the caller's allocator (hooks_alloc_cb, typically the request's pool) before the call that reports them
  * returns, so nothing the proxy keeps points into the Lua state. A waiting run's hooks_wait_t is the exception: its
- * strings live in the Lua state until the run is resumed or cancelled.
+ * strings (a fetch's URL and headers, a store call's request text) live in the Lua state until the run is resumed or
+ * cancelled. What the proxy resumes a run with (hooks_resume_fetch / _purge / _store) stays the caller's: it is read
+ * (copied into the Lua state) before the call returns, and the caller frees it afterwards.
  */
 #ifndef EDGEPROXY_HOOKS_H
 #define EDGEPROXY_HOOKS_H
@@ -149,7 +152,7 @@ typedef struct hooks_run hooks_run_t;
 typedef enum hooks_status {
     HOOKS_FAILED = -1, /* the run failed: outcome->error; the run is over (hooks_run_free) */
     HOOKS_DONE = 0,    /* the run finished: outcome filled in; the run is over (hooks_run_free) */
-    HOOKS_WAITING = 1, /* the run waits for hooks_run_wait(): do it, then hooks_resume_fetch() / hooks_resume_purge() */
+    HOOKS_WAITING = 1, /* the run waits for hooks_run_wait(): do it, then hooks_resume_fetch() / _purge() / _store() */
 } hooks_status_t;
 
 /* The request, as a hook sees it (req in on_request(req) and on_response(req, res)). Strings need not be
@@ -223,6 +226,7 @@ typedef struct hooks_outcome {
 typedef enum hooks_wait_kind {
     HOOKS_WAIT_FETCH = 1, /* edge.fetch(url, {method, headers, body, timeout}) */
     HOOKS_WAIT_PURGE,     /* edge.purge{url = U | prefix = P | tag = T | host = H | all = true, soft = bool} */
+    HOOKS_WAIT_STORE,     /* edge.store.get / put / update / delete / query / scan / transact */
 } hooks_wait_kind_t;
 
 typedef struct hooks_fetch {
@@ -252,10 +256,61 @@ typedef struct hooks_purge {
     int soft;
 } hooks_purge_t;
 
+/*
+ * edge.store: the item store (store/store.h), with the semantics of its DynamoDB API. Scripts give and get plain Lua
+ * values; the run hands the proxy one DynamoDB JSON request, the proxy runs it (store_call) and gives the answer back
+ * with hooks_resume_store. Reads wait too (the store answers them at once: the proxy resumes the run before it goes
+ * back to its loop), so that every store call takes one path.
+ *
+ *   edge.store.get(table, key [, opts])        GetItem            -> item | nil (no such item)
+ *   edge.store.put(table, item [, opts])       PutItem            -> attributes (return_values) | true
+ *   edge.store.update(table, key, opts)        UpdateItem         -> attributes (return_values) | true
+ *   edge.store.delete(table, key [, opts])     DeleteItem         -> attributes (return_values) | true
+ *   edge.store.query(table, opts)              Query              -> {items = {...}, count, scanned_count, last_key}
+ *   edge.store.scan(table [, opts])            Scan               -> {items = {...}, count, scanned_count, last_key}
+ *   edge.store.transact(actions)               TransactWriteItems -> true
+ *     actions: a sequence of {put = {table, item, ...}}, {update = {table, key, update, ...}},
+ *     {delete = {table, key, ...}}, {check = {table, key, condition, ...}} (each with condition, names, values,
+ *     return_values_on_condition_check_failure)
+ *   edge.store.set(list)      a string, number or binary set (SS, NS, BS): the elements of list, all of one kind
+ *   edge.store.binary(s)      a binary value (B): its bytes are b.value
+ *
+ * opts (each where DynamoDB's operation has it; an unknown or misplaced option is an error): condition
+ * (ConditionExpression), update (UpdateExpression), filter (FilterExpression), key_condition (KeyConditionExpression),
+ * projection (ProjectionExpression), names (ExpressionAttributeNames: "#n" -> "name"), values
+ * (ExpressionAttributeValues: ":v" -> a Lua value, marshalled), return_values (ReturnValues),
+ * return_values_on_condition_check_failure, index (IndexName), limit (Limit), forward (ScanIndexForward), start_key
+ * (ExclusiveStartKey), consistent (ConsistentRead), select (Select), segment and total_segments (Scan).
+ *
+ * Values, as lib-dynamodb's DocumentClient marshals them:
+ *   string -> S (UTF-8 only: bytes go in edge.store.binary)   number -> N   boolean -> BOOL   edge.null -> NULL
+ *   edge.store.binary(s) -> B   edge.store.set{...} -> SS / NS / BS   a table whose keys are exactly 1..n -> L
+ *   any other table -> M (string keys; integer keys are written as their decimal text; {} is an empty M)
+ * and back: S -> string, BOOL -> boolean, NULL -> edge.null, B -> edge.store.binary, SS / NS / BS -> edge.store.set,
+ * L -> sequence, M -> table, N -> a Lua integer when the number is whole and fits in 64 bits, else a float (the
+ * nearest double: a number of more than 15 significant digits may come back rounded). Integers are sent exactly,
+ * floats as the shortest text that reads back as the same double (so 3.0 is stored as 3 and read back as the integer
+ * 3). An empty L reads back as {}, which is written as an empty M. Sets and binary values are tables with a protected
+ * metatable: getmetatable(v) is "edge.store.set" or "edge.store.binary"; binary values compare by their bytes (==).
+ * A value with no DynamoDB form (a function, NaN, an infinity, a table that contains itself, a set mixing kinds or
+ * empty) raises an error, as does a bad argument. Like edge.fetch, edge.store.* work in a run's own coroutine only
+ * (not at load time, not in a coroutine the script made); time spent waiting does not count toward the CPU budget.
+ *
+ * Failures the store reports are returned, not raised: nil, err with err = {code = "ConditionalCheckFailedException"
+ * (the part of DynamoDB's __type after '#'), message = ..., status = 400, item = the old item (when asked for with
+ * return_values_on_condition_check_failure), reasons = {{code, message, item}, ...} (TransactionCanceledException)}.
+ */
+typedef struct hooks_store {
+    const char *op;   /* the DynamoDB operation ("GetItem", "PutItem", ...): a static string */
+    const char *body; /* its JSON request, NUL-terminated */
+    size_t body_len;
+} hooks_store_t;
+
 typedef struct hooks_wait {
     hooks_wait_kind_t kind;
     hooks_fetch_t fetch;
     hooks_purge_t purge;
+    hooks_store_t store;
 } hooks_wait_t;
 
 /* How a subrequest went: status 0 when it failed (error says why: "timeout", "connection refused", ...). */
@@ -294,6 +349,10 @@ const hooks_wait_t *hooks_run_wait(const hooks_run_t *run);
 hooks_status_t hooks_resume_fetch(hooks_run_t *run, const hooks_fetch_result_t *r);
 /* purged: objects purged, or -1 with error when the purge failed. */
 hooks_status_t hooks_resume_purge(hooks_run_t *run, long purged, const char *error);
+/* The store's answer to the run's HOOKS_WAIT_STORE: status as store_call gives it (200: the operation's output, else
+ * DynamoDB's error JSON {"__type", "message", ...}) and the JSON text body[0..len), which is read before the call
+ * returns (the caller keeps and frees it). A proxy without a store answers 400 with a ResourceNotFoundException. */
+hooks_status_t hooks_resume_store(hooks_run_t *run, int status, const char *body, size_t len);
 /* Ends a waiting run without resuming it (its request is gone): its to-be-closed variables run, then it is freed. */
 void hooks_run_cancel(hooks_run_t *run);
 /* Runs of the VM that are waiting. */

@@ -1,7 +1,7 @@
 /*
  * hooks/internal.h: what the files of hooks/ share (vm.c: the VM, scripts and invocations; sandbox.c: the sandbox;
- * edge.c: the `edge` table; json.c: JSON and UTF-8; event.c: the event, context and answer). Never included outside
- * hooks/.
+ * edge.c: the `edge` table; json.c: JSON and UTF-8; store.c: edge.store; event.c: the event, context and answer).
+ * Never included outside hooks/.
  *
  * Every lua_State of a VM (the main thread and every coroutine) finds its VM through the allocator's userdata
  * (lua_getallocf), and the invocation it runs for through its extra space (LUA_EXTRASPACE: one pointer to a
@@ -109,6 +109,9 @@ char *hooks_copy_out(const char *s, size_t len, hooks_alloc_cb alloc, void *allo
 int hooks_edge_fetch(lua_State *L);
 int hooks_edge_purge(lua_State *L);
 int hooks_edge_respond(lua_State *L);
+/* Suspends the run (edge.store.*, named `what` in errors) for the store operation op (a static string) whose request
+ * text is the string at the top of the stack. */
+int hooks_wait_store(lua_State *L, const char *what, const char *op);
 
 /* ---- request.c: the req and res objects of hooks ---- */
 /* Protected: registers the metatables of req and res. */
@@ -150,10 +153,40 @@ size_t hooks_base64_max(size_t len);
 /* ---- json.c ---- */
 /* Pushes the (read-only) `edge.json` table. */
 void hooks_json_open(lua_State *L);
+/* Pushes the null value (edge.json.null, edge.null); hooks_is_null tells whether the value at idx is it. */
+void hooks_push_null(lua_State *L);
+int hooks_is_null(lua_State *L, int idx);
+/* JSON text growing in a userdata kept at a fixed stack slot (pushed by hooks_jb_init, where it stays until the caller
+ * pops it): an error anywhere leaves only garbage, never a leak. `what` prefixes its error messages. */
+typedef struct hooks_jbuf {
+    lua_State *L;
+    const char *what;
+    int slot;
+    char *p;
+    size_t len, cap;
+} hooks_jbuf_t;
+void hooks_jb_init(hooks_jbuf_t *b, lua_State *L, const char *what);
+/* Room for n more bytes at b->p + b->len (the caller moves b->len on). */
+char *hooks_jb_room(hooks_jbuf_t *b, size_t n);
+void hooks_jb_add(hooks_jbuf_t *b, const char *s, size_t n);
+void hooks_jb_addc(hooks_jbuf_t *b, char c);
+/* Adds s[0..len) as a JSON string; raises "<what>: a string is not valid UTF-8" when it is not. */
+void hooks_jb_string(hooks_jbuf_t *b, const char *s, size_t len);
+/* The shortest of v's %.15g..%.17g texts that reads back as v (v finite); its length. */
+int hooks_format_double(char *buf, size_t size, double v);
 /* 1 if s[0..len) is well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF). */
 int hooks_utf8_valid(const char *s, size_t len);
 /* Pushes the Lua value of the JSON text s[0..len); raises an error starting with `what` when it is not JSON. */
 void hooks_json_decode(lua_State *L, const char *s, size_t len, const char *what);
+/* The same, with arrays and objects nested at most max_depth deep (hooks_json_decode: HOOKS_JSON_MAX_DEPTH). */
+void hooks_json_decode_depth(lua_State *L, const char *s, size_t len, const char *what, int max_depth);
+
+/* ---- store.c: edge.store ---- */
+/* Pushes the (read-only) `edge.store` table; registers the metatables of sets and binary values. */
+void hooks_store_open(lua_State *L);
+/* Protected, on the VM's main thread: pushes what the edge.store call that waited for `op` returns, from the store's
+ * answer (status, body[0..len)); returns how many values (1: the result; 2: nil and the error table). */
+int hooks_store_push_result(lua_State *L, const char *op, int status, const char *body, size_t len);
 
 /* ---- event.c ---- */
 /* RFC 9110 token characters (header names, methods). */

@@ -70,30 +70,24 @@ int hooks_utf8_valid(const char *str, size_t len)
 /* ---- edge.json.encode ---- */
 
 /* The output grows in a userdata kept at a fixed stack slot: an error anywhere leaves only garbage, never a leak. */
-typedef struct jbuf {
-    lua_State *L;
-    int slot;
-    char *p;
-    size_t len, cap;
-} jbuf_t;
-
-static void jb_init(jbuf_t *b, lua_State *L)
+void hooks_jb_init(hooks_jbuf_t *b, lua_State *L, const char *what)
 {
     b->L = L;
+    b->what = what;
     b->cap = 256;
     b->len = 0;
     b->p = lua_newuserdatauv(L, b->cap, 0);
     b->slot = lua_gettop(L);
 }
 
-static char *jb_room(jbuf_t *b, size_t n)
+char *hooks_jb_room(hooks_jbuf_t *b, size_t n)
 {
     if (b->cap - b->len < n) {
         size_t cap = b->cap;
         char *p;
         while (cap - b->len < n) {
             if (cap > SIZE_MAX / 2)
-                luaL_error(b->L, "edge.json.encode: the text is too long");
+                luaL_error(b->L, "%s: the text is too long", b->what);
             cap *= 2;
         }
         p = lua_newuserdatauv(b->L, cap, 0);
@@ -105,28 +99,28 @@ static char *jb_room(jbuf_t *b, size_t n)
     return b->p + b->len;
 }
 
-static void jb_add(jbuf_t *b, const char *s, size_t n)
+void hooks_jb_add(hooks_jbuf_t *b, const char *s, size_t n)
 {
     if (n != 0) {
-        memcpy(jb_room(b, n), s, n);
+        memcpy(hooks_jb_room(b, n), s, n);
         b->len += n;
     }
 }
 
-static void jb_addc(jbuf_t *b, char c)
+void hooks_jb_addc(hooks_jbuf_t *b, char c)
 {
-    *jb_room(b, 1) = c;
+    *hooks_jb_room(b, 1) = c;
     b->len++;
 }
 
-static void enc_string(jbuf_t *b, const char *s, size_t len)
+void hooks_jb_string(hooks_jbuf_t *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     size_t start = 0;
 
     if (!hooks_utf8_valid(s, len))
-        luaL_error(b->L, "edge.json.encode: a string is not valid UTF-8");
-    jb_addc(b, '"');
+        luaL_error(b->L, "%s: a string is not valid UTF-8", b->what);
+    hooks_jb_addc(b, '"');
     for (size_t i = 0; i != len; ++i) {
         unsigned char c = (unsigned char)s[i];
         char esc[8];
@@ -134,7 +128,7 @@ static void enc_string(jbuf_t *b, const char *s, size_t len)
 
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        jb_add(b, s + start, i - start);
+        hooks_jb_add(b, s + start, i - start);
         start = i + 1;
         esc[0] = '\\';
         switch (c) {
@@ -163,13 +157,25 @@ static void enc_string(jbuf_t *b, const char *s, size_t len)
             esc[5] = hex[c & 15];
             n = 6;
         }
-        jb_add(b, esc, n);
+        hooks_jb_add(b, esc, n);
     }
-    jb_add(b, s + start, len - start);
-    jb_addc(b, '"');
+    hooks_jb_add(b, s + start, len - start);
+    hooks_jb_addc(b, '"');
 }
 
-static void enc_number(jbuf_t *b, int idx)
+int hooks_format_double(char *buf, size_t size, double v)
+{
+    int n = 0;
+
+    for (int prec = 15; prec <= 17; ++prec) { /* the shortest of %.15g..%.17g that reads back as v */
+        n = snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    return n;
+}
+
+static void enc_number(hooks_jbuf_t *b, int idx)
 {
     char buf[64];
     int n;
@@ -180,22 +186,18 @@ static void enc_number(jbuf_t *b, int idx)
         double v = (double)lua_tonumber(b->L, idx);
         if (!isfinite(v))
             luaL_error(b->L, "edge.json.encode: NaN and infinities have no JSON form");
-        for (int prec = 15;; ++prec) { /* the shortest of %.15g..%.17g that reads back as v */
-            n = snprintf(buf, sizeof(buf), "%.*g", prec, v);
-            if (prec == 17 || strtod(buf, NULL) == v)
-                break;
-        }
+        n = hooks_format_double(buf, sizeof(buf) - 2, v);
         if (strspn(buf, "-0123456789") == (size_t)n) { /* keep it a float when read back */
             memcpy(buf + n, ".0", 3);
             n += 2;
         }
     }
-    jb_add(b, buf, (size_t)n);
+    hooks_jb_add(b, buf, (size_t)n);
 }
 
-static void enc_value(jbuf_t *b, int idx, int depth, const void **seen);
+static void enc_value(hooks_jbuf_t *b, int idx, int depth, const void **seen);
 
-static void enc_table(jbuf_t *b, int idx, int depth, const void **seen)
+static void enc_table(hooks_jbuf_t *b, int idx, int depth, const void **seen)
 {
     lua_State *L = b->L;
     const void *self = lua_topointer(L, idx);
@@ -222,59 +224,59 @@ static void enc_table(jbuf_t *b, int idx, int depth, const void **seen)
         }
     }
     if (count == 0) {
-        jb_add(b, "{}", 2);
+        hooks_jb_add(b, "{}", 2);
         return;
     }
     if (array && max == count) {
-        jb_addc(b, '[');
+        hooks_jb_addc(b, '[');
         for (lua_Integer i = 1; i <= max; ++i) {
             if (i > 1)
-                jb_addc(b, ',');
+                hooks_jb_addc(b, ',');
             lua_rawgeti(L, idx, i);
             enc_value(b, lua_gettop(L), depth + 1, seen);
             lua_pop(L, 1);
         }
-        jb_addc(b, ']');
+        hooks_jb_addc(b, ']');
         return;
     }
-    jb_addc(b, '{');
+    hooks_jb_addc(b, '{');
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
         if (!first)
-            jb_addc(b, ',');
+            hooks_jb_addc(b, ',');
         first = 0;
         if (lua_type(L, -2) == LUA_TSTRING) {
             size_t klen;
             const char *k = lua_tolstring(L, -2, &klen);
-            enc_string(b, k, klen);
+            hooks_jb_string(b, k, klen);
         } else if (lua_isinteger(L, -2)) {
             char buf[32];
             int n = snprintf(buf, sizeof(buf), "\"" LUA_INTEGER_FMT "\"", (LUAI_UACINT)lua_tointeger(L, -2));
-            jb_add(b, buf, (size_t)n);
+            hooks_jb_add(b, buf, (size_t)n);
         } else {
             luaL_error(L, "edge.json.encode: a %s key has no JSON form",
                        lua_type(L, -2) == LUA_TNUMBER ? "float" : luaL_typename(L, -2));
         }
-        jb_addc(b, ':');
+        hooks_jb_addc(b, ':');
         enc_value(b, lua_gettop(L), depth + 1, seen);
         lua_pop(L, 1);
     }
-    jb_addc(b, '}');
+    hooks_jb_addc(b, '}');
 }
 
-static void enc_value(jbuf_t *b, int idx, int depth, const void **seen)
+static void enc_value(hooks_jbuf_t *b, int idx, int depth, const void **seen)
 {
     lua_State *L = b->L;
 
     switch (lua_type(L, idx)) {
     case LUA_TNIL:
-        jb_add(b, "null", 4);
+        hooks_jb_add(b, "null", 4);
         break;
     case LUA_TBOOLEAN:
         if (lua_toboolean(L, idx))
-            jb_add(b, "true", 4);
+            hooks_jb_add(b, "true", 4);
         else
-            jb_add(b, "false", 5);
+            hooks_jb_add(b, "false", 5);
         break;
     case LUA_TNUMBER:
         enc_number(b, idx);
@@ -282,7 +284,7 @@ static void enc_value(jbuf_t *b, int idx, int depth, const void **seen)
     case LUA_TSTRING: {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
-        enc_string(b, s, len);
+        hooks_jb_string(b, s, len);
         break;
     }
     case LUA_TTABLE:
@@ -290,7 +292,7 @@ static void enc_value(jbuf_t *b, int idx, int depth, const void **seen)
         break;
     case LUA_TLIGHTUSERDATA:
         if (lua_touserdata(L, idx) == JSON_NULL) {
-            jb_add(b, "null", 4);
+            hooks_jb_add(b, "null", 4);
             break;
         }
         /* fall through */
@@ -302,11 +304,11 @@ static void enc_value(jbuf_t *b, int idx, int depth, const void **seen)
 static int edge_json_encode(lua_State *L)
 {
     const void *seen[HOOKS_JSON_MAX_DEPTH];
-    jbuf_t b;
+    hooks_jbuf_t b;
 
     luaL_checkany(L, 1);
     lua_settop(L, 1);
-    jb_init(&b, L);
+    hooks_jb_init(&b, L, "edge.json.encode");
     enc_value(&b, 1, 0, seen);
     lua_pushlstring(L, b.p, b.len);
     return 1;
@@ -318,6 +320,7 @@ typedef struct jdec {
     lua_State *L;
     const char *s, *p, *end;
     const char *what;
+    int max_depth;
 } jdec_t;
 
 static void dec_error(jdec_t *d, const char *msg)
@@ -539,7 +542,7 @@ static void dec_container(jdec_t *d, int depth, char close)
 {
     lua_State *L = d->L;
 
-    if (depth > HOOKS_JSON_MAX_DEPTH)
+    if (depth > d->max_depth)
         dec_error(d, "arrays and objects nested too deep");
     luaL_checkstack(L, 4, "edge.json.decode");
     lua_newtable(L);
@@ -616,7 +619,12 @@ static void dec_value(jdec_t *d, int depth)
 
 void hooks_json_decode(lua_State *L, const char *s, size_t len, const char *what)
 {
-    jdec_t d = {L, s, s, s + len, what};
+    hooks_json_decode_depth(L, s, len, what, HOOKS_JSON_MAX_DEPTH);
+}
+
+void hooks_json_decode_depth(lua_State *L, const char *s, size_t len, const char *what, int max_depth)
+{
+    jdec_t d = {L, s, s, s + len, what, max_depth};
 
     luaL_checkstack(L, 4, what);
     dec_value(&d, 0);
@@ -632,6 +640,18 @@ static int edge_json_decode(lua_State *L)
 
     hooks_json_decode(L, s, len, "edge.json.decode");
     return 1;
+}
+
+/* ---- null, shared with edge.null and edge.store ---- */
+
+void hooks_push_null(lua_State *L)
+{
+    lua_pushlightuserdata(L, JSON_NULL);
+}
+
+int hooks_is_null(lua_State *L, int idx)
+{
+    return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == JSON_NULL;
 }
 
 /* ---- the edge.json table ---- */

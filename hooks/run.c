@@ -2,11 +2,12 @@
  * hooks/run.c: runs, the invocations of functions and hooks, each in its own coroutine, which may wait.
  *
  * A run is started on the main thread of the VM inside lua_pcall (finding the script's function, pushing its
- * arguments), and its coroutine is resumed from C. The coroutine suspends itself only through edge.fetch, edge.purge
- * and edge.respond, which yield a marker (a light userdata only this file knows) and what they ask for:
- *   fetch / purge  (marker, wait userdata, anchor table): the run is HOOKS_WAITING. The userdata holds the
+ * arguments), and its coroutine is resumed from C. The coroutine suspends itself only through edge.fetch, edge.purge,
+ * edge.store.* and edge.respond, which yield a marker (a light userdata only this file knows) and what they ask for:
+ *   fetch / purge / store  (marker, wait userdata, anchor table): the run is HOOKS_WAITING. The userdata holds the
  *                  hooks_wait_t; its strings live in the anchor table (the script's own tables could change while the
- *                  run waits). Resuming pops them and pushes the outcome: edge.fetch returns res or nil, message.
+ *                  run waits). Resuming pops them and pushes the outcome: edge.fetch returns res or nil, message;
+ *                  edge.store.* what store.c makes of the store's answer.
  *   respond        (marker, answer table): the answer is read as a function's is, the coroutine is closed (its
  *                  to-be-closed variables run) and the run is done.
  * Any other yield (a coroutine.yield at the run's top level) fails the run. A run anchors its coroutine and its req
@@ -27,7 +28,7 @@
 #include <string.h>
 #include "hooks/internal.h"
 
-static char fetch_marker, purge_marker, respond_marker;
+static char fetch_marker, purge_marker, store_marker, respond_marker;
 
 /* ---- the functions that suspend a run ---- */
 
@@ -215,6 +216,24 @@ int hooks_edge_purge(lua_State *L)
     lua_getfield(L, 1, "soft");
     w->purge.soft = lua_toboolean(L, -1);
     lua_settop(L, 4);
+    return lua_yield(L, 3);
+}
+
+int hooks_wait_store(lua_State *L, const char *what, const char *op)
+{
+    hooks_wait_t *w;
+    int body = lua_gettop(L), a;
+
+    waiting_run(L, what);
+    lua_pushlightuserdata(L, &store_marker);
+    w = lua_newuserdatauv(L, sizeof(*w), 0);
+    lua_createtable(L, 1, 0); /* the anchor */
+    a = lua_gettop(L);
+    memset(w, 0, sizeof(*w));
+    w->kind = HOOKS_WAIT_STORE;
+    w->store.op = op;
+    lua_pushvalue(L, body);
+    w->store.body = anchor(L, a, &w->store.body_len);
     return lua_yield(L, 3);
 }
 
@@ -487,7 +506,7 @@ static void go(lua_State *L, hooks_run_t *run)
     run->nwait = nres;
     if (status == LUA_YIELD && nres >= 1) {
         void *marker = lua_touserdata(co, -nres);
-        if ((marker == &fetch_marker || marker == &purge_marker) && nres == 3) {
+        if ((marker == &fetch_marker || marker == &purge_marker || marker == &store_marker) && nres == 3) {
             run->spent_ns = hooks_now_ns() - run->call.start_ns; /* the wait is not counted */
             run->wait = *(hooks_wait_t *)lua_touserdata(co, -2);
             run->next = RUN_WAITING;
@@ -667,6 +686,10 @@ typedef struct resume_values {
     long purged;
     const char *error;
     int nvalues;
+    int store; /* a store answer: status, body[0..len) */
+    int status;
+    const char *body;
+    size_t len;
 } resume_values_t;
 
 /* Protected: builds the values edge.fetch / edge.purge return, then moves them to the coroutine. */
@@ -677,7 +700,9 @@ static int push_p(lua_State *L)
 
     lua_settop(L, 1);
     luaL_checkstack(L, 10, NULL);
-    if (rv->fetch != NULL && rv->fetch->status != 0) {
+    if (rv->store) {
+        rv->nvalues = hooks_store_push_result(L, run->wait.store.op, rv->status, rv->body, rv->len);
+    } else if (rv->fetch != NULL && rv->fetch->status != 0) {
         const hooks_fetch_result_t *r = rv->fetch;
         lua_createtable(L, 0, 3);
         lua_pushinteger(L, r->status);
@@ -726,13 +751,20 @@ static hooks_status_t resume(resume_values_t *rv)
 
 hooks_status_t hooks_resume_fetch(hooks_run_t *run, const hooks_fetch_result_t *r)
 {
-    resume_values_t rv = {run, r, 0, r->status == 0 ? (r->error != NULL ? r->error : "failed") : NULL, 0};
+    resume_values_t rv = {.run = run, .fetch = r, .error = r->status == 0 ? (r->error != NULL ? r->error : "failed") : NULL};
     return resume(&rv);
 }
 
 hooks_status_t hooks_resume_purge(hooks_run_t *run, long purged, const char *error)
 {
-    resume_values_t rv = {run, NULL, purged, error, 0};
+    resume_values_t rv = {.run = run, .purged = purged, .error = error};
+    return resume(&rv);
+}
+
+hooks_status_t hooks_resume_store(hooks_run_t *run, int status, const char *body, size_t len)
+{
+    resume_values_t rv = {
+        .run = run, .store = 1, .status = status, .body = body != NULL ? body : "", .len = body != NULL ? len : 0};
     return resume(&rv);
 }
 
@@ -757,7 +789,7 @@ int hooks_call_function(hooks_vm_t *vm, size_t script, const hooks_event_t *ev, 
 
     if (st == HOOKS_WAITING) {
         hooks_run_cancel(run);
-        static const char msg[] = "yielding is not supported here (edge.fetch and edge.purge need a request)";
+        static const char msg[] = "yielding is not supported here (edge.fetch, edge.purge and edge.store need a request)";
         out.error = hooks_copy_out(msg, sizeof(msg) - 1, alloc, alloc_data);
         st = HOOKS_FAILED;
     }

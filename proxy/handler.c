@@ -4,7 +4,7 @@
  *
  *   request id → validate (400) → route (404) → CORS preflight → method (405) → body size (413) →
  *   gateway: API key (403), JWT (401), throttles and quota (429) → request hook (Lua) → cache →
- *   origin (upstream | static | function) → response hook (Lua, hook.c)
+ *   origin (upstream | static | function | store: dynamo.c, rest.c) → response hook (Lua, hook.c)
  */
 #include <stdio.h>
 #include <string.h>
@@ -147,7 +147,10 @@ void px_dispatch(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
             px_function_handle(req, st, origin);
         return;
     case CONF_ORIGIN_STORE:
-        px_dynamo_handle(req, st, origin);
+        if (origin->route->origin.store_kind == CONF_STORE_REST)
+            px_rest_handle(req, st, origin);
+        else
+            px_dynamo_handle(req, st, origin);
         return;
     default:
         px_send_error(req, 502, "Bad Gateway", "The route has no origin");

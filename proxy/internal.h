@@ -686,10 +686,38 @@ void px_admin_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *
 
 /* Answers a request on an `origin: { store: dynamodb }` route. */
 void px_dynamo_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin);
+/* sigv4.c: verifies the request's AWS SigV4 signature against keys: NULL when it is good, else DynamoDB's message (and
+ * *type its __type, e.g. com.amazon.coral.service#InvalidSignatureException). Strings are static or in the pool. */
+const char *px_sigv4_verify(h2o_req_t *req, const conf_access_key_t *keys, size_t nkeys, const char **type);
+/* A store answer on the request's thread: body (NUL-terminated) lives as long as the request (its pool frees it). */
+typedef void (*px_store_cb)(h2o_req_t *req, void *data, int status, const char *body, size_t len);
+/* store_call for a request, answered on its thread: cb runs at once for a read, after the commit for a write (by a
+ * message to the thread); never once the request is gone. */
+void px_store_call(h2o_req_t *req, const char *op, const char *body, size_t len, px_store_cb cb, void *data);
+/* The same bridge for any owner on a worker thread (lua.c: a Lua run, which may outlive its request). */
+typedef struct px_store_pending px_store_pending_t;
+typedef struct px_store_answer {
+    int status;
+    char *body; /* malloc'ed: the receiver's */
+    size_t len;
+} px_store_answer_t;
+/* Runs op on the server's store (no store: a 400 ResourceNotFoundException). When the answer is there at once (a read,
+ * a refused request), returns NULL with it in *now, and cb is never called. Otherwise returns the call in flight:
+ * cb(data, status, body, len) runs on th's loop once the write is committed (body malloc'ed, cb's), unless
+ * px_store_abandon(call) was called before; either way the message frees the call. */
+px_store_pending_t *px_store_send(px_thread_t *th, const char *op, const char *body, size_t len, store_done_cb cb, void *data,
+                                  px_store_answer_t *now);
+/* The owner is gone: cb will not be called (the write still completes). */
+void px_store_abandon(px_store_pending_t *p);
 /* The receiver callback of a thread's store messages (writes committed). */
 void px_dynamo_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 
-/* ---- lua.c: Lua runs driven on a thread's loop (edge.fetch, edge.purge) ---- */
+/* ---- rest.c: the item store's tables as plain JSON resources on a route ---- */
+
+/* Answers a request on an `origin: { store: rest }` route. */
+void px_rest_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin);
+
+/* ---- lua.c: Lua runs driven on a thread's loop (edge.fetch, edge.purge, edge.store) ---- */
 
 typedef void (*px_lrun_cb)(void *data, hooks_status_t st);
 
@@ -709,8 +737,9 @@ struct px_lrun {
     int status;
     hooks_kv_t *res_headers;
     size_t nres_headers;
-    h2o_buffer_t *body;   /* the fetch's answer body so far; NULL when no fetch runs */
-    px_admin_op_t *purge; /* the purge in flight */
+    h2o_buffer_t *body;        /* the fetch's answer body so far; NULL when no fetch runs */
+    px_admin_op_t *purge;      /* the purge in flight */
+    px_store_pending_t *store; /* the store write in flight (edge.store) */
 };
 
 /* A run started with the request's pool as its allocator and an outcome of the caller's (in the pool): over at once
@@ -722,7 +751,8 @@ px_lrun_t *px_lrun_new(px_thread_t *th);
 hooks_alloc_cb px_lrun_allocator(void);
 /* Takes over a started run: does what it waits for, resumes it, until it is over; then calls cb (maybe at once). */
 void px_lrun_go(px_lrun_t *lr, hooks_status_t st, hooks_run_t *run, px_lrun_cb cb, void *data);
-/* Frees the driver; a run still waiting is cancelled, with its fetch or purge. NULL is allowed. */
+/* Frees the driver; a run still waiting is cancelled, with its fetch or purge (a store write in flight is committed all
+ * the same; its answer goes nowhere). NULL is allowed. */
 void px_lrun_free(px_lrun_t *lr);
 /* admin.c: an edge.purge committed. */
 void px_lrun_purged(px_admin_op_t *op);

@@ -9,6 +9,12 @@
  *               timeout, else lua.fetch.timeout); an answer body over lua.fetch.max_body_size fails the fetch. Each
  *               fetch has its own connection (Connection: close).
  *   edge.purge  a purge of the cache store, answered once its writer has committed it (as the admin API's).
+ *   edge.store  an operation of the item store (px_store_send, dynamo.c): a read is answered at once and the run goes
+ *               on before drive() returns (a loop, not a recursion, however many reads a script makes); a write is
+ *               answered by a message once the store's writer has committed it. A run cancelled meanwhile abandons
+ *               the call: the write is committed all the same, its answer is dropped and the run is never resumed.
+ *               Without a store (it is opened when the conf has Lua files or a store route), every call gives
+ *               nil, {code = "ResourceNotFoundException"}.
  *
  * Lifetimes: a px_lrun_t is malloc'ed with its own pool, which holds the run's outcome and what the run reads (its
  * request view, copied by the caller when the run can outlive a request). Its owner (a request, through a dispose
@@ -68,6 +74,8 @@ void px_lrun_free(px_lrun_t *lr)
         h2o_buffer_dispose(&lr->body);
     if (lr->purge != NULL)
         lr->purge->lrun = NULL; /* its message finds no run */
+    if (lr->store != NULL)
+        px_store_abandon(lr->store); /* the write goes on; its answer is dropped */
     if (lr->run != NULL)
         hooks_run_cancel(lr->run);
     h2o_mem_clear_pool(&lr->pool);
@@ -307,21 +315,48 @@ static void start_purge(px_lrun_t *lr, const hooks_purge_t *pg)
     }
 }
 
+/* ---- edge.store ---- */
+
+/* A write committed (on the run's thread, by px_dynamo_on_messages): the run goes on. */
+static void on_store_answer(void *data, int status, char *body, size_t len)
+{
+    px_lrun_t *lr = data;
+    hooks_run_t *run = lr->run;
+    hooks_status_t st;
+
+    lr->store = NULL;
+    lr->run = NULL;
+    st = hooks_resume_store(run, status, body, len);
+    free(body);
+    drive(lr, st, run);
+}
+
 /* ---- driving a run ---- */
 
 static void drive(px_lrun_t *lr, hooks_status_t st, hooks_run_t *run)
 {
-    if (st != HOOKS_WAITING) {
+    while (st == HOOKS_WAITING) {
+        const hooks_wait_t *w = hooks_run_wait(run);
+        px_store_answer_t now;
+
+        lr->run = run;
+        if (w->kind == HOOKS_WAIT_FETCH) {
+            start_fetch(lr, &w->fetch);
+            return;
+        }
+        if (w->kind == HOOKS_WAIT_PURGE) {
+            start_purge(lr, &w->purge);
+            return;
+        }
+        lr->store = px_store_send(lr->th, w->store.op, w->store.body, w->store.body_len, on_store_answer, lr, &now);
+        if (lr->store != NULL)
+            return; /* a write: on_store_answer goes on */
         lr->run = NULL;
-        lr->cb(lr->data, st);
-        return;
+        st = hooks_resume_store(run, now.status, now.body, now.len);
+        free(now.body);
     }
-    lr->run = run;
-    const hooks_wait_t *w = hooks_run_wait(run);
-    if (w->kind == HOOKS_WAIT_FETCH)
-        start_fetch(lr, &w->fetch);
-    else
-        start_purge(lr, &w->purge);
+    lr->run = NULL;
+    lr->cb(lr->data, st);
 }
 
 void px_lrun_go(px_lrun_t *lr, hooks_status_t st, hooks_run_t *run, px_lrun_cb cb, void *data)

@@ -145,9 +145,52 @@ static int setup_origin(px_server_t *srv, px_origin_t *origin, char *err, size_t
     }
 }
 
+/* The conf's schema validation rules as the store takes them (store/store.h): malloc'ed, freed by store_rules_free;
+ * the strings stay the conf's. NULL when there are none (or out of memory: then *n is not set either). */
+static store_table_rules_t *store_rules_of(const conf_t *conf, size_t *n)
+{
+    store_table_rules_t *t = conf->store.ntables != 0 ? calloc(conf->store.ntables, sizeof(*t)) : NULL;
+    *n = 0;
+    for (size_t i = 0; t != NULL && i != conf->store.ntables; ++i) {
+        const conf_store_table_t *ct = &conf->store.tables[i];
+        store_attr_rule_t *a = calloc(ct->nattrs + 1, sizeof(*a));
+        t[i] = (store_table_rules_t){ct->name, a, a != NULL ? ct->nattrs : 0};
+        for (size_t j = 0; a != NULL && j != ct->nattrs; ++j) {
+            const conf_store_attr_t *ca = &ct->attrs[j];
+            a[j] = (store_attr_rule_t){ca->name,   ca->type,       ca->required,   ca->min,
+                                       ca->max,    ca->min_length, ca->max_length, (const char *const *)ca->enums,
+                                       ca->nenums, ca->pattern};
+        }
+        *n = i + 1;
+    }
+    return t;
+}
+
+static void store_rules_free(store_table_rules_t *t, size_t n)
+{
+    for (size_t i = 0; i != n; ++i)
+        free((void *)t[i].attrs);
+    free(t);
+}
+
+/* Opens the item store with the conf's path, size and rules. */
+static int open_store(px_server_t *srv, const conf_t *conf, char *err, size_t errlen)
+{
+    size_t nrules;
+    store_table_rules_t *rules = store_rules_of(conf, &nrules);
+    store_options_t sopts = {.dir = conf->store.path, .map_size = conf->store.max_size, .rules = rules, .nrules = nrules};
+    int rc = store_open(&srv->store, &sopts, err, errlen);
+    store_rules_free(rules, nrules);
+    return rc;
+}
+
 int px_check(const conf_t *conf, char *err, size_t errlen)
 {
-    return px_gateway_check(conf, err, errlen) != 0 || px_functions_check(conf, err, errlen) != 0 ? -1 : 0;
+    size_t nrules;
+    store_table_rules_t *rules = store_rules_of(conf, &nrules);
+    int rc = store_rules_check(rules, nrules, err, errlen);
+    store_rules_free(rules, nrules);
+    return rc != 0 || px_gateway_check(conf, err, errlen) != 0 || px_functions_check(conf, err, errlen) != 0 ? -1 : 0;
 }
 
 /* The signals the main thread takes with sigwait(): blocked before any thread starts (the store writers start in
@@ -227,9 +270,11 @@ int px_server_create(px_server_t **out, const conf_t *conf, char *err, size_t er
     }
 
     for (i = 0; i != srv->nroutes; ++i) {
-        if (px_router_route(srv->router, i)->origin.kind == CONF_ORIGIN_STORE) {
-            store_options_t sopts = {.dir = conf->store.path, .map_size = conf->store.max_size};
-            if (store_open(&srv->store, &sopts, err, errlen) != 0)
+        const conf_route_t *r = px_router_route(srv->router, i);
+        /* a store route, or Lua (functions and hooks have edge.store) */
+        if (r->origin.kind == CONF_ORIGIN_STORE || r->origin.kind == CONF_ORIGIN_FUNCTION || r->hooks.request_file != NULL ||
+            r->hooks.response_file != NULL) {
+            if (open_store(srv, conf, err, errlen) != 0)
                 return -1;
             break;
         }

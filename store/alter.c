@@ -21,8 +21,9 @@ typedef struct alter_job {
     st_job_t base;
     char name[256];
     json_t *req;                   /* owned */
-    json_t *create, *update, *del; /* the GSI update (in req), at most one of create / del */
-    const char *index;             /* its IndexName */
+    json_t *create, *update, *del; /* the GSI updates (in req): at most one of create / del, at most one update */
+    const char *index;             /* the IndexName of create or del */
+    const char *uindex;            /* the IndexName of update */
 } alter_job_t;
 
 static void alter_job_free(st_job_t *j)
@@ -161,7 +162,6 @@ static int update_run(store_t *s, MDB_txn *txn, st_job_t *j)
         json_object_set(cur, "ReadCapacityUnits", json_object_get(pt, "ReadCapacityUnits"));
         json_object_set(cur, "WriteCapacityUnits", json_object_get(pt, "WriteCapacityUnits"));
     }
-    long at = t->index != NULL ? gsi_find(desc, t->index) : -1;
     if (t->create != NULL) {
         for (size_t i = 0; i != sc.nidx; ++i) {
             if (strcmp(sc.idx[i].name, t->index) == 0) {
@@ -193,15 +193,21 @@ static int update_run(store_t *s, MDB_txn *txn, st_job_t *j)
         if (gsis == NULL)
             json_object_set_new(desc, "GlobalSecondaryIndexes", gsis = json_array());
         json_array_append_new(gsis, st_index_desc(t->create, t->name, 1));
-    } else if (t->del != NULL || t->update != NULL) {
+    }
+    /* a Delete and an Update name their own indexes (one call may have both: each is looked up by its own name) */
+    for (int u = 0; u != 2; ++u) {
+        const char *name = u ? t->uindex : t->index;
+        if ((u ? t->update : t->del) == NULL)
+            continue;
+        long at = gsi_find(desc, name);
         if (at < 0) {
-            st_answer_error(&j->ans, 400, T_NOT_FOUND, "Requested resource not found: Index: %s not found", t->index);
+            st_answer_error(&j->ans, 400, T_NOT_FOUND, "Requested resource not found: Index: %s not found", name);
             goto out;
         }
         json_t *gsis = json_object_get(desc, "GlobalSecondaryIndexes");
-        if (t->del != NULL) {
+        if (!u) {
             for (size_t i = 0; i != sc.nidx; ++i)
-                if (strcmp(sc.idx[i].name, t->index) == 0 && (rc = mdb_drop(txn, sc.idx[i].dbi, 0)) != 0)
+                if (strcmp(sc.idx[i].name, name) == 0 && (rc = mdb_drop(txn, sc.idx[i].dbi, 0)) != 0)
                     goto lmdb;
             json_array_remove(gsis, (size_t)at);
             if (json_array_size(gsis) == 0)
@@ -327,7 +333,9 @@ void st_update_table(store_t *s, json_t *req, store_done_cb done, void *data)
         goto answer;
     }
     t->create = create, t->update = update, t->del = del;
-    t->index = json_string_value(json_object_get(create ? create : update ? update : del, "IndexName"));
+    /* the index created or deleted, and the one updated: apart (an Update beside a Delete must not take its name) */
+    t->index = create != NULL || del != NULL ? json_string_value(json_object_get(create ? create : del, "IndexName")) : NULL;
+    t->uindex = update != NULL ? json_string_value(json_object_get(update, "IndexName")) : NULL;
     t->base.prepare = update_prepare;
     t->base.run = update_run;
     st_enqueue(s, &t->base);

@@ -9,8 +9,8 @@
  * (GetItem's and PutItem's words), and duplicates (two keys, or two writes, on one item of a table: "Provided list
  * of item keys contains duplicates"). Nothing is written unless every request of the batch passed every check.
  *
- * Not implemented: UnprocessedKeys / UnprocessedItems are always empty (nothing is throttled); AttributesToGet is
- * answered with a ValidationException, as GetItem does; ReturnConsumedCapacity and ReturnItemCollectionMetrics are
+ * AttributesToGet arrives rewritten into a ProjectionExpression (store/legacy.c). Not implemented: UnprocessedKeys /
+ * UnprocessedItems are always empty (nothing is throttled); ReturnConsumedCapacity and ReturnItemCollectionMetrics are
  * accepted and ignored; ConsistentRead is accepted either way (every read sees the last commit).
  */
 #include <errno.h>
@@ -194,10 +194,6 @@ static int get_check(json_t *req, get_table_t **out, size_t *nout, st_answer_t *
         g->keys = json_object_get(spec, "Keys");
         if (st_get_bool(spec, "ConsistentRead", &consistent, a) != 0)
             return -1;
-        if (json_object_get(spec, "AttributesToGet") != NULL && !json_is_null(json_object_get(spec, "AttributesToGet"))) {
-            st_invalid(a, "AttributesToGet is not supported by this item store yet: use the expression parameters");
-            return -1;
-        }
         if (st_exprs_parse(&g->x, spec, 1u << STORE_EXPR_PROJECTION, a) != 0)
             return -1;
         size_t j;

@@ -167,6 +167,16 @@ MDB_val st_meta_key(char *buf, char kind, const char *name);
 int st_counters_get(store_t *s, MDB_txn *txn, const char *name, uint64_t *count, uint64_t *bytes);
 int st_counters_add(store_t *s, MDB_txn *txn, const char *name, int64_t dcount, int64_t dbytes);
 
+/* ---- schema validation (schema.c) ---- */
+
+typedef struct st_rule st_rule_t;
+typedef struct st_rules st_rules_t;
+/* Compiles store.h's rules (copies everything): 0 and *out (NULL when n is 0), or -1 with err set. */
+int st_rules_compile(const store_table_rules_t *in, size_t n, st_rules_t **out, char *err, size_t errlen);
+void st_rules_free(st_rules_t *rules, size_t n);
+/* Checks an item about to be written to `table`: 0, or -1 having answered the ValidationException. */
+int st_rules_check_item(const store_t *s, const char *table, const json_t *item, st_answer_t *a);
+
 /* ---- the store and its writer ---- */
 
 typedef struct st_job st_job_t;
@@ -218,6 +228,8 @@ struct store {
     /* a table has (or had) TTL enabled: the writer reaps expired items about once a second (writer only, and
      * store_open before the writer starts) */
     int ttl_active;
+    st_rules_t *rules; /* schema validation, per table (immutable while the store is open) */
+    size_t nrules;
     /* reads: one read-only transaction per calling thread, reset between reads and renewed (st_read_begin): beginning
      * one allocates the slots of every possible table (ST_MAX_TABLES), too much for each GetItem */
     pthread_key_t reader_key;

@@ -10,9 +10,9 @@
  * ItemCount and TableSizeBytes (store_item_size, as DynamoDB counts an item) are adjusted in the job's nested
  * transaction: a job that fails its condition changes neither the item nor the counts.
  *
- * Not implemented yet: the legacy parameters (Expected, ConditionalOperator, AttributeUpdates, AttributesToGet) are
- * answered with a ValidationException; ReturnConsumedCapacity and ReturnItemCollectionMetrics are accepted and
- * ignored; secondary indexes are not maintained.
+ * The legacy parameters (Expected, ConditionalOperator, AttributeUpdates, AttributesToGet) arrive rewritten into
+ * expressions (store/legacy.c). ReturnConsumedCapacity and ReturnItemCollectionMetrics are accepted and ignored. Every write goes
+ * through st_item_write (store/write.c): indexes, TTL and counters follow the item.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -74,7 +74,6 @@ static int check_request(item_job_t *ij, st_answer_t *a)
 {
     static const char *const capacity[] = {"INDEXES", "TOTAL", "NONE", NULL}, *const metrics[] = {"SIZE", "NONE", NULL},
                              *const onfail[] = {"ALL_OLD", "NONE", NULL};
-    static const char *const legacy[] = {"Expected", "ConditionalOperator", "AttributeUpdates", "AttributesToGet", NULL};
     json_t *req = ij->req, *obj;
     const char *rcc, *ricm, *rv = NULL, *rvf = NULL;
     char err[STORE_EXPR_ERR_MAX];
@@ -110,12 +109,6 @@ static int check_request(item_job_t *ij, st_answer_t *a)
         return -1;
     }
     *(ij->kind == K_PUT ? &ij->item : &ij->key) = obj;
-    for (const char *const *l = legacy; *l; ++l) {
-        if (json_object_get(req, *l) != NULL && !json_is_null(json_object_get(req, *l))) {
-            st_invalid(a, "%s is not supported by this item store yet: use the expression parameters", *l);
-            return -1;
-        }
-    }
     unsigned allowed = ij->kind == K_GET      ? 1u << STORE_EXPR_PROJECTION
                        : ij->kind == K_UPDATE ? 1u << STORE_EXPR_UPDATE | 1u << STORE_EXPR_CONDITION
                                               : 1u << STORE_EXPR_CONDITION;

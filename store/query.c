@@ -15,9 +15,13 @@
  * cover the table, and keep a partition in one segment. Each segment walks the whole key space and skips the other
  * segments' items (simple; a known cost: a segment reads every key).
  *
- * Not implemented yet: IndexName (secondary indexes are not maintained), the legacy parameters (KeyConditions,
- * QueryFilter, ScanFilter, ConditionalOperator, AttributesToGet) answer a ValidationException; ConsistentRead and
- * ReturnConsumedCapacity are accepted (every read sees the last commit).
+ * IndexName: the walk goes over the index's database (index key -> the table keys of the items that have it, in order;
+ * store/internal.h) and reads each item from the table; the order is the index key's, then the table key's, which is
+ * how ExclusiveStartKey (the table's key and the index's) finds its place among items sharing an index key.
+ *
+ * The legacy parameters (KeyConditions, QueryFilter, ScanFilter, ConditionalOperator, AttributesToGet) arrive rewritten
+ * into expressions (store/legacy.c). ConsistentRead (but on a global index) and ReturnConsumedCapacity are accepted
+ * (every read sees the last commit).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -63,8 +67,6 @@ static int check_request(rd_t *r, st_answer_t *a)
 {
     static const char *const capacity[] = {"INDEXES", "TOTAL", "NONE", NULL};
     static const char *const selects[] = {"ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT", NULL};
-    static const char *const legacy_q[] = {"KeyConditions", "QueryFilter", "ConditionalOperator", "AttributesToGet", NULL};
-    static const char *const legacy_s[] = {"ScanFilter", "ConditionalOperator", "AttributesToGet", NULL};
     json_t *req = r->req, *limit, *seg = NULL, *tot = NULL;
     const char *rcc, *select;
     char err[STORE_EXPR_ERR_MAX], num[64];
@@ -114,12 +116,6 @@ static int check_request(rd_t *r, st_answer_t *a)
     }
     if (st_verr_answer(&v, a) != 0)
         return -1;
-    for (const char *const *l = r->is_query ? legacy_q : legacy_s; *l; ++l) {
-        if (json_object_get(req, *l) != NULL && !json_is_null(json_object_get(req, *l))) {
-            st_invalid(a, "%s is not supported by this item store yet: use the expression parameters", *l);
-            return -1;
-        }
-    }
     if (r->esk != NULL) {
         int rc = store_item_check(r->esk, err, sizeof(err));
         if (rc != 0) {
@@ -508,7 +504,8 @@ static int take(rd_t *r, const st_schema_t *sc, const st_index_t *ix, page_t *pg
     pg->scanned++;
     pg->bytes += store_item_size(seen);
     if (r->x.has_filter) {
-        keep = store_eval_condition(&r->x.filter, seen, r->x.vals, err, sizeof(err));
+        /* on a local index the filter sees the table's item (DynamoDB fetches what the index does not project) */
+        keep = store_eval_condition(&r->x.filter, ix != NULL && !ix->global ? item : seen, r->x.vals, err, sizeof(err));
         if (keep < 0) {
             if (keep == STORE_EVAL_EINVALID)
                 st_invalid(a, "%s", err);
@@ -608,9 +605,19 @@ static void run(store_t *s, rd_t *r, st_answer_t *a)
         st_internal(a, rc);
         goto out;
     }
-    /* position */
+    /* position. An index's database holds several entries (table keys, MDB_DUPSORT) under one index key: a walk that
+     * resumes after a start key goes straight to its entry (MDB_GET_BOTH_RANGE: that table key, or the next one under
+     * the same index key; past_esk skips the start itself), however many items share the index key. */
     MDB_val sk;
-    if (r->forward) {
+    rc = MDB_NOTFOUND;
+    if (ix != NULL && r->esk != NULL) {
+        k = (MDB_val){esk->len, esk->buf};
+        v = (MDB_val){eskd->len, eskd->buf};
+        rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
+    }
+    if (rc != MDB_NOTFOUND) {
+        /* positioned (or an error, answered below) */
+    } else if (r->forward) {
         if (lo->set && seek_key(s, lo, 0, tmp, &sk) == 0) {
             k = sk;
             rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -623,6 +630,10 @@ static void run(store_t *s, rd_t *r, st_answer_t *a)
             rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
             if (rc == MDB_NOTFOUND)
                 rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+            else if (rc == 0 && ix != NULL && !above_hi(hi, &k))
+                /* SET_RANGE lands on the FIRST entry of an index key: a backward walk that includes that key starts at
+                 * its last one, else it would miss every other item sharing it */
+                rc = mdb_cursor_get(cur, &k, &v, MDB_LAST_DUP);
         } else {
             rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
         }

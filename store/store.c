@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include "store/eval.h"
 #include "store/internal.h"
+#include "store/legacy.h"
 
 #define MAP_SIZE_DEFAULT (1ull << 30)
 
@@ -875,6 +876,9 @@ int store_open(store_t **out, const store_options_t *opts, char *err, size_t err
     }
     s->reader_key_made = 1;
     s->jobs_tail = &s->jobs;
+    if (st_rules_compile(opts->rules, opts->nrules, &s->rules, err, errlen) != 0)
+        goto fail;
+    s->nrules = opts->nrules;
     if (mkdir(s->dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "item store %s: %s", s->dir, strerror(errno));
         goto fail;
@@ -940,6 +944,7 @@ void store_close(store_t *s)
         pthread_cond_destroy(&s->wake);
         pthread_mutex_destroy(&s->readers_mu);
     }
+    st_rules_free(s->rules, s->nrules);
     free(s->dir);
     free(s);
 }
@@ -990,6 +995,10 @@ void store_call(store_t *s, const char *op, const char *body, size_t len, store_
                         req == NULL          ? "Could not parse the request body as JSON"
                         : json_is_array(req) ? "Start of list found where not expected"
                                              : "Expected a JSON object as the request body");
+        json_decref(req);
+        goto answer;
+    }
+    if (st_legacy_rewrite(o->name, req, &a) != 0) { /* legacy parameters become expressions, or are answered */
         json_decref(req);
         goto answer;
     }

@@ -25,10 +25,38 @@
 
 typedef struct store store_t;
 
+/*
+ * Schema validation (the Dynamoose idea, on the server): rules on a table's top-level attributes, checked on every
+ * write of an item (PutItem, the item an UpdateItem makes, BatchWriteItem, TransactWriteItems; the REST origin and Lua
+ * go through them). A write that breaks a rule gets a ValidationException naming the attribute, and writes nothing.
+ */
+typedef struct store_attr_rule {
+    const char *name;            /* the attribute */
+    const char *type;            /* "S", "N", "B", "BOOL", "NULL", "L", "M", "SS", "NS", "BS"; NULL: any */
+    int required;                /* must be present */
+    const char *min, *max;       /* N: inclusive bounds, as decimal text; NULL: none */
+    long min_length, max_length; /* S: characters, B: bytes, L, M, SS, NS, BS: elements; -1: none */
+    const char *const *enums;    /* S or N: the values allowed (N compared as numbers); NULL: any */
+    size_t nenums;
+    const char *pattern; /* S: a POSIX extended regular expression that must match (unanchored: use ^ and $) */
+} store_attr_rule_t;
+
+typedef struct store_table_rules {
+    const char *table;
+    const store_attr_rule_t *attrs;
+    size_t nattrs;
+} store_table_rules_t;
+
 typedef struct store_options {
-    const char *dir;   /* the environment's directory (made if missing) */
-    uint64_t map_size; /* LMDB map size in bytes; 0: 1 GiB */
+    const char *dir;                  /* the environment's directory (made if missing) */
+    uint64_t map_size;                /* LMDB map size in bytes; 0: 1 GiB */
+    const store_table_rules_t *rules; /* validation rules per table (copied by store_open); NULL: none */
+    size_t nrules;
 } store_options_t;
+
+/* Checks validation rules as store_open would (a bad pattern, number or type): 0, or -1 with a message in err naming
+ * the table and attribute. */
+int store_rules_check(const store_table_rules_t *rules, size_t nrules, char *err, size_t errlen);
 
 /* Opens (or creates) the environment and starts the writer thread. 0, or -1 with a message in err. */
 int store_open(store_t **out, const store_options_t *opts, char *err, size_t errlen);

@@ -5,8 +5,8 @@
  * Descriptions are stored in DynamoDB's TableDescription shape, minus what changes with every write (ItemCount and
  * TableSizeBytes, kept exactly in a 16-byte "c/NAME" record that each item write updates in its own nested
  * transaction, so a job that fails leaves the counts as they were). Secondary indexes (LocalSecondaryIndexes,
- * GlobalSecondaryIndexes) are validated and kept in the description, but not maintained yet: no index database is
- * written, and Query on an index is not implemented.
+ * GlobalSecondaryIndexes) are validated and kept in the description; CreateTable opens their databases, which every
+ * item write keeps in step (store/write.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -406,6 +406,15 @@ int st_check_indexes(json_t *req, json_t *defs, json_t *ks, const char *billing,
                            "of 1 or 2 elements and a Projection",
                            kinds[g], i);
                 return -1;
+            }
+            /* DynamoDB's pattern of index names (Query's IndexName is checked against it: another name could not be
+             * queried) */
+            if (strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(name)) {
+                st_verrs_t v = {0};
+                char at[64];
+                snprintf(at, sizeof(at), "%s.%zu.member.indexName", g ? "globalSecondaryIndexes" : "localSecondaryIndexes", i + 1);
+                st_verr(&v, name, at, "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+");
+                return st_verr_answer(&v, a);
             }
             const char *h = str_member(json_array_get(iks, 0), "AttributeName"),
                        *r = json_array_size(iks) == 2 ? str_member(json_array_get(iks, 1), "AttributeName") : NULL;

@@ -15,7 +15,7 @@
  *
  * Not implemented: ClientRequestToken is checked (1..36 characters) and otherwise ignored: a retried request is run
  * again, not recognized as a duplicate (DynamoDB's idempotency window is not kept); ReturnConsumedCapacity and
- * ReturnItemCollectionMetrics are accepted and ignored; secondary indexes are not maintained.
+ * ReturnItemCollectionMetrics are accepted and ignored.
  */
 #include <errno.h>
 #include <stdio.h>

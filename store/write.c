@@ -80,12 +80,15 @@ int st_index_key(const st_index_t *ix, const json_t *item, uint8_t *buf, size_t 
     store_type_t types[2] = {ix->pk_type, ix->sk_type};
     json_t *vals[2] = {NULL, NULL};
     char err[512];
-    int n = ix->sk != NULL ? 2 : 1;
+    int n = ix->sk != NULL ? 2 : 1, missing = 0;
 
-    for (int i = 0; i != n; ++i)
-        if ((vals[i] = json_object_get(item, names[i])) == NULL)
-            return 0; /* sparse: not in the index */
+    /* each index key attribute the item has is checked, even when the other is missing (the item then is not in the
+     * index): as DynamoDB, an attribute of an index's key has its type wherever it appears */
     for (int i = 0; i != n; ++i) {
+        if ((vals[i] = json_object_get(item, names[i])) == NULL) {
+            missing = 1;
+            continue;
+        }
         store_type_t t = store_value_type(vals[i]);
         if (t != types[i]) {
             REFUSE(
@@ -100,6 +103,8 @@ int st_index_key(const st_index_t *ix, const json_t *item, uint8_t *buf, size_t 
         if (store_key_check_size(vals[i], i, err, sizeof(err)) != 0)
             REFUSE("%s", err);
     }
+    if (missing)
+        return 0; /* sparse: not in the index */
     size_t len = store_key_encode_pair(vals[0], vals[1], buf, cap);
     if (len == 0 || len > cap || len > 511)
         REFUSE("One or more parameter values were invalid: this item store's index keys are limited to 511 encoded bytes "
@@ -145,6 +150,8 @@ int st_item_write(store_t *s, MDB_txn *txn, const st_schema_t *sc, MDB_val *k, c
     int rc = 0, olen, nlen;
 
     /* first every check: nothing is written by a refused write */
+    if (item != NULL && s->nrules != 0 && st_rules_check_item(s, table, item, a) != 0)
+        return -1;
     for (size_t i = 0; i != sc->nidx && item != NULL; ++i)
         if (st_index_key(&sc->idx[i], item, nkey, sizeof(nkey), a) < 0)
             return -1;

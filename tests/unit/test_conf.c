@@ -1129,12 +1129,59 @@ static void test_store(void **state)
     assert_string_equal(conf->store.path, "/base/items");
     assert_int_equal(conf->store.max_size, 64ull * 1024 * 1024);
     conf_free(conf);
-    check_error(ROUTE "        origin: { store: rest }\n",
-                "t.yaml:7: hosts.\"*\".routes[0].origin.store: expected dynamodb, not \"rest\" (the REST origin is not there yet)");
+    check_error(ROUTE "        origin: { store: mongo }\n",
+                "t.yaml:7: hosts.\"*\".routes[0].origin.store: expected dynamodb or rest, not \"mongo\"");
     check_error(ROUTE "        origin: { store: dynamodb, url: \"http://o\" }\n",
                 "t.yaml:7: hosts.\"*\".routes[0].origin: use one of url, static, function or store");
     check_error("store: { max_size: 1MiB }\n" ROUTE ORIGIN, "t.yaml:1: store.max_size: must be at least 16MiB");
     check_error("store: { where: x }\n" ROUTE ORIGIN, "t.yaml:1: store.where: unknown key");
+}
+
+/* origin: { store: rest } and its tables allowlist. */
+static void test_store_rest(void **state)
+{
+    conf_t *conf;
+    const conf_origin_t *o;
+
+    (void)state;
+    conf = load_ok(ROUTE "        origin: { store: rest }\n");
+    o = &conf->hosts[0].routes[0].origin;
+    assert_int_equal(o->kind, CONF_ORIGIN_STORE);
+    assert_int_equal(o->store_kind, CONF_STORE_REST);
+    assert_int_equal(o->ntables, 0);
+    assert_null(o->tables);
+    conf_free(conf);
+    conf = load_ok(ROUTE "        origin:\n          store: rest\n          tables: [users, My.Table-2_x]\n");
+    o = &conf->hosts[0].routes[0].origin;
+    assert_int_equal(o->store_kind, CONF_STORE_REST);
+    assert_int_equal(o->ntables, 2);
+    assert_string_equal(o->tables[0], "users");
+    assert_string_equal(o->tables[1], "My.Table-2_x");
+    conf_free(conf);
+    /* a prefix path with a trailing slash is fine */
+    conf = load_ok(LISTEN "hosts:\n  \"*\":\n    routes:\n      - path: /rest/\n        origin: { store: rest, tables: [abc] }\n");
+    assert_string_equal(conf->hosts[0].routes[0].path, "/rest/");
+    assert_int_equal(conf->hosts[0].routes[0].origin.ntables, 1);
+    conf_free(conf);
+
+    check_error(ROUTE "        origin: { store: dynamodb, tables: [users] }\n",
+                "t.yaml:7: hosts.\"*\".routes[0].origin.tables: only allowed with store: rest");
+    check_error(ROUTE "        origin: { url: \"http://o\", tables: [users] }\n",
+                "t.yaml:7: hosts.\"*\".routes[0].origin.tables: only allowed with store: rest");
+    check_error(ROUTE "        origin: { store: rest, tables: [] }\n",
+                "t.yaml:7: hosts.\"*\".routes[0].origin.tables: must not be empty");
+    check_error(ROUTE "        origin: { store: rest, tables: users }\n",
+                "t.yaml:7: hosts.\"*\".routes[0].origin.tables: expected a sequence");
+    check_error(ROUTE "        origin:\n          store: rest\n          tables:\n            - users\n            - ab\n",
+                "t.yaml:11: hosts.\"*\".routes[0].origin.tables[1]: expected a table name (3 to 255 of A-Z a-z 0-9 _ . -), "
+                "not \"ab\"");
+    check_error(ROUTE "        origin: { store: rest, tables: [\"a/b/c\"] }\n",
+                "t.yaml:7: hosts.\"*\".routes[0].origin.tables[0]: expected a table name (3 to 255 of A-Z a-z 0-9 _ . -), "
+                "not \"a/b/c\"");
+    check_error(ROUTE "        origin: { store: rest, tables: [[users]] }\n",
+                "t.yaml:7: hosts.\"*\".routes[0].origin.tables[0]: expected a string");
+    check_error(LISTEN "hosts:\n  \"*\":\n    routes:\n      - path: /t/{table}\n        origin: { store: rest }\n",
+                "t.yaml:7: hosts.\"*\".routes[0].origin: store: rest needs a prefix path, not a pattern");
 }
 
 static void test_hooks(void **state)
@@ -1885,7 +1932,8 @@ int main(void)
         cmocka_unit_test(test_err_throttle),   cmocka_unit_test(test_cors),
         cmocka_unit_test(test_err_cors),       cmocka_unit_test(test_plans_keys),
         cmocka_unit_test(test_err_plans_keys), cmocka_unit_test(test_hooks),
-        cmocka_unit_test(test_store),          cmocka_unit_test(test_err_hooks),
+        cmocka_unit_test(test_store),          cmocka_unit_test(test_store_rest),
+        cmocka_unit_test(test_err_hooks),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

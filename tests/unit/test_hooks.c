@@ -1,5 +1,6 @@
 /*
- * Unit tests of hooks/: the VM, the sandbox, invocations, the event, context and answer, and the edge table. The Lua
+ * Unit tests of hooks/: the VM, the sandbox, invocations, the event, context and answer, and the edge table (edge.store
+ * with canned answers of the store). The Lua
  * scripts are written by the tests into a mkdtemp() directory that the group teardown removes. Strings the hooks hand
  * back are allocated from a test pool freed after each test, so ASan and LSan see any string kept in the Lua state or
  * leaked. Most sandbox tests fail one call on purpose and check that the next call on the same VM still succeeds and
@@ -2706,6 +2707,453 @@ static void test_purge(void **state)
     hooks_vm_free(vm);
 }
 
+/* ---- edge.store: marshalling both ways, the wait/resume cycle with canned answers, errors, bad arguments ---- */
+
+/* desc(v): a canonical text of a value, with the Lua type of every number and the kind of every set and binary. */
+#define STORE_DESC_LUA                                                                                                             \
+    "local function desc(v)\n"                                                                                                     \
+    "  if v == edge.null then return 'null' end\n"                                                                                 \
+    "  local t = type(v)\n"                                                                                                        \
+    "  if t == 'number' then\n"                                                                                                    \
+    "    return math.type(v) == 'integer' and ('int:' .. v) or ('float:' .. string.format('%.17g', v))\n"                          \
+    "  end\n"                                                                                                                      \
+    "  if t == 'string' then return 's:' .. v end\n"                                                                               \
+    "  if t == 'boolean' then return tostring(v) end\n"                                                                            \
+    "  if t ~= 'table' then return t end\n"                                                                                        \
+    "  local mt, parts = getmetatable(v), {}\n"                                                                                    \
+    "  if mt == 'edge.store.binary' then return 'bin:' .. edge.base64.encode(v.value) end\n"                                       \
+    "  if mt == 'edge.store.set' then\n"                                                                                           \
+    "    for i, e in ipairs(v) do parts[i] = desc(e) end\n"                                                                        \
+    "    return 'set{' .. table.concat(parts, ',') .. '}'\n"                                                                       \
+    "  end\n"                                                                                                                      \
+    "  local keys = {}\n"                                                                                                          \
+    "  for k in pairs(v) do keys[#keys + 1] = k end\n"                                                                             \
+    "  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)\n"                                                    \
+    "  for _, k in ipairs(keys) do parts[#parts + 1] = tostring(k) .. '=' .. desc(v[k]) end\n"                                     \
+    "  return '{' .. table.concat(parts, ',') .. '}'\n"                                                                            \
+    "end\n"
+
+static hooks_status_t resume_store(hooks_run_t *run, int status, const char *body)
+{
+    return hooks_resume_store(run, status, body, strlen(body));
+}
+
+/* Fails the test unless the run waits for the store operation op with a request equal (as JSON) to want. */
+static void assert_store_wait(hooks_run_t *run, const char *op, const char *want)
+{
+    const hooks_wait_t *w = hooks_run_wait(run);
+    json_error_t e;
+    json_t *got, *exp;
+
+    assert_int_equal(w->kind, HOOKS_WAIT_STORE);
+    assert_string_equal(w->store.op, op);
+    assert_int_equal(w->store.body[w->store.body_len], '\0');
+    if ((got = json_loadb(w->store.body, w->store.body_len, 0, &e)) == NULL)
+        fail_msg("%s: the request is not JSON (%s): %.*s", op, e.text, (int)w->store.body_len, w->store.body);
+    if ((exp = json_loads(want, 0, &e)) == NULL)
+        fail_msg("the test's JSON does not parse (%s): %s", e.text, want);
+    if (!json_equal(got, exp))
+        fail_msg("%s: request\n  %.*s\nwant\n  %s", op, (int)w->store.body_len, w->store.body, want);
+    json_decref(got);
+    json_decref(exp);
+}
+
+/* Resumes the run with a 200 answer and fails the test unless it waits again. */
+static void resume_waits(hooks_run_t *run, const char *answer, const hooks_outcome_t *out)
+{
+    hooks_status_t st = resume_store(run, 200, answer);
+
+    if (st != HOOKS_WAITING)
+        fail_msg("status %d after the answer %s, want HOOKS_WAITING: %s", (int)st, answer,
+                 out->error != NULL ? out->error : "(no message)");
+}
+
+/* Lua -> DynamoDB JSON: every type, nested, sets, binary, edge.null, integers and floats, and every option of put. */
+static void test_store_marshal(void **state)
+{
+    hooks_vm_t *vm = vm_with("function on_request(req)\n"
+                             "  local S = edge.store\n"
+                             "  local r = S.put('t', {\n"
+                             "    s = 'h\\195\\169', i = 42, neg = -7, big = math.maxinteger, small = math.mininteger, f = 1.5,\n"
+                             "    tenth = 0.1, whole = 3.0, third = 1 / 3, e = 1e300, t = true, fl = false, n = edge.null,\n"
+                             "    b = S.binary('\\0\\1\\2'), ss = S.set{'a', 'b'}, ns = S.set{1, 2.5}, bs = S.set{S.binary('x')},\n"
+                             "    l = {1, 'two', {3}}, m = {x = {y = 'z'}}, empty = {}, ik = {[10] = 'ten'}, esc = 'a\"\\\\\\n'},\n"
+                             "    {condition = 'attribute_not_exists(#k)', names = {['#k'] = 'pk'}, values = {[':v'] = 1},\n"
+                             "     return_values = 'ALL_OLD', return_values_on_condition_check_failure = 'ALL_OLD'})\n"
+                             "  edge.respond(200, nil, tostring(r))\n"
+                             "end\n");
+    hooks_request_t rq = request_for("/", NULL);
+    hooks_outcome_t out;
+    hooks_run_t *run;
+
+    (void)state;
+    run = request_waits(vm, &rq, &out);
+    assert_store_wait(
+        run, "PutItem",
+        "{\"TableName\":\"t\",\"Item\":{\"s\":{\"S\":\"h\\u00e9\"},\"i\":{\"N\":\"42\"},\"neg\":{\"N\":\"-7\"},"
+        "\"big\":{\"N\":\"9223372036854775807\"},\"small\":{\"N\":\"-9223372036854775808\"},\"f\":{\"N\":\"1.5\"},"
+        "\"tenth\":{\"N\":\"0.1\"},\"whole\":{\"N\":\"3\"},\"third\":{\"N\":\"0.3333333333333333\"},\"e\":{\"N\":\"1e+300\"},"
+        "\"t\":{\"BOOL\":true},\"fl\":{\"BOOL\":false},\"n\":{\"NULL\":true},\"b\":{\"B\":\"AAEC\"},\"ss\":{\"SS\":[\"a\",\"b\"]},"
+        "\"ns\":{\"NS\":[\"1\",\"2.5\"]},\"bs\":{\"BS\":[\"eA==\"]},"
+        "\"l\":{\"L\":[{\"N\":\"1\"},{\"S\":\"two\"},{\"L\":[{\"N\":\"3\"}]}]},\"m\":{\"M\":{\"x\":{\"M\":{\"y\":{\"S\":\"z\"}}}}},"
+        "\"empty\":{\"M\":{}},\"ik\":{\"M\":{\"10\":{\"S\":\"ten\"}}},\"esc\":{\"S\":\"a\\\"\\\\\\n\"}},"
+        "\"ConditionExpression\":\"attribute_not_exists(#k)\",\"ExpressionAttributeNames\":{\"#k\":\"pk\"},"
+        "\"ExpressionAttributeValues\":{\":v\":{\"N\":\"1\"}},\"ReturnValues\":\"ALL_OLD\","
+        "\"ReturnValuesOnConditionCheckFailure\":\"ALL_OLD\"}");
+    assert_done(resume_store(run, 200, "{}"), &out, "put");
+    assert_body(&out.response, "true");
+    assert_int_equal(hooks_vm_waiting(vm), 0);
+    hooks_vm_free(vm);
+}
+
+/* DynamoDB JSON -> Lua: every type, N as an integer when whole and in range, else a float; and back again unchanged. */
+static void test_store_unmarshal(void **state)
+{
+    hooks_vm_t *vm = vm_with(STORE_DESC_LUA "function on_request(req)\n"
+                                            "  local item = edge.store.get('t', {pk = 'a'})\n"
+                                            "  local d = desc(item)\n"
+                                            "  item.huge, item.tiny, item.l = nil, nil, nil\n"
+                                            "  assert(edge.store.put('t2', item))\n"
+                                            "  edge.respond(200, nil, d)\n"
+                                            "end\n");
+    hooks_request_t rq = request_for("/", NULL);
+    hooks_outcome_t out;
+    hooks_run_t *run;
+    static const char same[] =
+        "\"s\":{\"S\":\"x\"},\"i\":{\"N\":\"42\"},\"neg\":{\"N\":\"-1.5\"},\"big\":{\"N\":\"9223372036854775807\"},"
+        "\"zero\":{\"N\":\"0\"},\"t\":{\"BOOL\":true},\"f\":{\"BOOL\":false},\"n\":{\"NULL\":true},"
+        "\"b\":{\"B\":\"AAEC\"},\"ss\":{\"SS\":[\"a\",\"b\"]},\"ns\":{\"NS\":[\"1\",\"2.5\"]},"
+        "\"bs\":{\"BS\":[\"eA==\"]},\"m\":{\"M\":{\"x\":{\"M\":{\"y\":{\"L\":[{\"S\":\"z\"},{\"N\":\"7\"}]}}}}}";
+    char answer[2048], put[2048];
+
+    (void)state;
+    snprintf(answer, sizeof(answer),
+             "{\"Item\":{%s,\"huge\":{\"N\":\"9223372036854775808\"},\"tiny\":{\"N\":\"0.000001\"},"
+             "\"l\":{\"L\":[{\"N\":\"1\"},{\"L\":[]},{\"M\":{}}]}}}",
+             same);
+    snprintf(put, sizeof(put), "{\"TableName\":\"t2\",\"Item\":{%s}}", same);
+    run = request_waits(vm, &rq, &out);
+    assert_store_wait(run, "GetItem", "{\"TableName\":\"t\",\"Key\":{\"pk\":{\"S\":\"a\"}}}");
+    resume_waits(run, answer, &out);
+    assert_store_wait(run, "PutItem", put);
+    assert_done(resume_store(run, 200, "{}"), &out, "get, then put");
+    assert_body(&out.response, "{b=bin:AAEC,big=int:9223372036854775807,bs=set{bin:eA==},f=false,"
+                               "huge=float:9.2233720368547758e+18,i=int:42,l={1=int:1,2={},3={}},m={x={y={1=s:z,2=int:7}}},"
+                               "n=null,neg=float:-1.5,ns=set{int:1,float:2.5},s=s:x,ss=set{s:a,s:b},t=true,"
+                               "tiny=float:9.9999999999999995e-07,zero=int:0}");
+    hooks_vm_free(vm);
+}
+
+/* An item nested as deep as the store allows (32 levels of M) comes back whole. */
+static void test_store_deep_answer(void **state)
+{
+    hooks_vm_t *vm = vm_with("function on_request(req)\n"
+                             "  local v, depth = edge.store.get('t', {pk = 'a'}).a, 0\n"
+                             "  while type(v) == 'table' do v, depth = v.a, depth + 1 end\n"
+                             "  edge.respond(200, nil, depth .. ' ' .. v)\n"
+                             "end\n");
+    hooks_request_t rq = request_for("/", NULL);
+    hooks_outcome_t out;
+    hooks_run_t *run;
+    char answer[4096], *p = answer;
+
+    (void)state;
+    p += sprintf(p, "{\"Item\":{\"a\":");
+    for (int i = 0; i != 31; ++i)
+        p += sprintf(p, "{\"M\":{\"a\":");
+    p += sprintf(p, "{\"S\":\"deep\"}");
+    for (int i = 0; i != 31; ++i)
+        p += sprintf(p, "}}");
+    sprintf(p, "}}");
+    run = request_waits(vm, &rq, &out);
+    assert_done(resume_store(run, 200, answer), &out, "deep");
+    assert_body(&out.response, "31 deep");
+    hooks_vm_free(vm);
+}
+
+/* Every function's request and result, with canned answers, in one run that waits seven times. */
+static void test_store_ops(void **state)
+{
+    hooks_vm_t *vm =
+        vm_with(STORE_DESC_LUA
+                "function on_request(req)\n"
+                "  local S, out = edge.store, {}\n"
+                "  local function add(...) out[#out + 1] = table.concat({...}, ' ') end\n"
+                "  local item = S.get('t', {pk = 'a', sk = 1}, {projection = '#n', names = {['#n'] = 'n'}, consistent = true})\n"
+                "  add('get', tostring(item), select('#', S.get('t', {pk = 'b'})))\n"
+                "  add('update', desc(S.update('t', {pk = 'a'}, {update = 'ADD n :one', values = {[':one'] = 1},\n"
+                "    return_values = 'UPDATED_NEW'})))\n"
+                "  add('delete', desc(S.delete('t', {pk = 'a'}, {condition = 'n > :z', values = {[':z'] = 0}})))\n"
+                "  local page = S.query('t', {key_condition = 'pk = :p', filter = 'x <> :x', values = {[':p'] = 'a', [':x'] = 3},\n"
+                "    index = 'byx', limit = 2, forward = false, start_key = {pk = 'a', sk = 0}, select = 'ALL_ATTRIBUTES'})\n"
+                "  add('query', #page.items, desc(page.items[2]), page.count, page.scanned_count, desc(page.last_key))\n"
+                "  page = S.scan('t', {segment = 0, total_segments = 2, filter = 'attribute_exists(x)'})\n"
+                "  add('scan', #page.items, page.count, tostring(page.last_key))\n"
+                "  add('transact', tostring(S.transact({\n"
+                "    {put = {table = 't', item = {pk = 'c'}, condition = 'attribute_not_exists(pk)'}},\n"
+                "    {update = {table = 't', key = {pk = 'a'}, update = 'SET n = :n', values = {[':n'] = 2}}},\n"
+                "    {delete = {table = 'u', key = {pk = 'b'}}},\n"
+                "    {check = {table = 'u', key = {pk = 'd'}, condition = 'attribute_exists(#p)', names = {['#p'] = 'pk'},\n"
+                "              return_values_on_condition_check_failure = 'ALL_OLD'}}})))\n"
+                "  edge.respond(200, nil, table.concat(out, '\\n'))\n"
+                "end\n");
+    hooks_request_t rq = request_for("/", NULL);
+    hooks_outcome_t out;
+    hooks_run_t *run;
+
+    (void)state;
+    run = request_waits(vm, &rq, &out);
+    assert_store_wait(run, "GetItem",
+                      "{\"TableName\":\"t\",\"Key\":{\"pk\":{\"S\":\"a\"},\"sk\":{\"N\":\"1\"}},\"ProjectionExpression\":\"#n\","
+                      "\"ExpressionAttributeNames\":{\"#n\":\"n\"},\"ConsistentRead\":true}");
+    resume_waits(run, "{}", &out);
+    assert_store_wait(run, "GetItem", "{\"TableName\":\"t\",\"Key\":{\"pk\":{\"S\":\"b\"}}}");
+    resume_waits(run, "{}", &out);
+    assert_store_wait(run, "UpdateItem",
+                      "{\"TableName\":\"t\",\"Key\":{\"pk\":{\"S\":\"a\"}},\"UpdateExpression\":\"ADD n :one\","
+                      "\"ExpressionAttributeValues\":{\":one\":{\"N\":\"1\"}},\"ReturnValues\":\"UPDATED_NEW\"}");
+    resume_waits(run, "{\"Attributes\":{\"n\":{\"N\":\"5\"}}}", &out);
+    assert_store_wait(run, "DeleteItem",
+                      "{\"TableName\":\"t\",\"Key\":{\"pk\":{\"S\":\"a\"}},\"ConditionExpression\":\"n > :z\","
+                      "\"ExpressionAttributeValues\":{\":z\":{\"N\":\"0\"}}}");
+    resume_waits(run, "{}", &out);
+    assert_store_wait(run, "Query",
+                      "{\"TableName\":\"t\",\"KeyConditionExpression\":\"pk = :p\",\"FilterExpression\":\"x <> :x\","
+                      "\"ExpressionAttributeValues\":{\":p\":{\"S\":\"a\"},\":x\":{\"N\":\"3\"}},\"IndexName\":\"byx\",\"Limit\":2,"
+                      "\"ScanIndexForward\":false,\"ExclusiveStartKey\":{\"pk\":{\"S\":\"a\"},\"sk\":{\"N\":\"0\"}},"
+                      "\"Select\":\"ALL_ATTRIBUTES\"}");
+    resume_waits(
+        run,
+        "{\"Items\":[{\"pk\":{\"S\":\"a\"},\"sk\":{\"N\":\"1\"}},{\"pk\":{\"S\":\"a\"},\"sk\":{\"N\":\"2\"},"
+        "\"x\":{\"SS\":[\"q\"]}}],\"Count\":2,\"ScannedCount\":3,\"LastEvaluatedKey\":{\"pk\":{\"S\":\"a\"},\"sk\":{\"N\":\"2\"}}}",
+        &out);
+    assert_store_wait(run, "Scan",
+                      "{\"TableName\":\"t\",\"Segment\":0,\"TotalSegments\":2,\"FilterExpression\":\"attribute_exists(x)\"}");
+    resume_waits(run, "{\"Items\":[],\"Count\":0,\"ScannedCount\":0}", &out);
+    assert_store_wait(
+        run, "TransactWriteItems",
+        "{\"TransactItems\":["
+        "{\"Put\":{\"TableName\":\"t\",\"Item\":{\"pk\":{\"S\":\"c\"}},\"ConditionExpression\":\"attribute_not_exists(pk)\"}},"
+        "{\"Update\":{\"TableName\":\"t\",\"Key\":{\"pk\":{\"S\":\"a\"}},\"UpdateExpression\":\"SET n = :n\","
+        "\"ExpressionAttributeValues\":{\":n\":{\"N\":\"2\"}}}},"
+        "{\"Delete\":{\"TableName\":\"u\",\"Key\":{\"pk\":{\"S\":\"b\"}}}},"
+        "{\"ConditionCheck\":{\"TableName\":\"u\",\"Key\":{\"pk\":{\"S\":\"d\"}},\"ConditionExpression\":\"attribute_exists(#p)\","
+        "\"ExpressionAttributeNames\":{\"#p\":\"pk\"},\"ReturnValuesOnConditionCheckFailure\":\"ALL_OLD\"}}]}");
+    assert_done(resume_store(run, 200, "{}"), &out, "transact");
+    assert_body(&out.response, "get nil 1\n"
+                               "update {n=int:5}\n"
+                               "delete true\n"
+                               "query 2 {pk=s:a,sk=int:2,x=set{s:q}} 2 3 {pk=s:a,sk=int:2}\n"
+                               "scan 0 0 nil\n"
+                               "transact true");
+    assert_int_equal(hooks_vm_waiting(vm), 0);
+    hooks_vm_free(vm);
+}
+
+/* The store's errors come back as nil, err (never raised): code, message, status, item, reasons. */
+static void test_store_errors(void **state)
+{
+    hooks_vm_t *vm =
+        vm_with(STORE_DESC_LUA "function on_request(req)\n"
+                               "  local r, e = edge.store.put('t', {pk = 'a'}, {condition = 'attribute_not_exists(pk)'})\n"
+                               "  edge.respond(200, nil, tostring(r) .. ' ' .. desc(e))\n"
+                               "end\n");
+    static const struct {
+        int status;
+        const char *answer, *want;
+    } cases[] = {
+        {400,
+         "{\"__type\":\"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException\",\"message\":\"The conditional "
+         "request failed\",\"Item\":{\"pk\":{\"S\":\"a\"},\"n\":{\"N\":\"1\"}}}",
+         "nil {code=s:ConditionalCheckFailedException,item={n=int:1,pk=s:a},message=s:The conditional request failed,"
+         "status=int:400}"},
+        {400,
+         "{\"__type\":\"com.amazonaws.dynamodb.v20120810#TransactionCanceledException\",\"Message\":\"Transaction cancelled\","
+         "\"CancellationReasons\":[{\"Code\":\"None\"},{\"Code\":\"ConditionalCheckFailed\",\"Message\":\"The conditional "
+         "request failed\",\"Item\":{\"pk\":{\"S\":\"b\"}}}]}",
+         "nil {code=s:TransactionCanceledException,message=s:Transaction cancelled,reasons={1={code=s:None},"
+         "2={code=s:ConditionalCheckFailed,item={pk=s:b},message=s:The conditional request failed}},status=int:400}"},
+        {400, "{\"__type\":\"com.amazon.coral.validate#ValidationException\",\"message\":\"bad\"}",
+         "nil {code=s:ValidationException,message=s:bad,status=int:400}"},
+        {500, "{}", "nil {code=s:InternalServerError,status=int:500}"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        hooks_request_t rq = request_for("/", NULL);
+        hooks_outcome_t out;
+        hooks_run_t *run = request_waits(vm, &rq, &out);
+
+        assert_done(resume_store(run, cases[i].status, cases[i].answer), &out, cases[i].want);
+        assert_body(&out.response, cases[i].want);
+    }
+    hooks_vm_free(vm);
+}
+
+static const char store_bad_src[] =
+    "local S = edge.store\n"
+    "local cyc = {} cyc.self = cyc\n"
+    "local mixed = S.set{'a'} mixed[2] = 1\n"
+    "local calls = {\n"
+    "  ['/name'] = function() S.get(nil, {}) end,\n"
+    "  ['/name-number'] = function() S.get(5, {}) end,\n"
+    "  ['/key'] = function() S.get('t', 'k') end,\n"
+    "  ['/key-set'] = function() S.get('t', S.set{'a'}) end,\n"
+    "  ['/opts'] = function() S.get('t', {}, 'x') end,\n"
+    "  ['/function'] = function() S.put('t', {f = print}) end,\n"
+    "  ['/nan'] = function() S.put('t', {x = 0 / 0}) end,\n"
+    "  ['/inf'] = function() S.put('t', {x = math.huge}) end,\n"
+    "  ['/utf8'] = function() S.put('t', {x = '\\255'}) end,\n"
+    "  ['/cycle'] = function() S.put('t', {c = cyc}) end,\n"
+    "  ['/float-key'] = function() S.put('t', {[1.5] = 'x'}) end,\n"
+    "  ['/bool-key'] = function() S.put('t', {m = {[true] = 'x'}}) end,\n"
+    "  ['/unknown'] = function() S.put('t', {}, {conditoin = 'x'}) end,\n"
+    "  ['/misplaced'] = function() S.get('t', {}, {condition = 'x'}) end,\n"
+    "  ['/option-type'] = function() S.put('t', {}, {condition = 5}) end,\n"
+    "  ['/limit'] = function() S.query('t', {key_condition = 'x', limit = 1.5}) end,\n"
+    "  ['/forward'] = function() S.query('t', {key_condition = 'x', forward = 'no'}) end,\n"
+    "  ['/names'] = function() S.query('t', {key_condition = 'x', names = {['#a'] = 1}}) end,\n"
+    "  ['/values'] = function() S.query('t', {key_condition = 'x', values = 'v'}) end,\n"
+    "  ['/query-opts'] = function() S.query('t') end,\n"
+    "  ['/update-opts'] = function() S.update('t', {pk = 1}) end,\n"
+    "  ['/set-empty'] = function() S.set{} end,\n"
+    "  ['/set-mixed'] = function() S.set{1, 'a'} end,\n"
+    "  ['/set-bool'] = function() S.set{true} end,\n"
+    "  ['/set-mutated'] = function() S.put('t', {s = mixed}) end,\n"
+    "  ['/binary'] = function() S.binary(5) end,\n"
+    "  ['/tx-empty-action'] = function() S.transact({{}}) end,\n"
+    "  ['/tx-kind'] = function() S.transact({{upsert = {}}}) end,\n"
+    "  ['/tx-needs'] = function() S.transact({{put = {table = 't'}}}) end,\n"
+    "  ['/tx-two'] = function() S.transact({{put = {table = 't', item = {}}, delete = {table = 't', key = {}}}}) end,\n"
+    "  ['/tx-option'] = function() S.transact({{put = {table = 't', item = {}, update = 'x'}}}) end,\n"
+    "  ['/wrap'] = function() coroutine.wrap(function() S.get('t', {}) end)() end,\n"
+    "}\n"
+    "function on_request(req)\n"
+    "  local f = calls[req.path]\n"
+    "  if f then f() end\n"
+    "  edge.respond(200, nil, 'fine')\n"
+    "end\n";
+
+/* A bad argument raises a Lua error (the run fails, it never waits); the VM goes on. */
+static void test_store_bad_args(void **state)
+{
+    static const struct {
+        const char *path, *want;
+    } cases[] = {
+        {"/name", "bad argument #1"},
+        {"/name-number", "bad argument #1"},
+        {"/key", "bad argument #2"},
+        {"/key-set", "bad argument #2"},
+        {"/opts", "bad argument #3"},
+        {"/function", "edge.store.put: a function value cannot be stored"},
+        {"/nan", "edge.store.put: NaN and infinities cannot be stored"},
+        {"/inf", "edge.store.put: NaN and infinities cannot be stored"},
+        {"/utf8", "edge.store.put: a string is not valid UTF-8 (bytes go in edge.store.binary)"},
+        {"/cycle", "edge.store.put: a table contains itself"},
+        {"/float-key", "edge.store.put: a float key cannot name an attribute"},
+        {"/bool-key", "edge.store.put: a boolean key cannot name an attribute"},
+        {"/unknown", "edge.store.put: unknown option 'conditoin'"},
+        {"/misplaced", "edge.store.get: option 'condition' does not apply here"},
+        {"/option-type", "edge.store.put: condition must be a string"},
+        {"/limit", "edge.store.query: limit must be an integer"},
+        {"/forward", "edge.store.query: forward must be true or false"},
+        {"/names", "edge.store.query: names maps placeholders"},
+        {"/values", "edge.store.query: values must be a table of attributes"},
+        {"/query-opts", "bad argument #2"},
+        {"/update-opts", "bad argument #3"},
+        {"/set-empty", "bad argument #1"},
+        {"/set-mixed", "all strings, all numbers or all binary values"},
+        {"/set-bool", "elements must be strings, numbers or edge.store.binary values"},
+        {"/set-mutated", "edge.store.put: a set mixes kinds of elements"},
+        {"/binary", "bad argument #1"},
+        {"/tx-empty-action", "edge.store.transact: action 1 must be"},
+        {"/tx-kind", "edge.store.transact: action 1 must be"},
+        {"/tx-needs", "edge.store.transact: action 1 (put) needs table and item"},
+        {"/tx-two", "edge.store.transact: action 1 has more than one of put, update, delete, check"},
+        {"/tx-option", "edge.store.transact: option 'update' does not apply here"},
+        {"/wrap", "edge.store.get: cannot wait inside a coroutine made by the script"},
+    };
+    hooks_vm_t *vm = vm_with(store_bad_src);
+
+    (void)state;
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        hooks_request_t rq = request_for(cases[i].path, NULL);
+        request_fails(vm, &rq, cases[i].want);
+        assert_int_equal(hooks_vm_waiting(vm), 0);
+    }
+    {
+        hooks_request_t rq = request_for("/fine", NULL);
+        hooks_outcome_t out = request_ok(vm, &rq);
+        assert_body(&out.response, "fine");
+    }
+    hooks_vm_free(vm);
+    assert_contains(vm_error("edge.store.get('t', {pk = 1})\n", NULL, TEST_CPU_MS), "edge.store.get: not available here");
+}
+
+/* Sets and binary values: protected metatables, equality of binary values, a set of sets is refused. */
+static void test_store_values(void **state)
+{
+    hooks_vm_t *vm = vm_with("function on_request(req)\n"
+                             "  local S = edge.store\n"
+                             "  local b = S.binary('\\0x')\n"
+                             "  assert(b == S.binary('\\0x') and b ~= S.binary('y') and b.value == '\\0x')\n"
+                             "  assert(getmetatable(b) == 'edge.store.binary' and getmetatable(S.set{1}) == 'edge.store.set')\n"
+                             "  assert(not pcall(setmetatable, b, nil), 'the metatable is protected')\n"
+                             "  assert(not pcall(S.set, {S.set{1}}), 'a set of sets')\n"
+                             "  assert(edge.null == edge.json.null)\n"
+                             "  local s = S.set{3, 1, 2}\n"
+                             "  edge.respond(200, nil, #s .. ' ' .. s[1] .. s[2] .. s[3])\n"
+                             "end\n");
+    hooks_request_t rq = request_for("/", NULL);
+    hooks_outcome_t out = request_ok(vm, &rq);
+
+    (void)state;
+    assert_body(&out.response, "3 312");
+    hooks_vm_free(vm);
+}
+
+/* A run cancelled while its store call is in flight: its request text is released, nothing leaks (ASan), it never
+ * resumes; a function waits for the store too. */
+static void test_store_cancel(void **state)
+{
+    hooks_vm_t *vm = vm_with("function on_request(req)\n"
+                             "  local ok, e = edge.store.put('t', {pk = req.path})\n"
+                             "  edge.log('resumed', req.path)\n"
+                             "  edge.respond(200, nil, tostring(ok))\n"
+                             "end\n"
+                             "function handler(event)\n"
+                             "  local item, e = edge.store.get('t', {pk = event.path})\n"
+                             "  return {body = item and item.v or e.code}\n"
+                             "end\n");
+    hooks_request_t rq = request_for("/cancelled", NULL);
+    hooks_event_t ev = event_for("/fn");
+    hooks_outcome_t out;
+    hooks_run_t *run;
+
+    (void)state;
+    run = request_waits(vm, &rq, &out);
+    assert_store_wait(run, "PutItem", "{\"TableName\":\"t\",\"Item\":{\"pk\":{\"S\":\"/cancelled\"}}}");
+    hooks_run_cancel(run);
+    assert_int_equal(hooks_vm_waiting(vm), 0);
+    assert_int_equal(fx.nlog, 0);
+
+    assert_int_equal(hooks_start_function(vm, 0, &ev, pool_alloc, &fx.pool, &out, &run), HOOKS_WAITING);
+    assert_store_wait(run, "GetItem", "{\"TableName\":\"t\",\"Key\":{\"pk\":{\"S\":\"/fn\"}}}");
+    assert_done(resume_store(run, 400,
+                             "{\"__type\":\"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException\","
+                             "\"message\":\"The item store is not open\"}"),
+                &out, "function");
+    assert_body(&out.response, "ResourceNotFoundException");
+
+    rq = request_for("/next", NULL);
+    run = request_waits(vm, &rq, &out);
+    assert_done(resume_store(run, 200, "{}"), &out, "/next");
+    assert_body(&out.response, "true");
+    assert_int_equal(fx.nlog, 1);
+    assert_string_equal(fx.log[0].text, "resumed /next");
+    hooks_vm_free(vm);
+}
+
 static void test_vars(void **state)
 {
     char names[] = "envXregionX", values[] = "test!eu!";
@@ -2827,6 +3275,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_response, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_response_bad, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_purge, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_store_marshal, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_store_unmarshal, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_store_deep_answer, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_store_ops, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_store_errors, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_store_bad_args, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_store_values, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_store_cancel, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_vars, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_missing_hook, test_setup, test_teardown),
     };

@@ -124,8 +124,8 @@ static void test_get_projection_errors(void **state)
            "Invalid ProjectionExpression");
     expect(s, "BatchGetItem", "{'RequestItems':{'users':{'Keys':[{'pk':{'S':'u2'}}],'ExpressionAttributeNames':{'#n':'name'}}}}",
            400, "ExpressionAttributeNames can only be specified when using expressions");
-    expect(s, "BatchGetItem", "{'RequestItems':{'users':{'Keys':[{'pk':{'S':'u2'}}],'AttributesToGet':['name']}}}", 400,
-           "AttributesToGet is not supported");
+    expect(s, "BatchGetItem", "{'RequestItems':{'users':{'Keys':[{'pk':{'S':'u2'}}],'AttributesToGet':['name']}}}", 200,
+           "{'Responses':{'users':[{'name':{'S':'Bob'}}]},'UnprocessedKeys':{}}");
 }
 
 static void test_get_unknown_table(void **state)
