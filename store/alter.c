@@ -1,6 +1,9 @@
 /*
  * store/alter.c: the operations that change a table after it is made: UpdateTable (global secondary indexes created,
- * updated, deleted; BillingMode and ProvisionedThroughput recorded) and UpdateTimeToLive / DescribeTimeToLive.
+ * updated, deleted; BillingMode, ProvisionedThroughput, StreamSpecification and TableClass recorded: there are no
+ * streams nor storage classes here, but clients such as Dynamoose read back what they set), UpdateTimeToLive /
+ * DescribeTimeToLive, and tags (TagResource, UntagResource, ListTagsOfResource; at most 50 per table, kept in the
+ * description's private member ST_DESC_TAGS).
  *
  * Both writes run on the writer like any other, in one nested transaction: a new index is created AND filled from the
  * table's items (st_backfill) before the answer, so it is ACTIVE at once (DynamoDB reports CREATING, then ACTIVE; a
@@ -157,6 +160,7 @@ static int update_run(store_t *s, MDB_txn *txn, st_job_t *j)
         else
             json_object_del(desc, "BillingModeSummary");
     }
+    st_apply_settings(desc, t->req, t->name);
     if (pt != NULL) {
         json_t *cur = json_object_get(desc, "ProvisionedThroughput");
         json_object_set(cur, "ReadCapacityUnits", json_object_get(pt, "ReadCapacityUnits"));
@@ -317,7 +321,8 @@ void st_update_table(store_t *s, json_t *req, store_done_cb done, void *data)
         }
         *(c ? &create : u ? &update : &del) = c ? c : u ? u : d;
     }
-    changes = json_array_size(updates) + (billing != NULL) + (pt != NULL);
+    changes = json_array_size(updates) + (billing != NULL) + (pt != NULL) + (json_object_get(req, "StreamSpecification") != NULL) +
+              (json_object_get(req, "TableClass") != NULL) + (json_object_get(req, "SSESpecification") != NULL);
     if (changes == 0) {
         st_invalid(&a, "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or "
                        "SSESpecification or ReplicaUpdates is required");
@@ -461,6 +466,178 @@ void st_describe_time_to_live(store_t *s, json_t *req, st_answer_t *a)
                 : json_pack("{s:s}", "TimeToLiveStatus", "DISABLED");
         st_answer_json(a, json_pack("{s:o}", "TimeToLiveDescription", d));
         st_schema_free(&sc);
+    }
+    st_read_end(txn);
+}
+
+/* ---- settings recorded, and tags ---- */
+
+void st_apply_settings(json_t *desc, const json_t *req, const char *table)
+{
+    json_t *ss = json_object_get(req, "StreamSpecification");
+    const char *tc = json_string_value(json_object_get(req, "TableClass"));
+    if (json_is_object(ss)) {
+        json_object_del(desc, "LatestStreamArn");
+        json_object_del(desc, "LatestStreamLabel");
+        if (json_is_true(json_object_get(ss, "StreamEnabled"))) {
+            char label[32], arn[600];
+            time_t now = time(NULL);
+            strftime(label, sizeof(label), "%Y-%m-%dT%H:%M:%S.000", gmtime(&now));
+            snprintf(arn, sizeof(arn), "arn:aws:dynamodb:local:000000000000:table/%s/stream/%s", table, label);
+            json_object_set_new(desc, "StreamSpecification", json_deep_copy(ss));
+            json_object_set_new(desc, "LatestStreamLabel", json_string(label));
+            json_object_set_new(desc, "LatestStreamArn", json_string(arn));
+        } else {
+            json_object_del(desc, "StreamSpecification");
+        }
+    }
+    if (tc != NULL)
+        json_object_set_new(desc, "TableClassSummary", json_pack("{s:s}", "TableClass", tc));
+}
+
+/* The table an ARN names ("arn:...:table/NAME"), into buf (256 bytes); NULL when it names none. */
+static const char *arn_table(const char *arn, char *buf)
+{
+    const char *t = arn != NULL ? strstr(arn, ":table/") : NULL;
+    if (t == NULL || strchr(t + 7, '/') != NULL || strlen(t + 7) < 3 || strlen(t + 7) > 255)
+        return NULL;
+    return strcpy(buf, t + 7);
+}
+
+typedef struct tag_job {
+    alter_job_t base;
+    int untag;
+} tag_job_t;
+
+static int tag_run(store_t *s, MDB_txn *txn, st_job_t *j)
+{
+    tag_job_t *t = (tag_job_t *)j;
+    st_schema_t sc;
+    MDB_dbi dbi;
+    json_t *desc, *tags, *e;
+    size_t i;
+    int rc;
+
+    if (st_open_table(s, txn, t->base.name, &sc, &dbi, &j->ans) != 0)
+        return 0;
+    desc = json_deep_copy(sc.desc);
+    st_schema_free(&sc);
+    if (desc == NULL || ((tags = json_object_get(desc, ST_DESC_TAGS)) == NULL &&
+                         json_object_set_new(desc, ST_DESC_TAGS, tags = json_object()) != 0)) {
+        json_decref(desc);
+        st_answer_error(&j->ans, 500, T_INTERNAL, "out of memory");
+        return 0;
+    }
+    json_array_foreach(json_object_get(t->base.req, t->untag ? "TagKeys" : "Tags"), i, e)
+    {
+        if (t->untag)
+            json_object_del(tags, json_string_value(e));
+        else
+            json_object_set(tags, json_string_value(json_object_get(e, "Key")), json_object_get(e, "Value"));
+    }
+    if (json_object_size(tags) > 50) {
+        json_decref(desc);
+        st_answer_error(&j->ans, 400, T_LIMIT, "The number of tags exceeds the limit of 50 per resource");
+        return 0;
+    }
+    rc = desc_put(s, txn, t->base.name, desc);
+    json_decref(desc);
+    if (rc != 0) {
+        st_internal(&j->ans, rc);
+        return 0;
+    }
+    st_answer_text(&j->ans, "{}", 2);
+    return 1;
+}
+
+/* TagResource / UntagResource: checks, then a job. */
+static void tag_op(store_t *s, json_t *req, int untag, store_done_cb done, void *data)
+{
+    st_answer_t a = {0};
+    const char *arn;
+    char name[256];
+    json_t *list = json_object_get(req, untag ? "TagKeys" : "Tags"), *e;
+    size_t i;
+
+    if (st_get_string(req, "ResourceArn", &arn, &a) != 0)
+        goto answer;
+    if (arn == NULL || arn_table(arn, name) == NULL) {
+        st_invalid(&a, "Invalid TableArn: Invalid ResourceArn provided as input %s", arn != NULL ? arn : "null");
+        goto answer;
+    }
+    if (!json_is_array(list) || json_array_size(list) == 0) {
+        st_invalid(&a, "1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null",
+                   untag ? "tagKeys" : "tags");
+        goto answer;
+    }
+    json_array_foreach(list, i, e)
+    {
+        const char *k = json_string_value(untag ? e : json_object_get(e, "Key"));
+        const char *v = untag ? "" : json_string_value(json_object_get(e, "Value"));
+        if (k == NULL || strlen(k) < 1 || strlen(k) > 128 || v == NULL || strlen(v) > 256) {
+            st_invalid(&a, "One or more parameter values were invalid: a tag needs a Key of 1..128 characters and a Value of at "
+                           "most 256");
+            goto answer;
+        }
+    }
+    tag_job_t *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        st_answer_error(&a, 500, T_INTERNAL, "out of memory");
+        goto answer;
+    }
+    snprintf(t->base.name, sizeof(t->base.name), "%s", name);
+    t->base.req = json_incref(req);
+    t->untag = untag;
+    t->base.base.run = tag_run;
+    t->base.base.free = alter_job_free;
+    t->base.base.done = done;
+    t->base.base.data = data;
+    st_enqueue(s, &t->base.base);
+    return;
+answer:
+    done(data, a.status, a.body, a.len);
+}
+
+void st_tag_resource(store_t *s, json_t *req, store_done_cb done, void *data)
+{
+    tag_op(s, req, 0, done, data);
+}
+
+void st_untag_resource(store_t *s, json_t *req, store_done_cb done, void *data)
+{
+    tag_op(s, req, 1, done, data);
+}
+
+void st_list_tags_of_resource(store_t *s, json_t *req, st_answer_t *a)
+{
+    const char *arn;
+    char name[256];
+    st_schema_t sc;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    int rc;
+
+    if (st_get_string(req, "ResourceArn", &arn, a) != 0)
+        return;
+    if (arn == NULL || arn_table(arn, name) == NULL) {
+        st_invalid(a, "Invalid TableArn: Invalid ResourceArn provided as input %s", arn != NULL ? arn : "null");
+        return;
+    }
+    if ((rc = st_read_begin(s, &txn)) != 0) {
+        st_internal(a, rc);
+        return;
+    }
+    if (st_open_table(s, txn, name, &sc, &dbi, a) == 0) {
+        json_t *tags = json_array(), *v;
+        const char *k;
+        json_object_foreach(json_object_get(sc.desc, ST_DESC_TAGS), k, v)
+            json_array_append_new(tags, json_pack("{s:s, s:O}", "Key", k, "Value", v));
+        st_answer_json(a, json_pack("{s:o}", "Tags", tags));
+        st_schema_free(&sc);
+    } else {
+        free(a->body);
+        *a = (st_answer_t){0};
+        st_answer_error(a, 400, T_NOT_FOUND, "Requested resource not found: ResourcArn: %s not found", arn);
     }
     st_read_end(txn);
 }

@@ -148,6 +148,12 @@ typedef struct st_schema {
 /* The private member of a stored description holding the TTL specification ({"AttributeName", "Enabled"}); not shown
  * by DescribeTable. */
 #define ST_DESC_TTL "EdgeTimeToLive"
+/* The private member holding the table's tags ({"Key": "Value"}), shown by ListTagsOfResource only. */
+#define ST_DESC_TAGS "EdgeTags"
+/* What CreateTable and UpdateTable record of the settings that change nothing here (streams, the table class, SSE):
+ * st_apply_settings copies StreamSpecification (with LatestStreamArn / LatestStreamLabel when enabled) and TableClass
+ * (as TableClassSummary) from req into desc. */
+void st_apply_settings(json_t *desc, const json_t *req, const char *table);
 
 /* table.c's helpers that alter.c (UpdateTable, TTL) shares: the type AttributeDefinitions give `name`
  * (STORE_T_NONE: none); DescribeTable's view of a description (a new object); TableName checked as DescribeTable does
@@ -257,6 +263,9 @@ void st_list_tables(store_t *s, json_t *req, st_answer_t *a);
 void st_update_table(store_t *s, json_t *req, store_done_cb done, void *data); /* alter.c */
 void st_update_time_to_live(store_t *s, json_t *req, store_done_cb done, void *data);
 void st_describe_time_to_live(store_t *s, json_t *req, st_answer_t *a);
+void st_tag_resource(store_t *s, json_t *req, store_done_cb done, void *data);
+void st_untag_resource(store_t *s, json_t *req, store_done_cb done, void *data);
+void st_list_tags_of_resource(store_t *s, json_t *req, st_answer_t *a);
 void st_put_item(store_t *s, json_t *req, store_done_cb done, void *data);
 void st_delete_item(store_t *s, json_t *req, store_done_cb done, void *data);
 void st_update_item(store_t *s, json_t *req, store_done_cb done, void *data);

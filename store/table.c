@@ -182,6 +182,7 @@ json_t *st_describe(store_t *s, MDB_txn *txn, const char *name, json_t *desc, co
     st_counters_get(s, txn, name, &count, &bytes);
     if (o != NULL) {
         json_object_del(o, ST_DESC_TTL);
+        json_object_del(o, ST_DESC_TAGS);
         json_object_set_new(o, "TableStatus", json_string(status));
         json_object_set_new(o, "ItemCount", json_integer((json_int_t)count));
         json_object_set_new(o, "TableSizeBytes", json_integer((json_int_t)bytes));
@@ -545,6 +546,19 @@ static json_t *build_desc(json_t *req, const char *name, const char *billing, js
         out = json_array();
         json_array_foreach(l, i, ix) json_array_append_new(out, st_index_desc(ix, name, g));
         json_object_set_new(d, g ? "GlobalSecondaryIndexes" : "LocalSecondaryIndexes", out);
+    }
+    st_apply_settings(d, req, name);
+    json_t *tags = json_object_get(req, "Tags"), *tag;
+    size_t i;
+    if (json_array_size(tags) != 0) {
+        json_t *m = json_object();
+        json_array_foreach(tags, i, tag)
+        {
+            const char *k = json_string_value(json_object_get(tag, "Key")), *v = json_string_value(json_object_get(tag, "Value"));
+            if (k != NULL)
+                json_object_set_new(m, k, json_string(v != NULL ? v : ""));
+        }
+        json_object_set_new(d, ST_DESC_TAGS, m);
     }
     return d;
 }

@@ -11,10 +11,14 @@ import {
   DescribeTableCommand,
   GetItemCommand,
   ListTablesCommand,
+  ListTagsOfResourceCommand,
   PutItemCommand,
   ResourceInUseException,
   ResourceNotFoundException,
+  TagResourceCommand,
+  UntagResourceCommand,
   UpdateItemCommand,
+  UpdateTableCommand,
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { h1, killAll, startEdge, tempDir } from './lib.mjs';
@@ -127,6 +131,28 @@ describe('DynamoDB API (AWS SDK v3)', () => {
     assert.equal(res.status, 400);
     assert.equal(JSON.parse(res.body).__type, 'com.amazonaws.dynamodb.v20120810#ResourceNotFoundException');
     assert.equal(Number(res.headers['x-amz-crc32']), crc32(res.body));
+  });
+
+  test('tags: CreateTable Tags, TagResource, UntagResource, ListTagsOfResource; streams and table class recorded', async () => {
+    const arn = (await ddb.send(new DescribeTableCommand({ TableName: 'users' }))).Table.TableArn;
+    await ddb.send(new TagResourceCommand({ ResourceArn: arn, Tags: [{ Key: 'team', Value: 'edge' }, { Key: 'env', Value: 'test' }] }));
+    await ddb.send(new UntagResourceCommand({ ResourceArn: arn, TagKeys: ['env'] }));
+    const tags = await ddb.send(new ListTagsOfResourceCommand({ ResourceArn: arn }));
+    assert.deepEqual(tags.Tags, [{ Key: 'team', Value: 'edge' }]);
+    await assert.rejects(
+      ddb.send(new ListTagsOfResourceCommand({ ResourceArn: arn.replace('/users', '/nope') })),
+      ResourceNotFoundException,
+    );
+    const upd = await ddb.send(new UpdateTableCommand({
+      TableName: 'users',
+      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' },
+      TableClass: 'STANDARD_INFREQUENT_ACCESS',
+    }));
+    assert.deepEqual(upd.TableDescription.StreamSpecification, { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' });
+    assert.equal(upd.TableDescription.TableClassSummary.TableClass, 'STANDARD_INFREQUENT_ACCESS');
+    const d = (await ddb.send(new DescribeTableCommand({ TableName: 'users' }))).Table;
+    assert.match(d.LatestStreamArn, /table\/users\/stream\//);
+    assert.equal(d.EdgeTags, undefined); // private members stay private
   });
 
   test('acknowledged writes survive a restart; DeleteTable', async () => {
