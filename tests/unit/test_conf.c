@@ -1138,6 +1138,60 @@ static void test_store(void **state)
 }
 
 /* origin: { store: rest } and its tables allowlist. */
+static void test_store_rules_and_keys(void **state)
+{
+    conf_t *conf;
+
+    (void)state;
+    conf = load_ok(LISTEN "store:\n"
+                          "  access_keys:\n"
+                          "    - { id: AKID1, secret: \"s/e+c\" }\n"
+                          "  tables:\n"
+                          "    users:\n"
+                          "      attributes:\n"
+                          "        email: { type: S, required: true, pattern: \"^[^@]+@[^@]+$\" }\n"
+                          "        age: { type: N, min: 0, max: 1.5E2 }\n"
+                          "        role: { type: S, enum: [admin, user] }\n"
+                          "        tags: { max_length: 3 }\n" HOSTS);
+    assert_int_equal(conf->store.naccess_keys, 1);
+    assert_string_equal(conf->store.access_keys[0].id, "AKID1");
+    assert_string_equal(conf->store.access_keys[0].secret, "s/e+c");
+    assert_int_equal(conf->store.ntables, 1);
+    const conf_store_table_t *t = &conf->store.tables[0];
+    assert_string_equal(t->name, "users");
+    assert_int_equal(t->nattrs, 4);
+    assert_string_equal(t->attrs[0].name, "email");
+    assert_true(t->attrs[0].required);
+    assert_string_equal(t->attrs[0].pattern, "^[^@]+@[^@]+$");
+    assert_int_equal(t->attrs[0].min_length, -1);
+    assert_string_equal(t->attrs[1].min, "0");
+    assert_string_equal(t->attrs[1].max, "1.5E2");
+    assert_int_equal(t->attrs[2].nenums, 2);
+    assert_string_equal(t->attrs[2].enums[1], "user");
+    assert_null(t->attrs[3].type);
+    assert_int_equal(t->attrs[3].max_length, 3);
+    conf_free(conf);
+
+#define RULE(r) LISTEN "store:\n  tables:\n    users:\n      attributes:\n        a: " r "\n" HOSTS
+    check_error(RULE("{ type: Q }"),
+                "t.yaml:7: store.tables.\"users\".attributes.a.type: expected one of S, N, B, BOOL, NULL, L, M, SS, NS, BS");
+    check_error(RULE("{ type: S, min: 1 }"), "t.yaml:7: store.tables.\"users\".attributes.a.min: needs type: N");
+    check_error(RULE("{ type: N, max: ten }"), "t.yaml:7: store.tables.\"users\".attributes.a.max: expected a number");
+    check_error(RULE("{ type: S, pattern: \"([a-\" }"),
+                "t.yaml:7: store.tables.\"users\".attributes.a.pattern: bad regular expression: Unmatched [, [^, [:, [., or [=");
+    check_error(RULE("{ type: BOOL, enum: [a] }"), "t.yaml:7: store.tables.\"users\".attributes.a.enum: needs type: S or N");
+    check_error(RULE("{ type: N, min_length: 1 }"),
+                "t.yaml:7: store.tables.\"users\".attributes.a.min_length: is for strings, binaries, lists, maps and sets");
+    check_error(RULE("{ type: S, colour: red }"), "t.yaml:7: store.tables.\"users\".attributes.a.colour: unknown key");
+#undef RULE
+    check_error(LISTEN "store:\n  tables:\n    ab:\n      attributes: {}\n" HOSTS,
+                "t.yaml:5: store.tables.\"ab\": bad table name (3 to 255 letters, digits, '_', '.' or '-')");
+    check_error(LISTEN "store:\n  access_keys:\n    - { id: \"AK-1\", secret: x }\n" HOSTS,
+                "t.yaml:5: store.access_keys[0].id: an access key id has letters and digits only");
+    check_error(LISTEN "store:\n  access_keys:\n    - { id: AK1 }\n" HOSTS,
+                "t.yaml:5: store.access_keys[0]: id and secret are required");
+}
+
 static void test_store_rest(void **state)
 {
     conf_t *conf;
@@ -1914,25 +1968,45 @@ static void test_err_plans_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_duration),       cmocka_unit_test(test_size),
-        cmocka_unit_test(test_method_bit),     cmocka_unit_test(test_example_conf),
-        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_top_level_values),
-        cmocka_unit_test(test_tls_forms),      cmocka_unit_test(test_origins),
-        cmocka_unit_test(test_routes),         cmocka_unit_test(test_hosts),
-        cmocka_unit_test(test_basedir),        cmocka_unit_test(test_files),
-        cmocka_unit_test(test_err_yaml),       cmocka_unit_test(test_err_top),
-        cmocka_unit_test(test_err_limits),     cmocka_unit_test(test_err_listen),
-        cmocka_unit_test(test_err_hosts),      cmocka_unit_test(test_err_route),
-        cmocka_unit_test(test_err_origin),     cmocka_unit_test(test_lua),
-        cmocka_unit_test(test_err_url),        cmocka_unit_test(test_err_headers),
-        cmocka_unit_test(test_err_patterns),   cmocka_unit_test(test_cache),
-        cmocka_unit_test(test_err_cache),      cmocka_unit_test(test_rate),
-        cmocka_unit_test(test_quota),          cmocka_unit_test(test_auth),
-        cmocka_unit_test(test_err_auth),       cmocka_unit_test(test_throttle),
-        cmocka_unit_test(test_err_throttle),   cmocka_unit_test(test_cors),
-        cmocka_unit_test(test_err_cors),       cmocka_unit_test(test_plans_keys),
-        cmocka_unit_test(test_err_plans_keys), cmocka_unit_test(test_hooks),
-        cmocka_unit_test(test_store),          cmocka_unit_test(test_store_rest),
+        cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_size),
+        cmocka_unit_test(test_method_bit),
+        cmocka_unit_test(test_example_conf),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_top_level_values),
+        cmocka_unit_test(test_tls_forms),
+        cmocka_unit_test(test_origins),
+        cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_hosts),
+        cmocka_unit_test(test_basedir),
+        cmocka_unit_test(test_files),
+        cmocka_unit_test(test_err_yaml),
+        cmocka_unit_test(test_err_top),
+        cmocka_unit_test(test_err_limits),
+        cmocka_unit_test(test_err_listen),
+        cmocka_unit_test(test_err_hosts),
+        cmocka_unit_test(test_err_route),
+        cmocka_unit_test(test_err_origin),
+        cmocka_unit_test(test_lua),
+        cmocka_unit_test(test_err_url),
+        cmocka_unit_test(test_err_headers),
+        cmocka_unit_test(test_err_patterns),
+        cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_err_cache),
+        cmocka_unit_test(test_rate),
+        cmocka_unit_test(test_quota),
+        cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_err_auth),
+        cmocka_unit_test(test_throttle),
+        cmocka_unit_test(test_err_throttle),
+        cmocka_unit_test(test_cors),
+        cmocka_unit_test(test_err_cors),
+        cmocka_unit_test(test_plans_keys),
+        cmocka_unit_test(test_err_plans_keys),
+        cmocka_unit_test(test_hooks),
+        cmocka_unit_test(test_store),
+        cmocka_unit_test(test_store_rest),
+        cmocka_unit_test(test_store_rules_and_keys),
         cmocka_unit_test(test_err_hooks),
     };
 
