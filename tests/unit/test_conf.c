@@ -319,7 +319,9 @@ static void test_example_conf(void **state)
 
     assert_int_equal(conf->nhosts, 1);
     assert_string_equal(conf->hosts[0].name, "*");
-    assert_int_equal(conf->hosts[0].nroutes, 6);
+    assert_int_equal(conf->hosts[0].nroutes, 7);
+    assert_int_equal(conf->store.ntables, 1);
+    assert_string_equal(conf->store.tables[0].attrs[0].name, "email");
 
     r = &conf->hosts[0].routes[0];
     assert_string_equal(r->path, "/");
