@@ -173,6 +173,12 @@ MDB_val st_meta_key(char *buf, char kind, const char *name);
 int st_counters_get(store_t *s, MDB_txn *txn, const char *name, uint64_t *count, uint64_t *bytes);
 int st_counters_add(store_t *s, MDB_txn *txn, const char *name, int64_t dcount, int64_t dbytes);
 
+/* ---- ConsumedCapacity (capacity.c) ---- */
+
+/* When req asks for ReturnConsumedCapacity TOTAL or INDEXES: replaces *done / *data by a wrapper that adds
+ * ConsumedCapacity to a 200 answer (it holds a reference to req) and returns 1; else 0, and nothing changes. */
+int st_capacity_wrap(const char *op, json_t *req, store_done_cb *done, void **data);
+
 /* ---- schema validation (schema.c) ---- */
 
 typedef struct st_rule st_rule_t;

@@ -1005,6 +1005,7 @@ void store_call(store_t *s, const char *op, const char *body, size_t len, store_
         json_decref(req);
         goto answer;
     }
+    st_capacity_wrap(o->name, req, &done, &data);
     if (o->kind == OP_WRITE) {
         o->write(s, req, done, data); /* answers, now (a rejected request) or from the writer */
         json_decref(req);

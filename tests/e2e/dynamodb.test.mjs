@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
+  BatchWriteItemCommand,
   ConditionalCheckFailedException,
   CreateTableCommand,
   DeleteItemCommand,
@@ -153,6 +154,24 @@ describe('DynamoDB API (AWS SDK v3)', () => {
     const d = (await ddb.send(new DescribeTableCommand({ TableName: 'users' }))).Table;
     assert.match(d.LatestStreamArn, /table\/users\/stream\//);
     assert.equal(d.EdgeTags, undefined); // private members stay private
+  });
+
+  test('ConsumedCapacity when asked: units by size, half for eventually consistent reads, per table for batches', async () => {
+    const big = 'x'.repeat(5000);
+    const put = await ddb.send(new PutItemCommand({ TableName: 'users', Item: { id: { S: 'cap' }, v: { S: big } }, ReturnConsumedCapacity: 'TOTAL' }));
+    assert.deepEqual(put.ConsumedCapacity, { TableName: 'users', CapacityUnits: 5, WriteCapacityUnits: 5 });
+    const get = await ddb.send(new GetItemCommand({ TableName: 'users', Key: { id: { S: 'cap' } }, ReturnConsumedCapacity: 'INDEXES' }));
+    assert.equal(get.ConsumedCapacity.CapacityUnits, 1); // 5 KB: two 4 KB units, halved
+    assert.equal(get.ConsumedCapacity.Table.CapacityUnits, 1);
+    const strong = await ddb.send(new GetItemCommand({ TableName: 'users', Key: { id: { S: 'cap' } }, ConsistentRead: true, ReturnConsumedCapacity: 'TOTAL' }));
+    assert.equal(strong.ConsumedCapacity.CapacityUnits, 2);
+    const none = await ddb.send(new GetItemCommand({ TableName: 'users', Key: { id: { S: 'cap' } } }));
+    assert.equal(none.ConsumedCapacity, undefined);
+    const bw = await ddb.send(new BatchWriteItemCommand({
+      RequestItems: { users: [{ PutRequest: { Item: { id: { S: 'cap2' } } } }, { DeleteRequest: { Key: { id: { S: 'cap' } } } }] },
+      ReturnConsumedCapacity: 'TOTAL',
+    }));
+    assert.deepEqual(bw.ConsumedCapacity, [{ TableName: 'users', CapacityUnits: 2, WriteCapacityUnits: 2 }]);
   });
 
   test('acknowledged writes survive a restart; DeleteTable', async () => {
