@@ -11,8 +11,8 @@
  * transaction: a job that fails its condition changes neither the item nor the counts.
  *
  * The legacy parameters (Expected, ConditionalOperator, AttributeUpdates, AttributesToGet) arrive rewritten into
- * expressions (store/legacy.c). ReturnConsumedCapacity and ReturnItemCollectionMetrics are accepted and ignored. Every write goes
- * through st_item_write (store/write.c): indexes, TTL and counters follow the item.
+ * expressions (store/legacy.c). ReturnItemCollectionMetrics is accepted and ignored (ConsumedCapacity: capacity.c). Every write
+ * goes through st_item_write (store/write.c): indexes, TTL and counters follow the item.
  */
 #include <errno.h>
 #include <stdio.h>

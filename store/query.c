@@ -20,7 +20,7 @@
  * how ExclusiveStartKey (the table's key and the index's) finds its place among items sharing an index key.
  *
  * The legacy parameters (KeyConditions, QueryFilter, ScanFilter, ConditionalOperator, AttributesToGet) arrive rewritten
- * into expressions (store/legacy.c). ConsistentRead (but on a global index) and ReturnConsumedCapacity are accepted
+ * into expressions (store/legacy.c). ConsistentRead (but on a global index) is accepted
  * (every read sees the last commit).
  */
 #include <errno.h>
@@ -639,14 +639,19 @@ static void run(store_t *s, rd_t *r, st_answer_t *a)
         }
     }
     int64_t now = (int64_t)time(NULL);
-    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, r->forward ? MDB_NEXT : MDB_PREV)) {
+    /* a skip decided on the index key alone skips every entry of that key at once (MDB_NEXT_NODUP / MDB_PREV_NODUP) */
+    MDB_cursor_op step = r->forward ? MDB_NEXT : MDB_PREV, next = step;
+    MDB_cursor_op skip_key = ix == NULL ? step : r->forward ? MDB_NEXT_NODUP : MDB_PREV_NODUP;
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, next)) {
+        next = step;
         if (r->forward ? above_hi(hi, &k) : below_lo(lo, &k))
             break; /* past the end */
-        if (r->forward ? below_lo(lo, &k) : above_hi(hi, &k))
-            continue; /* not yet at the start */
-        if (ix != NULL && r->esk != NULL && !past_esk(r->forward, &k, &v, esk, eskd))
+        if ((r->forward ? below_lo(lo, &k) : above_hi(hi, &k)) ||
+            (r->total > 0 && segment_hash(k.mv_data, pk_part(k.mv_data, k.mv_size)) % (uint64_t)r->total != (uint64_t)r->segment)) {
+            next = skip_key; /* not yet at the start, or another segment's */
             continue;
-        if (r->total > 0 && segment_hash(k.mv_data, pk_part(k.mv_data, k.mv_size)) % (uint64_t)r->total != (uint64_t)r->segment)
+        }
+        if (ix != NULL && r->esk != NULL && !past_esk(r->forward, &k, &v, esk, eskd))
             continue;
         MDB_val text = v;
         if (ix != NULL && (rc = mdb_get(txn, dbi, &v, &text)) != 0) {
