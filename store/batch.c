@@ -10,8 +10,8 @@
  * of item keys contains duplicates"). Nothing is written unless every request of the batch passed every check.
  *
  * AttributesToGet arrives rewritten into a ProjectionExpression (store/legacy.c). Not implemented: UnprocessedKeys /
- * UnprocessedItems are always empty (nothing is throttled); ReturnItemCollectionMetrics is (ConsumedCapacity: capacity.c)
- * accepted and ignored; ConsistentRead is accepted either way (every read sees the last commit).
+ * UnprocessedItems are always empty (nothing is throttled); ReturnItemCollectionMetrics is accepted and
+ * ignored (ConsumedCapacity: capacity.c); ConsistentRead is accepted either way (every read sees the last commit).
  */
 #include <errno.h>
 #include <stdio.h>
