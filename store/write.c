@@ -209,14 +209,14 @@ static long reap_table(store_t *s, MDB_txn *txn, const char *name, size_t max, i
     }
     if (sc.ttl == NULL)
         goto out;
-    /* collect first (the deletes change the database under a cursor), then delete */
-    size_t n = 0;
-    struct {
+    /* collect first (the deletes change the database under a cursor), then delete; the array grows as needed (most
+     * passes find nothing) */
+    size_t n = 0, cap = 0;
+    struct reap_key {
         size_t len;
         uint8_t buf[512];
-    } *keys = calloc(max, sizeof(*keys));
-    if (keys == NULL || (rc = mdb_cursor_open(txn, sc.ttl_dbi, &c)) != 0) {
-        free(keys);
+    } *keys = NULL;
+    if ((rc = mdb_cursor_open(txn, sc.ttl_dbi, &c)) != 0) {
         done = -1;
         goto out;
     }
@@ -228,6 +228,12 @@ static long reap_table(store_t *s, MDB_txn *txn, const char *name, size_t max, i
             e = e << 8 | ((uint8_t *)k.mv_data)[i];
         if (e > (uint64_t)now)
             break;
+        if (n == cap) {
+            struct reap_key *more = realloc(keys, (cap = cap != 0 ? cap * 2 : 16) * sizeof(*keys));
+            if (more == NULL)
+                break; /* reap what was collected */
+            keys = more;
+        }
         if (v.mv_size <= sizeof(keys[0].buf)) {
             memcpy(keys[n].buf, v.mv_data, v.mv_size);
             keys[n++].len = v.mv_size;

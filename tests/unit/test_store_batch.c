@@ -288,7 +288,7 @@ static void test_write_mixed_and_overwrite(void **state)
         s, "BatchWriteItem",
         "{'RequestItems':{'users':[{'PutRequest':{'Item':{'pk':{'S':'u2'},'name':{'S':'Robert'}}}},{'DeleteRequest':{'Key':{'pk':{"
         "'S':'u3'}}}}]},'ReturnConsumedCapacity':'TOTAL','ReturnItemCollectionMetrics':'SIZE'}",
-        200, "{'UnprocessedItems':{}}");
+        200, "{'UnprocessedItems':{},'ConsumedCapacity':[{'TableName':'users','CapacityUnits':2.0,'WriteCapacityUnits':2.0}]}");
     /* a put replaces the whole item */
     expect_exact(s, "GetItem", "{'TableName':'users','Key':{'pk':{'S':'u2'}}}", 200,
                  "{'Item':{'pk':{'S':'u2'},'name':{'S':'Robert'}}}");
