@@ -20,6 +20,7 @@ import {
   UntagResourceCommand,
   UpdateItemCommand,
   UpdateTableCommand,
+  paginateListTables,
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { h1, killAll, startEdge, tempDir } from './lib.mjs';
@@ -154,6 +155,48 @@ describe('DynamoDB API (AWS SDK v3)', () => {
     const d = (await ddb.send(new DescribeTableCommand({ TableName: 'users' }))).Table;
     assert.match(d.LatestStreamArn, /table\/users\/stream\//);
     assert.equal(d.EdgeTags, undefined); // private members stay private
+  });
+
+  test('the 400 KB item limit, counted in UTF-8 bytes with attribute names', async () => {
+    // id (2) + "big" (3) + v (1) + 204797 two-byte characters (409594) = 409600 bytes: exactly 400 KB
+    const fits = 'é'.repeat(204797);
+    await ddb.send(new PutItemCommand({ TableName: 'users', Item: { id: { S: 'big' }, v: { S: fits } } }));
+    const got = await ddb.send(new GetItemCommand({ TableName: 'users', Key: { id: { S: 'big' } } }));
+    assert.equal(got.Item.v.S.length, 204797);
+    await assert.rejects(
+      ddb.send(new PutItemCommand({ TableName: 'users', Item: { id: { S: 'big' }, v: { S: fits + 'a' } } })),
+      (e) => e.name === 'ValidationException' && /Item size has exceeded the maximum allowed size/.test(e.message),
+    );
+    // an update that would grow it past the limit is refused too, and leaves it as it was
+    await assert.rejects(
+      ddb.send(new UpdateItemCommand({ TableName: 'users', Key: { id: { S: 'big' } }, UpdateExpression: 'SET w = :w', ExpressionAttributeValues: { ':w': { S: 'x' } } })),
+      (e) => e.name === 'ValidationException' && /exceeded the maximum allowed size/.test(e.message),
+    );
+    const again = await ddb.send(new GetItemCommand({ TableName: 'users', Key: { id: { S: 'big' } } }));
+    assert.equal(again.Item.w, undefined);
+    await ddb.send(new DeleteItemCommand({ TableName: 'users', Key: { id: { S: 'big' } } }));
+  });
+
+  test('ListTables pages with Limit and ExclusiveStartTableName (the SDK paginator)', async () => {
+    const names = ['pg_a1', 'pg_b2', 'pg_c3', 'pg_d4', 'pg_e5'];
+    for (const n of names) {
+      await ddb.send(new CreateTableCommand({
+        TableName: n, BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }], AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      }));
+    }
+    const seen = [];
+    let pages = 0;
+    for await (const page of paginateListTables({ client: ddb, pageSize: 2 }, {})) {
+      pages++;
+      assert.ok(page.TableNames.length <= 2);
+      seen.push(...page.TableNames);
+    }
+    const all = (await ddb.send(new ListTablesCommand({}))).TableNames;
+    assert.deepEqual(seen, all);
+    assert.ok(pages >= 3);
+    for (const n of names) assert.ok(seen.includes(n));
+    for (const n of names) await ddb.send(new DeleteTableCommand({ TableName: n }));
   });
 
   test('ConsumedCapacity when asked: units by size, half for eventually consistent reads, per table for batches', async () => {
