@@ -4,8 +4,8 @@
  *
  * The check is the one AWS documents ("Create a signed AWS API request"): the canonical request (method, the path
  * URI-encoded again, the sorted query, the signed headers lower-cased with trimmed values, the signed header names,
- * the payload's SHA-256, which an x-amz-content-sha256 header must match), the string to sign (AWS4-HMAC-SHA256, x-amz-date, the scope,
- * the canonical request's SHA-256), the signing key (HMAC-SHA256 chain of "AWS4" + secret, date, region, service,
+ * the payload's SHA-256, which an x-amz-content-sha256 header must match), the string to sign (AWS4-HMAC-SHA256, x-amz-date, the
+ * scope, the canonical request's SHA-256), the signing key (HMAC-SHA256 chain of "AWS4" + secret, date, region, service,
  * "aws4_request"), compared in constant time with the Signature. x-amz-date must be within 15 minutes of now, and the
  * scope's date must be its date. Errors as DynamoDB words them (their __type and message).
  */
@@ -31,8 +31,12 @@ typedef struct text {
     size_t len, cap;
 } text_t;
 
+#define TEXT_MAX ((size_t)1 << 31) /* no canonical request comes near: requests are at most 1 GiB */
+
 static void put(text_t *t, const char *s, size_t n)
 {
+    if (n >= TEXT_MAX || t->len >= TEXT_MAX)
+        h2o_fatal("sigv4: text too long"); /* cannot be (see TEXT_MAX); says so to the compiler too */
     if (t->len + n + 1 > t->cap) {
         size_t cap = (t->len + n + 1) * 2;
         char *p = h2o_mem_alloc_pool(t->pool, cap);
