@@ -165,6 +165,10 @@ int st_check_table_name_req(json_t *req, const char **name, st_answer_t *a);
 int st_check_indexes(json_t *req, json_t *defs, json_t *ks, const char *billing, st_answer_t *a);
 json_t *st_index_desc(const json_t *ix, const char *table, int global);
 
+/* A description's stored text v parsed (a new reference): on a reading thread, shared with the last reads of the same
+ * text (callers copy before they change it; see st_read_begin's per-thread cache). NULL when it does not parse. */
+json_t *st_desc_parse(store_t *s, const MDB_val *v);
+
 /* Reads and parses table `name`'s schema in txn. 0, MDB_NOTFOUND, or an LMDB error (or -1 for a damaged record). */
 int st_schema_load(store_t *s, MDB_txn *txn, const char *name, st_schema_t *out);
 void st_schema_free(st_schema_t *sc);

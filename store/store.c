@@ -791,11 +791,53 @@ void store_flush(store_t *s)
 
 /* ---- reads ---- */
 
+#define DESC_CACHE 8 /* parsed table descriptions kept per reading thread */
+
 typedef struct st_reader {
     store_t *s;
     MDB_txn *txn;
     struct st_reader *next;
+    /* the descriptions this thread parsed last, by their stored text: a read of a table whose description is the same
+     * text shares the parsed one (json_incref) instead of parsing it again (most of a GetItem's cost otherwise). Only
+     * this thread touches them. */
+    struct desc_cache {
+        char *text;
+        size_t len;
+        json_t *desc;
+    } cache[DESC_CACHE];
+    unsigned next_slot;
 } st_reader_t;
+
+static void reader_free(st_reader_t *r)
+{
+    mdb_txn_abort(r->txn);
+    for (int i = 0; i != DESC_CACHE; ++i) {
+        free(r->cache[i].text);
+        json_decref(r->cache[i].desc);
+    }
+    free(r);
+}
+
+json_t *st_desc_parse(store_t *s, const MDB_val *v)
+{
+    st_reader_t *r = s->reader_key_made ? pthread_getspecific(s->reader_key) : NULL;
+    json_t *desc;
+    char *text;
+
+    if (r == NULL) /* the writer, or a thread that has not read yet */
+        return json_loadb(v->mv_data, v->mv_size, 0, NULL);
+    for (int i = 0; i != DESC_CACHE; ++i)
+        if (r->cache[i].len == v->mv_size && memcmp(r->cache[i].text, v->mv_data, v->mv_size) == 0)
+            return json_incref(r->cache[i].desc);
+    if ((desc = json_loadb(v->mv_data, v->mv_size, 0, NULL)) == NULL || (text = malloc(v->mv_size)) == NULL)
+        return desc;
+    struct desc_cache *c = &r->cache[r->next_slot++ % DESC_CACHE];
+    free(c->text);
+    json_decref(c->desc);
+    memcpy(text, v->mv_data, v->mv_size);
+    *c = (struct desc_cache){text, v->mv_size, json_incref(desc)};
+    return desc;
+}
 
 static void reader_unlink(st_reader_t *r)
 {
@@ -814,8 +856,7 @@ static void reader_gone(void *p)
     st_reader_t *r = p;
 
     reader_unlink(r);
-    mdb_txn_abort(r->txn);
-    free(r);
+    reader_free(r);
 }
 
 int st_read_begin(store_t *s, MDB_txn **txn)
@@ -929,8 +970,7 @@ void store_close(store_t *s)
         while (s->readers != NULL) {
             st_reader_t *r = s->readers;
             s->readers = r->next;
-            mdb_txn_abort(r->txn);
-            free(r);
+            reader_free(r);
         }
     }
     if (s->env != NULL)

@@ -114,7 +114,7 @@ int st_schema_load(store_t *s, MDB_txn *txn, const char *name, st_schema_t *out)
     memset(out, 0, sizeof(*out));
     if ((rc = mdb_get(txn, s->meta, &k, &v)) != 0)
         return rc;
-    json_t *desc = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+    json_t *desc = st_desc_parse(s, &v);
     if (desc == NULL)
         return -1;
     if (schema_of(desc, out) != 0) {
