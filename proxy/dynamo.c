@@ -40,7 +40,8 @@ typedef struct px_store_req {
     void *data;
 } px_store_req_t;
 
-static uint32_t crc_table[256];
+/* CRC-32 slicing by 8: table k gives the CRC of a byte followed by k zero bytes */
+static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
@@ -49,8 +50,11 @@ static void crc_init(void)
         uint32_t v = i;
         for (int k = 0; k != 8; ++k)
             v = v & 1 ? 0xedb88320u ^ (v >> 1) : v >> 1;
-        crc_table[i] = v;
+        crc_table[0][i] = v;
     }
+    for (uint32_t i = 0; i != 256; ++i)
+        for (int k = 1; k != 8; ++k)
+            crc_table[k][i] = (crc_table[k - 1][i] >> 8) ^ crc_table[0][crc_table[k - 1][i] & 0xff];
 }
 
 /* The CRC-32 (IEEE, as zlib's) that x-amz-crc32 carries. */
@@ -60,8 +64,15 @@ static uint32_t crc32_of(const void *data, size_t len)
     uint32_t c = 0xffffffffu;
 
     pthread_once(&crc_once, crc_init);
-    for (size_t i = 0; i != len; ++i)
-        c = crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+    for (; len >= 8; p += 8, len -= 8) {
+        uint32_t one = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+        uint32_t two = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+        c = crc_table[7][one & 0xff] ^ crc_table[6][(one >> 8) & 0xff] ^ crc_table[5][(one >> 16) & 0xff] ^
+            crc_table[4][one >> 24] ^ crc_table[3][two & 0xff] ^ crc_table[2][(two >> 8) & 0xff] ^
+            crc_table[1][(two >> 16) & 0xff] ^ crc_table[0][two >> 24];
+    }
+    for (; len != 0; ++p, --len)
+        c = crc_table[0][(c ^ *p) & 0xff] ^ (c >> 8);
     return c ^ 0xffffffffu;
 }
 
