@@ -483,11 +483,65 @@ static int past_esk(int forward, const MDB_val *k, const MDB_val *d, const bound
 }
 
 /* The walk's state: a page of items being collected. */
+/*
+ * The page being collected: the items' JSON texts, comma-separated, become the answer's Items as they are. When
+ * nothing has to be looked at in an item (no filter, no projection, no TTL, a table or an ALL index), the stored texts
+ * go in untouched and unparsed (walk_fast); the 1 MB page limit (on DynamoDB's item sizes) is then tracked by the
+ * texts' lengths, which are never below the sizes, and the sizes are computed (the texts parsed) only once the lengths
+ * pass 1 MB.
+ */
 typedef struct page {
-    json_t *items, *lek;
+    char *buf; /* the Items' elements */
+    size_t len, cap;
+    json_t *lek;
     long long count, scanned;
-    size_t bytes;
+    size_t bytes; /* DynamoDB's size of the items read, once exact */
+    int exact;    /* bytes is exact; else the sizes are at most `upper`, the texts' length */
+    size_t upper;
+    struct {
+        size_t off, len;
+    } * pos; /* the texts in buf, while not exact */
+    size_t npos, cappos;
 } page_t;
+
+/* Appends an item's text to the page. 0, or -1 (out of memory). */
+static int page_append(page_t *pg, const char *text, size_t len)
+{
+    if (pg->len + len + 1 > pg->cap) {
+        size_t cap = (pg->len + len + 1) * 2;
+        char *b = realloc(pg->buf, cap);
+        if (b == NULL)
+            return -1;
+        pg->buf = b, pg->cap = cap;
+    }
+    if (pg->len != 0)
+        pg->buf[pg->len++] = ',';
+    if (!pg->exact) {
+        if (pg->npos == pg->cappos) {
+            void *p = realloc(pg->pos, (pg->cappos = pg->cappos ? pg->cappos * 2 : 16) * sizeof(*pg->pos));
+            if (p == NULL)
+                return -1;
+            pg->pos = p;
+        }
+        pg->pos[pg->npos].off = pg->len, pg->pos[pg->npos++].len = len;
+    }
+    memcpy(pg->buf + pg->len, text, len);
+    pg->len += len;
+    return 0;
+}
+
+/* LastEvaluatedKey: the key attributes (the table's and the index's) of item. 0, or -1 (out of memory). */
+static int page_end(page_t *pg, const st_schema_t *sc, const st_index_t *ix, const json_t *item)
+{
+    const char *names[4];
+    size_t n = key_attrs(sc, ix, names);
+    if ((pg->lek = json_object()) == NULL)
+        return -1;
+    for (size_t i = 0; i != n; ++i)
+        if (json_object_get(item, names[i]) != NULL && json_object_set(pg->lek, names[i], json_object_get(item, names[i])) != 0)
+            return -1;
+    return 0;
+}
 
 /* Takes one item read (a new reference, consumed) into the page: filter, projections. 1 to go on, 0 when the page is
  * full (lek set), -1 answered. */
@@ -519,19 +573,18 @@ static int take(rd_t *r, const st_schema_t *sc, const st_index_t *ix, page_t *pg
         pg->count++;
         if (r->select != SEL_COUNT) {
             json_t *o = r->x.has_proj ? store_eval_project(&r->x.proj, seen) : json_incref(seen);
-            if (o == NULL || json_array_append_new(pg->items, o) != 0)
+            char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+            int failed = text == NULL || page_append(pg, text, strlen(text)) != 0;
+            free(text);
+            json_decref(o);
+            if (failed)
                 goto oom;
         }
     }
     if ((r->limit > 0 && pg->scanned >= r->limit) || pg->bytes > PAGE_MAX) {
         /* the page ends here: LastEvaluatedKey is this item's key (and its index key) */
-        const char *names[4];
-        size_t n = key_attrs(sc, ix, names);
-        if ((pg->lek = json_object()) == NULL)
+        if (page_end(pg, sc, ix, item) != 0)
             goto oom;
-        for (size_t i = 0; i != n; ++i)
-            if (json_object_get(item, names[i]) != NULL && json_object_set(pg->lek, names[i], json_object_get(item, names[i])) != 0)
-                goto oom;
         rc = 0;
     }
 out:
@@ -542,6 +595,80 @@ oom:
     st_answer_error(a, 500, T_INTERNAL, "out of memory");
     rc = -1;
     goto out;
+}
+
+/* The fast path's take: the stored text goes into the page as it is. 1 to go on, 0 when the page is full (lek set), -1
+ * answered. */
+static int take_text(rd_t *r, const st_schema_t *sc, const st_index_t *ix, page_t *pg, const MDB_val *text, st_answer_t *a)
+{
+    json_t *item = NULL;
+    int rc = 1;
+
+    pg->scanned++;
+    pg->count++;
+    if (page_append(pg, text->mv_data, text->mv_size) != 0)
+        goto oom;
+    if (!pg->exact && (pg->upper += text->mv_size) > PAGE_MAX) {
+        /* the texts pass 1 MB: the sizes may too; from now on they are counted exactly */
+        pg->exact = 1;
+        pg->bytes = 0;
+        for (size_t i = 0; i != pg->npos; ++i) {
+            json_t *it = json_loadb(pg->buf + pg->pos[i].off, pg->pos[i].len, 0, NULL);
+            if (it == NULL)
+                goto corrupt;
+            pg->bytes += store_item_size(it);
+            json_decref(it);
+        }
+    } else if (pg->exact) {
+        if ((item = json_loadb(text->mv_data, text->mv_size, 0, NULL)) == NULL)
+            goto corrupt;
+        pg->bytes += store_item_size(item);
+    }
+    if ((r->limit > 0 && pg->scanned >= r->limit) || (pg->exact && pg->bytes > PAGE_MAX)) {
+        if (item == NULL && (item = json_loadb(text->mv_data, text->mv_size, 0, NULL)) == NULL)
+            goto corrupt;
+        if (page_end(pg, sc, ix, item) != 0)
+            goto oom;
+        rc = 0;
+    }
+    json_decref(item);
+    return rc;
+oom:
+    json_decref(item);
+    st_answer_error(a, 500, T_INTERNAL, "out of memory");
+    return -1;
+corrupt:
+    st_internal(a, MDB_CORRUPTED);
+    return -1;
+}
+
+/* The answer: {"Count", "ScannedCount"[, "Items"][, "LastEvaluatedKey"]}, written from the page's texts. */
+static void page_answer(rd_t *r, page_t *pg, st_answer_t *a)
+{
+    char *lek = pg->lek != NULL ? json_dumps(pg->lek, JSON_COMPACT) : NULL, head[96];
+    int hlen = snprintf(head, sizeof(head), "{\"Count\":%lld,\"ScannedCount\":%lld", pg->count, pg->scanned);
+    size_t len = (size_t)hlen + (r->select != SEL_COUNT ? pg->len + 11 : 0) + (lek != NULL ? strlen(lek) + 20 : 0) + 2;
+    char *body = (pg->lek == NULL || lek != NULL) ? malloc(len) : NULL, *p = body;
+
+    if (body == NULL) {
+        free(lek);
+        st_answer_error(a, 500, T_INTERNAL, "out of memory");
+        return;
+    }
+    p += sprintf(p, "%s", head);
+    if (r->select != SEL_COUNT) {
+        p += sprintf(p, ",\"Items\":[");
+        if (pg->len != 0)
+            memcpy(p, pg->buf, pg->len), p += pg->len;
+        *p++ = ']';
+    }
+    if (lek != NULL)
+        p += sprintf(p, ",\"LastEvaluatedKey\":%s", lek);
+    *p++ = '}';
+    *p = '\0';
+    free(lek);
+    free(a->body);
+    *a = (st_answer_t){200, body, (size_t)(p - body)};
 }
 
 static void run(store_t *s, rd_t *r, st_answer_t *a)
@@ -558,8 +685,8 @@ static void run(store_t *s, rd_t *r, st_answer_t *a)
 
     lo = calloc(1, sizeof(*lo)), hi = calloc(1, sizeof(*hi)), esk = calloc(1, sizeof(*esk)), eskd = calloc(1, sizeof(*eskd));
     tmp = calloc(1, sizeof(*tmp));
-    pg.items = json_array();
-    if (lo == NULL || hi == NULL || esk == NULL || eskd == NULL || tmp == NULL || pg.items == NULL) {
+    pg.exact = 1; /* the slow path counts sizes exactly; the fast one starts from bounds */
+    if (lo == NULL || hi == NULL || esk == NULL || eskd == NULL || tmp == NULL) {
         st_answer_error(a, 500, T_INTERNAL, "out of memory");
         goto out;
     }
@@ -639,6 +766,10 @@ static void run(store_t *s, rd_t *r, st_answer_t *a)
         }
     }
     int64_t now = (int64_t)time(NULL);
+    /* the stored texts can be the answer's as they are (page_t) */
+    int fast = !r->x.has_filter && !r->x.has_proj && sc.ttl == NULL && r->select != SEL_COUNT &&
+               (ix == NULL || ix->proj == ST_PROJ_ALL || (!ix->global && r->select == SEL_ALL));
+    pg.exact = !fast;
     /* a skip decided on the index key alone skips every entry of that key at once (MDB_NEXT_NODUP / MDB_PREV_NODUP) */
     MDB_cursor_op step = r->forward ? MDB_NEXT : MDB_PREV, next = step;
     MDB_cursor_op skip_key = ix == NULL ? step : r->forward ? MDB_NEXT_NODUP : MDB_PREV_NODUP;
@@ -659,6 +790,14 @@ static void run(store_t *s, rd_t *r, st_answer_t *a)
                 continue; /* cannot be: an index entry is written with its item */
             break;
         }
+        if (fast) {
+            int t = take_text(r, &sc, ix, &pg, &text, a);
+            if (t < 0)
+                goto out;
+            if (t == 0)
+                break;
+            continue;
+        }
         json_t *item = json_loadb(text.mv_data, text.mv_size, 0, NULL);
         if (item == NULL) {
             st_internal(a, MDB_CORRUPTED);
@@ -678,14 +817,10 @@ static void run(store_t *s, rd_t *r, st_answer_t *a)
         st_internal(a, rc);
         goto out;
     }
-    json_t *o = json_pack("{s:I, s:I}", "Count", (json_int_t)pg.count, "ScannedCount", (json_int_t)pg.scanned);
-    if (o != NULL && r->select != SEL_COUNT)
-        json_object_set(o, "Items", pg.items);
-    if (o != NULL && pg.lek != NULL)
-        json_object_set(o, "LastEvaluatedKey", pg.lek);
-    st_answer_json(a, o); /* serialized before the items are dropped: projections share their values */
+    page_answer(r, &pg, a);
 out:
-    json_decref(pg.items);
+    free(pg.buf);
+    free(pg.pos);
     json_decref(pg.lek);
     if (cur != NULL)
         mdb_cursor_close(cur);
