@@ -251,24 +251,17 @@ out:
 }
 
 /* A list of objects (NULL when absent): 0, or -1 answered (SerializationException). */
-static int get_list(json_t *req, const char *name, json_t **out, st_answer_t *a)
+static int get_object_list(json_t *req, const char *name, json_t **out, st_answer_t *a)
 {
-    json_t *l = json_object_get(req, name), *e;
+    json_t *e;
     size_t i;
-    *out = NULL;
-    if (l == NULL || json_is_null(l))
-        return 0;
-    if (!json_is_array(l)) {
-        st_answer_error(a, 400, T_SERIALIZATION,
-                        json_is_object(l) ? "Start of structure or map found where not expected." : "Expected list or null");
+    if (st_get_list(req, name, out, a) != 0)
         return -1;
-    }
-    json_array_foreach(l, i, e) if (!json_is_object(e))
+    json_array_foreach(*out, i, e) if (!json_is_object(e))
     {
         st_answer_error(a, 400, T_SERIALIZATION, json_is_array(e) ? "Start of list found where not expected" : "Expected null");
         return -1;
     }
-    *out = l;
     return 0;
 }
 
@@ -282,9 +275,9 @@ void st_update_table(store_t *s, json_t *req, store_done_cb done, void *data)
     char at[96];
     size_t i, changes = 0;
 
-    if (st_check_table_name_req(req, &name, &a) != 0 || get_list(req, "AttributeDefinitions", &defs, &a) != 0 ||
-        get_list(req, "GlobalSecondaryIndexUpdates", &updates, &a) != 0 || st_get_string(req, "BillingMode", &billing, &a) != 0 ||
-        st_get_object(req, "ProvisionedThroughput", &pt, &a) != 0)
+    if (st_check_table_name_req(req, &name, &a) != 0 || get_object_list(req, "AttributeDefinitions", &defs, &a) != 0 ||
+        get_object_list(req, "GlobalSecondaryIndexUpdates", &updates, &a) != 0 ||
+        st_get_string(req, "BillingMode", &billing, &a) != 0 || st_get_object(req, "ProvisionedThroughput", &pt, &a) != 0)
         goto answer;
     json_array_foreach(defs, i, e)
     {

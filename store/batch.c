@@ -37,25 +37,6 @@ static void echo(const json_t *v, char *buf, size_t cap)
     free(text);
 }
 
-/* A list member (NULL when absent or null): 0, or -1 having answered the deserializer's SerializationException. */
-static int get_list(const json_t *obj, const char *name, json_t **out, st_answer_t *a)
-{
-    json_t *v = json_object_get(obj, name);
-    *out = NULL;
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (json_is_object(v)) {
-        st_answer_error(a, 400, T_SERIALIZATION, "Start of structure or map found where not expected.");
-        return -1;
-    }
-    if (!json_is_array(v)) {
-        st_answer_error(a, 400, T_SERIALIZATION, "Expected list or null");
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /* An item or key member's shape (a SerializationException), as item.c checks Item and Key. */
 static int check_shape(const json_t *obj, st_answer_t *a)
 {
@@ -142,7 +123,7 @@ static int get_check(json_t *req, get_table_t **out, size_t *nout, st_answer_t *
     /* shapes first */
     json_object_foreach(ri, name, spec)
     {
-        if (st_get_object(ri, name, &obj, a) != 0 || get_list(obj, "Keys", &keys, a) != 0)
+        if (st_get_object(ri, name, &obj, a) != 0 || st_get_list(obj, "Keys", &keys, a) != 0)
             return -1;
         json_array_foreach(keys, i, k)
         {
@@ -351,7 +332,7 @@ static int write_check(batch_job_t *bj, st_answer_t *a)
     /* shapes first */
     json_object_foreach(ri, name, list)
     {
-        if (get_list(ri, name, &l, a) != 0)
+        if (st_get_list(ri, name, &l, a) != 0)
             return -1;
         json_array_foreach(l, i, wr)
         {

@@ -78,10 +78,11 @@ int st_verr_answer(st_verrs_t *v, st_answer_t *a);
 
 /*
  * Members of the request: each returns 0 with *out set (NULL when absent or JSON null), or -1 having answered the
- * SerializationException DynamoDB's deserializer gives a member of the wrong JSON type.
+ * SerializationException DynamoDB's deserializer gives a member of the wrong JSON type (st_get_list: an array).
  */
 int st_get_string(const json_t *req, const char *name, const char **out, st_answer_t *a);
 int st_get_object(const json_t *req, const char *name, json_t **out, st_answer_t *a);
+int st_get_list(const json_t *req, const char *name, json_t **out, st_answer_t *a);
 int st_get_bool(const json_t *req, const char *name, int *out, st_answer_t *a);
 int st_get_long(const json_t *req, const char *name, json_t **out, st_answer_t *a);
 /* A TableName member checked as DynamoDB checks it (not null, 3..255 chars, [a-zA-Z0-9_.-]+), at `at`. */

@@ -220,18 +220,6 @@ static const char *value_ph(rw_t *r, json_t *v, char *ph)
 
 /* ---- 1. shapes ---- */
 
-/* A list member (NULL when absent or null): 0, or -1 having answered the deserializer's SerializationException. */
-static int get_list(const json_t *obj, const char *name, json_t **out, st_answer_t *a)
-{
-    json_t *v = member(obj, name);
-    *out = v;
-    if (v == NULL || json_is_array(v))
-        return 0;
-    st_answer_error(a, 400, T_SERIALIZATION,
-                    json_is_object(v) ? "Start of structure or map found where not expected." : "Expected list or null");
-    return -1;
-}
-
 static int value_shape(const json_t *v, st_answer_t *a)
 {
     char err[STORE_EXPR_ERR_MAX];
@@ -246,7 +234,7 @@ static int values_shape(const json_t *obj, const char *name, st_answer_t *a)
 {
     json_t *list, *v;
     size_t i;
-    if (get_list(obj, name, &list, a) != 0)
+    if (st_get_list(obj, name, &list, a) != 0)
         return -1;
     json_array_foreach(list, i, v)
     {
@@ -296,7 +284,7 @@ static int shapes(const rw_t *r)
             if (st_get_string(r->req, legacy_members[m], &s, r->a) != 0)
                 return -1;
         } else if (m == L_TO_GET) {
-            if (get_list(r->req, legacy_members[m], &list, r->a) != 0)
+            if (st_get_list(r->req, legacy_members[m], &list, r->a) != 0)
                 return -1;
             json_array_foreach(list, i, v)
             {

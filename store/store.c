@@ -140,6 +140,21 @@ int st_get_object(const json_t *req, const char *name, json_t **out, st_answer_t
     return 0;
 }
 
+int st_get_list(const json_t *req, const char *name, json_t **out, st_answer_t *a)
+{
+    json_t *v = json_object_get(req, name);
+    *out = NULL;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_array(v)) {
+        st_answer_error(a, 400, T_SERIALIZATION,
+                        json_is_object(v) ? "Start of structure or map found where not expected." : "Expected list or null");
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 int st_get_bool(const json_t *req, const char *name, int *out, st_answer_t *a)
 {
     json_t *v = json_object_get(req, name);

@@ -89,25 +89,6 @@ static void echo(const json_t *v, char *buf, size_t cap)
     free(text);
 }
 
-/* TransactItems (NULL when absent or null): 0, or -1 having answered the deserializer's SerializationException. */
-static int get_list(const json_t *obj, const char *name, json_t **out, st_answer_t *a)
-{
-    json_t *v = json_object_get(obj, name);
-    *out = NULL;
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (json_is_object(v)) {
-        st_answer_error(a, 400, T_SERIALIZATION, "Start of structure or map found where not expected.");
-        return -1;
-    }
-    if (!json_is_array(v)) {
-        st_answer_error(a, 400, T_SERIALIZATION, "Expected list or null");
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /*
  * Request-only checks of TransactItems (get: TransactGetItems' Get entries; else the write actions). 0 with *out (n
  * actions) set, or -1 answered.
@@ -126,7 +107,7 @@ static int check_items(json_t *req, int get, action_t **out, size_t *nout, st_an
     if (st_get_string(req, "ReturnConsumedCapacity", &rcc, a) != 0 ||
         (!get && (st_get_string(req, "ReturnItemCollectionMetrics", &ricm, a) != 0 ||
                   st_get_string(req, "ClientRequestToken", &token, a) != 0)) ||
-        get_list(req, "TransactItems", &list, a) != 0)
+        st_get_list(req, "TransactItems", &list, a) != 0)
         return -1;
     /* shapes first */
     json_array_foreach(list, i, entry)
