@@ -717,6 +717,38 @@ void px_dynamo_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t 
 /* Answers a request on an `origin: { store: rest }` route. */
 void px_rest_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin);
 
+/* rest_json.c: JSON for rest.c. Texts are built in a request's pool (px_rb_t: they move to a larger chunk when they
+ * grow; px_rb_done gives the text, which lives as long as the pool). The scanner reads JSON text exactly (numbers keep
+ * their text); iovecs it returns point into the text scanned. */
+#define PX_REST_MAX_DEPTH 40   /* JSON nesting accepted in bodies: above DynamoDB's 32, so the store says what is wrong */
+#define PX_REST_SKIP_DEPTH 256 /* JSON nesting walked in the store's answers (its form doubles the items' levels) */
+#define PX_TOK_IS(t, lit) ((t).len == sizeof(lit) - 1 && memcmp((t).base, lit, sizeof(lit) - 1) == 0)
+typedef struct px_rb {
+    h2o_mem_pool_t *pool;
+    char *p;
+    size_t len, cap;
+} px_rb_t;
+px_rb_t px_rb_new(h2o_req_t *req, size_t cap);
+char *px_rb_room(px_rb_t *b, size_t n); /* room for n more bytes at the end */
+void px_rb_add(px_rb_t *b, const char *s, size_t n);
+#define PX_RB_LIT(b, s) px_rb_add((b), (s), sizeof(s) - 1)
+void px_rb_iov(px_rb_t *b, h2o_iovec_t v);
+void px_rb_str(px_rb_t *b, const char *s, size_t n); /* s as a JSON string */
+h2o_iovec_t px_rb_done(px_rb_t *b);
+const char *px_js_num(const char *p, const char *end); /* a JSON number at p: past it, or NULL */
+int px_js_is_whole(h2o_iovec_t v, char first);         /* v is one JSON value starting with `first` ('{': an object) */
+typedef struct px_js_it {
+    const char *p, *end;
+} px_js_it_t;
+/* Walks an object's members (name set) or an array's elements (name NULL), from its '{' or '['; px_js_next: 1, or 0 at
+ * the end (or on what is not JSON). */
+px_js_it_t px_js_iter(h2o_iovec_t v);
+int px_js_next(px_js_it_t *it, h2o_iovec_t *name, h2o_iovec_t *val);
+h2o_iovec_t px_js_get(h2o_iovec_t obj, const char *name);         /* member `name` (ASCII) of an object; len 0: absent */
+h2o_iovec_t px_js_unquote(h2o_mem_pool_t *pool, h2o_iovec_t tok); /* a JSON string token's text, decoded */
+void px_to_ddb(px_rb_t *b, h2o_iovec_t v);                        /* a plain JSON value as an attribute value (numbers exact) */
+void px_to_plain_map(px_rb_t *b, h2o_iovec_t obj);                /* an item (a map of attribute values) as plain JSON */
+
 /* ---- lua.c: Lua runs driven on a thread's loop (edge.fetch, edge.purge, edge.store) ---- */
 
 typedef void (*px_lrun_cb)(void *data, hooks_status_t st);

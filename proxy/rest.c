@@ -42,15 +42,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <jansson.h>
 #include "proxy/internal.h"
 
-#define REST_MAX_DEPTH 40   /* JSON nesting accepted in bodies: above DynamoDB's 32, so the store says what is wrong */
-#define REST_SKIP_DEPTH 256 /* JSON nesting walked in the store's answers (its form doubles the items' levels) */
-#define REST_MAX_TAGS 16    /* ETags in one If-Match / If-None-Match */
+#define REST_MAX_TAGS 16 /* ETags in one If-Match / If-None-Match */
 #define REST_DEFAULT_LIMIT 100
 #define REST_MAX_LIMIT 1000
-#define TOK_IS(t, lit) ((t).len == sizeof(lit) - 1 && memcmp((t).base, lit, sizeof(lit) - 1) == 0)
 
 typedef enum { R_GET, R_PUT, R_PATCH, R_DELETE, R_LIST } rest_op_t;
 
@@ -135,379 +131,6 @@ static void send_json(h2o_req_t *req, int status, const char *reason, h2o_iovec_
     }
     h2o_start_response(req, &generator);
     h2o_send(req, &body, is_head || body.len == 0 ? 0 : 1, H2O_SEND_STATE_FINAL);
-}
-
-/* ---- text built in the request's pool ---- */
-
-typedef struct rb {
-    h2o_mem_pool_t *pool;
-    char *p;
-    size_t len, cap;
-} rb_t;
-
-static rb_t rb_new(h2o_req_t *req, size_t cap)
-{
-    return (rb_t){&req->pool, h2o_mem_alloc_pool(&req->pool, cap), 0, cap};
-}
-
-/* Room for n more bytes at the end (the text moves to a larger chunk of the pool when it must grow). */
-static char *rb_room(rb_t *b, size_t n)
-{
-    if (b->len + n > b->cap) {
-        size_t cap = (b->len + n) * 2;
-        char *p = h2o_mem_alloc_pool(b->pool, cap);
-        memcpy(p, b->p, b->len);
-        b->p = p;
-        b->cap = cap;
-    }
-    return b->p + b->len;
-}
-
-static void rb_add(rb_t *b, const char *s, size_t n)
-{
-    memcpy(rb_room(b, n), s, n);
-    b->len += n;
-}
-
-#define RB_LIT(b, s) rb_add((b), (s), sizeof(s) - 1)
-
-static void rb_iov(rb_t *b, h2o_iovec_t v)
-{
-    rb_add(b, v.base, v.len);
-}
-
-/* A JSON string token without its quotes (the store's numbers: "1.5" -> 1.5); any other token as it is. */
-static void rb_unquoted(rb_t *b, h2o_iovec_t v)
-{
-    if (v.len >= 2 && v.base[0] == '"')
-        rb_add(b, v.base + 1, v.len - 2);
-    else
-        rb_iov(b, v);
-}
-
-static h2o_iovec_t rb_done(rb_t *b)
-{
-    return h2o_iovec_init(b->p, b->len);
-}
-
-/* s as a JSON string (bytes >= 0x80 as they are: the store checks UTF-8). */
-static void rb_str(rb_t *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    RB_LIT(b, "\"");
-    for (size_t i = 0; i != n; ++i) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        if (c == '"' || c == '\\') {
-            esc[1] = (char)c;
-            rb_add(b, esc, 2);
-        } else if (c < 0x20) {
-            rb_add(b, esc, 6);
-        } else {
-            rb_add(b, (const char *)&c, 1);
-        }
-    }
-    RB_LIT(b, "\"");
-}
-
-/* ---- JSON text, scanned exactly (numbers keep their text) ---- */
-
-static const char *js_ws(const char *p, const char *end)
-{
-    while (p != end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        ++p;
-    return p;
-}
-
-/* p at '"': past the closing quote, or NULL. Escapes are checked; UTF-8 is the store's to check. */
-static const char *js_str(const char *p, const char *end)
-{
-    for (++p; p < end; ++p) {
-        if (*p == '"')
-            return p + 1;
-        if ((unsigned char)*p < 0x20)
-            return NULL;
-        if (*p != '\\')
-            continue;
-        if (++p == end)
-            return NULL;
-        if (*p == 'u') {
-            if (end - p < 5)
-                return NULL;
-            for (int i = 1; i <= 4; ++i)
-                if (px_hex_digit(p[i]) < 0)
-                    return NULL;
-            p += 4;
-        } else if (*p == '\0' || strchr("\"\\/bfnrt", *p) == NULL) {
-            return NULL;
-        }
-    }
-    return NULL;
-}
-
-static const char *js_digits(const char *p, const char *end)
-{
-    while (p != end && *p >= '0' && *p <= '9')
-        ++p;
-    return p;
-}
-
-/* A JSON number at p: past it, or NULL. */
-static const char *js_num(const char *p, const char *end)
-{
-    const char *d;
-
-    if (p != end && *p == '-')
-        ++p;
-    if (p == end || *p < '0' || *p > '9')
-        return NULL;
-    p = *p == '0' ? p + 1 : js_digits(p, end);
-    if (p != end && *p == '.') {
-        d = p + 1;
-        if ((p = js_digits(d, end)) == d)
-            return NULL;
-    }
-    if (p != end && (*p == 'e' || *p == 'E')) {
-        d = ++p;
-        if (p != end && (*p == '+' || *p == '-'))
-            d = ++p;
-        if ((p = js_digits(d, end)) == d)
-            return NULL;
-    }
-    return p;
-}
-
-static const char *js_lit(const char *p, const char *end, const char *lit)
-{
-    size_t n = strlen(lit);
-    return (size_t)(end - p) >= n && memcmp(p, lit, n) == 0 ? p + n : NULL;
-}
-
-/* One JSON value from p (after white space): past it, or NULL when it is not one (or nests deeper than depth). */
-static const char *js_val(const char *p, const char *end, int depth)
-{
-    char close;
-
-    if ((p = js_ws(p, end)) == end)
-        return NULL;
-    switch (*p) {
-    case '"':
-        return js_str(p, end);
-    case 't':
-        return js_lit(p, end, "true");
-    case 'f':
-        return js_lit(p, end, "false");
-    case 'n':
-        return js_lit(p, end, "null");
-    case '{':
-    case '[':
-        break;
-    default:
-        return js_num(p, end);
-    }
-    close = *p == '{' ? '}' : ']';
-    if (depth == 0)
-        return NULL;
-    if ((p = js_ws(p + 1, end)) != end && *p == close)
-        return p + 1;
-    for (;;) {
-        if (close == '}') {
-            if ((p = js_ws(p, end)) == end || *p != '"' || (p = js_str(p, end)) == NULL || (p = js_ws(p, end)) == end ||
-                *p++ != ':')
-                return NULL;
-        }
-        if ((p = js_val(p, end, depth - 1)) == NULL || (p = js_ws(p, end)) == end)
-            return NULL;
-        if (*p == close)
-            return p + 1;
-        if (*p++ != ',')
-            return NULL;
-    }
-}
-
-/* Whether v is exactly one JSON value (white space around it allowed) starting with `first` ('{' for an object). */
-static int js_is_whole(h2o_iovec_t v, char first)
-{
-    const char *end = v.base + v.len, *p = js_ws(v.base, end), *q = js_val(p, end, REST_MAX_DEPTH);
-    return q != NULL && js_ws(q, end) == end && *p == first;
-}
-
-/* Walks an object's members (name set) or an array's elements (name NULL); it starts at the '{' or '['. */
-typedef struct js_it {
-    const char *p, *end;
-} js_it_t;
-
-static js_it_t js_iter(h2o_iovec_t v)
-{
-    return (js_it_t){v.base, v.base + v.len};
-}
-
-/* The next member or element: 1, or 0 at the end (or on anything that is not JSON). */
-static int js_next(js_it_t *it, h2o_iovec_t *name, h2o_iovec_t *val)
-{
-    const char *p = js_ws(it->p, it->end), *end = it->end, *q;
-
-    if (p == end || *p == '}' || *p == ']')
-        return 0;
-    if (*p == '{' || *p == '[' || *p == ',')
-        p = js_ws(p + 1, end);
-    if (p == end || *p == '}' || *p == ']')
-        return 0;
-    if (name != NULL) {
-        if (*p != '"' || (q = js_str(p, end)) == NULL)
-            return 0;
-        *name = h2o_iovec_init(p, q - p);
-        if ((p = js_ws(q, end)) == end || *p++ != ':')
-            return 0;
-        p = js_ws(p, end);
-    }
-    if ((q = js_val(p, end, REST_SKIP_DEPTH)) == NULL)
-        return 0;
-    *val = h2o_iovec_init(p, q - p);
-    it->p = q;
-    return 1;
-}
-
-/* The value of member `name` (plain ASCII) of an object; len 0 when absent. */
-static h2o_iovec_t js_get(h2o_iovec_t obj, const char *name)
-{
-    js_it_t it = js_iter(obj);
-    h2o_iovec_t n, v;
-    size_t len = strlen(name);
-
-    if (obj.len != 0 && obj.base[0] == '{')
-        while (js_next(&it, &n, &v))
-            if (n.len == len + 2 && memcmp(n.base + 1, name, len) == 0)
-                return v;
-    return h2o_iovec_init(NULL, 0);
-}
-
-/* A JSON string token's text (decoded by jansson when it has escapes; in the pool). */
-static h2o_iovec_t js_unquote(h2o_mem_pool_t *pool, h2o_iovec_t tok)
-{
-    h2o_iovec_t out = h2o_iovec_init("", 0);
-    json_t *j;
-
-    if (tok.len < 2 || tok.base[0] != '"')
-        return out;
-    if (memchr(tok.base, '\\', tok.len) == NULL)
-        return h2o_iovec_init(tok.base + 1, tok.len - 2);
-    if ((j = json_loadb(tok.base, tok.len, JSON_DECODE_ANY, NULL)) != NULL && json_is_string(j))
-        out = h2o_strdup(pool, json_string_value(j), json_string_length(j));
-    json_decref(j);
-    return out;
-}
-
-/* ---- plain JSON <-> DynamoDB attribute values ---- */
-
-static void to_ddb_map(rb_t *b, h2o_iovec_t obj);
-
-/* A plain JSON value as an attribute value, with its text as it is (numbers exact). */
-static void to_ddb(rb_t *b, h2o_iovec_t v)
-{
-    js_it_t it = js_iter(v);
-    h2o_iovec_t e;
-
-    switch (v.base[0]) {
-    case '"':
-        RB_LIT(b, "{\"S\":");
-        rb_iov(b, v);
-        break;
-    case 't':
-    case 'f':
-        RB_LIT(b, "{\"BOOL\":");
-        rb_iov(b, v);
-        break;
-    case 'n':
-        RB_LIT(b, "{\"NULL\":true");
-        break;
-    case '[':
-        RB_LIT(b, "{\"L\":[");
-        for (int first = 1; js_next(&it, NULL, &e); first = 0) {
-            if (!first)
-                RB_LIT(b, ",");
-            to_ddb(b, e);
-        }
-        RB_LIT(b, "]");
-        break;
-    case '{':
-        RB_LIT(b, "{\"M\":");
-        to_ddb_map(b, v);
-        break;
-    default:
-        RB_LIT(b, "{\"N\":\"");
-        rb_iov(b, v);
-        RB_LIT(b, "\"");
-    }
-    RB_LIT(b, "}");
-}
-
-static void to_ddb_map(rb_t *b, h2o_iovec_t obj)
-{
-    js_it_t it = js_iter(obj);
-    h2o_iovec_t n, v;
-
-    RB_LIT(b, "{");
-    for (int first = 1; js_next(&it, &n, &v); first = 0) {
-        if (!first)
-            RB_LIT(b, ",");
-        rb_iov(b, n);
-        RB_LIT(b, ":");
-        to_ddb(b, v);
-    }
-    RB_LIT(b, "}");
-}
-
-static void to_plain_map(rb_t *b, h2o_iovec_t obj);
-
-/* An attribute value ({"S": "x"}) as plain JSON: as lib-dynamodb unmarshalls it, numbers with their text. */
-static void to_plain(rb_t *b, h2o_iovec_t av)
-{
-    js_it_t it = js_iter(av), in;
-    h2o_iovec_t t, v, e;
-    int first = 1;
-
-    if (!js_next(&it, &t, &v)) {
-        RB_LIT(b, "null");
-        return;
-    }
-    in = js_iter(v);
-    if (TOK_IS(t, "\"N\"")) {
-        rb_unquoted(b, v);
-    } else if (TOK_IS(t, "\"NULL\"")) {
-        RB_LIT(b, "null");
-    } else if (TOK_IS(t, "\"M\"")) {
-        to_plain_map(b, v);
-    } else if (TOK_IS(t, "\"L\"") || TOK_IS(t, "\"NS\"")) {
-        RB_LIT(b, "[");
-        for (; js_next(&in, NULL, &e); first = 0) {
-            if (!first)
-                RB_LIT(b, ",");
-            if (TOK_IS(t, "\"NS\""))
-                rb_unquoted(b, e);
-            else
-                to_plain(b, e);
-        }
-        RB_LIT(b, "]");
-    } else {
-        rb_iov(b, v); /* S, B, BOOL, SS, BS: the same JSON */
-    }
-}
-
-static void to_plain_map(rb_t *b, h2o_iovec_t obj)
-{
-    js_it_t it = js_iter(obj);
-    h2o_iovec_t n, v;
-
-    RB_LIT(b, "{");
-    for (int first = 1; js_next(&it, &n, &v); first = 0) {
-        if (!first)
-            RB_LIT(b, ",");
-        rb_iov(b, n);
-        RB_LIT(b, ":");
-        to_plain(b, v);
-    }
-    RB_LIT(b, "}");
 }
 
 /* ---- the request: path, keys, preconditions ---- */
@@ -624,17 +247,17 @@ static int tags_match(const rest_tags_t *t, h2o_iovec_t etag, int weak_ok)
 /* The table's key attributes from its DescribeTable answer. 0, or -1 when it is not what the store writes. */
 static int read_schema(rest_t *r, h2o_iovec_t ans)
 {
-    h2o_iovec_t t = js_get(ans, "Table"), defs = js_get(t, "AttributeDefinitions"), e, d;
-    js_it_t ks = js_iter(js_get(t, "KeySchema"));
+    h2o_iovec_t t = px_js_get(ans, "Table"), defs = px_js_get(t, "AttributeDefinitions"), e, d;
+    px_js_it_t ks = px_js_iter(px_js_get(t, "KeySchema"));
 
-    for (r->nkeys = 0; r->nkeys != 2 && js_next(&ks, NULL, &e); ++r->nkeys) {
+    for (r->nkeys = 0; r->nkeys != 2 && px_js_next(&ks, NULL, &e); ++r->nkeys) {
         rest_key_t *k = &r->keys[r->nkeys];
-        js_it_t di = js_iter(defs);
-        k->tok = js_get(e, "AttributeName");
-        k->name = js_unquote(&r->req->pool, k->tok);
+        px_js_it_t di = px_js_iter(defs);
+        k->tok = px_js_get(e, "AttributeName");
+        k->name = px_js_unquote(&r->req->pool, k->tok);
         k->type = 0;
-        while (js_next(&di, NULL, &d)) {
-            h2o_iovec_t n = js_get(d, "AttributeName"), at = js_get(d, "AttributeType");
+        while (px_js_next(&di, NULL, &d)) {
+            h2o_iovec_t n = px_js_get(d, "AttributeName"), at = px_js_get(d, "AttributeType");
             if (h2o_memis(n.base, n.len, k->tok.base, k->tok.len) && at.len == 3)
                 k->type = at.base[1];
         }
@@ -645,21 +268,21 @@ static int read_schema(rest_t *r, h2o_iovec_t ans)
 }
 
 /* text as an attribute value of key attribute k's type ({"S": ...}) into b. 0, or -1 answered (400). */
-static int typed_value(rest_t *r, const rest_key_t *k, h2o_iovec_t text, rb_t *b)
+static int typed_value(rest_t *r, const rest_key_t *k, h2o_iovec_t text, px_rb_t *b)
 {
     const char *end = text.base + text.len;
     h2o_iovec_t bin;
 
     switch (k->type) {
     case 'N':
-        if (text.len == 0 || js_num(text.base, end) != end) {
+        if (text.len == 0 || px_js_num(text.base, end) != end) {
             fail(r->req, 400, "Bad Request: %.*s is a number, not \"%.*s\"", (int)k->name.len, k->name.base,
                  (int)(text.len > 100 ? 100 : text.len), text.base);
             return -1;
         }
-        RB_LIT(b, "{\"N\":\"");
-        rb_iov(b, text);
-        RB_LIT(b, "\"}");
+        PX_RB_LIT(b, "{\"N\":\"");
+        px_rb_iov(b, text);
+        PX_RB_LIT(b, "\"}");
         return 0;
     case 'B':
         while (text.len != 0 && text.base[text.len - 1] == '=')
@@ -670,14 +293,14 @@ static int typed_value(rest_t *r, const rest_key_t *k, h2o_iovec_t text, rb_t *b
                  (int)(text.len > 100 ? 100 : text.len), text.base);
             return -1;
         }
-        RB_LIT(b, "{\"B\":\"");
-        b->len += h2o_base64_encode(rb_room(b, h2o_base64_encode_capacity(bin.len)), bin.base, bin.len, 0);
-        RB_LIT(b, "\"}");
+        PX_RB_LIT(b, "{\"B\":\"");
+        b->len += h2o_base64_encode(px_rb_room(b, h2o_base64_encode_capacity(bin.len)), bin.base, bin.len, 0);
+        PX_RB_LIT(b, "\"}");
         return 0;
     default:
-        RB_LIT(b, "{\"S\":");
-        rb_str(b, text.base, text.len);
-        RB_LIT(b, "}");
+        PX_RB_LIT(b, "{\"S\":");
+        px_rb_str(b, text.base, text.len);
+        PX_RB_LIT(b, "}");
         return 0;
     }
 }
@@ -685,7 +308,7 @@ static int typed_value(rest_t *r, const rest_key_t *k, h2o_iovec_t text, rb_t *b
 /* The key's attribute values from the path, and the Key member. 0, or -1 answered. */
 static int key_values(rest_t *r)
 {
-    rb_t key = rb_new(r->req, 128);
+    px_rb_t key = px_rb_new(r->req, 128);
     const rest_key_t *k = r->keys;
 
     if (r->nsegs != r->nkeys) {
@@ -698,27 +321,27 @@ static int key_values(rest_t *r)
                  k[0].name.base, r->table.base, (int)k[0].name.len, k[0].name.base);
         return -1;
     }
-    RB_LIT(&key, "{");
+    PX_RB_LIT(&key, "{");
     for (size_t i = 0; i != r->nkeys; ++i) {
-        rb_t v = rb_new(r->req, r->segs[i].len * 2 + 16);
+        px_rb_t v = px_rb_new(r->req, r->segs[i].len * 2 + 16);
         if (typed_value(r, &k[i], r->segs[i], &v) != 0)
             return -1;
-        r->vals[i] = rb_done(&v);
+        r->vals[i] = px_rb_done(&v);
         if (i != 0)
-            RB_LIT(&key, ",");
-        rb_iov(&key, k[i].tok);
-        RB_LIT(&key, ":");
-        rb_iov(&key, r->vals[i]);
+            PX_RB_LIT(&key, ",");
+        px_rb_iov(&key, k[i].tok);
+        PX_RB_LIT(&key, ":");
+        px_rb_iov(&key, r->vals[i]);
     }
-    RB_LIT(&key, "}");
-    r->key = rb_done(&key);
+    PX_RB_LIT(&key, "}");
+    r->key = px_rb_done(&key);
     return 0;
 }
 
 /* Which key attribute a body member names (-1: none). */
 static int key_index(rest_t *r, h2o_iovec_t name)
 {
-    h2o_iovec_t n = js_unquote(&r->req->pool, name);
+    h2o_iovec_t n = px_js_unquote(&r->req->pool, name);
     for (size_t i = 0; i != r->nkeys; ++i)
         if (h2o_memis(n.base, n.len, r->keys[i].name.base, r->keys[i].name.len))
             return (int)i;
@@ -728,7 +351,7 @@ static int key_index(rest_t *r, h2o_iovec_t name)
 /* A key attribute in a body must have the URL's value (the same text for N). 0, or -1 answered. */
 static int check_key_member(rest_t *r, int i, h2o_iovec_t v)
 {
-    h2o_iovec_t seg = r->segs[i], text = r->keys[i].type == 'N' ? v : js_unquote(&r->req->pool, v);
+    h2o_iovec_t seg = r->segs[i], text = r->keys[i].type == 'N' ? v : px_js_unquote(&r->req->pool, v);
 
     if ((r->keys[i].type == 'N' || v.base[0] == '"') && h2o_memis(text.base, text.len, seg.base, seg.len))
         return 0;
@@ -747,8 +370,8 @@ static int type_is(h2o_iovec_t type, const char *name)
 /* Answers a store error: 404 for a missing table, `ccf` for a failed condition, 400 with the store's message, 500. */
 static void store_error(rest_t *r, int ccf, int status, const char *body, size_t len)
 {
-    h2o_iovec_t ans = h2o_iovec_init(body, len), type = js_get(ans, "__type");
-    h2o_iovec_t msg = js_unquote(&r->req->pool, js_get(ans, "message"));
+    h2o_iovec_t ans = h2o_iovec_init(body, len), type = px_js_get(ans, "__type");
+    h2o_iovec_t msg = px_js_unquote(&r->req->pool, px_js_get(ans, "message"));
 
     if (status >= 500)
         fail(r->req, 500, "Internal Server Error: %.*s", (int)msg.len, msg.base);
@@ -764,14 +387,14 @@ static void store_error(rest_t *r, int ccf, int status, const char *body, size_t
 }
 
 /* A store request's text so far: {"TableName": ...[, "Key": ...] */
-static rb_t op_start(rest_t *r, int with_key, size_t extra)
+static px_rb_t op_start(rest_t *r, int with_key, size_t extra)
 {
-    rb_t b = rb_new(r->req, 128 + r->table.len * 6 + r->key.len + extra);
-    RB_LIT(&b, "{\"TableName\":");
-    rb_str(&b, r->table.base, r->table.len);
+    px_rb_t b = px_rb_new(r->req, 128 + r->table.len * 6 + r->key.len + extra);
+    PX_RB_LIT(&b, "{\"TableName\":");
+    px_rb_str(&b, r->table.base, r->table.len);
     if (with_key) {
-        RB_LIT(&b, ",\"Key\":");
-        rb_iov(&b, r->key);
+        PX_RB_LIT(&b, ",\"Key\":");
+        px_rb_iov(&b, r->key);
     }
     return b;
 }
@@ -806,7 +429,7 @@ static size_t match_candidates(const rest_t *r, h2o_iovec_t *hex)
 
 /* A write's If-Match / If-None-Match as the store's members: 1 when the item must exist (If-Match: *), 0, or -1
  * answered (400; 412 when no version can match). */
-static int write_conditions(rest_t *r, rb_t *b)
+static int write_conditions(rest_t *r, px_rb_t *b)
 {
     h2o_iovec_t hex = r->pick;
 
@@ -815,7 +438,7 @@ static int write_conditions(rest_t *r, rb_t *b)
             fail(r->req, 400, "Bad Request: If-None-Match on a write is * on PUT only (create, never replace)");
             return -1;
         }
-        RB_LIT(b, ",\"EdgeIfNoneMatch\":\"*\"");
+        PX_RB_LIT(b, ",\"EdgeIfNoneMatch\":\"*\"");
     }
     if (!r->if_match.present)
         return 0;
@@ -827,21 +450,21 @@ static int write_conditions(rest_t *r, rb_t *b)
         fail(r->req, 412, "Precondition Failed: If-Match names no version the item can have");
         return -1;
     }
-    RB_LIT(b, ",\"EdgeIfMatch\":\"");
-    rb_iov(b, hex);
-    RB_LIT(b, "\"");
+    PX_RB_LIT(b, ",\"EdgeIfMatch\":\"");
+    px_rb_iov(b, hex);
+    PX_RB_LIT(b, "\"");
     return 0;
 }
 
 /* The item must exist: ,"ConditionExpression":"attribute_exists(#k)", with the names {"#k": the partition key} or
  * without (the caller writes them). */
-static void exists_condition(rest_t *r, rb_t *b, int with_names)
+static void exists_condition(rest_t *r, px_rb_t *b, int with_names)
 {
-    RB_LIT(b, ",\"ConditionExpression\":\"attribute_exists(#k)\"");
+    PX_RB_LIT(b, ",\"ConditionExpression\":\"attribute_exists(#k)\"");
     if (with_names) {
-        RB_LIT(b, ",\"ExpressionAttributeNames\":{\"#k\":");
-        rb_iov(b, r->keys[0].tok);
-        RB_LIT(b, "}");
+        PX_RB_LIT(b, ",\"ExpressionAttributeNames\":{\"#k\":");
+        px_rb_iov(b, r->keys[0].tok);
+        PX_RB_LIT(b, "}");
     }
 }
 
@@ -850,8 +473,9 @@ static void exists_condition(rest_t *r, rb_t *b, int with_names)
 static void on_get(h2o_req_t *req, void *data, int status, const char *body, size_t len)
 {
     rest_t *r = data;
-    h2o_iovec_t ans = h2o_iovec_init(body, len), item = js_get(ans, "Item"), etag = js_unquote(&req->pool, js_get(ans, "ETag"));
-    rb_t b;
+    h2o_iovec_t ans = h2o_iovec_init(body, len), item = px_js_get(ans, "Item"),
+                etag = px_js_unquote(&req->pool, px_js_get(ans, "ETag"));
+    px_rb_t b;
 
     if (status != 200) {
         store_error(r, 409, status, body, len);
@@ -862,154 +486,154 @@ static void on_get(h2o_req_t *req, void *data, int status, const char *body, siz
     } else if (r->if_none_match.present && tags_match(&r->if_none_match, etag, 1)) {
         send_json(req, 304, "Not Modified", h2o_iovec_init(NULL, 0), etag);
     } else {
-        b = rb_new(req, item.len + 16);
-        to_plain_map(&b, item);
-        send_json(req, 200, "OK", rb_done(&b), etag);
+        b = px_rb_new(req, item.len + 16);
+        px_to_plain_map(&b, item);
+        send_json(req, 200, "OK", px_rb_done(&b), etag);
     }
 }
 
 /* GetItem with the item's ETag, answered to cb. */
 static void get_item(rest_t *r, px_store_cb cb)
 {
-    rb_t b = op_start(r, 1, 0);
-    RB_LIT(&b, ",\"EdgeETag\":true}");
+    px_rb_t b = op_start(r, 1, 0);
+    PX_RB_LIT(&b, ",\"EdgeETag\":true}");
     px_store_call(r->req, "GetItem", b.p, b.len, cb, r);
 }
 
 static void on_put(h2o_req_t *req, void *data, int status, const char *body, size_t len)
 {
-    h2o_iovec_t ans = h2o_iovec_init(body, len), etag = js_unquote(&req->pool, js_get(ans, "ETag"));
+    h2o_iovec_t ans = h2o_iovec_init(body, len), etag = px_js_unquote(&req->pool, px_js_get(ans, "ETag"));
 
     if (status != 200)
         store_error(data, 412, status, body, len);
-    else if (js_get(ans, "Attributes").len == 0)
+    else if (px_js_get(ans, "Attributes").len == 0)
         send_json(req, 201, "Created", h2o_iovec_init(NULL, 0), etag);
     else
         send_json(req, 200, "OK", h2o_iovec_init(NULL, 0), etag);
 }
 
 /* The PUT body as the item: the key attributes from the URL, then the body's others. 0, or -1 answered. */
-static int put_item(rest_t *r, rb_t *b)
+static int put_item(rest_t *r, px_rb_t *b)
 {
-    js_it_t it = js_iter(r->body);
+    px_js_it_t it = px_js_iter(r->body);
     h2o_iovec_t n, v;
     int k;
 
-    RB_LIT(b, "{");
+    PX_RB_LIT(b, "{");
     for (size_t i = 0; i != r->nkeys; ++i) {
         if (i != 0)
-            RB_LIT(b, ",");
-        rb_iov(b, r->keys[i].tok);
-        RB_LIT(b, ":");
-        rb_iov(b, r->vals[i]);
+            PX_RB_LIT(b, ",");
+        px_rb_iov(b, r->keys[i].tok);
+        PX_RB_LIT(b, ":");
+        px_rb_iov(b, r->vals[i]);
     }
-    while (js_next(&it, &n, &v)) {
+    while (px_js_next(&it, &n, &v)) {
         if ((k = key_index(r, n)) >= 0) {
             if (check_key_member(r, k, v) != 0)
                 return -1;
             continue;
         }
-        RB_LIT(b, ",");
-        rb_iov(b, n);
-        RB_LIT(b, ":");
-        to_ddb(b, v);
+        PX_RB_LIT(b, ",");
+        px_rb_iov(b, n);
+        PX_RB_LIT(b, ":");
+        px_to_ddb(b, v);
     }
-    RB_LIT(b, "}");
+    PX_RB_LIT(b, "}");
     return 0;
 }
 
 static void do_put(rest_t *r)
 {
-    rb_t b = op_start(r, 0, r->body.len * 2);
+    px_rb_t b = op_start(r, 0, r->body.len * 2);
     int exists;
 
-    RB_LIT(&b, ",\"ReturnValues\":\"ALL_OLD\",\"EdgeETag\":true,\"Item\":");
+    PX_RB_LIT(&b, ",\"ReturnValues\":\"ALL_OLD\",\"EdgeETag\":true,\"Item\":");
     if (put_item(r, &b) != 0 || (exists = write_conditions(r, &b)) < 0)
         return;
     if (exists)
         exists_condition(r, &b, 1);
-    RB_LIT(&b, "}");
+    PX_RB_LIT(&b, "}");
     px_store_call(r->req, "PutItem", b.p, b.len, on_put, r);
 }
 
 static void on_patch(h2o_req_t *req, void *data, int status, const char *body, size_t len)
 {
     rest_t *r = data;
-    h2o_iovec_t ans = h2o_iovec_init(body, len), etag = js_unquote(&req->pool, js_get(ans, "ETag"));
-    rb_t b;
+    h2o_iovec_t ans = h2o_iovec_init(body, len), etag = px_js_unquote(&req->pool, px_js_get(ans, "ETag"));
+    px_rb_t b;
 
     if (status != 200) {
         store_error(r, r->if_match.present ? 412 : 404, status, body, len);
         return;
     }
-    b = rb_new(req, len + 16);
-    to_plain_map(&b, js_get(ans, "Attributes"));
-    send_json(req, 200, "OK", rb_done(&b), etag);
+    b = px_rb_new(req, len + 16);
+    px_to_plain_map(&b, px_js_get(ans, "Attributes"));
+    send_json(req, 200, "OK", px_rb_done(&b), etag);
 }
 
 /* The PATCH body as SET and REMOVE clauses, with their names and values. 0, or -1 answered. */
-static int patch_update(rest_t *r, rb_t *set, rb_t *rem, rb_t *names, rb_t *vals)
+static int patch_update(rest_t *r, px_rb_t *set, px_rb_t *rem, px_rb_t *names, px_rb_t *vals)
 {
-    js_it_t it = js_iter(r->body);
+    px_js_it_t it = px_js_iter(r->body);
     h2o_iovec_t n, v;
     char ref[24];
     int k, rl;
 
-    for (size_t i = 0; js_next(&it, &n, &v); ++i) {
+    for (size_t i = 0; px_js_next(&it, &n, &v); ++i) {
         if ((k = key_index(r, n)) >= 0) {
             if (check_key_member(r, k, v) != 0)
                 return -1;
             continue;
         }
         rl = snprintf(ref, sizeof(ref), "%zu", i);
-        RB_LIT(names, ",\"#a");
-        rb_add(names, ref, rl);
-        RB_LIT(names, "\":");
-        rb_iov(names, n);
+        PX_RB_LIT(names, ",\"#a");
+        px_rb_add(names, ref, rl);
+        PX_RB_LIT(names, "\":");
+        px_rb_iov(names, n);
         if (v.base[0] == 'n') {
-            rb_iov(rem, rem->len != 0 ? h2o_iovec_init(H2O_STRLIT(", #a")) : h2o_iovec_init(H2O_STRLIT("REMOVE #a")));
-            rb_add(rem, ref, rl);
+            px_rb_iov(rem, rem->len != 0 ? h2o_iovec_init(H2O_STRLIT(", #a")) : h2o_iovec_init(H2O_STRLIT("REMOVE #a")));
+            px_rb_add(rem, ref, rl);
             continue;
         }
-        rb_iov(set, set->len != 0 ? h2o_iovec_init(H2O_STRLIT(", #a")) : h2o_iovec_init(H2O_STRLIT("SET #a")));
-        rb_add(set, ref, rl);
-        RB_LIT(set, " = :v");
-        rb_add(set, ref, rl);
-        rb_iov(vals, vals->len != 0 ? h2o_iovec_init(H2O_STRLIT(",\":v")) : h2o_iovec_init(H2O_STRLIT("{\":v")));
-        rb_add(vals, ref, rl);
-        RB_LIT(vals, "\":");
-        to_ddb(vals, v);
+        px_rb_iov(set, set->len != 0 ? h2o_iovec_init(H2O_STRLIT(", #a")) : h2o_iovec_init(H2O_STRLIT("SET #a")));
+        px_rb_add(set, ref, rl);
+        PX_RB_LIT(set, " = :v");
+        px_rb_add(set, ref, rl);
+        px_rb_iov(vals, vals->len != 0 ? h2o_iovec_init(H2O_STRLIT(",\":v")) : h2o_iovec_init(H2O_STRLIT("{\":v")));
+        px_rb_add(vals, ref, rl);
+        PX_RB_LIT(vals, "\":");
+        px_to_ddb(vals, v);
     }
     return 0;
 }
 
 static void do_patch(rest_t *r)
 {
-    rb_t b = op_start(r, 1, r->body.len * 2), set = rb_new(r->req, 128), rem = rb_new(r->req, 64), names = rb_new(r->req, 128),
-         vals = rb_new(r->req, r->body.len * 2 + 16);
+    px_rb_t b = op_start(r, 1, r->body.len * 2), set = px_rb_new(r->req, 128), rem = px_rb_new(r->req, 64),
+            names = px_rb_new(r->req, 128), vals = px_rb_new(r->req, r->body.len * 2 + 16);
 
-    RB_LIT(&b, ",\"ReturnValues\":\"ALL_NEW\",\"EdgeETag\":true");
+    PX_RB_LIT(&b, ",\"ReturnValues\":\"ALL_NEW\",\"EdgeETag\":true");
     if (write_conditions(r, &b) < 0 || patch_update(r, &set, &rem, &names, &vals) != 0)
         return;
     exists_condition(r, &b, 0); /* PATCH does not create */
     if (set.len + rem.len != 0) {
-        RB_LIT(&b, ",\"UpdateExpression\":\"");
-        rb_iov(&b, rb_done(&set));
+        PX_RB_LIT(&b, ",\"UpdateExpression\":\"");
+        px_rb_iov(&b, px_rb_done(&set));
         if (set.len != 0 && rem.len != 0)
-            RB_LIT(&b, " ");
-        rb_iov(&b, rb_done(&rem));
-        RB_LIT(&b, "\"");
+            PX_RB_LIT(&b, " ");
+        px_rb_iov(&b, px_rb_done(&rem));
+        PX_RB_LIT(&b, "\"");
     }
-    RB_LIT(&b, ",\"ExpressionAttributeNames\":{\"#k\":");
-    rb_iov(&b, r->keys[0].tok);
-    rb_iov(&b, rb_done(&names));
-    RB_LIT(&b, "}");
+    PX_RB_LIT(&b, ",\"ExpressionAttributeNames\":{\"#k\":");
+    px_rb_iov(&b, r->keys[0].tok);
+    px_rb_iov(&b, px_rb_done(&names));
+    PX_RB_LIT(&b, "}");
     if (vals.len != 0) {
-        RB_LIT(&b, ",\"ExpressionAttributeValues\":");
-        rb_iov(&b, rb_done(&vals));
-        RB_LIT(&b, "}");
+        PX_RB_LIT(&b, ",\"ExpressionAttributeValues\":");
+        px_rb_iov(&b, px_rb_done(&vals));
+        PX_RB_LIT(&b, "}");
     }
-    RB_LIT(&b, "}");
+    PX_RB_LIT(&b, "}");
     px_store_call(r->req, "UpdateItem", b.p, b.len, on_patch, r);
 }
 
@@ -1017,7 +641,7 @@ static void on_delete(h2o_req_t *req, void *data, int status, const char *body, 
 {
     if (status != 200)
         store_error(data, 412, status, body, len);
-    else if (js_get(h2o_iovec_init(body, len), "Attributes").len == 0)
+    else if (px_js_get(h2o_iovec_init(body, len), "Attributes").len == 0)
         fail(req, 404, "Not Found: no such item");
     else
         send_json(req, 204, "No Content", h2o_iovec_init(NULL, 0), h2o_iovec_init(NULL, 0));
@@ -1025,51 +649,51 @@ static void on_delete(h2o_req_t *req, void *data, int status, const char *body, 
 
 static void do_delete(rest_t *r)
 {
-    rb_t b = op_start(r, 1, 0);
+    px_rb_t b = op_start(r, 1, 0);
     int exists;
 
-    RB_LIT(&b, ",\"ReturnValues\":\"ALL_OLD\"");
+    PX_RB_LIT(&b, ",\"ReturnValues\":\"ALL_OLD\"");
     if ((exists = write_conditions(r, &b)) < 0)
         return;
     if (exists)
         exists_condition(r, &b, 1);
-    RB_LIT(&b, "}");
+    PX_RB_LIT(&b, "}");
     px_store_call(r->req, "DeleteItem", b.p, b.len, on_delete, r);
 }
 
 static void on_list(h2o_req_t *req, void *data, int status, const char *body, size_t len)
 {
-    h2o_iovec_t ans = h2o_iovec_init(body, len), lek = js_get(ans, "LastEvaluatedKey"), e;
-    js_it_t it = js_iter(js_get(ans, "Items"));
-    rb_t b;
+    h2o_iovec_t ans = h2o_iovec_init(body, len), lek = px_js_get(ans, "LastEvaluatedKey"), e;
+    px_js_it_t it = px_js_iter(px_js_get(ans, "Items"));
+    px_rb_t b;
 
     if (status != 200) {
         store_error(data, 409, status, body, len);
         return;
     }
-    b = rb_new(req, len + 64);
-    RB_LIT(&b, "{\"items\":[");
-    for (int first = 1; js_next(&it, NULL, &e); first = 0) {
+    b = px_rb_new(req, len + 64);
+    PX_RB_LIT(&b, "{\"items\":[");
+    for (int first = 1; px_js_next(&it, NULL, &e); first = 0) {
         if (!first)
-            RB_LIT(&b, ",");
-        to_plain_map(&b, e);
+            PX_RB_LIT(&b, ",");
+        px_to_plain_map(&b, e);
     }
-    RB_LIT(&b, "],\"cursor\":");
+    PX_RB_LIT(&b, "],\"cursor\":");
     if (lek.len != 0) {
-        RB_LIT(&b, "\"");
-        b.len += h2o_base64_encode(rb_room(&b, h2o_base64_encode_capacity(lek.len)), lek.base, lek.len, 1);
-        RB_LIT(&b, "\"");
+        PX_RB_LIT(&b, "\"");
+        b.len += h2o_base64_encode(px_rb_room(&b, h2o_base64_encode_capacity(lek.len)), lek.base, lek.len, 1);
+        PX_RB_LIT(&b, "\"");
     } else {
-        RB_LIT(&b, "null");
+        PX_RB_LIT(&b, "null");
     }
-    RB_LIT(&b, "}");
-    send_json(req, 200, "OK", rb_done(&b), h2o_iovec_init(NULL, 0));
+    PX_RB_LIT(&b, "}");
+    send_json(req, 200, "OK", px_rb_done(&b), h2o_iovec_init(NULL, 0));
 }
 
 /* ?key= and ?prefix= as the Query's key condition, or the Scan's filter, into b. 0, or -1 answered. */
-static int list_condition(rest_t *r, rb_t *b, const char *key, const char *prefix)
+static int list_condition(rest_t *r, px_rb_t *b, const char *key, const char *prefix)
 {
-    rb_t kv = rb_new(r->req, 64), pv = rb_new(r->req, 64);
+    px_rb_t kv = px_rb_new(r->req, 64), pv = px_rb_new(r->req, 64);
     int sk = key != NULL; /* with a key, the prefix is on the sort key */
 
     if (prefix != NULL && *prefix == '\0')
@@ -1084,27 +708,27 @@ static int list_condition(rest_t *r, rb_t *b, const char *key, const char *prefi
     if (key == NULL && prefix == NULL)
         return 0;
     if (key != NULL && prefix != NULL)
-        RB_LIT(b, ",\"KeyConditionExpression\":\"#k = :k AND begins_with(#s, :p)\"");
+        PX_RB_LIT(b, ",\"KeyConditionExpression\":\"#k = :k AND begins_with(#s, :p)\"");
     else if (key != NULL)
-        RB_LIT(b, ",\"KeyConditionExpression\":\"#k = :k\"");
+        PX_RB_LIT(b, ",\"KeyConditionExpression\":\"#k = :k\"");
     else
-        RB_LIT(b, ",\"FilterExpression\":\"begins_with(#k, :p)\"");
-    RB_LIT(b, ",\"ExpressionAttributeNames\":{\"#k\":");
-    rb_iov(b, r->keys[0].tok);
+        PX_RB_LIT(b, ",\"FilterExpression\":\"begins_with(#k, :p)\"");
+    PX_RB_LIT(b, ",\"ExpressionAttributeNames\":{\"#k\":");
+    px_rb_iov(b, r->keys[0].tok);
     if (key != NULL && prefix != NULL) {
-        RB_LIT(b, ",\"#s\":");
-        rb_iov(b, r->keys[1].tok);
+        PX_RB_LIT(b, ",\"#s\":");
+        px_rb_iov(b, r->keys[1].tok);
     }
-    RB_LIT(b, "},\"ExpressionAttributeValues\":{");
+    PX_RB_LIT(b, "},\"ExpressionAttributeValues\":{");
     if (key != NULL) {
-        RB_LIT(b, "\":k\":");
-        rb_iov(b, rb_done(&kv));
+        PX_RB_LIT(b, "\":k\":");
+        px_rb_iov(b, px_rb_done(&kv));
     }
     if (prefix != NULL) {
-        rb_iov(b, key != NULL ? h2o_iovec_init(H2O_STRLIT(",\":p\":")) : h2o_iovec_init(H2O_STRLIT("\":p\":")));
-        rb_iov(b, rb_done(&pv));
+        px_rb_iov(b, key != NULL ? h2o_iovec_init(H2O_STRLIT(",\":p\":")) : h2o_iovec_init(H2O_STRLIT("\":p\":")));
+        px_rb_iov(b, px_rb_done(&pv));
     }
-    RB_LIT(b, "}");
+    PX_RB_LIT(b, "}");
     return 0;
 }
 
@@ -1114,7 +738,7 @@ static void do_list(rest_t *r)
     char *key = px_query_param(req, "key"), *limit = px_query_param(req, "limit"), *cursor = px_query_param(req, "cursor");
     size_t lim = REST_DEFAULT_LIMIT;
     h2o_iovec_t start = h2o_iovec_init(NULL, 0);
-    rb_t b = op_start(r, 0, 256);
+    px_rb_t b = op_start(r, 0, 256);
     char num[24];
 
     if (limit != NULL && ((lim = h2o_strtosize(limit, strlen(limit))) == SIZE_MAX || lim < 1 || lim > REST_MAX_LIMIT)) {
@@ -1122,18 +746,18 @@ static void do_list(rest_t *r)
         return;
     }
     if (cursor != NULL &&
-        ((start = h2o_decode_base64url(&req->pool, cursor, strlen(cursor))).base == NULL || !js_is_whole(start, '{'))) {
+        ((start = h2o_decode_base64url(&req->pool, cursor, strlen(cursor))).base == NULL || !px_js_is_whole(start, '{'))) {
         fail(req, 400, "Bad Request: the cursor is not one this API gave");
         return;
     }
     if (list_condition(r, &b, key, px_query_param(req, "prefix")) != 0)
         return;
-    rb_add(&b, num, (size_t)snprintf(num, sizeof(num), ",\"Limit\":%zu", lim));
+    px_rb_add(&b, num, (size_t)snprintf(num, sizeof(num), ",\"Limit\":%zu", lim));
     if (start.len != 0) {
-        RB_LIT(&b, ",\"ExclusiveStartKey\":");
-        rb_iov(&b, start);
+        PX_RB_LIT(&b, ",\"ExclusiveStartKey\":");
+        px_rb_iov(&b, start);
     }
-    RB_LIT(&b, "}");
+    PX_RB_LIT(&b, "}");
     px_store_call(req, key != NULL ? "Query" : "Scan", b.p, b.len, on_list, r);
 }
 
@@ -1146,7 +770,7 @@ static void do_op(rest_t *r);
 static void on_pick(h2o_req_t *req, void *data, int status, const char *body, size_t len)
 {
     rest_t *r = data;
-    h2o_iovec_t etag = js_unquote(&req->pool, js_get(h2o_iovec_init(body, len), "ETag"));
+    h2o_iovec_t etag = px_js_unquote(&req->pool, px_js_get(h2o_iovec_init(body, len), "ETag"));
 
     if (status != 200) {
         store_error(r, 409, status, body, len);
@@ -1241,8 +865,8 @@ static int check_request(rest_t *r, const conf_origin_t *o)
     if (r->op != R_PUT && r->op != R_PATCH)
         return 0;
     r->body = req->entity.base != NULL ? req->entity : h2o_iovec_init("", 0);
-    if (!js_is_whole(r->body, '{')) {
-        fail(req, 400, "Bad Request: the body must be a JSON object (valid JSON, nested at most %d deep)", REST_MAX_DEPTH);
+    if (!px_js_is_whole(r->body, '{')) {
+        fail(req, 400, "Bad Request: the body must be a JSON object (valid JSON, nested at most %d deep)", PX_REST_MAX_DEPTH);
         return -1;
     }
     return 0;
@@ -1251,12 +875,12 @@ static int check_request(rest_t *r, const conf_origin_t *o)
 void px_rest_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
 {
     rest_t *r = h2o_mem_alloc_pool(&req->pool, sizeof(*r));
-    rb_t b;
+    px_rb_t b;
 
     *r = (rest_t){.req = req};
     if (parse_path(r, st) != 0 || choose_op(r) != 0 || check_request(r, &origin->route->origin) != 0)
         return;
     b = op_start(r, 0, 0);
-    RB_LIT(&b, "}");
+    PX_RB_LIT(&b, "}");
     px_store_call(req, "DescribeTable", b.p, b.len, on_describe, r);
 }
