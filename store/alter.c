@@ -124,12 +124,21 @@ static long gsi_find(json_t *desc, const char *name)
 
 /* ---- UpdateTable ---- */
 
+/* Whether table `name` exists, so that a prepare does not open a database (a handle kept until the process ends) for a
+ * request that will fail on a missing table. */
+static int table_exists(store_t *s, MDB_txn *txn, const char *name)
+{
+    char kb[260];
+    MDB_val k = st_meta_key(kb, 't', name), v;
+    return mdb_get(txn, s->meta, &k, &v) == 0;
+}
+
 static void update_prepare(store_t *s, MDB_txn *parent, st_job_t *j)
 {
     alter_job_t *t = (alter_job_t *)j;
     char dbname[520];
     MDB_dbi dbi;
-    if (t->create != NULL)
+    if (t->create != NULL && table_exists(s, parent, t->name))
         st_job_open_db(s, parent, j, st_index_db_name(dbname, t->name, t->index), dbname, MDB_DUPSORT, &dbi);
 }
 
@@ -349,7 +358,8 @@ static void ttl_prepare(store_t *s, MDB_txn *parent, st_job_t *j)
     alter_job_t *t = (alter_job_t *)j;
     char dbname[520];
     MDB_dbi dbi;
-    if (json_is_true(json_object_get(json_object_get(t->req, "TimeToLiveSpecification"), "Enabled")))
+    if (json_is_true(json_object_get(json_object_get(t->req, "TimeToLiveSpecification"), "Enabled")) &&
+        table_exists(s, parent, t->name))
         st_job_open_db(s, parent, j, st_ttl_db_name(dbname, t->name), dbname, MDB_DUPSORT, &dbi);
 }
 
