@@ -177,7 +177,18 @@ static void store_build(void)
         {"PutItem", "{\"TableName\":\"bins\",\"Item\":{\"k\":{\"B\":\"AAE=\"},\"v\":{\"BOOL\":true}}}"},
         {"PutItem", "{\"TableName\":\"bins\",\"Item\":{\"k\":{\"B\":\"/w==\"},\"v\":{\"NULL\":true}}}"},
     };
-    store_options_t o = {.dir = dir, .map_size = 32 << 20};
+    /* schema validation rules on two of the tables (the seeds follow them), so that writes go through them too */
+    static const char *const levels[] = {"1", "2.5", "1E+2"};
+    static const store_attr_rule_t user_rules[] = {
+        {.name = "age", .type = "N", .min = "0", .max = "150", .min_length = -1, .max_length = -1},
+        {.name = "tags", .min_length = -1, .max_length = 4},
+    };
+    static const store_attr_rule_t event_rules[] = {
+        {.name = "what", .type = "S", .min_length = 1, .max_length = 16, .pattern = "^[a-z]+$"},
+        {.name = "level", .type = "N", .enums = levels, .nenums = 3, .min_length = -1, .max_length = -1},
+    };
+    static const store_table_rules_t rules[] = {{"users", user_rules, 2}, {"events", event_rules, 2}};
+    store_options_t o = {.dir = dir, .map_size = 32 << 20, .rules = rules, .nrules = 2};
     char err[256];
 
     if (store_open(&S, &o, err, sizeof(err)) != 0) {
