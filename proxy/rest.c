@@ -35,7 +35,10 @@
  * no such table (or one not in `tables`) or item; 405 other methods, with Allow; 409 another failed condition; 412 a
  * failed If-Match / If-None-Match; 413 a body over the route's max_body_size (handler.c); 500 a store failure.
  *
- * Each request asks DescribeTable first (a read: at once, on this thread), then runs its operation through
+ * Each request asks DescribeTable first (a read: at once, on this thread; the answer is remembered by the worker
+ * thread for a second, SCHEMA_TTL_MS, so that a busy table is described once a second, not once a request: a table
+ * made again with another key schema within that second gets the store's refusal of a mistyped key, never a wrong
+ * write), then runs its operation through
  * px_store_call (dynamo.c): writes are answered after their commit, back on this thread. Everything is in the
  * request's pool.
  */
@@ -80,6 +83,7 @@ typedef struct rest {
     h2o_iovec_t key;     /* {name: value, ...} */
     rest_tags_t if_match, if_none_match;
     h2o_iovec_t pick; /* of several If-Match ETags, the item's current one */
+    int described;    /* the table's description came from the thread's memory (schema_slots) */
 } rest_t;
 
 /* ---- answers ---- */
@@ -782,10 +786,49 @@ static void on_pick(h2o_req_t *req, void *data, int status, const char *body, si
     }
 }
 
+/* ---- the tables' descriptions, remembered per worker thread ---- */
+
+#define SCHEMA_SLOTS 8
+#define SCHEMA_TEXT_MAX 2048 /* longer descriptions (many indexes) are not remembered */
+#define SCHEMA_TTL_MS 1000
+
+static _Thread_local struct schema_slot {
+    char table[256];
+    uint64_t at_ms;
+    size_t len;
+    char text[SCHEMA_TEXT_MAX]; /* the DescribeTable answer */
+} schema_slots[SCHEMA_SLOTS];
+static _Thread_local unsigned schema_next;
+
+static struct schema_slot *schema_find(rest_t *r)
+{
+    for (size_t i = 0; i != SCHEMA_SLOTS; ++i)
+        if (schema_slots[i].len != 0 &&
+            h2o_memis(schema_slots[i].table, strlen(schema_slots[i].table), r->table.base, r->table.len))
+            return &schema_slots[i];
+    return NULL;
+}
+
+static void schema_keep(rest_t *r, const char *body, size_t len)
+{
+    struct schema_slot *e = schema_find(r);
+    if (len > SCHEMA_TEXT_MAX || r->table.len >= sizeof(e->table))
+        return;
+    if (e == NULL)
+        e = &schema_slots[schema_next++ % SCHEMA_SLOTS];
+    memcpy(e->table, r->table.base, r->table.len);
+    e->table[r->table.len] = '\0';
+    memcpy(e->text, body, len);
+    e->len = len;
+    e->at_ms = h2o_now(r->req->conn->ctx->loop);
+}
+
 static void on_describe(h2o_req_t *req, void *data, int status, const char *body, size_t len)
 {
     rest_t *r = data;
 
+    if (status == 200 && !r->described)
+        schema_keep(r, body, len);
     if (status != 200) {
         store_error(r, 409, status, body, len);
         return;
@@ -880,6 +923,15 @@ void px_rest_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
     *r = (rest_t){.req = req};
     if (parse_path(r, st) != 0 || choose_op(r) != 0 || check_request(r, &origin->route->origin) != 0)
         return;
+    struct schema_slot *e = schema_find(r);
+    if (e != NULL && h2o_now(req->conn->ctx->loop) - e->at_ms < SCHEMA_TTL_MS) {
+        /* remembered: the answer again, copied into the pool (the key tokens point into it) */
+        char *text = h2o_mem_alloc_pool(&req->pool, e->len);
+        memcpy(text, e->text, e->len);
+        r->described = 1;
+        on_describe(req, r, 200, text, e->len);
+        return;
+    }
     b = op_start(r, 0, 0);
     PX_RB_LIT(&b, "}");
     px_store_call(req, "DescribeTable", b.p, b.len, on_describe, r);

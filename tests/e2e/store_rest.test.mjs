@@ -4,9 +4,9 @@
 // DynamoDB route of the same edgeproxy.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { CreateTableCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DeleteTableCommand, GetItemCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { assertJsonError, h2, json, killAll, raw, startEdge, tempDir } from './lib.mjs';
+import { assertJsonError, h2, json, killAll, raw, sleep, startEdge, tempDir } from './lib.mjs';
 import { ddbClient } from './dynamo.mjs';
 
 after(killAll);
@@ -435,5 +435,26 @@ describe('the REST origin (store: rest)', () => {
     res = await h2({ ...opts, method: 'DELETE', path: '/rest/events/h2/1' });
     assert.equal(res.status, 204);
     assertJsonError(await h2({ ...opts, path: '/rest/events/h2/1' }), 404);
+  });
+
+  test('a table made again with another key type while a worker remembers the old one: refused, never mistyped', async () => {
+    const make = (type) => ddb.send(new CreateTableCommand({
+      TableName: 'swap', BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }], AttributeDefinitions: [{ AttributeName: 'id', AttributeType: type }],
+    }));
+    await make('S');
+    for (let i = 0; i < 6; ++i) assert.equal((await rest('PUT', `/rest/swap/k${i}`, { body: { v: 1 } })).status, 201);
+    await ddb.send(new DeleteTableCommand({ TableName: 'swap' }));
+    await make('N');
+    const res = await rest('PUT', '/rest/swap/7', { body: { v: 2 } });
+    assert.ok(res.status === 201 || res.status === 400, `status ${res.status}: ${res.body}`);
+    await sleep(1100); // past the second a worker remembers a description
+    const again = await rest('PUT', '/rest/swap/7', { body: { v: 3 } });
+    assert.ok(again.status === 201 || again.status === 200, `status ${again.status}: ${again.body}`);
+    const got = await ddb.send(new GetItemCommand({ TableName: 'swap', Key: { id: { N: '7' } } }));
+    assert.equal(got.Item.v.N, '3');
+    const all = await ddb.send(new ScanCommand({ TableName: 'swap' }));
+    assert.equal(all.Items.length, 1);
+    assert.equal(all.Items[0].id.N, '7');
   });
 });
