@@ -175,6 +175,28 @@ int st_counters_add(store_t *s, MDB_txn *txn, const char *name, int64_t dcount, 
 }
 
 /* The description as DescribeTable shows it: the stored one with the counters (a new object). */
+/* The indexes' ItemCount in the description o (a shallow copy: their arrays are copied before they change), from their
+ * databases' entries (an index holds an entry per item that has its key attributes). IndexSizeBytes stays 0. */
+static void index_counts(store_t *s, MDB_txn *txn, const char *name, json_t *o)
+{
+    static const char *const kinds[2] = {"LocalSecondaryIndexes", "GlobalSecondaryIndexes"};
+    char dbname[520];
+    for (int g = 0; g != 2; ++g) {
+        json_t *l = json_object_get(o, kinds[g]), *ix;
+        size_t i;
+        if (!json_is_array(l) || (l = json_deep_copy(l)) == NULL || json_object_set_new(o, kinds[g], l) != 0)
+            continue;
+        json_array_foreach(l, i, ix)
+        {
+            const char *iname = json_string_value(json_object_get(ix, "IndexName"));
+            MDB_dbi dbi;
+            MDB_stat st;
+            if (iname != NULL && st_table_dbi(s, st_index_db_name(dbname, name, iname), &dbi) == 0 && mdb_stat(txn, dbi, &st) == 0)
+                json_object_set_new(ix, "ItemCount", json_integer((json_int_t)st.ms_entries));
+        }
+    }
+}
+
 json_t *st_describe(store_t *s, MDB_txn *txn, const char *name, json_t *desc, const char *status)
 {
     uint64_t count = 0, bytes = 0;
@@ -186,6 +208,7 @@ json_t *st_describe(store_t *s, MDB_txn *txn, const char *name, json_t *desc, co
         json_object_set_new(o, "TableStatus", json_string(status));
         json_object_set_new(o, "ItemCount", json_integer((json_int_t)count));
         json_object_set_new(o, "TableSizeBytes", json_integer((json_int_t)bytes));
+        index_counts(s, txn, name, o);
     }
     return o;
 }

@@ -219,6 +219,10 @@ describe('DynamoDB secondary indexes, UpdateTable and TTL (AWS SDK v3)', () => {
       ExpressionAttributeValues: { ':c': { S: 'Oslo' } },
     }));
     assert.equal(newest.Items[0].id.S, 'new');
+    // DescribeTable counts the index's items: 30 filled + 1 new (the table has 41)
+    const counted = await ddb.send(new DescribeTableCommand({ TableName: 'people' }));
+    assert.equal(counted.Table.ItemCount, 41);
+    assert.equal(counted.Table.GlobalSecondaryIndexes[0].ItemCount, 31);
     // deleted: gone from the description, not queryable
     await ddb.send(new UpdateTableCommand({ TableName: 'people', GlobalSecondaryIndexUpdates: [{ Delete: { IndexName: 'byCity' } }] }));
     const d2 = await ddb.send(new DescribeTableCommand({ TableName: 'people' }));
