@@ -316,24 +316,6 @@ void px_functions_dispose_thread(px_thread_t *th)
     th->vm = NULL;
 }
 
-/* Percent-decodes s[0..len) into the pool ('+' is a space, as in forms and API Gateway). */
-static size_t url_decode(h2o_mem_pool_t *pool, const char *s, size_t len, const char **out)
-{
-    char *d = h2o_mem_alloc_pool(pool, len + 1), *o = d;
-    for (size_t i = 0; i != len; ++i) {
-        int hi, lo;
-        if (s[i] == '%' && i + 2 < len && (hi = px_hex_digit(s[i + 1])) >= 0 && (lo = px_hex_digit(s[i + 2])) >= 0) {
-            *o++ = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            *o++ = s[i] == '+' ? ' ' : s[i];
-        }
-    }
-    *o = '\0';
-    *out = d;
-    return (size_t)(o - d);
-}
-
 /* The query string's parameters, decoded. */
 static hooks_kv_t *query_of(h2o_req_t *req, size_t *n)
 {
@@ -354,10 +336,10 @@ static hooks_kv_t *query_of(h2o_req_t *req, size_t *n)
         const char *eq = memchr(p, '=', (size_t)(pe - p)), *ke = eq != NULL ? eq : pe;
         if (pe != p) {
             hooks_kv_t *e = kv + (*n)++;
-            e->name_len = url_decode(&req->pool, p, (size_t)(ke - p), &e->name);
-            e->value_len = eq != NULL ? url_decode(&req->pool, eq + 1, (size_t)(pe - eq - 1), &e->value) : 0;
-            if (eq == NULL)
-                e->value = "";
+            h2o_iovec_t name = px_pct_decode(&req->pool, p, (size_t)(ke - p), 1),
+                        value = eq != NULL ? px_pct_decode(&req->pool, eq + 1, (size_t)(pe - eq - 1), 1) : h2o_iovec_init("", 0);
+            e->name = name.base, e->name_len = name.len;
+            e->value = value.base, e->value_len = value.len;
         }
         p = pe + 1;
     }

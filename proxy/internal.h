@@ -212,7 +212,13 @@ px_req_t *px_req_find(h2o_req_t *req);
 void px_send_error(h2o_req_t *req, int status, const char *reason, const char *message);
 
 /* The value of a hexadecimal digit, or -1. */
-int px_hex_digit(char c);
+static inline int px_hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+/* s[0..len) percent-decoded into the pool, NUL-terminated (a '%' not followed by two hex digits stays as it is; with
+ * plus_space, '+' is a space, as in forms). */
+h2o_iovec_t px_pct_decode(h2o_mem_pool_t *pool, const char *s, size_t len, int plus_space);
 /* The client's address as text in buf (NI_MAXHOST bytes), NUL-terminated; its length, 0 when unknown. */
 size_t px_client_ip(h2o_req_t *req, char *buf);
 /* The percent-decoded value of query parameter `name` (NUL-terminated, in the pool; '+' stays '+'), or NULL. */

@@ -95,9 +95,21 @@ size_t px_client_ip(h2o_req_t *req, char *buf)
     return len;
 }
 
-int px_hex_digit(char c)
+h2o_iovec_t px_pct_decode(h2o_mem_pool_t *pool, const char *s, size_t len, int plus_space)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    char *out = h2o_mem_alloc_pool(pool, len + 1), *o = out;
+
+    for (size_t i = 0; i != len; ++i) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < len && (hi = px_hex_digit(s[i + 1])) >= 0 && (lo = px_hex_digit(s[i + 2])) >= 0) {
+            *o++ = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            *o++ = plus_space && s[i] == '+' ? ' ' : s[i];
+        }
+    }
+    *o = '\0';
+    return h2o_iovec_init(out, (size_t)(o - out));
 }
 
 char *px_query_param(h2o_req_t *req, const char *name)

@@ -139,23 +139,6 @@ static void send_json(h2o_req_t *req, int status, const char *reason, h2o_iovec_
 
 /* ---- the request: path, keys, preconditions ---- */
 
-static h2o_iovec_t pct_decode(h2o_mem_pool_t *pool, const char *s, size_t len)
-{
-    char *out = h2o_mem_alloc_pool(pool, len + 1), *o = out;
-
-    for (size_t i = 0; i != len; ++i) {
-        int hi, lo;
-        if (s[i] == '%' && i + 2 < len && (hi = px_hex_digit(s[i + 1])) >= 0 && (lo = px_hex_digit(s[i + 2])) >= 0) {
-            *o++ = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            *o++ = s[i];
-        }
-    }
-    *o = '\0';
-    return h2o_iovec_init(out, o - out);
-}
-
 /* Splits the raw path (not the normalized one, where %2F is already a '/') below the route's prefix into table and
  * key segments. 0, or -1 answered. */
 static int parse_path(rest_t *r, px_req_t *st)
@@ -187,7 +170,7 @@ static int parse_path(rest_t *r, px_req_t *st)
             fail(req, 404, "Not Found: the path is /{table}/{key}[/{sortkey}]");
             return -1;
         }
-        segs[n++] = pct_decode(&req->pool, p, q - p);
+        segs[n++] = px_pct_decode(&req->pool, p, (size_t)(q - p), 0);
     }
     if (n == 0) {
         fail(req, 404, "Not Found: the path names no table: /{table}[/{key}[/{sortkey}]]");
