@@ -14,8 +14,16 @@
  *     transaction (a failed condition aborts that request alone), commits the batch once, synchronously to disk
  *     (group commit), and only then calls each request's callback: an acknowledged write is on disk.
  *
- * Ownership: store_open copies the path. A request's text is copied before store_call returns. The answer passed to
- * the callback is malloc'ed and becomes the callee's (free it).
+ * Besides DynamoDB's members, the item operations take three of edgeproxy's own, for the REST origin's versions:
+ *   - "EdgeETag": true on GetItem, PutItem, UpdateItem, DeleteItem: the answer has "ETag": 16 lowercase hex digits, a
+ *     64-bit hash of the item's stored text (read or written; absent when there is no item), which changes with it;
+ *   - "EdgeIfMatch": "<16 hex>" on PutItem, UpdateItem, DeleteItem: ConditionalCheckFailedException unless the item
+ *     exists with that ETag; "EdgeIfNoneMatch": "*": ConditionalCheckFailedException if the item exists. Both are
+ *     checked in the write's transaction, with any ConditionExpression.
+ * An item whose TTL has passed is absent for every operation (see README.md); the writer thread reaps such items.
+ *
+ * Ownership: store_open copies the path and the rules. A request's text is copied before store_call returns. The
+ * answer passed to the callback is malloc'ed and becomes the callee's (free it).
  */
 #ifndef EDGEPROXY_STORE_H
 #define EDGEPROXY_STORE_H
