@@ -9,6 +9,7 @@
 #include <ftw.h>
 #include <jansson.h>
 #include <semaphore.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,51 @@ static inline int teardown(void **state)
 }
 
 #define S(state) (((fixture_t *)*(state))->s)
+
+/* Counts the acknowledged PutItems of put_async (on the writer thread). */
+static inline void fixture_put_done(void *data, int status, char *body, size_t len)
+{
+    (void)len;
+    if (status != 200)
+        fprintf(stderr, "put failed: %d %s\n", status, body);
+    else
+        __atomic_add_fetch((int *)data, 1, __ATOMIC_SEQ_CST);
+    free(body);
+}
+
+/* Queues a PutItem of the item fmt formats into table, without waiting (store_flush waits); *acked counts the
+ * acknowledged ones. Many of them go into one write batch. */
+static inline void put_async(store_t *s, int *acked, const char *table, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static inline void put_async(store_t *s, int *acked, const char *table, const char *fmt, ...)
+{
+    char item[4096], req[4400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(item, sizeof(item), fmt, ap);
+    va_end(ap);
+    snprintf(req, sizeof(req), "{\"TableName\":\"%s\",\"Item\":%s}", table, item);
+    store_call(s, "PutItem", req, strlen(req), fixture_put_done, acked);
+}
+
+#ifndef STORE_FIXTURE_QUOTED
+/* The helpers of the tests that write their requests as they are (test_store.c, test_store_query.c). */
+#define call store_call_wait
+
+/* Runs an operation and checks its status and that its answer holds `want` (or equals it, when exact). */
+static inline void expect_(store_t *s, const char *op, const char *req, int status, const char *want, int exact, int line)
+{
+    char *body;
+    int st = call(s, op, req, &body);
+    if (st != status || (want != NULL && (exact ? strcmp(body, want) != 0 : strstr(body, want) == NULL))) {
+        fprintf(stderr, "line %d: %s %s\n  got %d %s\n  want %d %s\n", line, op, req, st, body, status, want ? want : "");
+        free(body);
+        fail();
+    }
+    free(body);
+}
+#define expect(s, op, req, status, want) expect_((s), (op), (req), (status), (want), 0, __LINE__)
+#define expect_exact(s, op, req, status, want) expect_((s), (op), (req), (status), (want), 1, __LINE__)
+#endif
 
 #ifdef STORE_FIXTURE_QUOTED
 /* The helpers of the tests that write their requests with single quotes (test_store_batch.c, test_store_transact.c). */

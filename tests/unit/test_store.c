@@ -19,23 +19,6 @@
 #include "store/store.h"
 #include "tests/unit/store_fixture.h"
 
-#define call store_call_wait
-
-/* Runs an operation and checks its status and that its answer holds `want` (or equals it, when exact). */
-static void expect_(store_t *s, const char *op, const char *req, int status, const char *want, int exact, int line)
-{
-    char *body;
-    int st = call(s, op, req, &body);
-    if (st != status || (want != NULL && (exact ? strcmp(body, want) != 0 : strstr(body, want) == NULL))) {
-        fprintf(stderr, "line %d: %s %s\n  got %d %s\n  want %d %s\n", line, op, req, st, body, status, want ? want : "");
-        free(body);
-        fail();
-    }
-    free(body);
-}
-#define expect(s, op, req, status, want) expect_((s), (op), (req), (status), (want), 0, __LINE__)
-#define expect_exact(s, op, req, status, want) expect_((s), (op), (req), (status), (want), 1, __LINE__)
-
 static void make_table(store_t *s, const char *name, const char *pk, const char *pktype, const char *sk, const char *sktype)
 {
     char req[1024];

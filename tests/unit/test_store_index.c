@@ -121,29 +121,6 @@ static void check_names_(store_t *s, const char *op, const char *req, const char
 }
 #define NAMES(s, op, req, want) check_names_((s), (op), (req), (want), __LINE__)
 
-static void put_done(void *data, int status, char *body, size_t len)
-{
-    (void)len;
-    if (status != 200)
-        fprintf(stderr, "put failed: %d %s\n", status, body);
-    else
-        __atomic_add_fetch((int *)data, 1, __ATOMIC_SEQ_CST);
-    free(body);
-}
-
-/* Queues a PutItem (the item: printf-style, double-quoted JSON) without waiting; wait with store_flush. */
-static void put_async(store_t *s, int *acked, const char *table, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void put_async(store_t *s, int *acked, const char *table, const char *fmt, ...)
-{
-    char item[4096], req[4400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(item, sizeof(item), fmt, ap);
-    va_end(ap);
-    snprintf(req, sizeof(req), "{\"TableName\":\"%s\",\"Item\":%s}", table, item);
-    store_call(s, "PutItem", req, strlen(req), put_done, acked);
-}
-
 /* A printf-style request in single quotes, expected to answer status with `want` in its body. */
 static void expectf_(store_t *s, int line, const char *op, int status, const char *want, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));

@@ -19,23 +19,6 @@
 #include "store/store.h"
 #include "tests/unit/store_fixture.h"
 
-#define call store_call_wait
-
-/* Runs an operation and checks its status and that its answer holds `want` (or equals it, when exact). */
-static void expect_(store_t *s, const char *op, const char *req, int status, const char *want, int exact, int line)
-{
-    char *body;
-    int st = call(s, op, req, &body);
-    if (st != status || (want != NULL && (exact ? strcmp(body, want) != 0 : strstr(body, want) == NULL))) {
-        fprintf(stderr, "line %d: %s %s\n  got %d %s\n  want %d %s\n", line, op, req, st, body, status, want ? want : "");
-        free(body);
-        fail();
-    }
-    free(body);
-}
-#define expect(s, op, req, status, want) expect_((s), (op), (req), (status), (want), 0, __LINE__)
-#define expect_exact(s, op, req, status, want) expect_((s), (op), (req), (status), (want), 1, __LINE__)
-
 static void make_table(store_t *s, const char *name, const char *pk, const char *pktype, const char *sk, const char *sktype)
 {
     char req[1024];
@@ -51,32 +34,6 @@ static void make_table(store_t *s, const char *name, const char *pk, const char 
                  "[{\"AttributeName\":\"%s\",\"AttributeType\":\"%s\"}],\"BillingMode\":\"PAY_PER_REQUEST\"}",
                  name, pk, pk, pktype);
     expect(s, "CreateTable", req, 200, "\"TableStatus\":\"ACTIVE\"");
-}
-
-static void put_done(void *data, int status, char *body, size_t len)
-{
-    (void)len;
-    if (status != 200)
-        fprintf(stderr, "put failed: %d %s\n", status, body);
-    else
-        __atomic_add_fetch((int *)data, 1, __ATOMIC_SEQ_CST);
-    free(body);
-}
-
-/* Queues a PutItem (printf-style item JSON) without waiting; wait with store_flush. */
-static void put_async(store_t *s, int *acked, const char *table, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void put_async(store_t *s, int *acked, const char *table, const char *fmt, ...)
-{
-    char item[4096], *req;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(item, sizeof(item), fmt, ap);
-    va_end(ap);
-    size_t n = strlen(item) + strlen(table) + 64;
-    req = malloc(n);
-    snprintf(req, n, "{\"TableName\":\"%s\",\"Item\":%s}", table, item);
-    store_call(s, "PutItem", req, strlen(req), put_done, acked);
-    free(req);
 }
 
 /* Runs a read that must succeed; returns its parsed answer. */
@@ -505,7 +462,7 @@ static void test_query_page_1mb(void **state)
         snprintf(item, n, "{\"pk\":{\"S\":\"p\"},\"sk\":{\"N\":\"%d\"},\"pad\":{\"S\":\"%s\"}}", i, pad);
         char *req = malloc(n + 64);
         snprintf(req, n + 64, "{\"TableName\":\"large\",\"Item\":%s}", item);
-        store_call(s, "PutItem", req, strlen(req), put_done, &acked);
+        store_call(s, "PutItem", req, strlen(req), fixture_put_done, &acked);
         free(req);
         free(item);
     }
@@ -851,7 +808,7 @@ static void test_scan_page_1mb(void **state)
     char *req = malloc(n);
     for (int i = 0; i != 10; ++i) {
         snprintf(req, n, "{\"TableName\":\"large\",\"Item\":{\"id\":{\"N\":\"%d\"},\"pad\":{\"S\":\"%s\"}}}", i, pad);
-        store_call(s, "PutItem", req, strlen(req), put_done, &acked);
+        store_call(s, "PutItem", req, strlen(req), fixture_put_done, &acked);
     }
     free(pad);
     free(req);
