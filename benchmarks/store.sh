@@ -203,7 +203,9 @@ name_of() {
 echo "#### Item store benchmark, $(date -u '+%Y-%m-%d %H:%M:%S') UTC"
 echo
 echo "- machine: $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), Linux $(uname -r); load average $load_start before the runs, $load_end after"
-echo "- edgeproxy: $("$EDGEPROXY" --version 2>&1 | head -1), commit $commit; threads: 1, access log off, origin: { store: dynamodb } at / and { store: rest } at /rest; the store (LMDB) in $TMP ($fs)"
+rest_route=""
+[ "$REST" = 1 ] && rest_route=" and { store: rest } at /rest"
+echo "- edgeproxy: $("$EDGEPROXY" --version 2>&1 | head -1), commit $commit; threads: 1, access log off, origin: { store: dynamodb } at /$rest_route; the store (LMDB) in $TMP ($fs)"
 echo "- dynalite $DYNALITE_VERSION (npm, pinned in benchmarks/store/package-lock.json) on node $(node -v), $DY_MODE"
 echo "- both servers on CPU $SERVER_CPU (taskset: every thread, edgeproxy's store writer and node's helper threads too), one under load at a time; the load generator on CPU $LOAD_CPU"
 echo "- **durability differs**: every edgeproxy write (PutItem, UpdateItem) is answered after its batch is committed and fsync'ed (LMDB, group commit); dynalite $([ "$DYNALITE_DISK" = 1 ] && echo "writes LevelDB without syncing: what it acknowledges may not be on disk yet" || echo "keeps everything in memory: nothing it acknowledges is on disk"). The write rows compare a durable store with a non-durable one"

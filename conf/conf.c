@@ -946,7 +946,8 @@ static void parse_cors(ctx_t *c, yaml_node_t *n, conf_cors_t *cors)
     }
 }
 
-/* hooks: { request: FILE, response: FILE, on_error: fail | continue }; allowed with every origin kind. */
+/* hooks: { request: FILE, response: FILE, on_error: fail | continue }; allowed with every origin kind (a response hook
+ * runs on url and function origins only: static files and the item store answer without it). */
 static void parse_hooks(ctx_t *c, yaml_node_t *n, conf_route_hooks_t *h)
 {
     enum { F_REQUEST, F_RESPONSE, F_ON_ERROR, F_COUNT };
@@ -1222,6 +1223,10 @@ static void parse_store_attr(ctx_t *c, yaml_node_t *n, conf_store_attr_t *a)
         *(i == F_MINLEN ? &a->min_length : &a->max_length) = (long)cn_get_int(c, v[i], 0, 1u << 30);
         cn_key_pop(c, k);
     }
+    if (a->min != NULL && a->max != NULL && strtod(a->min, NULL) > strtod(a->max, NULL))
+        cn_fail_field(c, "max", cn_line_of(v[F_MAX]), "is below min: no value could be written");
+    if (a->min_length >= 0 && a->max_length >= 0 && a->min_length > a->max_length)
+        cn_fail_field(c, "max_length", cn_line_of(v[F_MAXLEN]), "is below min_length: no value could be written");
     if (v[F_ENUM] != NULL) {
         size_t count;
         k = cn_key_field(c, "enum", 4);

@@ -244,7 +244,7 @@ typedef struct conf_jwt {
 } conf_jwt_t;
 
 /*
- * Lua hooks of a route (any origin kind):
+ * Lua hooks of a route (any origin kind; on_response runs on url and function origins only):
  *   hooks:
  *     request: FILE      # a Lua file defining on_request(req); runs before the origin is called
  *     response: FILE     # a Lua file defining on_response(req, res)

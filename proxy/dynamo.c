@@ -6,7 +6,8 @@
  *   -> the store's answer (store/store.h), with x-amzn-RequestId (the request id) and x-amz-crc32 (the CRC-32 of the
  *      body, as DynamoDB sends and the SDKs check), content-type application/x-amz-json-1.0.
  *
- * SigV4 signatures are accepted without checking, as DynamoDB Local does.
+ * SigV4 signatures are accepted without checking, as DynamoDB Local does, unless the conf lists store.access_keys
+ * (then sigv4.c verifies them).
  *
  * The bridge from the store to a loop, shared by this route, the REST origin (rest.c) and Lua's edge.store (lua.c):
  * reads are answered inside store_call, on the caller's thread; writes by the store's writer thread after their
@@ -193,9 +194,10 @@ void px_store_call(h2o_req_t *req, const char *op, const char *body, size_t len,
 /* DynamoDB's error shape, for what is refused before the store sees it. */
 static void send_error(h2o_req_t *req, int status, const char *type, const char *message)
 {
-    char buf[512];
+    char buf[512]; /* type and message are short static strings without quotes */
     int n = snprintf(buf, sizeof(buf), "{\"__type\":\"%s\",\"message\":\"%s\"}", type, message);
-    send_answer(req, status, h2o_strdup(&req->pool, buf, (size_t)n).base, (size_t)n);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
+    send_answer(req, status, h2o_strdup(&req->pool, buf, len).base, len);
 }
 
 static void on_answer(h2o_req_t *req, void *data, int status, const char *body, size_t len)

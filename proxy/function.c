@@ -181,16 +181,15 @@ static px_lua_texts_t *load_texts(const conf_t *conf, const char **files, size_t
     hooks_vm_t *vm;
     px_lua_texts_t *texts;
     char why[1024];
-    hooks_kv_t *vars = vars_of(conf);
+    hooks_kv_t *vars;
 
     if ((texts = texts_read(files, nfiles, why, sizeof(why))) == NULL) {
         route_error(conf, why, err, errlen);
         return NULL;
     }
-    if (nfiles == 0) {
-        free(vars);
+    if (nfiles == 0)
         return texts;
-    }
+    vars = vars_of(conf);
     options_of(conf, files, texts, vars, &opts);
     if ((vm = hooks_vm_new(&opts, why, sizeof(why))) == NULL) {
         route_error(conf, why, err, errlen);

@@ -201,6 +201,10 @@ static int reserved_field(const hooks_kv_t *kv)
     return 0;
 }
 
+/* An edge.fetch body grows in memory only: h2o_socket_buffer_prototype would move a large one to a temporary file
+ * (mmap) on the loop, and recycles through a list that is not for several threads. */
+static h2o_buffer_prototype_t fetch_body_prototype = {.allocator = {.max = 0}, ._initial_buf = {.capacity = 16}, .mmap_settings = NULL};
+
 static void start_fetch(px_lrun_t *lr, const hooks_fetch_t *f)
 {
     px_thread_t *th = lr->th;
@@ -210,7 +214,7 @@ static void start_fetch(px_lrun_t *lr, const hooks_fetch_t *f)
     size_t cap;
     char *p;
 
-    h2o_buffer_init(&lr->body, &h2o_socket_buffer_prototype);
+    h2o_buffer_init(&lr->body, &fetch_body_prototype);
     lr->res_headers = NULL;
     lr->nres_headers = 0;
     if (h2o_url_parse(f->url, f->url_len, &url) != 0 || url.host.len == 0) {

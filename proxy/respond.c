@@ -126,18 +126,7 @@ char *px_query_param(h2o_req_t *req, const char *name)
         const char *ke = eq != NULL ? eq : pe;
         if ((size_t)(ke - p) == nlen && memcmp(p, name, nlen) == 0) {
             const char *v = eq != NULL ? eq + 1 : pe;
-            char *out = h2o_mem_alloc_pool(&req->pool, pe - v + 1), *o = out;
-            for (; v < pe; ++v) {
-                int hi, lo;
-                if (*v == '%' && pe - v >= 3 && (hi = px_hex_digit(v[1])) >= 0 && (lo = px_hex_digit(v[2])) >= 0) {
-                    *o++ = (char)(hi * 16 + lo);
-                    v += 2;
-                } else {
-                    *o++ = *v;
-                }
-            }
-            *o = '\0';
-            return out;
+            return px_pct_decode(&req->pool, v, (size_t)(pe - v), 0).base;
         }
         p = pe + 1;
     }

@@ -32,8 +32,9 @@
  * the item does. If-None-Match on a write is * on PUT only. If-Match on a write takes ETags or *: the store checks
  * one, atomically with the write; with several, the item's current ETag is read first and, when listed, is the one.
  * Errors: {"message", "request_id"}: 400 bad JSON, bad key, bad query, or what the store refuses (its message); 404
- * no such table (or one not in `tables`) or item; 405 other methods, with Allow; 409 another failed condition; 412 a
- * failed If-Match / If-None-Match; 413 a body over the route's max_body_size (handler.c); 500 a store failure.
+ * no such table (or one not in `tables`) or item; 405 other methods, with Allow; 412 a failed If-Match /
+ * If-None-Match (409 for another failed condition, which no request makes today); 413 a body over the route's max_body_size
+ * (handler.c); 500 a store failure.
  *
  * Each request asks DescribeTable first (a read: at once, on this thread; the answer is remembered by the worker
  * thread for a second, SCHEMA_TTL_MS, so that a busy table is described once a second, not once a request: a table

@@ -145,23 +145,29 @@ static int setup_origin(px_server_t *srv, px_origin_t *origin, char *err, size_t
     }
 }
 
-/* The conf's schema validation rules as the store takes them (store/store.h): malloc'ed, freed by store_rules_free;
- * the strings stay the conf's. NULL when there are none (or out of memory: then *n is not set either). */
+/* The conf's schema validation rules as the store takes them (store/store.h): malloc'ed (h2o_mem_alloc: no silent
+ * loss of rules), freed by store_rules_free; the strings stay the conf's. NULL when there are none. */
 static store_table_rules_t *store_rules_of(const conf_t *conf, size_t *n)
 {
-    store_table_rules_t *t = conf->store.ntables != 0 ? calloc(conf->store.ntables, sizeof(*t)) : NULL;
-    *n = 0;
-    for (size_t i = 0; t != NULL && i != conf->store.ntables; ++i) {
+    store_table_rules_t *t = conf->store.ntables != 0 ? h2o_mem_alloc(conf->store.ntables * sizeof(*t)) : NULL;
+    *n = conf->store.ntables;
+    for (size_t i = 0; i != conf->store.ntables; ++i) {
         const conf_store_table_t *ct = &conf->store.tables[i];
-        store_attr_rule_t *a = calloc(ct->nattrs + 1, sizeof(*a));
-        t[i] = (store_table_rules_t){ct->name, a, a != NULL ? ct->nattrs : 0};
-        for (size_t j = 0; a != NULL && j != ct->nattrs; ++j) {
+        store_attr_rule_t *a = h2o_mem_alloc((ct->nattrs + 1) * sizeof(*a));
+        t[i] = (store_table_rules_t){.table = ct->name, .attrs = a, .nattrs = ct->nattrs};
+        for (size_t j = 0; j != ct->nattrs; ++j) {
             const conf_store_attr_t *ca = &ct->attrs[j];
-            a[j] = (store_attr_rule_t){ca->name,   ca->type,       ca->required,   ca->min,
-                                       ca->max,    ca->min_length, ca->max_length, (const char *const *)ca->enums,
-                                       ca->nenums, ca->pattern};
+            a[j] = (store_attr_rule_t){.name = ca->name,
+                                       .type = ca->type,
+                                       .required = ca->required,
+                                       .min = ca->min,
+                                       .max = ca->max,
+                                       .min_length = ca->min_length,
+                                       .max_length = ca->max_length,
+                                       .enums = (const char *const *)ca->enums,
+                                       .nenums = ca->nenums,
+                                       .pattern = ca->pattern};
         }
-        *n = i + 1;
     }
     return t;
 }

@@ -203,6 +203,11 @@ const char *px_sigv4_verify(h2o_req_t *req, const conf_access_key_t *keys, size_
                *sig = auth_param(pool, auth, "Signature");
     if (cred == NULL || signed_headers == NULL || sig == NULL)
         return "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters";
+    /* the Host must be signed (AWS requires it): else a signed request could be replayed to another host */
+    if (strcmp(signed_headers, "host") != 0 && strncmp(signed_headers, "host;", 5) != 0 &&
+        strstr(signed_headers, ";host;") == NULL &&
+        (strlen(signed_headers) < 5 || strcmp(signed_headers + strlen(signed_headers) - 5, ";host") != 0))
+        return "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.";
     /* Credential=AKID/DATE/REGION/SERVICE/aws4_request */
     const char *slash = strchr(cred, '/');
     if (slash == NULL)

@@ -27,6 +27,7 @@ typedef struct alter_job {
     json_t *create, *update, *del; /* the GSI updates (in req): at most one of create / del, at most one update */
     const char *index;             /* the IndexName of create or del */
     const char *uindex;            /* the IndexName of update */
+    int enable;                    /* UpdateTimeToLive: TimeToLiveSpecification.Enabled, as st_get_bool read it */
 } alter_job_t;
 
 static void alter_job_free(st_job_t *j)
@@ -358,8 +359,7 @@ static void ttl_prepare(store_t *s, MDB_txn *parent, st_job_t *j)
     alter_job_t *t = (alter_job_t *)j;
     char dbname[520];
     MDB_dbi dbi;
-    if (json_is_true(json_object_get(json_object_get(t->req, "TimeToLiveSpecification"), "Enabled")) &&
-        table_exists(s, parent, t->name))
+    if (t->enable && table_exists(s, parent, t->name))
         st_job_open_db(s, parent, j, st_ttl_db_name(dbname, t->name), dbname, MDB_DUPSORT, &dbi);
 }
 
@@ -367,7 +367,7 @@ static int ttl_run(store_t *s, MDB_txn *txn, st_job_t *j)
 {
     alter_job_t *t = (alter_job_t *)j;
     json_t *spec = json_object_get(t->req, "TimeToLiveSpecification"), *desc = NULL;
-    int enable = json_is_true(json_object_get(spec, "Enabled")), ok = 0, rc;
+    int enable = t->enable, ok = 0, rc;
     st_schema_t sc, nsc = {0};
     MDB_dbi dbi;
     char dbname[520];
@@ -376,6 +376,11 @@ static int ttl_run(store_t *s, MDB_txn *txn, st_job_t *j)
         return 0;
     if ((sc.ttl != NULL) == enable) {
         st_invalid(&j->ans, "TimeToLive is already %s", enable ? "enabled" : "disabled");
+        goto out;
+    }
+    const char *attr = json_string_value(json_object_get(spec, "AttributeName"));
+    if (!enable && attr != NULL && strcmp(attr, sc.ttl) != 0) { /* DynamoDB disables only the attribute it has */
+        st_invalid(&j->ans, "TimeToLive is active on a different AttributeName: current AttributeName is %s", sc.ttl);
         goto out;
     }
     if ((desc = json_deep_copy(sc.desc)) == NULL) {
@@ -398,7 +403,8 @@ static int ttl_run(store_t *s, MDB_txn *txn, st_job_t *j)
     } else if (st_table_dbi(s, st_ttl_db_name(dbname, t->name), &dbi) == 0 && (rc = mdb_drop(txn, dbi, 0)) != 0) {
         goto lmdb;
     }
-    st_answer_json(&j->ans, json_pack("{s:O}", "TimeToLiveSpecification", spec));
+    st_answer_json(&j->ans, json_pack("{s:{s:O, s:b}}", "TimeToLiveSpecification", "AttributeName",
+                                      json_object_get(spec, "AttributeName"), "Enabled", enable));
     ok = 1;
     goto out;
 lmdb:
@@ -428,12 +434,11 @@ void st_update_time_to_live(store_t *s, json_t *req, store_done_cb done, void *d
             st_verr(&v, NULL, "timeToLiveSpecification.attributeName", "Member must not be null");
         else if (strlen(attr) < 1 || strlen(attr) > 255)
             st_verr(&v, attr, "timeToLiveSpecification.attributeName", "Member must have length between 1 and 255");
-        if (!json_is_boolean(json_object_get(spec, "Enabled")))
+        if (json_object_get(spec, "Enabled") == NULL || json_is_null(json_object_get(spec, "Enabled")))
             st_verr(&v, NULL, "timeToLiveSpecification.enabled", "Member must not be null");
     }
     if (st_verr_answer(&v, &a) != 0)
         goto answer;
-    (void)enabled;
     alter_job_t *t = alter_job_new(req, name, done, data);
     if (t == NULL) {
         st_answer_error(&a, 500, T_INTERNAL, "out of memory");
@@ -441,6 +446,7 @@ void st_update_time_to_live(store_t *s, json_t *req, store_done_cb done, void *d
     }
     t->base.prepare = ttl_prepare;
     t->base.run = ttl_run;
+    t->enable = enabled;
     st_enqueue(s, &t->base);
     return;
 answer:
@@ -637,7 +643,7 @@ void st_list_tags_of_resource(store_t *s, json_t *req, st_answer_t *a)
             json_array_append_new(tags, json_pack("{s:s, s:O}", "Key", k, "Value", v));
         st_answer_json(a, json_pack("{s:o}", "Tags", tags));
         st_schema_free(&sc);
-    } else {
+    } else if (a->status == 400) { /* missing: in DynamoDB's words for this operation (a 500 stays as it is) */
         free(a->body);
         *a = (st_answer_t){0};
         st_answer_error(a, 400, T_NOT_FOUND, "Requested resource not found: ResourcArn: %s not found", arn);

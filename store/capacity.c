@@ -8,7 +8,7 @@
  *     (the item's size is not in their request);
  *   - transactions: twice that.
  * The answer gets "ConsumedCapacity" (an object; a list of one per table for the batch and transaction operations),
- * with "Table" too for INDEXES. The wrapping costs nothing unless asked: st_capacity_wrap returns NULL then.
+ * with "Table" too for INDEXES. The wrapping costs nothing unless asked: st_capacity_wrap changes nothing then.
  */
 #include <stdlib.h>
 #include <string.h>

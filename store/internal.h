@@ -1,6 +1,7 @@
 /*
- * store/internal.h (internal to store/): what store.c (environment, writer, dispatch), table.c (table operations and
- * schemas) and item.c (item operations) share; batch.c (BatchGetItem, BatchWriteItem) reuses item.c's helpers.
+ * store/internal.h (internal to store/): what the store's files share: store.c (environment, writer, dispatch, request
+ * members, expressions), table.c (table operations, schemas, counters), alter.c, item.c (item operations and the
+ * helpers batch.c and transact.c reuse), write.c (every item write), query.c, legacy.c, schema.c, capacity.c.
  *
  * LMDB layout (one environment, MDB_NOTLS, synchronous commits):
  *   "meta"      "t/NAME" -> the table's description, JSON (TableDescription's fields that do not change: TableName,
@@ -9,14 +10,16 @@
  *               "c/NAME" -> the table's counters, two little-endian uint64: ItemCount, TableSizeBytes (a separate
  *                           16-byte record so that a write does not re-serialize the description)
  *   "t.NAME"    one database per table: store_key_encode_pair(pk, sk) -> the item's checked, normalized JSON text.
- * The table's database is never closed nor deleted while the process runs: DeleteTable empties it (mdb_drop with
- * del 0) and CreateTable of the same name finds it again. Closing a handle while another thread may read through it is
+ *   "i.NAME/IX" one per secondary index (MDB_DUPSORT): index key -> the table keys of the items that have it.
+ *   "x.NAME/"   the table's TTL database (MDB_DUPSORT): expiry (8 bytes, big-endian seconds) -> table keys.
+ * These databases are never closed nor deleted while the process runs: DeleteTable empties them (mdb_drop with
+ * del 0) and CreateTable of the same name finds them again. Closing a handle while another thread may read through it is
  * unsafe in LMDB (its name is looked up lazily by readers), so handles live as long as the environment; a name
  * recreated gets its old handle back.
  *
  * Handles: only the writer thread opens databases (LMDB forbids concurrent mdb_dbi_open); it publishes name -> handle
- * in a map (under a rwlock) after the commit that made the table, before it answers. Readers look handles up there:
- * a table whose meta record is visible but whose handle is not yet published is one whose CreateTable is not yet
+ * in a map (under a rwlock) after the commit that made the table (or the index, or the TTL), before it answers. Readers look
+ * handles up there: a table whose meta record is visible but whose handle is not yet published is one whose CreateTable is not yet
  * acknowledged, and is answered as missing.
  */
 #ifndef EDGEPROXY_STORE_INTERNAL_H
@@ -170,7 +173,7 @@ json_t *st_index_desc(const json_t *ix, const char *table, int global);
  * text (callers copy before they change it; see st_read_begin's per-thread cache). NULL when it does not parse. */
 json_t *st_desc_parse(store_t *s, const MDB_val *v);
 
-/* Reads and parses table `name`'s schema in txn. 0, MDB_NOTFOUND, or an LMDB error (or -1 for a damaged record). */
+/* Reads and parses table `name`'s schema in txn. 0, MDB_NOTFOUND, or an LMDB error (MDB_CORRUPTED for a damaged record). */
 int st_schema_load(store_t *s, MDB_txn *txn, const char *name, st_schema_t *out);
 void st_schema_free(st_schema_t *sc);
 /* Meta keys: "t/NAME", "c/NAME" (buf of 258 bytes). */

@@ -758,16 +758,19 @@ static int commit(rw_t *r)
 
 static int rewrite(const op_spec_t *spec, json_t *req, const char *at, st_answer_t *a)
 {
-    rw_t r = {.spec = spec, .req = req, .at = at, .a = a, .names = json_object(), .values = json_object()};
+    rw_t r = {.spec = spec, .req = req, .at = at, .a = a};
     int rc = -1, any = 0;
 
     for (int m = 0; m != L_N; ++m)
         any |= (spec->legacy & BIT(m)) && member(req, legacy_members[m]) != NULL;
-    if (!any) {
+    if (!any) {                        /* nearly every request: nothing to make */
         for (int m = 0; m != L_N; ++m) /* ignored by DynamoDB: not members of this operation */
             json_object_del(req, legacy_members[m]);
-        rc = 0;
-    } else if (r.names == NULL || r.values == NULL) {
+        return 0;
+    }
+    r.names = json_object();
+    r.values = json_object();
+    if (r.names == NULL || r.values == NULL) {
         st_answer_error(a, 500, T_INTERNAL, "out of memory");
     } else if (shapes(&r) == 0 && enums(&r) == 0 && mixing(&r) == 0 && conditional_operator(&r) == 0 &&
                placeholders_alone(&r) == 0 && entries(&r) == 0) {

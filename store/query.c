@@ -482,11 +482,10 @@ static int past_esk(int forward, const MDB_val *k, const MDB_val *d, const bound
     return forward ? c > 0 : c < 0;
 }
 
-/* The walk's state: a page of items being collected. */
 /*
  * The page being collected: the items' JSON texts, comma-separated, become the answer's Items as they are. When
  * nothing has to be looked at in an item (no filter, no projection, no TTL, a table or an ALL index), the stored texts
- * go in untouched and unparsed (walk_fast); the 1 MB page limit (on DynamoDB's item sizes) is then tracked by the
+ * go in untouched and unparsed (take_text); the 1 MB page limit (on DynamoDB's item sizes) is then tracked by the
  * texts' lengths, which are never below the sizes, and the sizes are computed (the texts parsed) only once the lengths
  * pass 1 MB.
  */

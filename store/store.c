@@ -545,6 +545,10 @@ out:
     return rc;
 }
 
+/* The store whose writer this thread is (set by writer_main; a reaping writer may ask before store_open has written
+ * s->writer_started and s->writer). */
+static _Thread_local store_t *on_writer;
+
 int st_table_dbi(store_t *s, const char *name, MDB_dbi *dbi)
 {
     int rc = MDB_NOTFOUND;
@@ -558,7 +562,7 @@ int st_table_dbi(store_t *s, const char *name, MDB_dbi *dbi)
         }
     }
     pthread_rwlock_unlock(&s->map_lock);
-    if (rc != 0 && s->writer_started && pthread_equal(pthread_self(), s->writer)) {
+    if (rc != 0 && on_writer == s) {
         /* the writer also sees the handles its running batch opened */
         for (st_job_t *j = s->batch; j != NULL; j = j->next) {
             for (size_t i = 0; i != j->nopened && (j->ans.status == 0 || j->ans.status == 200); ++i) {
@@ -570,6 +574,71 @@ int st_table_dbi(store_t *s, const char *name, MDB_dbi *dbi)
         }
     }
     return rc;
+}
+
+/* ---- the parsed descriptions each thread keeps ---- */
+
+#define DESC_CACHE 8 /* parsed table descriptions kept per reading thread, and by the writer */
+
+/* The descriptions a thread parsed last, by their stored text: an operation on a table whose description is the same
+ * text shares the parsed one (json_incref) instead of parsing it again (most of a GetItem's cost otherwise, and once
+ * per action of a transaction on the writer). Only their thread touches them; nobody changes a shared description
+ * (alter.c copies before it changes one). */
+typedef struct desc_cache {
+    struct desc_slot {
+        char *text;
+        size_t len;
+        json_t *desc;
+    } slot[DESC_CACHE];
+    unsigned next;
+} desc_cache_t;
+
+static void descs_clear(desc_cache_t *dc)
+{
+    for (int i = 0; i != DESC_CACHE; ++i) {
+        free(dc->slot[i].text);
+        json_decref(dc->slot[i].desc);
+    }
+    memset(dc, 0, sizeof(*dc));
+}
+
+/* the writer's (one writer per thread; cleared when writer_main ends) */
+static _Thread_local desc_cache_t writer_descs;
+
+typedef struct st_reader {
+    store_t *s;
+    MDB_txn *txn;
+    struct st_reader *next;
+    desc_cache_t descs;
+} st_reader_t;
+
+static void reader_free(st_reader_t *r)
+{
+    mdb_txn_abort(r->txn);
+    descs_clear(&r->descs);
+    free(r);
+}
+
+json_t *st_desc_parse(store_t *s, const MDB_val *v)
+{
+    st_reader_t *r = pthread_getspecific(s->reader_key);
+    desc_cache_t *dc = r != NULL ? &r->descs : on_writer == s ? &writer_descs : NULL;
+    json_t *desc;
+    char *text;
+
+    if (dc == NULL) /* a thread that has not read yet */
+        return json_loadb(v->mv_data, v->mv_size, 0, NULL);
+    for (int i = 0; i != DESC_CACHE; ++i)
+        if (dc->slot[i].len == v->mv_size && memcmp(dc->slot[i].text, v->mv_data, v->mv_size) == 0)
+            return json_incref(dc->slot[i].desc);
+    if ((desc = json_loadb(v->mv_data, v->mv_size, 0, NULL)) == NULL || (text = malloc(v->mv_size)) == NULL)
+        return desc;
+    struct desc_slot *c = &dc->slot[dc->next++ % DESC_CACHE];
+    free(c->text);
+    json_decref(c->desc);
+    memcpy(text, v->mv_data, v->mv_size);
+    *c = (struct desc_slot){text, v->mv_size, json_incref(desc)};
+    return desc;
 }
 
 int st_job_open_db(store_t *s, MDB_txn *parent, st_job_t *j, const char *name, const char *dbname, unsigned flags, MDB_dbi *dbi)
@@ -703,6 +772,7 @@ static void *writer_main(void *p)
     struct timespec next_reap = {0};
 
     pthread_setname_np(pthread_self(), "edge-store-wr");
+    on_writer = s;
     pthread_mutex_lock(&s->mu);
     for (;;) {
         if (s->ttl_active) {
@@ -737,6 +807,7 @@ static void *writer_main(void *p)
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
+    descs_clear(&writer_descs);
     return NULL;
 }
 
@@ -805,54 +876,6 @@ void store_flush(store_t *s)
 /* ---- open, close, dispatch ---- */
 
 /* ---- reads ---- */
-
-#define DESC_CACHE 8 /* parsed table descriptions kept per reading thread */
-
-typedef struct st_reader {
-    store_t *s;
-    MDB_txn *txn;
-    struct st_reader *next;
-    /* the descriptions this thread parsed last, by their stored text: a read of a table whose description is the same
-     * text shares the parsed one (json_incref) instead of parsing it again (most of a GetItem's cost otherwise). Only
-     * this thread touches them. */
-    struct desc_cache {
-        char *text;
-        size_t len;
-        json_t *desc;
-    } cache[DESC_CACHE];
-    unsigned next_slot;
-} st_reader_t;
-
-static void reader_free(st_reader_t *r)
-{
-    mdb_txn_abort(r->txn);
-    for (int i = 0; i != DESC_CACHE; ++i) {
-        free(r->cache[i].text);
-        json_decref(r->cache[i].desc);
-    }
-    free(r);
-}
-
-json_t *st_desc_parse(store_t *s, const MDB_val *v)
-{
-    st_reader_t *r = s->reader_key_made ? pthread_getspecific(s->reader_key) : NULL;
-    json_t *desc;
-    char *text;
-
-    if (r == NULL) /* the writer, or a thread that has not read yet */
-        return json_loadb(v->mv_data, v->mv_size, 0, NULL);
-    for (int i = 0; i != DESC_CACHE; ++i)
-        if (r->cache[i].len == v->mv_size && memcmp(r->cache[i].text, v->mv_data, v->mv_size) == 0)
-            return json_incref(r->cache[i].desc);
-    if ((desc = json_loadb(v->mv_data, v->mv_size, 0, NULL)) == NULL || (text = malloc(v->mv_size)) == NULL)
-        return desc;
-    struct desc_cache *c = &r->cache[r->next_slot++ % DESC_CACHE];
-    free(c->text);
-    json_decref(c->desc);
-    memcpy(text, v->mv_data, v->mv_size);
-    *c = (struct desc_cache){text, v->mv_size, json_incref(desc)};
-    return desc;
-}
 
 static void reader_unlink(st_reader_t *r)
 {
@@ -962,7 +985,7 @@ int store_open(store_t **out, const store_options_t *opts, char *err, size_t err
     *out = s;
     return 0;
 fail_lmdb:
-    snprintf(err, errlen, "item store %s: %s", s->dir, rc == -1 ? "a damaged table record" : mdb_strerror(rc));
+    snprintf(err, errlen, "item store %s: %s", s->dir, mdb_strerror(rc));
 fail:
     store_close(s);
     return -1;

@@ -8,7 +8,8 @@
  *   - a `meta` database (table name -> the table's description: key schema, attribute definitions, indexes, TTL,
  *     counters) and one database per table (key: store_key_encode_pair of the item's key; value: the item's checked,
  *     normalized JSON text);
- *   - reads (GetItem, Query, Scan, BatchGetItem, TransactGetItems, DescribeTable, ListTables, DescribeTimeToLive) run
+ *   - reads (GetItem, Query, Scan, BatchGetItem, TransactGetItems, DescribeTable, ListTables, DescribeTimeToLive,
+ *     ListTagsOfResource) run
  *     on the caller's thread in a read-only transaction, at once: they never wait for writes;
  *   - writes go to the store's writer thread, which takes every request queued, runs each in its own nested
  *     transaction (a failed condition aborts that request alone), commits the batch once, synchronously to disk
@@ -82,7 +83,8 @@ typedef void (*store_done_cb)(void *data, int status, char *body, size_t len);
 /*
  * Runs one DynamoDB operation: op is the name after "DynamoDB_20120810." ("PutItem", ...), body its JSON request.
  * Reads call done before store_call returns, on the caller's thread. Writes call done later, ON THE WRITER THREAD,
- * after their commit; bridge to an event loop with a message. An unknown operation answers 400
+ * after their commit; bridge to an event loop with a message. A write refused by its checks (or queued while the store
+ * closes) is answered at once, on the caller's thread: the callback must tell the two apart. An unknown operation answers 400
  * com.amazon.coral.service#UnknownOperationException; a body that is not a JSON object answers 400
  * com.amazon.coral.service#SerializationException.
  */

@@ -116,10 +116,10 @@ int st_schema_load(store_t *s, MDB_txn *txn, const char *name, st_schema_t *out)
         return rc;
     json_t *desc = st_desc_parse(s, &v);
     if (desc == NULL)
-        return -1;
+        return MDB_CORRUPTED;
     if (schema_of(desc, out) != 0) {
         st_schema_free(out); /* and desc */
-        return -1;
+        return MDB_CORRUPTED;
     }
     return 0;
 }
@@ -174,7 +174,6 @@ int st_counters_add(store_t *s, MDB_txn *txn, const char *name, int64_t dcount, 
     return mdb_put(txn, s->meta, &k, &v, 0);
 }
 
-/* The description as DescribeTable shows it: the stored one with the counters (a new object). */
 /* The indexes' ItemCount in the description o (a shallow copy: their arrays are copied before they change), from their
  * databases' entries (an index holds an entry per item that has its key attributes). IndexSizeBytes stays 0. */
 static void index_counts(store_t *s, MDB_txn *txn, const char *name, json_t *o)
@@ -197,6 +196,8 @@ static void index_counts(store_t *s, MDB_txn *txn, const char *name, json_t *o)
     }
 }
 
+/* The description as DescribeTable shows it: the stored one without its private members, with the counters (a new
+ * object). */
 json_t *st_describe(store_t *s, MDB_txn *txn, const char *name, json_t *desc, const char *status)
 {
     uint64_t count = 0, bytes = 0;
@@ -354,11 +355,8 @@ static int create_run(store_t *s, MDB_txn *txn, st_job_t *j)
         st_internal(&j->ans, rc);
         return 0;
     }
-    json_t *d = json_copy(t->desc);
-    json_object_set_new(d, "TableStatus", json_string("ACTIVE"));
-    json_object_set_new(d, "ItemCount", json_integer(0));
-    json_object_set_new(d, "TableSizeBytes", json_integer(0));
-    st_answer_json(&j->ans, json_pack("{s:o}", "TableDescription", d));
+    /* as DescribeTable shows it: without the private members (tags), with the counters */
+    st_answer_json(&j->ans, json_pack("{s:o}", "TableDescription", st_describe(s, txn, t->name, t->desc, "ACTIVE")));
     return 1;
 }
 

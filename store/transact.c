@@ -14,8 +14,8 @@
  * an update that cannot be applied or makes the item too large; "None" for the others).
  *
  * Not implemented: ClientRequestToken is checked (1..36 characters) and otherwise ignored: a retried request is run
- * again, not recognized as a duplicate (DynamoDB's idempotency window is not kept); ReturnConsumedCapacity and
- * ReturnItemCollectionMetrics are accepted and ignored.
+ * again, not recognized as a duplicate (DynamoDB's idempotency window is not kept); ReturnItemCollectionMetrics is accepted
+ * and ignored (ConsumedCapacity: capacity.c).
  */
 #include <errno.h>
 #include <stdio.h>

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite (CI runs exactly this): installs what is missing, then builds twice, once plainly and once with
-# AddressSanitizer + UndefinedBehaviorSanitizer, and runs the unit tests (ctest) and the end-to-end tests (node's test
-# runner against the real binary) on each build.
+# The whole test suite (CI runs exactly this): installs what is missing (Debian packages; the JS test clients with
+# npm ci), then builds twice, once plainly and once with AddressSanitizer + UndefinedBehaviorSanitizer, and runs the
+# unit tests (ctest) and the end-to-end tests (node's test runner against the real binary) on each build; then runs the
+# libFuzzer targets briefly (the fuzz stage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -96,6 +96,19 @@ describe('SigV4 verification', () => {
     res = await h1({ port, method: 'POST', path: '/', headers: { ...headers, authorization: 'AWS4-HMAC-SHA256 Credential=x' }, body: '{}' });
     assert.equal(res.status, 400);
     assert.equal(JSON.parse(res.body).__type, 'com.amazon.coral.service#IncompleteSignatureException');
+    // the Host must be among the signed headers
+    res = await h1({
+      port, method: 'POST', path: '/', body: '{}',
+      headers: {
+        ...headers,
+        'x-amz-date': '20260101T000000Z',
+        authorization: 'AWS4-HMAC-SHA256 Credential=AKIDEDGE1/20260101/eu-west-3/dynamodb/aws4_request, ' +
+          'SignedHeaders=x-amz-date;x-amz-target, Signature=' + '0'.repeat(64),
+      },
+    });
+    assert.equal(res.status, 400);
+    assert.equal(JSON.parse(res.body).__type, 'com.amazon.coral.service#IncompleteSignatureException');
+    assert.match(JSON.parse(res.body).message, /Host/);
     // sign a PutItem with the SDK, then replay it with another body
     let signed;
     const c = client(port);

@@ -458,7 +458,7 @@ describe('Dynamoose 4 against the item store', () => {
   test('TTL (expires): an item past its expiry is not returned by get, query, scan or batchGet', logged(async () => {
     const now = Date.now();
     await Session.create({ id: 'live', data: 'default expiry, an hour from now' });
-    await Session.create({ id: 'soon', data: 'expires in 4 s', expiresAt: new Date(now + 4000) });
+    await Session.create({ id: 'soon', data: 'expires in 10 s', expiresAt: new Date(now + 10000) });
     await Session.create({ id: 'gone', data: 'expired a minute ago', expiresAt: new Date(now - 60000) });
 
     // stored in epoch seconds
@@ -467,7 +467,7 @@ describe('Dynamoose 4 against the item store', () => {
 
     assert.equal(await Session.get('gone'), undefined, 'expired: absent at once');
     assert.equal(await stored('dm_sessions', { id: 'gone' }), undefined);
-    assert.equal((await Session.get('soon')).data, 'expires in 4 s');
+    assert.equal((await Session.get('soon')).data, 'expires in 10 s');
     assert.deepEqual((await Session.scan().exec()).map((s) => s.id).sort(), ['live', 'soon']);
     assert.deepEqual((await Session.batchGet(['live', 'soon', 'gone'])).map((s) => s.id).sort(), ['live', 'soon']);
 
@@ -475,9 +475,9 @@ describe('Dynamoose 4 against the item store', () => {
     await Session.create({ id: 'gone', data: 'again' });
     assert.equal((await Session.get('gone')).data, 'again');
 
-    // stored as Math.round(ms / 1000): expired from now + 3.5 s to now + 4.5 s
-    assert.ok(Date.now() < now + 3500, 'the checks above took too long');
-    await sleep(now + 5200 - Date.now());
+    // stored as Math.round(ms / 1000): expired from now + 9.5 s to now + 10.5 s (room for a slow machine before it)
+    assert.ok(Date.now() < now + 9500, 'the checks above took too long');
+    await sleep(now + 11200 - Date.now());
     assert.equal(await Session.get('soon'), undefined, 'expired after its time');
     assert.deepEqual((await Session.scan().exec()).map((s) => s.id).sort(), ['gone', 'live']);
     assert.equal((await Session.query('id').eq('soon').exec()).length, 0);

@@ -1185,6 +1185,10 @@ static void test_store_rules_and_keys(void **state)
     check_error(RULE("{ type: N, min_length: 1 }"),
                 "t.yaml:7: store.tables.\"users\".attributes.a.min_length: is for strings, binaries, lists, maps and sets");
     check_error(RULE("{ type: S, colour: red }"), "t.yaml:7: store.tables.\"users\".attributes.a.colour: unknown key");
+    check_error(RULE("{ type: N, min: 10, max: 9.5 }"),
+                "t.yaml:7: store.tables.\"users\".attributes.a.max: is below min: no value could be written");
+    check_error(RULE("{ type: S, min_length: 3, max_length: 2 }"),
+                "t.yaml:7: store.tables.\"users\".attributes.a.max_length: is below min_length: no value could be written");
 #undef RULE
     check_error(LISTEN "store:\n  tables:\n    ab:\n      attributes: {}\n" HOSTS,
                 "t.yaml:5: store.tables.\"ab\": bad table name (3 to 255 letters, digits, '_', '.' or '-')");

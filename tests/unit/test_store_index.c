@@ -1151,6 +1151,8 @@ static void test_ttl_describe_update(void **state)
     assert_int_equal(call_raw(s, "DescribeTable", "{\"TableName\":\"exps\"}", &body), 200);
     assert_null(strstr(body, "EdgeTimeToLive"));
     free(body);
+    expect(s, "UpdateTimeToLive", "{'TableName':'exps','TimeToLiveSpecification':{'AttributeName':'other','Enabled':false}}", 400,
+           "TimeToLive is active on a different AttributeName: current AttributeName is exp");
     expect_exact(s, "UpdateTimeToLive", DISABLE_TTL("exps"), 200,
                  "{'TimeToLiveSpecification':{'AttributeName':'exp','Enabled':false}}");
     expect(s, "UpdateTimeToLive", DISABLE_TTL("exps"), 400, "TimeToLive is already disabled");
