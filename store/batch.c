@@ -27,16 +27,6 @@
 static const char *const capacity_names[] = {"INDEXES", "TOTAL", "NONE", NULL};
 static const char *const metrics_names[] = {"SIZE", "NONE", NULL};
 
-/* The request's echo in a validation message (its compact JSON, cut short). */
-static void echo(const json_t *v, char *buf, size_t cap)
-{
-    char *text = v != NULL ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    snprintf(buf, cap, "%s", text != NULL ? text : "");
-    if (text != NULL && strlen(text) >= cap && cap > 4)
-        memcpy(buf + cap - 4, "...", 4);
-    free(text);
-}
-
 /* An item or key member's shape (a SerializationException), as item.c checks Item and Key. */
 static int check_shape(const json_t *obj, st_answer_t *a)
 {
@@ -72,7 +62,7 @@ static void check_table_names(st_verrs_t *v, json_t *ri)
         st_verrs_t one = {0};
         st_check_table_name(&one, name, "requestItems");
         if (one.n != 0) {
-            echo(ri, e, sizeof(e));
+            st_echo(ri, e, sizeof(e));
             st_verr(v, e, "requestItems",
                     "Map keys must satisfy constraint: [Member must have length less than or equal to 255, Member must have "
                     "length greater than or equal to 3, Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+]");
@@ -148,7 +138,7 @@ static int get_check(json_t *req, get_table_t **out, size_t *nout, st_answer_t *
             continue;
         }
         if (json_array_size(keys) < 1 || json_array_size(keys) > BATCH_GET_MAX) {
-            echo(keys, e, sizeof(e));
+            st_echo(keys, e, sizeof(e));
             st_verr(&v, e, at,
                     json_array_size(keys) < 1 ? "Member must have length greater than or equal to 1"
                                               : "Member must have length less than or equal to 100");
@@ -360,7 +350,7 @@ static int write_check(batch_job_t *bj, st_answer_t *a)
     {
         size_t n = json_array_size(list);
         if (n < 1 || n > BATCH_WRITE_MAX) {
-            echo(ri, e, sizeof(e));
+            st_echo(ri, e, sizeof(e));
             st_verr(&v, e, "requestItems",
                     "Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have "
                     "length greater than or equal to 1]");

@@ -86,6 +86,8 @@ int st_verr_answer(st_verrs_t *v, st_answer_t *a);
 int st_get_string(const json_t *req, const char *name, const char **out, st_answer_t *a);
 int st_get_object(const json_t *req, const char *name, json_t **out, st_answer_t *a);
 int st_get_list(const json_t *req, const char *name, json_t **out, st_answer_t *a);
+/* A request member's compact JSON in a validation message, cut short with "..." to fit buf. */
+void st_echo(const json_t *v, char *buf, size_t cap);
 int st_get_bool(const json_t *req, const char *name, int *out, st_answer_t *a);
 int st_get_long(const json_t *req, const char *name, json_t **out, st_answer_t *a);
 /* A TableName member checked as DynamoDB checks it (not null, 3..255 chars, [a-zA-Z0-9_.-]+), at `at`. */
@@ -303,7 +305,8 @@ int st_load_item(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, json_t **out, uint64_t *
 
 /* ---- writes and their side effects (write.c) ---- */
 
-/* The ETag of an item: a 64-bit hash of its stored text (a new version changes it). */
+/* FNV-1a (64 bits) of bytes: the ETag of an item is that of its stored text (a new version changes it); the handle
+ * map and Scan segments hash with it too. */
 uint64_t st_etag(const void *text, size_t len);
 /* Whether a stored item is expired by the table's TTL (then every operation treats it as absent). */
 int st_expired(const st_schema_t *sc, const json_t *item, int64_t now);

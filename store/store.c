@@ -140,6 +140,15 @@ int st_get_object(const json_t *req, const char *name, json_t **out, st_answer_t
     return 0;
 }
 
+void st_echo(const json_t *v, char *buf, size_t cap)
+{
+    char *text = v != NULL ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    snprintf(buf, cap, "%s", text != NULL ? text : "");
+    if (text != NULL && strlen(text) >= cap && cap > 4)
+        memcpy(buf + cap - 4, "...", 4);
+    free(text);
+}
+
 int st_get_list(const json_t *req, const char *name, json_t **out, st_answer_t *a)
 {
     json_t *v = json_object_get(req, name);
@@ -521,10 +530,7 @@ void st_exprs_free(st_exprs_t *x)
 
 static size_t hash_name(const char *s)
 {
-    size_t h = 1469598103934665603ull;
-    for (; *s; ++s)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    return (size_t)st_etag(s, strlen(s)); /* FNV-1a */
 }
 
 /* Under map_lock (write). The map is open addressing, at most half full; entries are never removed. */

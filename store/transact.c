@@ -79,16 +79,6 @@ static void tx_job_free(st_job_t *j)
     free(tj);
 }
 
-/* The request's echo in a validation message (its compact JSON, cut short). */
-static void echo(const json_t *v, char *buf, size_t cap)
-{
-    char *text = v != NULL ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    snprintf(buf, cap, "%s", text != NULL ? text : "");
-    if (text != NULL && strlen(text) >= cap && cap > 4)
-        memcpy(buf + cap - 4, "...", 4);
-    free(text);
-}
-
 /*
  * Request-only checks of TransactItems (get: TransactGetItems' Get entries; else the write actions). 0 with *out (n
  * actions) set, or -1 answered.
@@ -145,7 +135,7 @@ static int check_items(json_t *req, int get, action_t **out, size_t *nout, st_an
     if (list == NULL)
         st_verr(&v, NULL, "transactItems", "Member must not be null");
     else if (json_array_size(list) < 1 || json_array_size(list) > TRANSACT_MAX) {
-        echo(list, e, sizeof(e));
+        st_echo(list, e, sizeof(e));
         st_verr(&v, e, "transactItems",
                 json_array_size(list) < 1 ? "Member must have length greater than or equal to 1"
                                           : "Member must have length less than or equal to 100");
