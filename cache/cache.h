@@ -614,6 +614,14 @@ int cache_store_put(cache_store_t *store, const uint8_t id[CACHE_STORE_ID_LEN], 
 int cache_store_update_meta(cache_store_t *store, const uint8_t id[CACHE_STORE_ID_LEN], const void *meta, size_t meta_len,
                             int64_t stored_ms, int64_t expires_ms);
 
+/*
+ * A mark of everything queued so far, by any thread: cache_store_applied(store, mark) is 1 once the writer has applied
+ * (committed, or dropped) every op queued up to the mark; a get sees a committed put from then on. Both are an atomic
+ * load: a caller may poll (the cache keeps a finished fill joinable until its put is applied).
+ */
+uint64_t cache_store_mark(cache_store_t *store);
+int cache_store_applied(cache_store_t *store, uint64_t mark);
+
 /* Queues the deletion of `id`. 0 or CACHE_STORE_ENOMEM. */
 int cache_store_delete(cache_store_t *store, const uint8_t id[CACHE_STORE_ID_LEN]);
 

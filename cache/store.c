@@ -233,6 +233,16 @@ void cache_store_stats(cache_store_t *s, cache_store_stats_t *out)
 
 /* ---- the queue (any thread) ------------------------------------------------------------------------------- */
 
+uint64_t cache_store_mark(cache_store_t *s)
+{
+    return atomic_load_explicit(&s->enqueued, memory_order_acquire);
+}
+
+int cache_store_applied(cache_store_t *s, uint64_t mark)
+{
+    return atomic_load_explicit(&s->applied, memory_order_acquire) >= mark;
+}
+
 /* Reserves room for an op of `bytes`; bounded ops fail when the queue is full. */
 static int reserve(cache_store_t *s, size_t bytes, int bounded)
 {
@@ -260,6 +270,8 @@ static void enqueue(cache_store_t *s, op_t *op)
 {
     op->next = NULL;
     pthread_mutex_lock(&s->mu);
+    op->seq = atomic_load_explicit(&s->enqueued, memory_order_relaxed) + 1;
+    atomic_store_explicit(&s->enqueued, op->seq, memory_order_release);
     *s->tailp = op;
     s->tailp = &op->next;
     pthread_cond_signal(&s->wake);

@@ -44,6 +44,7 @@ typedef enum op_kind { OP_PUT, OP_META, OP_DELETE, OP_PURGE, OP_FLUSH } op_kind_
 
 typedef struct op {
     struct op *next;
+    uint64_t seq; /* its place in the queue: 1, 2, ... */
     op_kind_t kind;
     size_t bytes; /* what it counts in qbytes */
     uint8_t id[CACHE_STORE_ID_LEN];
@@ -83,6 +84,8 @@ struct cache_store {
     pthread_cond_t flushed; /* flushers wait on it */
     op_t *head, **tailp;
     size_t qbytes, qops;
+    _Atomic uint64_t enqueued; /* the seq of the last op queued (written under mu) */
+    _Atomic uint64_t applied;  /* the writer's: every op up to this seq is applied (or dropped) */
     int closing;
     pthread_t writer;
     /* writer's own */

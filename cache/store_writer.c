@@ -631,6 +631,8 @@ void *cs_writer_main(void *arg)
         pthread_mutex_lock(&s->mu);
         for (op_t *op = batch, *next; op != NULL; op = next) {
             next = op->next;
+            if (next == NULL) /* the batch is the queue's head: its last op has the highest seq */
+                atomic_store_explicit(&s->applied, op->seq, memory_order_release);
             if (op->kind == OP_FLUSH) {
                 op->flushed = 1; /* its waiter frees it */
             } else {

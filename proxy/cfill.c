@@ -412,10 +412,10 @@ static void store_object(px_fill_t *fill, px_cfill_t *cf)
         cache_key_digest(cf->key, cf->key_len, cf->vary_key, cf->vary_key_len, vid);
         id = vid;
     }
-    memcpy(cf->stored_id, id, CACHE_ID_SIZE);
     obj = (cache_store_object_t){
         blob, bloblen, body, body_len, cf->url, cf->host, cf->tags, cf->ntags, px_now_ms(), expires_ms(&cf->plan.meta), 0};
     cache_store_put(cf->srv->cache_store, id, &obj, CACHE_STORE_PUT_TAKE_BODY);
+    cf->store_mark = cache_store_mark(cf->srv->cache_store);
     free(blob);
 }
 
@@ -456,20 +456,11 @@ static int cfill_on_end(px_fill_t *fill, const char *err, int timeout)
     return PX_FILL_DONE;
 }
 
-static void *malloc_into(size_t size, void *slot)
-{
-    return *(void **)slot = malloc(size);
-}
-
 /* Until the store has the object, the complete fill answers for it. */
 static int cfill_keep_lingering(px_fill_t *fill)
 {
     px_cfill_t *cf = fill->user;
-    cache_store_item_t item;
-    void *block = NULL;
-    int found = cache_store_get_meta(cf->srv->cache_store, cf->stored_id, malloc_into, &block, &item) == 0;
-    free(block);
-    return !found;
+    return !cache_store_applied(cf->srv->cache_store, cf->store_mark);
 }
 
 /* ---- the route's response hook, on the origin's head, before the cache judges it ---- */

@@ -17,17 +17,22 @@
  * lives in its request's pool and detaches when the pool goes. A client that leaves does not stop the fill.
  */
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "proxy/internal.h"
 
-#define PX_FILL_CHUNK (64 * 1024)
+#define PX_FILL_CHUNK (64 * 1024)      /* the most a chunk holds */
+#define PX_FILL_FIRST_CHUNK (8 * 1024) /* the first chunk of a body of unknown length */
 #define PX_FILL_BUCKETS 4096
 #define PX_SUB_MAX_IOVECS 16
 
+/* A chunk holds `cap` bytes: the rest of the body when its length is known and small, else up to PX_FILL_CHUNK (a 1 KiB
+ * answer takes 1 KiB, not 64). cap is written before the chunk is published. */
 struct px_fill_chunk {
     struct px_fill_chunk *_Atomic next;
-    char bytes[PX_FILL_CHUNK];
+    size_t cap;
+    char bytes[];
 };
 
 /* A fill's side on one thread: the wake-up message, and the thread's subscribers of the fill (that thread's only). */
@@ -183,23 +188,35 @@ void px_fill_set_state(px_fill_t *fill, int state)
     notify(fill);
 }
 
+/* The size of the next chunk, for a body that has `have` bytes. */
+static size_t chunk_cap(const px_fill_t *fill, size_t have)
+{
+    if (fill->content_length != SIZE_MAX && fill->content_length > have)
+        return fill->content_length - have < PX_FILL_CHUNK ? fill->content_length - have : PX_FILL_CHUNK;
+    return have == 0 ? PX_FILL_FIRST_CHUNK : PX_FILL_CHUNK;
+}
+
 /* Appends body bytes and publishes them; wakes the subscribers unless `quiet` (the caller finishes the fill next). */
 static void append(px_fill_t *fill, const char *bytes, size_t len, int quiet)
 {
     size_t have = atomic_load_explicit(&fill->body_len, memory_order_relaxed);
 
     while (len != 0) {
-        size_t off = have % PX_FILL_CHUNK, n;
-        if (off == 0) { /* the last chunk is full (or there is none) */
-            struct px_fill_chunk *c = h2o_mem_alloc(sizeof(*c));
+        size_t off = have - fill->last_start, n;
+        if (fill->last == NULL || off == fill->last->cap) { /* the last chunk is full (or there is none) */
+            size_t cap = chunk_cap(fill, have);
+            struct px_fill_chunk *c = h2o_mem_alloc(offsetof(struct px_fill_chunk, bytes) + cap);
             atomic_init(&c->next, NULL);
+            c->cap = cap;
             if (fill->last == NULL)
                 fill->first = c;
             else
                 atomic_store_explicit(&fill->last->next, c, memory_order_release);
             fill->last = c;
+            fill->last_start = have;
+            off = 0;
         }
-        n = PX_FILL_CHUNK - off < len ? PX_FILL_CHUNK - off : len;
+        n = fill->last->cap - off < len ? fill->last->cap - off : len;
         memcpy(fill->last->bytes + off, bytes, n);
         bytes += n;
         len -= n;
@@ -297,15 +314,17 @@ static void sub_try_send(px_sub_t *sub)
     if (avail > sub->end)
         avail = sub->end;
     while (sub->sent < avail && n != PX_SUB_MAX_IOVECS) {
-        size_t index = sub->sent / PX_FILL_CHUNK, off = sub->sent % PX_FILL_CHUNK, len = PX_FILL_CHUNK - off;
+        size_t off, len;
         if (sub->chunk == NULL) {
             sub->chunk = fill->first;
-            sub->chunk_index = 0;
+            sub->chunk_start = 0;
         }
-        while (sub->chunk_index < index) {
+        while (sub->sent >= sub->chunk_start + sub->chunk->cap) {
+            sub->chunk_start += sub->chunk->cap;
             sub->chunk = atomic_load_explicit(&sub->chunk->next, memory_order_acquire);
-            ++sub->chunk_index;
         }
+        off = sub->sent - sub->chunk_start;
+        len = sub->chunk->cap - off;
         if (len > avail - sub->sent)
             len = avail - sub->sent;
         vecs[n++] = h2o_iovec_init(sub->chunk->bytes + off, len);
@@ -362,16 +381,18 @@ px_sub_t *px_sub_attach(h2o_req_t *req, px_fill_t *fill, int first, const px_sub
 void px_fill_copy_body(px_fill_t *fill, size_t off, char *dst, size_t len)
 {
     struct px_fill_chunk *c = fill->first;
-    for (size_t i = off / PX_FILL_CHUNK; i != 0; --i)
-        c = atomic_load_explicit(&c->next, memory_order_acquire);
+    size_t start = 0;
+
     while (len != 0) {
-        size_t o = off % PX_FILL_CHUNK, n = PX_FILL_CHUNK - o < len ? PX_FILL_CHUNK - o : len;
+        while (off >= start + c->cap) {
+            start += c->cap;
+            c = atomic_load_explicit(&c->next, memory_order_acquire);
+        }
+        size_t o = off - start, n = c->cap - o < len ? c->cap - o : len;
         memcpy(dst, c->bytes + o, n);
         dst += n;
         off += n;
         len -= n;
-        if (len != 0)
-            c = atomic_load_explicit(&c->next, memory_order_acquire);
     }
 }
 

@@ -490,6 +490,7 @@ struct px_fill {
     char *head_storage;    /* malloc'ed; everything the head points to */
     /* the body: chunks never move; body_len is stored with release semantics */
     struct px_fill_chunk *first, *last;
+    size_t last_start; /* the body offset of last's first byte (the owner's) */
     atomic_size_t body_len;
     /* the owner's */
     px_fetch_t fetch;
@@ -523,7 +524,7 @@ struct px_sub {
     void *data;
     h2o_linklist_t link; /* in the fill's list of this thread's subscribers */
     struct px_fill_chunk *chunk;
-    size_t chunk_index;
+    size_t chunk_start; /* the body offset of chunk's first byte */
     size_t sent; /* body offset reached (on_head may start it further, for a range) */
     size_t end;  /* body offset to stop at (SIZE_MAX: the end) */
     unsigned started : 1, in_flight : 1, no_body : 1, first : 1;
@@ -616,7 +617,7 @@ typedef struct px_cfill {
     int ignore_body; /* the origin's body is not the answer (stale-if-error on a 5xx) */
     int err_timeout;
     const char *err;
-    uint8_t stored_id[CACHE_ID_SIZE]; /* where the object was put */
+    uint64_t store_mark; /* cache_store_mark() after the put: the fill lingers until the store has applied it */
     /* the route's response hook (cfill.c): the first request as it saw it, and what the hook decided */
     char *request_id; /* malloc'ed */
     char client_ip[64];

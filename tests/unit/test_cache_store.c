@@ -645,6 +645,10 @@ static void test_queue_bound(void **state)
     make_id(0, id);
     assert_int_equal(cache_store_update_meta(s, id, "m", 1, 1, 0), CACHE_STORE_EDROPPED);
     assert_int_equal(cache_store_delete(s, id), 0); /* deletes are not bounded */
+    uint64_t mark = cache_store_mark(s);
+    assert_int_equal(mark, 1 + 16 + 1);      /* the purge, the 16 puts queued, the delete: dropped ops take no place */
+    assert_false(cache_store_applied(s, 1)); /* the writer is still in the purge's batch */
+    assert_false(cache_store_applied(s, mark));
     clock_gettime(CLOCK_MONOTONIC, &t1);
     assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 2000); /* nothing waited */
     assert_int_equal(dropped, 84);
@@ -653,6 +657,8 @@ static void test_queue_bound(void **state)
     assert_int_equal(st.queue_ops, 17);
     sem_post(&writer_may_go);
     cache_store_flush(s);
+    assert_true(cache_store_applied(s, mark));
+    assert_false(cache_store_applied(s, cache_store_mark(s) + 1));
     cache_store_stats(s, &st);
     assert_int_equal(st.objects, 15); /* 16 put, 0 deleted */
     assert_int_equal(st.queue_ops, 0);
