@@ -12,7 +12,7 @@
  *   GET  /cache/stats -> 200 {"objects": ..., "bytes_used": ..., ...}
  *
  * Values are percent-decoded (%XX; '+' stays '+'). A purge also drops the answers of fills that just finished and
- * that requests could still join (fill.c keeps them for a second until the store has them).
+ * that requests could still join (fill.c keeps them joinable until the store has them).
  *
  * API keys: /keys and below (admin_keys.c).
  *

@@ -26,6 +26,8 @@
 #define PX_FILL_FIRST_CHUNK (8 * 1024) /* the first chunk of a body of unknown length */
 #define PX_FILL_BUCKETS 4096
 #define PX_SUB_MAX_IOVECS 16
+#define PX_FILL_LINGER_MS 100  /* a finished fill checks this often whether the store has its object */
+#define PX_FILL_LINGER_MAX 300 /* and gives up after so many checks (30 s) */
 
 /* A chunk holds `cap` bytes: the rest of the body when its length is known and small, else up to PX_FILL_CHUNK (a 1 KiB
  * answer takes 1 KiB, not 64). cap is written before the chunk is published. */
@@ -166,7 +168,7 @@ static void notify(px_fill_t *fill)
     }
 }
 
-void px_fill_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+static void on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     px_thread_t *th = H2O_STRUCT_FROM_MEMBER(px_thread_t, fill_receiver, receiver);
 
@@ -456,8 +458,9 @@ static void body_now(px_fill_t *fill, const char *bytes, size_t len)
 static void on_linger_end(h2o_timeout_entry_t *entry)
 {
     px_fill_t *fill = H2O_STRUCT_FROM_MEMBER(px_fill_t, linger_timer, entry);
-    if (fill->ops->keep_lingering != NULL && fill->lingered++ < 30 && !fill->closed && fill->ops->keep_lingering(fill)) {
-        h2o_timeout_link(fill->owner->ctx.loop, &fill->owner->ctx.one_sec_timeout, &fill->linger_timer);
+    if (fill->ops->keep_lingering != NULL && fill->lingered++ < PX_FILL_LINGER_MAX && !fill->closed &&
+        fill->ops->keep_lingering(fill)) {
+        h2o_timeout_link(fill->owner->ctx.loop, &fill->owner->fill_linger_timeout, &fill->linger_timer);
         return;
     }
     px_fill_leave_table(fill);
@@ -485,9 +488,9 @@ static void end_now(px_fill_t *fill, const char *err, int timeout)
 
     px_fill_set_state(fill, state);
     if (state == PX_FILL_DONE && fill->linger) {
-        /* stay joinable for a second, until the store has committed the object: the fetch's reference goes then */
+        /* stay joinable until the store has committed the object: the fetch's reference goes then */
         fill->linger_timer.cb = on_linger_end;
-        h2o_timeout_link(fill->owner->ctx.loop, &fill->owner->ctx.one_sec_timeout, &fill->linger_timer);
+        h2o_timeout_link(fill->owner->ctx.loop, &fill->owner->fill_linger_timeout, &fill->linger_timer);
         return;
     }
     px_fill_leave_table(fill);
@@ -611,4 +614,10 @@ void px_fill_forget_complete(void)
         fill_release(done);
         done = next;
     }
+}
+
+void px_fill_init_thread(px_thread_t *th)
+{
+    h2o_multithread_register_receiver(th->ctx.queue, &th->fill_receiver, on_messages);
+    h2o_timeout_init(th->ctx.loop, &th->fill_linger_timeout, PX_FILL_LINGER_MS);
 }

@@ -156,6 +156,7 @@ struct px_thread {
     pthread_t tid;
     h2o_multithread_receiver_t wake;           /* the signal thread pokes this to start the shutdown */
     h2o_multithread_receiver_t fill_receiver;  /* fill.c: progress of fills this thread's requests stream */
+    h2o_timeout_t fill_linger_timeout;         /* fill.c: when a finished fill checks whether the store has its object */
     h2o_multithread_receiver_t admin_receiver; /* admin.c: purges committed by the store's writer */
     h2o_multithread_receiver_t store_receiver; /* dynamo.c: item store writes committed by its writer */
     h2o_socket_t **listen_socks;
@@ -460,7 +461,8 @@ typedef struct px_fill_ops {
     /* The end (err NULL: complete). Returns the final state: PX_FILL_DONE or PX_FILL_FAILED, or another state after
      * replacing the answer (a stale object published instead of an error). */
     int (*on_end)(px_fill_t *fill, const char *err, int timeout);
-    /* A complete fill's second of being joinable is over: 1 to keep it another second (the store has not committed
+    /* A complete fill's PX_FILL_LINGER_MS of being joinable are over: 1 to keep it joinable that long again (the store
+     * has not committed
      * its object yet). NULL: never. */
     int (*keep_lingering)(px_fill_t *fill);
     /* The fill is freed: release fill->user. */
@@ -502,9 +504,9 @@ struct px_fill {
     int held_end, held_timeout;
     const char *held_err;
     int origin_dropped;               /* the hook's answer replaced the origin's (or the hook failed): what else comes is dropped */
-    int linger;                       /* set by ops->on_end: a complete fill stays joinable for a second */
-    int lingered;                     /* seconds it stayed joinable */
-    h2o_timeout_entry_t linger_timer; /* in the owner's one_sec_timeout */
+    int linger;                       /* set by ops->on_end: a complete fill stays joinable while the store has not its object */
+    int lingered;                     /* PX_FILL_LINGER_MS periods it stayed joinable */
+    h2o_timeout_entry_t linger_timer; /* in the owner's fill_linger_timeout */
 };
 
 /* A request streaming a fill; lives in the request's pool. */
@@ -525,8 +527,8 @@ struct px_sub {
     h2o_linklist_t link; /* in the fill's list of this thread's subscribers */
     struct px_fill_chunk *chunk;
     size_t chunk_start; /* the body offset of chunk's first byte */
-    size_t sent; /* body offset reached (on_head may start it further, for a range) */
-    size_t end;  /* body offset to stop at (SIZE_MAX: the end) */
+    size_t sent;        /* body offset reached (on_head may start it further, for a range) */
+    size_t end;         /* body offset to stop at (SIZE_MAX: the end) */
     unsigned started : 1, in_flight : 1, no_body : 1, first : 1;
 };
 
@@ -560,8 +562,8 @@ void px_fill_copy_body(px_fill_t *fill, size_t off, char *dst, size_t len);
 /* Makes the request a subscriber of the fill (taking the caller's reference); it may answer at once. first: the
  * request that made the fill, which streams its answer even when it is not for sharing. */
 px_sub_t *px_sub_attach(h2o_req_t *req, px_fill_t *fill, int first, const px_sub_ops_t *ops, void *data);
-/* The receiver callback of a thread's fill messages. */
-void px_fill_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+/* A thread's side of the fills: the receiver of its fill messages, the timeout of its lingering fills. */
+void px_fill_init_thread(px_thread_t *th);
 
 /* ---- cached.c and cfill.c: the cache on a route (cache/ does the policy and the storage) ---- */
 

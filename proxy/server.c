@@ -384,7 +384,7 @@ static void *thread_main(void *arg)
     px_functions_init_thread(th);
     px_lua_init_thread(th);
     h2o_multithread_register_receiver(th->ctx.queue, &th->wake, on_wake);
-    h2o_multithread_register_receiver(th->ctx.queue, &th->fill_receiver, px_fill_on_messages);
+    px_fill_init_thread(th);
     h2o_multithread_register_receiver(th->ctx.queue, &th->admin_receiver, px_admin_on_messages);
     h2o_multithread_register_receiver(th->ctx.queue, &th->store_receiver, px_dynamo_on_messages);
 
