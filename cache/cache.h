@@ -463,15 +463,23 @@ size_t cache_status_format(const cache_status_t *s, char *buf, size_t cap);
  * Nothing a worker calls does I/O on the write path, waits on LMDB's write lock or fsyncs; a get may fault in pages of
  * the map (that is reading the cache).
  *
- * Durability: the environment is opened with MDB_NOMETASYNC. Each commit fdatasync()s the data pages on the writer
- * thread but not the meta page, which reaches the disk with the next commit, the periodic mdb_env_sync() the writer
- * does every CACHE_STORE_SYNC_INTERVAL_MS after a commit, or the kernel's writeback. LMDB keeps the file consistent
- * under this mode (ACI without D): a system crash may lose the last commits, never corrupt the file. MDB_NOSYNC was
- * rejected: it is faster but only safe on file systems that keep write order, and a corrupt cache would cost the
- * whole cache (and LMDB does not checksum pages, so some corruption is not even detectable at open). A process crash
- * loses only what was still queued. If the environment cannot be opened because it is corrupt or incompatible
- * (MDB_INVALID, MDB_CORRUPTED, MDB_VERSION_MISMATCH, MDB_INCOMPATIBLE, MDB_PAGE_NOTFOUND or MDB_CORRUPTED when first
- * reading every database, or a `format` marker in the `meta` database other than CACHE_STORE_FORMAT),
+ * Durability: a cache may lose objects, but must never serve from a torn file. The environment is opened with
+ * MDB_NOSYNC: a commit writes its pages into the kernel's page cache and does not wait for the disk (the kernel writes
+ * them back; nginx's cache files get the same). LMDB keeps the file consistent through a crash of the process, since
+ * the kernel has every commit, but not through a crash of the system (power loss, kernel panic): pages may reach the
+ * disk in any order. So the writer records that commits may not be on disk: before the first commit after a sync it
+ * writes DIR/unsynced holding the kernel's boot id (/proc/sys/kernel/random/boot_id) and fsyncs it and DIR; after
+ * CACHE_STORE_SYNC_INTERVAL_MS without commits (and at close) it syncs the environment (mdb_env_sync) and removes the
+ * marker. At open, a marker with another boot id means the system went down with writes in flight: the file is moved
+ * aside as below and the cache starts empty; a marker with the running boot id means only the process stopped, and
+ * everything it committed is kept. Without a boot id (no /proc) the environment is opened with MDB_NOMETASYNC instead
+ * (each commit fdatasync()s its data pages; a system crash may lose the last commits, never tear the file). A put
+ * still queued when the process stops is lost. Commits write through the map (MDB_WRITEMAP: no write() per page, no
+ * copy of each dirty page), for which the file is allocated on disk up front at the map's size (below), as Varnish's
+ * file storage does: a write into a hole of a full disk would be a SIGBUS. On tmpfs or ramfs, or if the space cannot
+ * be allocated (logged), the store writes with write() instead. If the environment cannot be opened because it is corrupt or
+ * incompatible (MDB_INVALID, MDB_CORRUPTED, MDB_VERSION_MISMATCH, MDB_INCOMPATIBLE, MDB_PAGE_NOTFOUND or MDB_CORRUPTED
+ * when first reading every database, or a `format` marker in the `meta` database other than CACHE_STORE_FORMAT),
  * cache_store_open() writes one line to stderr naming the directory and the error, renames data.mdb to
  * data.mdb.corrupt (replacing an older one), deletes lock.mdb, and starts empty.
  *
@@ -671,8 +679,9 @@ int cache_store_get_meta(cache_store_t *store, const uint8_t id[CACHE_STORE_ID_L
                          cache_store_item_t *out);
 
 /*
- * Zero copy: fills *out with pointers into LMDB's read-only map and returns a ref that keeps its read transaction
- * open; the pointers live until cache_store_release(ref) (writing through them faults). A held ref pins the pages of
+ * Zero copy: fills *out with pointers into LMDB's map and returns a ref that keeps its read transaction open; the
+ * pointers live until cache_store_release(ref) and are read-only (the map is writable under MDB_WRITEMAP: a write
+ * through them would damage the store, not fault). A held ref pins the pages of
  * its snapshot, so the writer cannot reuse freed pages and the file grows: hold one only while the bytes are being
  * sent to a client that reads, never across an idle wait, and copy for slow clients. Any thread may release it (a ref
  * handed to another thread must be handed over with the usual synchronisation, as any pointer).

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 #include "cache/store_internal.h"
@@ -274,7 +276,10 @@ static void enqueue(cache_store_t *s, op_t *op)
     atomic_store_explicit(&s->enqueued, op->seq, memory_order_release);
     *s->tailp = op;
     s->tailp = &op->next;
-    pthread_cond_signal(&s->wake);
+    if (s->writer_waits) { /* a busy writer takes it with its next batch: no system call per op */
+        s->writer_waits = 0;
+        pthread_cond_signal(&s->wake);
+    }
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -479,6 +484,19 @@ static int is_damage(int rc)
            rc == MDB_PAGE_NOTFOUND || rc == STORE_BAD_FORMAT;
 }
 
+/* Under MDB_WRITEMAP the file is as large as the map (LMDB makes it so) and written through the map: a write into a hole
+ * the file system cannot fill (a full disk) would be a SIGBUS, not an error. So the whole file is allocated up front,
+ * as Varnish does with its file storage. 0 or an errno. */
+static int reserve_map(cache_store_t *s)
+{
+    mdb_filehandle_t fd;
+    MDB_envinfo info;
+
+    if (mdb_env_get_fd(s->env, &fd) != 0 || mdb_env_info(s->env, &info) != 0)
+        return EBADF;
+    return posix_fallocate(fd, 0, (off_t)info.me_mapsize);
+}
+
 /* Opens the environment and its databases, checks the format marker (writing it into a new one) and reads the first
  * and last entry of every database, so that damage shows now rather than on a worker. */
 static int env_open(cache_store_t *s)
@@ -486,14 +504,23 @@ static int env_open(cache_store_t *s)
     MDB_txn *txn = NULL;
     MDB_val k = {6, "format"}, v;
     MDB_stat st;
+    unsigned flags = MDB_NOTLS | (s->nosync ? MDB_NOSYNC | (s->writemap ? MDB_WRITEMAP : 0) : MDB_NOMETASYNC);
     int rc, dead;
 
     if ((rc = mdb_env_create(&s->env)) != 0)
         return rc;
     if ((rc = mdb_env_set_maxdbs(s->env, DB_NUM)) != 0 || (rc = mdb_env_set_mapsize(s->env, s->map_size)) != 0 ||
-        (rc = mdb_env_set_maxreaders(s->env, s->opts.max_readers)) != 0 ||
-        (rc = mdb_env_open(s->env, s->dir, MDB_NOTLS | MDB_NOMETASYNC, 0600)) != 0 ||
-        (rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+        (rc = mdb_env_set_maxreaders(s->env, s->opts.max_readers)) != 0 || (rc = mdb_env_open(s->env, s->dir, flags, 0600)) != 0)
+        goto fail;
+    if (s->writemap && (rc = reserve_map(s)) != 0) {
+        fprintf(stderr, "edgeproxy: cache store %s: cannot reserve its file's space on disk (%s): writing it with write()\n",
+                s->dir, strerror(rc));
+        mdb_env_close(s->env);
+        s->env = NULL;
+        s->writemap = 0;
+        return env_open(s);
+    }
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
         goto fail;
     mdb_reader_check(s->env, &dead); /* reader slots left by a process that died */
     for (int i = 0; i < DB_NUM; i++)
@@ -530,7 +557,7 @@ static int env_open(cache_store_t *s)
     atomic_store(&s->st_bytes_used, cs_used_bytes(s, txn));
     rc = mdb_txn_commit(txn);
     txn = NULL;
-    if (rc == 0)
+    if (rc == 0 && (rc = mdb_env_sync(s->env, 1)) == 0) /* what opening wrote is on disk before the writer starts */
         return 0;
 fail:
     if (txn != NULL)
@@ -538,6 +565,85 @@ fail:
     mdb_env_close(s->env);
     s->env = NULL;
     return rc;
+}
+
+/* ---- durability: the unsynced marker ------------------------------------------------------------------- */
+
+#define UNSYNCED_MARKER "unsynced"
+
+static void marker_path(const cache_store_t *s, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/" UNSYNCED_MARKER, s->dir);
+}
+
+/* Reads a file's first line (at most len - 1 bytes, without the newline). 0 or -1. */
+static int read_line(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0)
+        return -1;
+    n = read(fd, buf, len - 1);
+    close(fd);
+    if (n < 0)
+        return -1;
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    return 0;
+}
+
+/* tmpfs and ramfs: no disk to reserve space on (allocating the map would take its size in memory). */
+static int in_memory_fs(const char *dir)
+{
+    struct statfs fs;
+    return statfs(dir, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC);
+}
+
+static int sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+    if (fd < 0)
+        return errno;
+    if (fsync(fd) != 0)
+        rc = errno;
+    close(fd);
+    return rc;
+}
+
+int cs_mark_unsynced(cache_store_t *s)
+{
+    char path[4200];
+    size_t len = strlen(s->boot_id);
+    int fd, rc = 0;
+
+    marker_path(s, path, sizeof(path));
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+        return errno;
+    if (write(fd, s->boot_id, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
+        rc = errno != 0 ? errno : EIO;
+    close(fd);
+    if (rc == 0)
+        rc = sync_dir(s->dir);
+    if (rc == 0)
+        s->marked = 1;
+    return rc;
+}
+
+void cs_sync(cache_store_t *s)
+{
+    char path[4200];
+
+    if (mdb_env_sync(s->env, 1) != 0)
+        return; /* the marker stays: the file may not be complete on disk */
+    s->dirty = 0;
+    if (s->marked) {
+        marker_path(s, path, sizeof(path));
+        if (unlink(path) == 0 || errno == ENOENT)
+            sync_dir(s->dir);
+        s->marked = 0;
+    }
 }
 
 /* Moves a damaged environment out of the way: data.mdb to data.mdb.corrupt (replacing an older one), lock.mdb away. */
@@ -623,6 +729,25 @@ int cache_store_open(const char *dir, const cache_store_options_t *opts, cache_s
         store_free(s);
         return CACHE_STORE_EIO;
     }
+    s->nosync = read_line("/proc/sys/kernel/random/boot_id", s->boot_id, sizeof(s->boot_id)) == 0 && s->boot_id[0] != '\0';
+    s->writemap = s->nosync && !in_memory_fs(dir);
+    if (s->nosync) {
+        char path[4200], was[sizeof(s->boot_id)];
+        marker_path(s, path, sizeof(path));
+        if (read_line(path, was, sizeof(was)) == 0) {
+            if (strcmp(was, s->boot_id) != 0) {
+                /* the system stopped while commits were not all on disk: the file may be torn */
+                fprintf(stderr,
+                        "edgeproxy: cache store %s: the system went down while writes were not all on disk: moved data.mdb "
+                        "to data.mdb.corrupt, starting empty\n",
+                        dir);
+                move_aside(s);
+                unlink(path);
+            } else {
+                s->marked = 1; /* only the process stopped: the kernel has every commit; the marker stays */
+            }
+        }
+    }
     if (is_damage(rc = env_open(s))) {
         fprintf(stderr, "edgeproxy: cache store %s: cannot open (%s): moved data.mdb to data.mdb.corrupt, starting empty\n", dir,
                 store_mdb_strerror(rc));
@@ -635,7 +760,7 @@ int cache_store_open(const char *dir, const cache_store_options_t *opts, cache_s
         return CACHE_STORE_EIO;
     }
     s->next_expire_ms = store_now(s); /* a first pass at once: objects may have expired while we were down */
-    s->last_sync_mono = mono_ms();
+    s->last_commit_mono = mono_ms();
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* the writer takes no signals */
     rc = pthread_create(&s->writer, NULL, cs_writer_main, s);
@@ -660,7 +785,7 @@ void cache_store_close(cache_store_t *s)
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->writer, NULL);
-    mdb_env_sync(s->env, 1);
+    cs_sync(s);
     mdb_env_close(s->env);
     store_free(s);
 }

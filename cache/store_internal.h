@@ -86,6 +86,7 @@ struct cache_store {
     size_t qbytes, qops;
     _Atomic uint64_t enqueued; /* the seq of the last op queued (written under mu) */
     _Atomic uint64_t applied;  /* the writer's: every op up to this seq is applied (or dropped) */
+    int writer_waits;          /* the writer waits on `wake` (under mu): the first op queued then signals it, once */
     int closing;
     pthread_t writer;
     /* writer's own */
@@ -96,8 +97,13 @@ struct cache_store {
     uint64_t rng;
     int64_t next_expire_ms; /* clock_ms */
     int expire_more;
-    int64_t last_sync_mono, last_error_log_mono;
-    int dirty;
+    int64_t last_commit_mono, last_error_log_mono;
+    int dirty; /* committed since the last mdb_env_sync */
+    /* durability mode (see "Durability" in cache/cache.h) */
+    int nosync;       /* MDB_NOSYNC with the unsynced marker; 0: MDB_NOMETASYNC (no boot id to be had) */
+    int writemap;     /* MDB_WRITEMAP: the map's space is reserved on disk */
+    int marked;       /* the marker is on disk */
+    char boot_id[64]; /* the running kernel's boot id */
     /* stats */
     _Atomic uint64_t st_objects, st_bytes_used, st_puts, st_dropped, st_too_big, st_evictions, st_expired, st_purged, st_map_full,
         st_commits;
@@ -138,6 +144,11 @@ static inline const char *store_mdb_strerror(int rc)
 
 /* Parses the record `data` (len bytes) into *r, pointing into data. -1 if it is damaged. */
 int cs_rec_parse(const void *data, size_t len, rec_t *r);
+/* Under MDB_NOSYNC: writes the unsynced marker (the boot id) and makes it durable; the writer calls it before the first
+ * commit after a sync. 0 or an errno. */
+int cs_mark_unsynced(cache_store_t *s);
+/* Syncs the environment to disk, then removes the marker. */
+void cs_sync(cache_store_t *s);
 
 /* Defined in cache/store_writer.c. */
 

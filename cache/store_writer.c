@@ -16,6 +16,7 @@
 
 #define BATCH_MAX_OPS 1024
 #define ERROR_LOG_INTERVAL_MS 10000
+#define GATHER_NS 1000000 /* how long a woken writer waits for more ops before it takes a batch (1 ms) */
 
 /* Counters of one transaction, added to the store's once it commits. */
 typedef struct tally {
@@ -460,6 +461,29 @@ static void log_write_error(cache_store_t *s, int rc, size_t nops)
             store_mdb_strerror(rc), nops);
 }
 
+/* Commits a write transaction. Under MDB_NOSYNC the unsynced marker must be on disk before any page of the commit may
+ * be: if it cannot be written, the commit is synced instead. */
+static int commit(cache_store_t *s, MDB_txn *txn)
+{
+    int sync_now = 0, rc;
+
+    if (s->nosync && !s->marked && (rc = cs_mark_unsynced(s)) != 0) {
+        if (mono_ms() - s->last_error_log_mono >= ERROR_LOG_INTERVAL_MS) {
+            fprintf(stderr, "edgeproxy: cache store %s: cannot write its unsynced marker (%s): syncing each commit\n", s->dir,
+                    strerror(rc));
+            s->last_error_log_mono = mono_ms();
+        }
+        sync_now = 1;
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        return rc;
+    s->dirty = 1;
+    s->last_commit_mono = mono_ms();
+    if (sync_now)
+        cs_sync(s);
+    return 0;
+}
+
 /*
  * Applies `batch` in one write transaction and commits it: eviction first if the puts would take the data over the high
  * water mark, the operations, eviction again if the estimate was short, then an expiry pass if do_expire. Without
@@ -513,7 +537,7 @@ static int apply(cache_store_t *s, op_t *batch, int64_t now, int do_expire, int 
     uint64_t used = cs_used_bytes(s, txn);
     if ((rc = mdb_stat(txn, s->dbi[DB_OBJECTS], &st)) != 0)
         goto fail;
-    if ((rc = mdb_txn_commit(txn)) != 0)
+    if ((rc = commit(s, txn)) != 0)
         return rc;
     atomic_store_explicit(&s->st_objects, st.ms_entries, memory_order_relaxed);
     atomic_store_explicit(&s->st_bytes_used, used, memory_order_relaxed);
@@ -536,7 +560,7 @@ static void evict_hard(cache_store_t *s, int64_t now)
         mdb_txn_abort(txn);
         return;
     }
-    if (mdb_txn_commit(txn) != 0)
+    if (commit(s, txn) != 0)
         return;
     add(&s->st_evictions, t.evictions);
 }
@@ -567,8 +591,6 @@ static void run_batch(cache_store_t *s, op_t *batch)
             log_write_error(s, rc, nops);
         s->expire_more = 0; /* no busy loop on a failing environment */
         t = (tally_t){0};
-    } else {
-        s->dirty = 1;
     }
     if (rc != 0 || drop_puts)
         add(&s->st_dropped, nputs);
@@ -616,17 +638,22 @@ void *cs_writer_main(void *arg)
             at = (int64_t)ts.tv_nsec + wait_ms * 1000000;
             ts.tv_sec += at / 1000000000;
             ts.tv_nsec = at % 1000000000;
+            s->writer_waits = 1;
             pthread_cond_timedwait(&s->wake, &s->mu, &ts);
+            s->writer_waits = 0;
+            if (s->head != NULL && !s->closing) {
+                /* woken by the first op: let a batch gather (group commit), as the workers no longer signal */
+                pthread_mutex_unlock(&s->mu);
+                nanosleep(&(struct timespec){0, GATHER_NS}, NULL);
+                pthread_mutex_lock(&s->mu);
+            }
         }
         op_t *batch = take_batch(s), *done = NULL;
         pthread_mutex_unlock(&s->mu);
 
         run_batch(s, batch);
-        if (s->dirty && mono_ms() - s->last_sync_mono >= CACHE_STORE_SYNC_INTERVAL_MS) {
-            mdb_env_sync(s->env, 1);
-            s->dirty = 0;
-            s->last_sync_mono = mono_ms();
-        }
+        if (s->dirty && batch == NULL && mono_ms() - s->last_commit_mono >= CACHE_STORE_SYNC_INTERVAL_MS)
+            cs_sync(s); /* idle for a while: make the file whole on disk (and drop the marker) */
 
         pthread_mutex_lock(&s->mu);
         for (op_t *op = batch, *next; op != NULL; op = next) {

@@ -381,6 +381,105 @@ static void test_corrupt_file(void **state)
     assert_int_equal(access(file, F_OK), 0);
 }
 
+static void read_text(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY);
+    ssize_t n;
+
+    assert_true(fd >= 0);
+    n = read(fd, buf, len - 1);
+    close(fd);
+    assert_true(n >= 0);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, len), (ssize_t)len);
+    close(fd);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    struct stat st;
+    char *buf;
+    int fd = open(from, O_RDONLY);
+
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    buf = malloc((size_t)st.st_size + 1);
+    assert_int_equal(read(fd, buf, (size_t)st.st_size), st.st_size);
+    close(fd);
+    write_file(to, buf, (size_t)st.st_size);
+    free(buf);
+}
+
+/* The unsynced marker (MDB_NOSYNC): written before the first commit after a sync, removed by the sync that follows
+ * a second without commits and by a clean close; at open, a marker of another boot means a torn file. */
+static void test_unsynced_marker(void **state)
+{
+    fixture_t *f = *state;
+    char boot[64], marker[160], text[64], from[256], to[256], img[2][96], *log;
+    cache_store_t *s;
+    int i;
+
+    read_text("/proc/sys/kernel/random/boot_id", boot, sizeof(boot));
+    assert_true(strlen(boot) > 0);
+    s = open_store(f->path, 16 * MiB, NULL);
+    snprintf(marker, sizeof(marker), "%s/unsynced", f->path);
+    assert_int_equal(access(marker, F_OK), -1); /* opening synced what it wrote */
+    assert_int_equal(put_obj(s, 1, 0, "h/a", "h", NULL, 0, 100, 1, 0), 0);
+    cache_store_flush(s);
+    read_text(marker, text, sizeof(text));
+    assert_string_equal(text, boot);
+
+    /* two images of the store as the kernel has it now, as a crash would leave it */
+    for (i = 0; i < 2; i++) {
+        snprintf(img[i], sizeof(img[i]), "%s/img%d", f->dir, i);
+        assert_int_equal(mkdir(img[i], 0700), 0);
+        snprintf(from, sizeof(from), "%s/data.mdb", f->path);
+        snprintf(to, sizeof(to), "%s/data.mdb", img[i]);
+        copy_file(from, to);
+        snprintf(to, sizeof(to), "%s/unsynced", img[i]);
+        copy_file(marker, to);
+    }
+    snprintf(to, sizeof(to), "%s/unsynced", img[1]);
+    write_file(to, "00000000-0000-0000-0000-000000000000\n", 37); /* image 1: the system went down */
+
+    /* idle for a second: the writer syncs and removes the marker (polled: up to 10 s on a slow machine) */
+    for (i = 0; i < 200 && access(marker, F_OK) == 0; i++)
+        usleep(50000);
+    assert_int_equal(access(marker, F_OK), -1);
+    assert_int_equal(put_obj(s, 2, 0, "h/b", "h", NULL, 0, 100, 1, 0), 0);
+    cache_store_flush(s);
+    assert_int_equal(access(marker, F_OK), 0); /* the next commit writes it again */
+    cache_store_close(s);
+    assert_int_equal(access(marker, F_OK), -1); /* a clean close syncs */
+
+    /* image 0: only the process stopped: everything committed is there, the marker stays until the next sync */
+    s = open_store(img[0], 16 * MiB, NULL);
+    assert_true(exists(s, 1));
+    cache_store_close(s);
+    snprintf(to, sizeof(to), "%s/unsynced", img[0]);
+    assert_int_equal(access(to, F_OK), -1);
+
+    /* image 1: torn, perhaps: moved aside, started empty, one line on stderr */
+    strcpy(f->path, img[1]);
+    log = open_capturing_stderr(f, &s);
+    assert_non_null(strstr(log, img[1]));
+    assert_non_null(strstr(log, "the system went down"));
+    assert_non_null(strstr(log, "starting empty"));
+    assert_int_equal(strchr(log, '\n') - log + 1, strlen(log));
+    free(log);
+    assert_false(exists(s, 1));
+    cache_store_close(s);
+    snprintf(to, sizeof(to), "%s/data.mdb.corrupt", img[1]);
+    assert_int_equal(access(to, F_OK), 0);
+}
+
 static void test_bad_format(void **state)
 {
     fixture_t *f = *state;
@@ -806,6 +905,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_update_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unsynced_marker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
