@@ -486,10 +486,12 @@ size_t cache_status_format(const cache_status_t *s, char *buf, size_t cap);
  * LMDB layout, in DIR/data.mdb (one environment, six named databases, keys compared as bytes):
  *   meta     "format" -> CACHE_STORE_FORMAT
  *   objects  id (32 bytes) -> record: a fixed header (flags, stored_ms, expires_ms, body_len, lengths), then the
- *            meta blob, url NUL, host NUL, and the tags as NUL-terminated strings back to back
- *   bodies   id -> body bytes (absent when the body is empty). Split from the record so that update_meta and soft
- *            purge rewrite a few KB, not the body; LMDB stores large values on their own overflow pages, and a read
- *            of the record does not touch the body's pages.
+ *            meta blob, url NUL, host NUL, and the tags as NUL-terminated strings back to back,
+ *            and, when the whole record with the body fits in a leaf page (about 2 KB with 4 KiB pages), the body
+ *   bodies   id -> body bytes of the other objects (absent when the body is empty or inline). Split from the record so
+ *            that update_meta and soft purge rewrite a few KB, not the body; LMDB stores large values on their own
+ *            overflow pages, and a read of the record does not touch the body's pages. A small object inline is one
+ *            B-tree write instead of two (and an update_meta rewrites its 2 KB at most).
  *   urls     url key -> id, MDB_DUPSORT|MDB_DUPFIXED (several ids per URL: Vary variants, HEAD and GET). The url
  *            key is the URL, cut to LMDB's maximum key size (511 bytes); purges confirm against the full URL in the
  *            record. A host purge is a prefix scan of this index from the host, confirmed by the record's host,
@@ -525,7 +527,7 @@ size_t cache_status_format(const cache_status_t *s, char *buf, size_t cap);
  */
 
 #define CACHE_STORE_ID_LEN 32
-#define CACHE_STORE_FORMAT "edgeproxy-cache-store/1"
+#define CACHE_STORE_FORMAT "edgeproxy-cache-store/2"
 #define CACHE_STORE_EVICT_SAMPLES 16
 #define CACHE_STORE_EXPIRE_BATCH 1000
 #define CACHE_STORE_SYNC_INTERVAL_MS 1000

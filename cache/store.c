@@ -71,12 +71,15 @@ int cs_rec_parse(const void *data, size_t len, rec_t *r)
         return -1;
     memcpy(&r->h, p, sizeof(r->h));
     need = sizeof(r->h) + (size_t)r->h.meta_len + r->h.url_len + 1 + r->h.host_len + 1 + r->h.tags_len;
+    if ((r->h.flags & REC_F_INLINE) != 0)
+        need += r->h.body_len;
     if (need != len)
         return -1;
     r->meta = p + sizeof(r->h);
     r->url = r->meta + r->h.meta_len;
     r->host = r->url + r->h.url_len + 1;
     r->tags = r->host + r->h.host_len + 1;
+    r->body = (r->h.flags & REC_F_INLINE) != 0 ? r->tags + r->h.tags_len : NULL;
     if (r->url[r->h.url_len] != '\0' || r->host[r->h.host_len] != '\0' || (r->h.tags_len != 0 && r->tags[r->h.tags_len - 1]))
         return -1;
     return 0;
@@ -93,7 +96,7 @@ static void item_from_rec(cache_store_item_t *out, const rec_t *r)
                                 .ntags = r->h.ntags,
                                 .stored_ms = r->h.stored_ms,
                                 .expires_ms = r->h.expires_ms,
-                                .flags = r->h.flags};
+                                .flags = r->h.flags & ~REC_F_OURS};
 }
 
 /* ---- reads (any thread) ----------------------------------------------------------------------------------- */
@@ -110,8 +113,8 @@ static int read_object(cache_store_t *s, MDB_txn *txn, const uint8_t *id, rec_t 
         return CACHE_STORE_EIO;
     if (body == NULL)
         return 0;
-    *body = NULL;
-    if (r->h.body_len == 0)
+    *body = r->body;
+    if (r->h.body_len == 0 || r->body != NULL)
         return 0;
     if (mdb_get(txn, s->dbi[DB_BODIES], &k, &v) != 0 || v.mv_size != r->h.body_len)
         return CACHE_STORE_EIO;
@@ -550,6 +553,8 @@ static int env_open(cache_store_t *s)
     if ((rc = mdb_env_stat(s->env, &st)) != 0)
         goto fail;
     s->psize = st.ms_psize;
+    /* LMDB's largest leaf node ((psize - page header) / 2, even, less an index slot), less its header and our key */
+    s->inline_max = (((s->psize - 16) / 2) & ~(size_t)1) - 2 - 8 - CACHE_STORE_ID_LEN;
     s->maxkey = (size_t)mdb_env_get_maxkeysize(s->env);
     if ((rc = mdb_stat(txn, s->dbi[DB_OBJECTS], &st)) != 0)
         goto fail;

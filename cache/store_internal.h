@@ -16,7 +16,8 @@
 #define STORE_BAD_FORMAT 1000000 /* our own "incompatible": not an errno, not an MDB code */
 
 /* The record's fixed header (host byte order: the file is not portable, like LMDB's own). Followed by meta, url NUL,
- * host NUL, tags (ntags NUL-terminated strings, tags_len bytes). LMDB values are only 2-byte aligned: memcpy it. */
+ * host NUL, tags (ntags NUL-terminated strings, tags_len bytes), and with REC_F_INLINE the body (body_len bytes).
+ * LMDB values are only 2-byte aligned: memcpy it. */
 typedef struct rec_hdr {
     uint32_t flags;
     uint32_t meta_len;
@@ -29,9 +30,14 @@ typedef struct rec_hdr {
     uint64_t body_len;
 } rec_hdr_t;
 
+/* flags: the caller's CACHE_STORE_F_* bits, and ours: */
+#define REC_F_INLINE 0x80000000u /* the body follows the tags in the record (small objects: one B-tree write, not two) */
+#define REC_F_OURS REC_F_INLINE
+
 typedef struct rec {
     rec_hdr_t h;
     const char *meta, *url, *host, *tags;
+    const char *body; /* REC_F_INLINE: in the record; else NULL */
 } rec_t;
 
 /*
@@ -74,6 +80,7 @@ struct cache_store {
     MDB_env *env;
     MDB_dbi dbi[DB_NUM];
     size_t psize, maxkey;
+    size_t inline_max; /* the largest record (body included) that fits in a leaf page: bodies of those go inline */
     uint64_t map_size, high_water, low_water, batch_max;
     /* touch table: last hit per slot, indexed by the id's first 8 bytes */
     _Atomic int64_t *touch;

@@ -81,7 +81,7 @@ static int load_rec(cache_store_t *s, MDB_txn *txn, const uint8_t *id, rec_t *r)
         return rc;
     memcpy(s->scratch, v.mv_data, v.mv_size);
     if (cs_rec_parse(s->scratch, v.mv_size, r) != 0)
-        r->h = (rec_hdr_t){0}, r->url = r->host = r->tags = NULL; /* damaged: delete what can be deleted */
+        r->h = (rec_hdr_t){0}, r->url = r->host = r->tags = r->body = NULL; /* damaged: delete what can be deleted */
     return 0;
 }
 
@@ -135,23 +135,36 @@ static int obj_delete(cache_store_t *s, MDB_txn *txn, const uint8_t *id)
 
     if ((rc = load_rec(s, txn, id, &r)) != 0)
         return rc;
-    if ((rc = index_rec(s, txn, id, &r, 0)) != 0 || (rc = del_ignoring_missing(txn, s->dbi[DB_BODIES], &k, NULL)) != 0)
+    if ((rc = index_rec(s, txn, id, &r, 0)) != 0 ||
+        ((r.h.flags & REC_F_INLINE) == 0 && (rc = del_ignoring_missing(txn, s->dbi[DB_BODIES], &k, NULL)) != 0))
         return rc;
     return mdb_del(txn, s->dbi[DB_OBJECTS], &k, NULL);
 }
 
 static int obj_put(cache_store_t *s, MDB_txn *txn, op_t *op)
 {
-    MDB_val k = {CACHE_STORE_ID_LEN, op->id}, v = {op->rec_len, NULL};
+    int inl = op->body_len != 0 && op->rec_len + op->body_len <= s->inline_max;
+    MDB_val k = {CACHE_STORE_ID_LEN, op->id}, v = {op->rec_len + (inl ? op->body_len : 0), NULL};
     rec_t r;
     int rc;
 
-    if ((rc = obj_delete(s, txn, op->id)) != 0 && rc != MDB_NOTFOUND)
-        return rc;
-    if ((rc = mdb_put(txn, s->dbi[DB_OBJECTS], &k, &v, MDB_RESERVE)) != 0)
+    /* a new id (the usual case) costs one B-tree descent; an existing one is deleted with its index entries first */
+    if ((rc = mdb_put(txn, s->dbi[DB_OBJECTS], &k, &v, MDB_RESERVE | MDB_NOOVERWRITE)) == MDB_KEYEXIST) {
+        if ((rc = obj_delete(s, txn, op->id)) != 0)
+            return rc;
+        v.mv_size = op->rec_len + (inl ? op->body_len : 0);
+        rc = mdb_put(txn, s->dbi[DB_OBJECTS], &k, &v, MDB_RESERVE);
+    }
+    if (rc != 0)
         return rc;
     memcpy(v.mv_data, op->rec, op->rec_len);
-    if (op->body_len != 0) {
+    if (inl) {
+        rec_hdr_t h;
+        memcpy(&h, op->rec, sizeof(h));
+        h.flags |= REC_F_INLINE;
+        memcpy(v.mv_data, &h, sizeof(h));
+        memcpy((char *)v.mv_data + op->rec_len, op->body, op->body_len);
+    } else if (op->body_len != 0) {
         v = (MDB_val){op->body_len, NULL};
         if ((rc = mdb_put(txn, s->dbi[DB_BODIES], &k, &v, MDB_RESERVE)) != 0)
             return rc;
@@ -165,7 +178,8 @@ static int obj_put(cache_store_t *s, MDB_txn *txn, op_t *op)
 static int rewrite_rec(cache_store_t *s, MDB_txn *txn, const uint8_t *id, const rec_t *old, const rec_hdr_t *h, const void *meta)
 {
     MDB_val k = {CACHE_STORE_ID_LEN, (void *)id}, v;
-    size_t strs_len = old->h.url_len + 1 + old->h.host_len + 1 + old->h.tags_len;
+    /* the strings, and an inline body after them (h keeps old's REC_F_INLINE) */
+    size_t strs_len = old->h.url_len + 1 + old->h.host_len + 1 + old->h.tags_len + (old->body != NULL ? old->h.body_len : 0);
     int rc;
 
     v.mv_size = sizeof(*h) + h->meta_len + strs_len;

@@ -286,7 +286,54 @@ static void test_update_meta(void **state)
     assert_int_equal(it.flags & CACHE_STORE_F_STALE, 0);
     free((void *)it.meta);
     assert_false(exists(s, 2));
+
+    /* a small object's body is kept inline in its record: it stays through a soft purge and an update_meta */
+    make_id(3, id);
+    assert_int_equal(put_obj(s, 3, 0, "h/small", "h", tags, 1, 500, 100, 5000), 0);
+    assert_int_equal(cache_store_purge(s, CACHE_STORE_PURGE_URL, "h/small", 1, NULL, NULL), 0);
+    cache_store_flush(s);
+    assert_int_equal(cache_store_get(s, id, test_alloc, NULL, &it), 0);
+    assert_int_equal(it.flags, CACHE_STORE_F_STALE); /* the store's own flag bits stay inside */
+    assert_true(body_ok(it.body, 500, 3, 0));
+    free((void *)it.meta);
+    assert_int_equal(cache_store_update_meta(s, id, "much longer fresh headers", 25, 300, 9000), 0);
+    cache_store_flush(s);
+    assert_int_equal(cache_store_get(s, id, test_alloc, NULL, &it), 0);
+    assert_memory_equal(it.meta, "much longer fresh headers", 25);
+    assert_int_equal(it.body_len, 500);
+    assert_true(body_ok(it.body, 500, 3, 0));
+    assert_string_equal(it.url, "h/small");
+    assert_string_equal(it.tags, "tag");
+    assert_int_equal(it.flags, 0);
+    free((void *)it.meta);
+    /* replaced by a large object and back by a small one: the bodies follow, none is left behind */
+    assert_int_equal(put_obj(s, 3, 1, "h/small", "h", NULL, 0, 300000, 400, 0), 0);
+    cache_store_flush(s);
+    assert_int_equal(cache_store_get(s, id, test_alloc, NULL, &it), 0);
+    assert_true(it.body_len == 300000 && body_ok(it.body, 300000, 3, 1));
+    free((void *)it.meta);
+    assert_int_equal(put_obj(s, 3, 2, "h/small", "h", NULL, 0, 700, 500, 0), 0);
+    cache_store_flush(s);
+    assert_int_equal(cache_store_get(s, id, test_alloc, NULL, &it), 0);
+    assert_true(it.body_len == 700 && body_ok(it.body, 700, 3, 2));
+    free((void *)it.meta);
     cache_store_close(s);
+
+    /* the bodies database holds object 1's body only */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_stat st;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, 64 * MiB), 0);
+    assert_int_equal(mdb_env_open(env, f->path, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "bodies", 0, &dbi), 0);
+    assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+    assert_int_equal(st.ms_entries, 1);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
 }
 
 static void test_persistence(void **state)
