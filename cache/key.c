@@ -5,8 +5,11 @@
  * Nothing allocates: output goes through cache_w_t into the caller's buffer, and sorting (Vary names, query
  * parameters) is done by repeated selection over bounded inputs or in a small array on the stack.
  */
+/* SHA256_Init/Update/Final: deprecated in OpenSSL 3.0 (in favour of EVP, which allocates and is slower on short
+ * inputs) but kept by every 3.x; the 1.1.1 API level keeps them available without warnings. */
+#define OPENSSL_API_COMPAT 0x10100000L
+#include <openssl/sha.h>
 #include <string.h>
-#include <mbedtls/sha256.h>
 #include "cache/cache.h"
 #include "cache/policy_internal.h"
 
@@ -309,17 +312,15 @@ size_t cache_key_build(const cache_key_req_t *r, const cache_key_opts_t *opts, c
 
 void cache_key_digest(const char *key, size_t key_len, const char *vary, size_t vary_len, uint8_t id[CACHE_ID_SIZE])
 {
-    mbedtls_sha256_context ctx;
+    SHA256_CTX ctx;
     static const unsigned char zero = 0;
 
-    /* the _ret functions cannot fail for SHA-256 with valid arguments in mbedTLS 2.28 */
-    mbedtls_sha256_init(&ctx);
-    mbedtls_sha256_starts_ret(&ctx, 0);
-    mbedtls_sha256_update_ret(&ctx, (const unsigned char *)key, key_len);
+    /* OpenSSL's SHA-256 (SHA-NI where the CPU has it): ~4x mbedTLS's software one on a cache key, no allocation */
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, key, key_len);
     if (vary != NULL) {
-        mbedtls_sha256_update_ret(&ctx, &zero, 1);
-        mbedtls_sha256_update_ret(&ctx, (const unsigned char *)vary, vary_len);
+        SHA256_Update(&ctx, &zero, 1);
+        SHA256_Update(&ctx, vary, vary_len);
     }
-    mbedtls_sha256_finish_ret(&ctx, id);
-    mbedtls_sha256_free(&ctx);
+    SHA256_Final(id, &ctx);
 }
