@@ -164,6 +164,8 @@ struct px_thread {
     px_route_client_t *clients; /* per route id */
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
+    unsigned char rid_bytes[1024];        /* respond.c: DRBG output for request ids, drawn 1 KiB at a time (the DRBG's most) */
+    size_t rid_used;                      /* bytes of rid_bytes already given out */
     h2o_linklist_t lingering;             /* linger.c: connections being drained after an early 413 */
     h2o_timeout_t linger_timeout;         /* linger.c: idle timeout of those */
     int linger_closed;                    /* linger.c: set at shutdown, no new lingering */

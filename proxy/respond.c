@@ -42,18 +42,26 @@ int px_thread_init_random(px_thread_t *th)
     static const char pers[] = "edgeproxy request id";
     mbedtls_entropy_init(&th->entropy);
     mbedtls_ctr_drbg_init(&th->drbg);
+    th->rid_used = sizeof(th->rid_bytes); /* drawn on first use */
     return mbedtls_ctr_drbg_seed(&th->drbg, mbedtls_entropy_func, &th->entropy, (const unsigned char *)pers, sizeof(pers) - 1);
 }
 
 static h2o_iovec_t generate_request_id(h2o_req_t *req)
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char raw[16];
+    px_thread_t *th = px_thread_of(req);
     char *s = h2o_mem_alloc_pool(&req->pool, 33);
+    const unsigned char *raw;
 
-    if (mbedtls_ctr_drbg_random(&px_thread_of(req)->drbg, raw, sizeof(raw)) != 0)
-        h2o_fatal("mbedtls_ctr_drbg_random failed");
-    for (size_t i = 0; i != sizeof(raw); ++i) {
+    /* one DRBG call per 64 ids: each call costs an AES key schedule and an update of the DRBG's state */
+    if (th->rid_used == sizeof(th->rid_bytes)) {
+        if (mbedtls_ctr_drbg_random(&th->drbg, th->rid_bytes, sizeof(th->rid_bytes)) != 0)
+            h2o_fatal("mbedtls_ctr_drbg_random failed");
+        th->rid_used = 0;
+    }
+    raw = th->rid_bytes + th->rid_used;
+    th->rid_used += 16;
+    for (size_t i = 0; i != 16; ++i) {
         s[i * 2] = hex[raw[i] >> 4];
         s[i * 2 + 1] = hex[raw[i] & 15];
     }
