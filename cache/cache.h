@@ -456,7 +456,9 @@ size_t cache_status_format(const cache_status_t *s, char *buf, size_t cap);
  *
  * Threads. The store is shared by every worker thread; all functions are thread-safe unless noted. Reads
  * (cache_store_get*, cache_store_touch, cache_store_stats) run on the calling thread with an LMDB read transaction
- * (MDB_RDONLY, the environment has MDB_NOTLS) and never wait for the writer: LMDB readers take no lock. Writes
+ * (MDB_RDONLY, the environment has MDB_NOTLS; ended transactions are reset and kept in a small pool for the next get,
+ * so a get neither allocates one nor locks LMDB's reader table) and never wait for the writer: LMDB readers take no
+ * lock. Writes
  * (put, update_meta, delete, purge) only copy their arguments into a queue under a short mutex and return; ONE writer
  * thread per store takes what is queued, applies it in one write transaction (group commit), commits, and loops. So a
  * write is visible to gets only once it is committed (cache_store_flush() waits for that; tests and shutdown only).

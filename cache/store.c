@@ -122,6 +122,37 @@ static int read_object(cache_store_t *s, MDB_txn *txn, const uint8_t *id, rec_t 
     return 0;
 }
 
+/* A read transaction: a kept one renewed, or a new one. NULL on failure. */
+static MDB_txn *read_begin(cache_store_t *s)
+{
+    MDB_txn *txn = NULL;
+
+    pthread_mutex_lock(&s->read_mu);
+    if (s->nread_txns != 0)
+        txn = s->read_txns[--s->nread_txns];
+    pthread_mutex_unlock(&s->read_mu);
+    if (txn != NULL) {
+        if (mdb_txn_renew(txn) == 0)
+            return txn;
+        mdb_txn_abort(txn);
+    }
+    return mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) == 0 ? txn : NULL;
+}
+
+/* Ends a read transaction: reset (its snapshot released, its reader slot kept) and kept, or aborted. */
+static void read_end(cache_store_t *s, MDB_txn *txn)
+{
+    mdb_txn_reset(txn);
+    pthread_mutex_lock(&s->read_mu);
+    if (s->nread_txns != READ_TXN_POOL) {
+        s->read_txns[s->nread_txns++] = txn;
+        txn = NULL;
+    }
+    pthread_mutex_unlock(&s->read_mu);
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+}
+
 static int get_copy(cache_store_t *s, const uint8_t *id, int with_body, cache_store_alloc_cb alloc, void *alloc_data,
                     cache_store_item_t *out)
 {
@@ -132,7 +163,7 @@ static int get_copy(cache_store_t *s, const uint8_t *id, int with_body, cache_st
     char *p;
     int rc;
 
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+    if ((txn = read_begin(s)) == NULL)
         return CACHE_STORE_EIO;
     if ((rc = read_object(s, txn, id, &r, with_body ? &body : NULL)) != 0)
         goto out;
@@ -154,7 +185,7 @@ static int get_copy(cache_store_t *s, const uint8_t *id, int with_body, cache_st
     out->host = out->url + r.h.url_len + 1;
     out->tags = out->host + r.h.host_len + 1;
 out:
-    mdb_txn_abort(txn);
+    read_end(s, txn);
     return rc;
 }
 
@@ -171,6 +202,7 @@ int cache_store_get_meta(cache_store_t *s, const uint8_t id[CACHE_STORE_ID_LEN],
 }
 
 struct cache_store_ref {
+    cache_store_t *s;
     MDB_txn *txn;
 };
 
@@ -184,7 +216,8 @@ int cache_store_get_ref(cache_store_t *s, const uint8_t id[CACHE_STORE_ID_LEN], 
     *ref = NULL;
     if ((h = malloc(sizeof(*h))) == NULL)
         return CACHE_STORE_ENOMEM;
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &h->txn) != 0) {
+    h->s = s;
+    if ((h->txn = read_begin(s)) == NULL) {
         free(h);
         return CACHE_STORE_EIO;
     }
@@ -202,7 +235,7 @@ void cache_store_release(cache_store_ref_t *ref)
 {
     if (ref == NULL)
         return;
-    mdb_txn_abort(ref->txn);
+    read_end(ref->s, ref->txn);
     free(ref);
 }
 
@@ -667,6 +700,7 @@ static void move_aside(cache_store_t *s)
 static void store_free(cache_store_t *s)
 {
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->read_mu);
     pthread_cond_destroy(&s->wake);
     pthread_cond_destroy(&s->flushed);
     free((void *)s->touch);
@@ -719,6 +753,7 @@ int cache_store_open(const char *dir, const cache_store_options_t *opts, cache_s
     s->tailp = &s->head;
     s->rng = (uint64_t)mono_ms() * 0x9E3779B97F4A7C15ull ^ (uintptr_t)s ^ 1;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->read_mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->wake, &ca);
@@ -791,6 +826,8 @@ void cache_store_close(cache_store_t *s)
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->writer, NULL);
     cs_sync(s);
+    while (s->nread_txns != 0) /* no get runs any more: the caller's threads are done with the store */
+        mdb_txn_abort(s->read_txns[--s->nread_txns]);
     mdb_env_close(s->env);
     store_free(s);
 }

@@ -13,7 +13,8 @@
 #include <time.h>
 #include "cache/cache.h"
 
-#define STORE_BAD_FORMAT 1000000 /* our own "incompatible": not an errno, not an MDB code */
+#define STORE_BAD_FORMAT 1000000
+#define READ_TXN_POOL 64 /* reset read transactions kept per store */ /* our own "incompatible": not an errno, not an MDB code */
 
 /* The record's fixed header (host byte order: the file is not portable, like LMDB's own). Followed by meta, url NUL,
  * host NUL, tags (ntags NUL-terminated strings, tags_len bytes), and with REC_F_INLINE the body (body_len bytes).
@@ -85,6 +86,10 @@ struct cache_store {
     /* touch table: last hit per slot, indexed by the id's first 8 bytes */
     _Atomic int64_t *touch;
     size_t touch_mask;
+    /* read transactions, reset and kept for the next get (no malloc, no lock of LMDB's reader table per get) */
+    pthread_mutex_t read_mu;
+    MDB_txn *read_txns[READ_TXN_POOL];
+    size_t nread_txns;
     /* queue */
     pthread_mutex_t mu;
     pthread_cond_t wake;    /* the writer waits on it */
