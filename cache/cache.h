@@ -582,8 +582,12 @@ void cache_store_close(cache_store_t *store);
 typedef struct cache_store_object {
     const void *meta; /* the caller's header block, opaque to the store */
     size_t meta_len;
-    const void *body;
+    const void *body; /* or NULL with copy_body */
     size_t body_len;
+    /* When body is NULL (and body_len is not 0): writes the body_len bytes of the body at dst, during the call, so a
+     * body held in pieces is copied once, into the store's own copy. */
+    void (*copy_body)(void *copy_data, char *dst, size_t len);
+    void *copy_data;
     const char *url;         /* host + path + query, NUL-terminated, non-empty; must begin with `host` */
     const char *host;        /* NUL-terminated, non-empty */
     const char *const *tags; /* surrogate keys, NUL-terminated; empty ones are dropped (repeats are kept, harmless) */
@@ -613,7 +617,8 @@ typedef struct cache_store_item {
  * Queues a copy of `obj` under `id` (replacing any object with that id once applied) and returns at once: 0 queued,
  * CACHE_STORE_EDROPPED (queue full), CACHE_STORE_ETOOBIG, CACHE_STORE_EINVAL or CACHE_STORE_ENOMEM. A queued put
  * may still be dropped by the writer if the map is full (counted in puts_dropped). The caller may ignore the result:
- * a dropped put is a later miss. With CACHE_STORE_PUT_TAKE_BODY the body is not copied but owned by the store.
+ * a dropped put is a later miss. With CACHE_STORE_PUT_TAKE_BODY the body is not copied but owned by the store (a body
+ * given by copy_body cannot be taken: CACHE_STORE_EINVAL).
  */
 int cache_store_put(cache_store_t *store, const uint8_t id[CACHE_STORE_ID_LEN], const cache_store_object_t *obj,
                     unsigned put_flags);

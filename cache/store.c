@@ -330,7 +330,7 @@ int cache_store_put(cache_store_t *s, const uint8_t id[CACHE_STORE_ID_LEN], cons
 
     if (obj->url == NULL || obj->host == NULL || (url_len = strlen(obj->url)) == 0 || (host_len = strlen(obj->host)) == 0 ||
         host_len > url_len || memcmp(obj->url, obj->host, host_len) != 0 || obj->meta_len > UINT32_MAX ||
-        (obj->meta_len != 0 && obj->meta == NULL) || (obj->body_len != 0 && obj->body == NULL))
+        (obj->meta_len != 0 && obj->meta == NULL) || (obj->body_len != 0 && obj->body == NULL && (take || obj->copy_body == NULL)))
         goto fail;
     for (size_t i = 0; i < obj->ntags; i++) {
         size_t l = strlen(obj->tags[i]);
@@ -388,8 +388,10 @@ int cache_store_put(cache_store_t *s, const uint8_t id[CACHE_STORE_ID_LEN], cons
         op->body_owned = 1;
     } else {
         op->body = op->rec + rec_len;
-        if (obj->body_len != 0)
+        if (obj->body_len != 0 && obj->body != NULL)
             memcpy(op->body, obj->body, obj->body_len);
+        else if (obj->body_len != 0)
+            obj->copy_body(obj->copy_data, op->body, obj->body_len);
     }
     enqueue(s, op);
     return 0;

@@ -7,8 +7,8 @@
  *   px_cobj_hdr_t, then for an object: the reason phrase, then nheaders x (u32 name_len, u32 value_len, name, value);
  *                  for a vary record: the canonical list of Vary'd field names
  *
- * Lifetimes: px_cfill_t is malloc'ed by px_cfill_start with the fill and freed by the fill's dispose op, with the
- * stale object's copy and the strings it holds.
+ * Lifetimes: px_cfill_t is malloc'ed by px_cfill_start with the fill, its key, host and request id in the same block,
+ * and freed by the fill's dispose op, with the stale object's copy and the other strings it holds.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -156,9 +156,7 @@ static void cfill_dispose(px_fill_t *fill)
     px_cfill_t *cf = fill->user;
     if (cf == NULL)
         return;
-    free(cf->key);
     free(cf->url);
-    free(cf->host);
     free(cf->req_storage);
     free(cf->vary_names);
     free(cf->vary_key);
@@ -166,7 +164,6 @@ static void cfill_dispose(px_fill_t *fill)
     free(cf->stale.headers);
     free(cf->reason);
     free(cf->tag_storage);
-    free(cf->request_id);
     px_lrun_free(cf->hook_lr);
     free(cf);
 }
@@ -392,29 +389,47 @@ static int cfill_on_body(px_fill_t *fill, size_t len)
     return 0;
 }
 
+static void copy_fill_body(void *fill, char *dst, size_t len)
+{
+    px_fill_copy_body(fill, 0, dst, len);
+}
+
 static void store_object(px_fill_t *fill, px_cfill_t *cf)
 {
     size_t bloblen, body_len = atomic_load(&fill->body_len);
     char *blob = cobj_encode(&cf->plan.meta, h2o_iovec_init(cf->reason, cf->reason != NULL ? strlen(cf->reason) : 0), fill->headers,
                              fill->nheaders, &bloblen);
-    char *body = h2o_mem_alloc(body_len + 1);
     uint8_t vid[CACHE_ID_SIZE];
     const uint8_t *id = cf->pid;
     cache_store_object_t obj;
 
-    px_fill_copy_body(fill, 0, body, body_len);
     if (cf->vary_names != NULL) {
         size_t vlen;
         char *vrec = vary_record_encode(cf->vary_names, cf->vary_names_len, &vlen);
-        cache_store_object_t vo = {vrec, vlen, NULL, 0, cf->url, cf->host, NULL, 0, px_now_ms(), expires_ms(&cf->plan.meta), 0};
+        cache_store_object_t vo = {.meta = vrec,
+                                   .meta_len = vlen,
+                                   .url = cf->url,
+                                   .host = cf->host,
+                                   .stored_ms = px_now_ms(),
+                                   .expires_ms = expires_ms(&cf->plan.meta)};
         cache_store_put(cf->srv->cache_store, cf->pid, &vo, 0);
         free(vrec);
         cache_key_digest(cf->key, cf->key_len, cf->vary_key, cf->vary_key_len, vid);
         id = vid;
     }
-    obj = (cache_store_object_t){
-        blob, bloblen, body, body_len, cf->url, cf->host, cf->tags, cf->ntags, px_now_ms(), expires_ms(&cf->plan.meta), 0};
-    cache_store_put(cf->srv->cache_store, id, &obj, CACHE_STORE_PUT_TAKE_BODY);
+    /* the body goes from the fill's chunks straight into the store's copy */
+    obj = (cache_store_object_t){.meta = blob,
+                                 .meta_len = bloblen,
+                                 .body_len = body_len,
+                                 .copy_body = copy_fill_body,
+                                 .copy_data = fill,
+                                 .url = cf->url,
+                                 .host = cf->host,
+                                 .tags = cf->tags,
+                                 .ntags = cf->ntags,
+                                 .stored_ms = px_now_ms(),
+                                 .expires_ms = expires_ms(&cf->plan.meta)};
+    cache_store_put(cf->srv->cache_store, id, &obj, 0);
     cf->store_mark = cache_store_mark(cf->srv->cache_store);
     free(blob);
 }
@@ -589,7 +604,8 @@ void px_cfill_start(px_fill_t *fill, h2o_req_t *req, px_req_t *st, px_origin_t *
                     const uint8_t *pid, const cache_store_item_t *stale_item, const uint8_t *stale_id, int fwd)
 {
     px_thread_t *th = px_thread_of(req);
-    px_cfill_t *cf = h2o_mem_alloc(sizeof(*cf));
+    /* the cache key, the host and the request id live after the struct: one block */
+    px_cfill_t *cf = h2o_mem_alloc(sizeof(*cf) + klen + 1 + req->authority.len + 1 + st->request_id.len + 1);
     size_t total = 0, i;
     char *p, extra[1024];
     int extralen = 0;
@@ -598,15 +614,21 @@ void px_cfill_start(px_fill_t *fill, h2o_req_t *req, px_req_t *st, px_origin_t *
     cf->srv = th->srv;
     cf->route = st->match->route;
     memcpy(cf->pid, pid, CACHE_ID_SIZE);
-    cf->key = h2o_strdup(NULL, key, klen).base;
+    cf->key = (char *)(cf + 1);
+    memcpy(cf->key, key, klen);
+    cf->key[klen] = '\0';
     cf->key_len = klen;
     cf->url = px_cache_url(req->authority, req->path);
-    cf->host = h2o_strdup(NULL, cf->url, req->authority.len).base;
+    cf->host = cf->key + klen + 1;
+    memcpy(cf->host, cf->url, req->authority.len); /* the url begins with the lower-cased authority */
+    cf->host[req->authority.len] = '\0';
     cf->request_time = px_now_s();
     cf->fwd = fwd;
     cf->route_id = st->match->route_id;
     cf->https = req->scheme == &H2O_URL_SCHEME_HTTPS;
-    cf->request_id = h2o_strdup(NULL, st->request_id.base, st->request_id.len).base;
+    cf->request_id = cf->host + req->authority.len + 1;
+    memcpy(cf->request_id, st->request_id.base, st->request_id.len);
+    cf->request_id[st->request_id.len] = '\0';
     cf->hook_ttl_s = cf->hook_max_ttl_s = -1;
     if (cf->route->hooks.response_file != NULL) {
         char ip[NI_MAXHOST];

@@ -590,7 +590,7 @@ typedef struct px_cfill {
     px_server_t *srv;
     const conf_route_t *route;
     uint8_t pid[CACHE_ID_SIZE]; /* the primary id */
-    char *key, *url, *host;
+    char *key, *url, *host;     /* key and host in the cfill's own block (after it), url malloc'ed */
     size_t key_len;
     cache_hdr_t *req_hdrs; /* the first request's fields, for storability and Vary */
     size_t nreq_hdrs;
@@ -623,7 +623,7 @@ typedef struct px_cfill {
     const char *err;
     uint64_t store_mark; /* cache_store_mark() after the put: the fill lingers until the store has applied it */
     /* the route's response hook (cfill.c): the first request as it saw it, and what the hook decided */
-    char *request_id; /* malloc'ed */
+    char *request_id; /* in the cfill's own block */
     char client_ip[64];
     size_t route_id;
     int https;

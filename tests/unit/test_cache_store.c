@@ -216,6 +216,14 @@ static void test_roundtrip(void **state)
     cache_store_close(s);
 }
 
+/* copy_body of the tests: copy_data points to the object's number n (version 0 bodies) */
+static void copy_pattern(void *data, char *dst, size_t len)
+{
+    int n = *(int *)data;
+    for (size_t i = 0; i < len; i++)
+        dst[i] = (char)body_byte(n, 0, i);
+}
+
 static void test_body_sizes(void **state)
 {
     fixture_t *f = *state;
@@ -248,8 +256,26 @@ static void test_body_sizes(void **state)
     assert_string_equal(it.url, "h/big");
     free((void *)it.meta);
 
+    /* a body written by the caller's copy_body, in pieces (inline size and not) */
+    for (int i = 0; i < 2; i++) {
+        size_t len = i == 0 ? 900 : 100000;
+        cache_store_object_t co = {
+            .meta = "c", .meta_len = 1, .body_len = len, .copy_body = copy_pattern, .url = "h/c", .host = "h"};
+        int n = 3 + i;
+        co.copy_data = &n;
+        make_id(n, id);
+        assert_int_equal(cache_store_put(s, id, &co, 0), 0);
+        cache_store_flush(s);
+        assert_int_equal(cache_store_get(s, id, test_alloc, NULL, &it), 0);
+        assert_int_equal(it.body_len, len);
+        assert_true(body_ok(it.body, len, n, 0));
+        free((void *)it.meta);
+        co.copy_body = NULL; /* no body and no copy_body */
+        assert_int_equal(cache_store_put(s, id, &co, 0), CACHE_STORE_EINVAL);
+    }
+
     cache_store_stats(s, &st);
-    assert_int_equal(st.objects, 2);
+    assert_int_equal(st.objects, 4);
     assert_int_equal(st.puts_too_big, 1);
     assert_true(st.bytes_used >= big);
     cache_store_close(s);
