@@ -276,13 +276,14 @@ static void collect_tags(px_cfill_t *cf, const px_fill_hdr_t *h, size_t n)
 static int cfill_on_head(px_fill_t *fill, const px_fetch_head_t *head)
 {
     px_cfill_t *cf = fill->user;
-    size_t n = head->nheaders, nh;
-    cache_hdr_t *ch = h2o_mem_alloc(sizeof(*ch) * (n + 1));
-    px_fill_hdr_t *fh = h2o_mem_alloc(sizeof(*fh) * (n + 1)), *use = fh;
-    size_t namelen = 0;
+    size_t n = head->nheaders, nh, namelen = 0;
+    /* the usual head fits on the stack; a larger one goes to the heap */
+    cache_hdr_t ch_stack[32], *ch = n < 32 ? ch_stack : h2o_mem_alloc(sizeof(*ch) * (n + 1));
+    px_fill_hdr_t fh_stack[32], *fh = n < 32 ? fh_stack : h2o_mem_alloc(sizeof(*fh) * (n + 1)), *use = fh;
+    char lower_stack[1024], *lower;
     for (size_t i = 0; i != n; ++i)
         namelen += head->headers[i].name_len;
-    char *lower = h2o_mem_alloc(namelen + 1);
+    lower = namelen < sizeof(lower_stack) ? lower_stack : h2o_mem_alloc(namelen + 1);
     int status = head->status, state = PX_FILL_STREAMING;
     h2o_iovec_t reason = head->reason;
     size_t content_length = head->content_length;
@@ -372,9 +373,12 @@ static int cfill_on_head(px_fill_t *fill, const px_fetch_head_t *head)
 Done:
     if (use != fh)
         free(use);
-    free(fh);
-    free(ch);
-    free(lower);
+    if (fh != fh_stack)
+        free(fh);
+    if (ch != ch_stack)
+        free(ch);
+    if (lower != lower_stack)
+        free(lower);
     return state;
 }
 
