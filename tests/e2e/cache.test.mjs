@@ -17,6 +17,7 @@ after(killAll);
 //   delay=ms          wait before answering         status=n  status code           size=n  body of n pattern bytes
 //   vary=h            Vary: h, body echoes that request header                           cookie=1  Set-Cookie
 //   ver=x             x-version header and body tag  tags=a b   Surrogate-Key
+//   many=n            n extra headers with 50-byte names
 // Every request is recorded: origin.log [{method, url, headers}], origin.count(url).
 function startScriptedOrigin() {
   const log = [];
@@ -39,6 +40,7 @@ function startScriptedOrigin() {
       if (q('ver')) h['x-version'] = q('ver');
       if (q('tags')) h['surrogate-key'] = q('tags');
       if (q('loc')) h.location = q('loc');
+      for (let i = 0; i < Number(q('many') || 0); i++) h[`x-many-${i}-${'n'.repeat(40)}`] = `value ${i}`;
       if (q('etag') && req.headers['if-none-match'] === h.etag) {
         res.writeHead(304, h);
         res.end();
@@ -175,6 +177,19 @@ hosts:
     const d = await h1({ port, path: url });
     assert.match(cacheStatus(d), /fwd=uri-miss/);
     assert.equal(origin.count(url), 2);
+  });
+
+  test('an answer with many long header fields is stored and served with all of them', async () => {
+    const url = '/many?cc=max-age=60&many=40'; // 40 fields, 2 KB of names: more than the fill keeps on its stack
+    const a = await h1({ port: tport, tls: true, path: url });
+    assert.equal(a.status, 200);
+    assert.match(cacheStatus(a), /stored/);
+    await settle();
+    const b = await h1({ port: tport, tls: true, path: url });
+    assert.match(cacheStatus(b), /^edgeproxy; hit/);
+    for (let i = 0; i < 40; i++) assert.equal(b.headers[`x-many-${i}-${'n'.repeat(40)}`], `value ${i}`);
+    assert.equal(b.body.toString(), a.body.toString());
+    assert.equal(origin.count(url), 1);
   });
 
   test('routes without cache have no Cache-Status; POST on a caching route says bypass', async () => {
