@@ -700,6 +700,8 @@ void px_dynamo_handle(h2o_req_t *req, px_req_t *st, px_origin_t *origin);
 /* sigv4.c: verifies the request's AWS SigV4 signature against keys: NULL when it is good, else DynamoDB's message (and
  * *type its __type, e.g. com.amazon.coral.service#InvalidSignatureException). Strings are static or in the pool. */
 const char *px_sigv4_verify(h2o_req_t *req, const conf_access_key_t *keys, size_t nkeys, const char **type);
+/* The same at the time `now` (the unit tests' clock). */
+const char *px_sigv4_verify_at(h2o_req_t *req, const conf_access_key_t *keys, size_t nkeys, time_t now, const char **type);
 /* A store answer on the request's thread: body (NUL-terminated) lives as long as the request (its pool frees it). */
 typedef void (*px_store_cb)(h2o_req_t *req, void *data, int status, const char *body, size_t len);
 /* store_call for a request, answered on its thread: cb runs at once for a read, after the commit for a write (by a

@@ -187,6 +187,11 @@ static time_t parse_amz_date(const char *s)
 
 const char *px_sigv4_verify(h2o_req_t *req, const conf_access_key_t *keys, size_t nkeys, const char **type)
 {
+    return px_sigv4_verify_at(req, keys, nkeys, time(NULL), type);
+}
+
+const char *px_sigv4_verify_at(h2o_req_t *req, const conf_access_key_t *keys, size_t nkeys, time_t now, const char **type)
+{
     h2o_mem_pool_t *pool = &req->pool;
     ssize_t ai = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     static const char algo[] = "AWS4-HMAC-SHA256 ";
@@ -228,7 +233,7 @@ const char *px_sigv4_verify(h2o_req_t *req, const conf_access_key_t *keys, size_
     if (di == -1)
         return "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.";
     const char *amz_date = h2o_strdup(pool, req->headers.entries[di].value.base, req->headers.entries[di].value.len).base;
-    time_t when = parse_amz_date(amz_date), now = time(NULL);
+    time_t when = parse_amz_date(amz_date);
     *type = T_INVALID;
     if (when == -1 || memcmp(amz_date, date, 8) != 0)
         return "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP";
