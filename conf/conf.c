@@ -946,9 +946,9 @@ static void parse_cors(ctx_t *c, yaml_node_t *n, conf_cors_t *cors)
     }
 }
 
-/* hooks: { request: FILE, response: FILE, on_error: fail | continue }; allowed with every origin kind (a response hook
- * runs on url and function origins only: static files and the item store answer without it). */
-static void parse_hooks(ctx_t *c, yaml_node_t *n, conf_route_hooks_t *h)
+/* hooks: { request: FILE, response: FILE, on_error: fail | continue }; a request hook with every origin kind, a response
+ * hook with url and function origins only (static files and the item store answer without it: refused, not ignored). */
+static void parse_hooks(ctx_t *c, yaml_node_t *n, conf_route_hooks_t *h, conf_origin_kind_t origin)
 {
     enum { F_REQUEST, F_RESPONSE, F_ON_ERROR, F_COUNT };
     static const char *const names[] = {"request", "response", "on_error"};
@@ -967,6 +967,9 @@ static void parse_hooks(ctx_t *c, yaml_node_t *n, conf_route_hooks_t *h)
     }
     if (v[F_RESPONSE] != NULL) {
         k = cn_key_field(c, "response", 8);
+        if (origin == CONF_ORIGIN_STATIC || origin == CONF_ORIGIN_STORE)
+            cn_fail(c, cn_line_of(v[F_RESPONSE]), "a response hook runs on url and function origins only (%s answer without it)",
+                    origin == CONF_ORIGIN_STATIC ? "static files" : "the item store's routes");
         h->response_file = cn_get_path(c, v[F_RESPONSE]);
         h->response_line = (unsigned)cn_line_of(v[F_RESPONSE]);
         cn_key_pop(c, k);
@@ -1061,7 +1064,7 @@ static void parse_route(ctx_t *c, yaml_node_t *n, conf_route_t *r)
     }
     if (v[11] != NULL) {
         k = cn_key_field(c, "hooks", 5);
-        parse_hooks(c, v[11], &r->hooks);
+        parse_hooks(c, v[11], &r->hooks, r->origin.kind);
         cn_key_pop(c, k);
     }
     if (v[12] != NULL) {

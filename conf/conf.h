@@ -256,7 +256,7 @@ typedef struct conf_jwt {
 typedef struct conf_route_hooks {
     char *request_file; /* resolved; NULL: no request hook */
     unsigned request_line;
-    char *response_file; /* resolved; NULL: no response hook */
+    char *response_file; /* resolved; NULL: no response hook (only url and function origins have one) */
     unsigned response_line;
     int on_error_continue; /* on_error: continue */
 } conf_route_hooks_t;

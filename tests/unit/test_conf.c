@@ -1256,7 +1256,7 @@ static void test_hooks(void **state)
                                   "          response: /srv/hooks/rewrite.lua\n"
                                   "          on_error: continue\n"
                                   "      - path: /s\n"
-                                  "        origin: { static: www }\n"
+                                  "        origin: { function: g.lua }\n"
                                   "        hooks: { response: both.lua, on_error: fail }\n"
                                   "      - path: /f\n"
                                   "        origin: { function: f.lua }\n"
@@ -1275,7 +1275,7 @@ static void test_hooks(void **state)
     assert_int_equal(r[0].hooks.on_error_continue, 1);
     assert_int_equal(r[0].internal, 0);
 
-    assert_int_equal(r[1].origin.kind, CONF_ORIGIN_STATIC);
+    assert_int_equal(r[1].origin.kind, CONF_ORIGIN_FUNCTION);
     assert_null(r[1].hooks.request_file);
     assert_int_equal(r[1].hooks.request_line, 0);
     assert_string_equal(r[1].hooks.response_file, "/base/both.lua");
@@ -1326,6 +1326,16 @@ static void test_err_hooks(void **state)
                 "t.yaml:9: hosts.\"*\".routes[0].hooks.response: must not be empty");
     check_error(ROUTE ORIGIN "        hooks:\n          request: [a.lua]\n",
                 "t.yaml:9: hosts.\"*\".routes[0].hooks.request: expected a string");
+    /* a response hook where nothing would run it; a request hook is fine there */
+    check_error(ROUTE "        origin: { static: www }\n        hooks: { response: r.lua }\n",
+                "t.yaml:8: hosts.\"*\".routes[0].hooks.response: a response hook runs on url and function origins only "
+                "(static files answer without it)");
+    check_error(ROUTE "        origin: { store: dynamodb }\n        hooks:\n          request: q.lua\n          response: r.lua\n",
+                "t.yaml:10: hosts.\"*\".routes[0].hooks.response: a response hook runs on url and function origins only "
+                "(the item store's routes answer without it)");
+    conf_t *conf = load_ok(ROUTE "        origin: { static: www }\n        hooks: { request: q.lua }\n");
+    assert_string_equal(conf->hosts[0].routes[0].hooks.request_file, "/base/q.lua");
+    conf_free(conf);
     /* internal */
     check_error(ROUTE ORIGIN "        internal: maybe\n", "t.yaml:8: hosts.\"*\".routes[0].internal: expected true or false");
     check_error(ROUTE ORIGIN "        internal: 1\n", "t.yaml:8: hosts.\"*\".routes[0].internal: expected true or false");
