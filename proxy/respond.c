@@ -10,6 +10,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
 #include "proxy/internal.h"
 
 static void on_setup_prefilter(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
@@ -95,7 +96,23 @@ size_t px_client_ip(h2o_req_t *req, char *buf)
 {
     struct sockaddr_storage ss;
     socklen_t sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss);
-    size_t len = sslen != 0 ? h2o_socket_getnumerichost((void *)&ss, sslen, buf) : SIZE_MAX;
+    size_t len;
+
+    if (sslen >= sizeof(struct sockaddr_in) && ss.ss_family == AF_INET) {
+        /* by hand: inet_ntop formats through sprintf, a visible cost when every function event carries the address */
+        const uint8_t *a = (const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr;
+        char *p = buf;
+        for (int i = 0; i != 4; ++i) {
+            if (a[i] >= 100)
+                *p++ = (char)('0' + a[i] / 100);
+            if (a[i] >= 10)
+                *p++ = (char)('0' + a[i] / 10 % 10);
+            *p++ = (char)('0' + a[i] % 10);
+            *p++ = i != 3 ? '.' : '\0';
+        }
+        return (size_t)(p - buf - 1);
+    }
+    len = sslen != 0 ? h2o_socket_getnumerichost((void *)&ss, sslen, buf) : SIZE_MAX;
 
     if (len == SIZE_MAX)
         len = 0;

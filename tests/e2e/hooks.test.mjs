@@ -217,6 +217,9 @@ describe('hooks', () => {
     assert.equal(info.route, '/rw/');
     assert.equal(info.client_ip, '127.0.0.1');
     assert.equal(info.request_id, 'hook-test-1');
+    // every octet width (the address is formatted by hand): from 127.0.10.200, a loopback address Linux lets us use
+    const other = json(await h1({ port, path: '/rw/info', localAddress: '127.0.10.200' }));
+    assert.equal(other.client_ip, '127.0.10.200');
     assert.equal(info.cookie, 'c=1');
     assert.equal(info.vars, 'blue');
     assert.equal(info.body, 'payload');

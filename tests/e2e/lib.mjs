@@ -453,7 +453,7 @@ function bodyToStream(body) {
 }
 
 // HTTP/1.1 request. opts: port, path, method, headers, body (string | Buffer | Readable | {pattern: n}), tls (bool),
-// servername, ca, agent (default false: a fresh connection), setHost, timeout.
+// servername, ca, agent (default false: a fresh connection), setHost, timeout, localAddress (the client's address).
 // Resolves { status, headers, body: Buffer, elapsed (ms to the end), headElapsed, reusedSocket, localPort, httpVersion }.
 export function h1(opts) {
   const {
@@ -490,6 +490,7 @@ export function h1(opts) {
       servername: useTls ? servername : undefined,
       ca: useTls ? ca : undefined,
       rejectUnauthorized: useTls ? !!ca : undefined,
+      localAddress: opts.localAddress,
     });
     const timer = setTimeout(() => {
       req.destroy(new Error(`request ${method} ${p} timed out after ${timeout} ms`));
