@@ -11,6 +11,11 @@
  * verified JWT payload) are decoded by the same JSON decoder as edge.json.decode, so JSON null is edge.json.null.
  * Every table is new for each invocation: nothing a handler does to its event is seen by the next.
  *
+ * Lazy fields: multiValueHeaders, multiValueQueryStringParameters and requestContext are made on first read, by the
+ * event's metatable (__index; __pairs and edge.json.encode make them all first), while the run lasts: the run's anchor
+ * holds its event (run.c), and an event kept past its run answers nil for them (its request is gone). A handler that
+ * assigns one before reading it keeps its own value; assigning nil before reading it is not remembered.
+ *
  * The context: functionName (the script's base name without .lua), awsRequestId, and getRemainingTimeInMillis()
  * (the CPU budget left, in whole milliseconds; it reads the invocation of the coroutine that calls it).
  *
@@ -65,49 +70,56 @@ static int size_hint(size_t n)
     return n > INT_MAX ? INT_MAX : (int)n;
 }
 
-/*
- * ev[single] = {name = last value} and, when multi is not NULL, ev[multi] = {name = {values in order}}; neither is
- * set when n is 0.
- */
-static void set_maps(lua_State *L, int ev, const char *single, const char *multi, const hooks_kv_t *kv, size_t n, int lower)
+/* ev[field] = {name = last value}; not set when n is 0. */
+static void set_map(lua_State *L, int ev, const char *field, const hooks_kv_t *kv, size_t n, int lower)
 {
-    int s, m = 0;
+    int s;
 
     if (n == 0)
         return;
-    luaL_checkstack(L, 8, NULL);
+    luaL_checkstack(L, 4, NULL);
     lua_createtable(L, 0, size_hint(n));
     s = lua_gettop(L);
-    if (multi != NULL) {
-        lua_createtable(L, 0, size_hint(n));
-        m = lua_gettop(L);
+    for (size_t i = 0; i != n; ++i) {
+        if (lower)
+            hooks_push_lower(L, kv[i].name, kv[i].name_len);
+        else
+            lua_pushlstring(L, kv[i].name, kv[i].name_len);
+        lua_pushlstring(L, kv[i].value, kv[i].value_len);
+        lua_rawset(L, s);
     }
+    lua_setfield(L, ev, field);
+}
+
+/* Pushes {name = {values in order}}, or nil when n is 0. */
+static void push_multi_map(lua_State *L, const hooks_kv_t *kv, size_t n, int lower)
+{
+    int m;
+
+    if (n == 0) {
+        lua_pushnil(L);
+        return;
+    }
+    luaL_checkstack(L, 6, NULL);
+    lua_createtable(L, 0, size_hint(n));
+    m = lua_gettop(L);
     for (size_t i = 0; i != n; ++i) {
         if (lower)
             hooks_push_lower(L, kv[i].name, kv[i].name_len);
         else
             lua_pushlstring(L, kv[i].name, kv[i].name_len);
         lua_pushvalue(L, -1);
-        lua_pushlstring(L, kv[i].value, kv[i].value_len);
-        lua_rawset(L, s);
-        if (multi != NULL) {
-            lua_pushvalue(L, -1);
-            if (lua_rawget(L, m) != LUA_TTABLE) {
-                lua_pop(L, 1);
-                lua_createtable(L, 1, 0);
-                lua_pushvalue(L, -2);
-                lua_pushvalue(L, -2);
-                lua_rawset(L, m);
-            }
-            lua_pushlstring(L, kv[i].value, kv[i].value_len);
-            lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+        if (lua_rawget(L, m) != LUA_TTABLE) {
             lua_pop(L, 1);
+            lua_createtable(L, 1, 0);
+            lua_pushvalue(L, -2);
+            lua_pushvalue(L, -2);
+            lua_rawset(L, m);
         }
-        lua_pop(L, 1);
+        lua_pushlstring(L, kv[i].value, kv[i].value_len);
+        lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+        lua_pop(L, 2);
     }
-    if (multi != NULL)
-        lua_setfield(L, ev, multi);
-    lua_setfield(L, ev, single);
 }
 
 static void push_request_context(lua_State *L, const hooks_event_t *ev)
@@ -154,10 +166,10 @@ void hooks_push_event(lua_State *L, const hooks_event_t *ev)
     lua_pushlstring(L, ev->path, ev->path_len);
     lua_setfield(L, e, "path");
     set_string(L, e, "resource", ev->resource);
-    set_maps(L, e, "headers", "multiValueHeaders", ev->headers, ev->nheaders, 1);
-    set_maps(L, e, "queryStringParameters", "multiValueQueryStringParameters", ev->query, ev->nquery, 0);
-    set_maps(L, e, "pathParameters", NULL, ev->path_params, ev->npath_params, 0);
-    set_maps(L, e, "stageVariables", NULL, ev->stage_vars, ev->nstage_vars, 0);
+    set_map(L, e, "headers", ev->headers, ev->nheaders, 1);
+    set_map(L, e, "queryStringParameters", ev->query, ev->nquery, 0);
+    set_map(L, e, "pathParameters", ev->path_params, ev->npath_params, 0);
+    set_map(L, e, "stageVariables", ev->stage_vars, ev->nstage_vars, 0);
     if (ev->body != NULL) {
         if (hooks_utf8_valid(ev->body, ev->body_len)) {
             lua_pushlstring(L, ev->body, ev->body_len);
@@ -169,8 +181,115 @@ void hooks_push_event(lua_State *L, const hooks_event_t *ev)
     }
     lua_pushboolean(L, b64);
     lua_setfield(L, e, "isBase64Encoded");
-    push_request_context(L, ev);
-    lua_setfield(L, e, "requestContext");
+    /* multiValueHeaders, multiValueQueryStringParameters and requestContext are made when first read */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, hooks_vm_of(L)->event_mt_ref);
+    lua_setmetatable(L, e);
+}
+
+/* ---- the lazy fields ---- */
+
+static const char *const lazy_fields[] = {"multiValueHeaders", "multiValueQueryStringParameters", "requestContext"};
+#define NLAZY (sizeof(lazy_fields) / sizeof(lazy_fields[0]))
+
+/* The request of the event at idx (absolute): that of the function run L runs for, when idx is that run's event (in its
+ * anchor's slot 2, see run.c); NULL for an event kept from an earlier request, whose request is gone. */
+static const hooks_event_t *event_request(lua_State *L, int idx)
+{
+    hooks_call_t *call = hooks_current_call(L);
+    hooks_run_t *run;
+    int same;
+
+    if (call == NULL || (run = call->run) == NULL || run->kind != HOOKS_RUN_FUNCTION || run->slot == 0)
+        return NULL;
+    luaL_checkstack(L, 3, NULL);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, run->vm->anchors_ref);
+    lua_rawgeti(L, -1, (lua_Integer)run->slot);
+    lua_rawgeti(L, -1, 2);
+    same = lua_rawequal(L, -1, idx);
+    lua_pop(L, 3);
+    return same ? run->ev : NULL;
+}
+
+/* Pushes lazy field i of the event at idx, made and stored (nil when the map is empty or the request is gone). */
+static void push_lazy(lua_State *L, int idx, size_t i)
+{
+    const hooks_event_t *ev = event_request(L, idx);
+
+    if (ev == NULL) {
+        lua_pushnil(L);
+        return;
+    }
+    if (i == 0)
+        push_multi_map(L, ev->headers, ev->nheaders, 1);
+    else if (i == 1)
+        push_multi_map(L, ev->query, ev->nquery, 0);
+    else
+        push_request_context(L, ev);
+    if (!lua_isnil(L, -1)) {
+        lua_pushvalue(L, -1);
+        lua_setfield(L, idx, lazy_fields[i]); /* the metatable has no __newindex: a plain set */
+    }
+}
+
+static int event_index(lua_State *L)
+{
+    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+
+    for (size_t i = 0; k != NULL && i != NLAZY; ++i)
+        if (strcmp(k, lazy_fields[i]) == 0) {
+            push_lazy(L, 1, i);
+            return 1;
+        }
+    return 0;
+}
+
+void hooks_event_materialize(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (!lua_getmetatable(L, idx))
+        return;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, hooks_vm_of(L)->event_mt_ref);
+    int is_event = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    for (size_t i = 0; is_event && i != NLAZY; ++i) {
+        if (lua_getfield(L, idx, lazy_fields[i]) == LUA_TNIL) { /* through __index: makes it */
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static int event_next(lua_State *L)
+{
+    lua_settop(L, 2);
+    if (lua_next(L, 1) != 0)
+        return 2;
+    lua_pushnil(L);
+    return 1;
+}
+
+/* pairs(event): the lazy fields are made first, so that they are listed */
+static int event_pairs(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    hooks_event_materialize(L, 1);
+    lua_pushcfunction(L, event_next);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+void hooks_event_open(lua_State *L, hooks_vm_t *vm)
+{
+    lua_createtable(L, 0, 3);
+    lua_pushcfunction(L, event_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, event_pairs);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable"); /* getmetatable(event) is false, setmetatable(event, ...) fails */
+    vm->event_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 /* ---- the context ---- */

@@ -54,6 +54,7 @@ struct hooks_vm {
     int loaded_ref;              /* registry: require()'s cache, module name -> value */
     int anchors_ref;             /* registry: the runs' anchors {co, req, res}, by slot (run.c); kept and reused */
     int req_mt_ref, res_mt_ref;  /* registry: the metatables of req and res (request.c) */
+    int event_mt_ref;            /* registry: the metatable of a function's event (event.c) */
     struct hooks_run *free_runs; /* run.c: runs over, kept for the next ones (linked by their next_free) */
     int owned_ref;               /* registry: {[co] = true} for the runs' own coroutines (weak keys): scripts may not resume them */
     size_t nanchors;
@@ -196,6 +197,10 @@ int hooks_has_ctl(const char *s, size_t len);
 /* Pushes s[0..len) lower-cased (ASCII). */
 void hooks_push_lower(lua_State *L, const char *s, size_t len);
 void hooks_push_event(lua_State *L, const hooks_event_t *ev);
+/* Makes the event's metatable (at VM creation). */
+void hooks_event_open(lua_State *L, hooks_vm_t *vm);
+/* Makes the lazy fields of the event at idx, if it is one (edge.json.encode calls it on every table it encodes). */
+void hooks_event_materialize(lua_State *L, int idx);
 /* Pushes the context table of an invocation of script `name`. */
 void hooks_push_context(lua_State *L, const char *name, const char *request_id);
 /* Reads the answer at idx into *res, copying every string with alloc; raises an error (prefixed with file) when the

@@ -211,6 +211,7 @@ static void enc_table(hooks_jbuf_t *b, int idx, int depth, const void **seen)
             luaL_error(L, "edge.json.encode: a table contains itself");
     seen[depth] = self;
     luaL_checkstack(L, 4, "edge.json.encode");
+    hooks_event_materialize(L, idx); /* a function's event: its fields made on first read are made now */
 
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {

@@ -428,6 +428,8 @@ static int start_p(lua_State *L)
     switch (run->kind) {
     case HOOKS_RUN_FUNCTION:
         hooks_push_event(L, run->ev);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, 2, 2); /* the anchor knows its event: its lazy fields are made while the run lasts (event.c) */
         hooks_push_context(L, s->name, run->ev->request_id);
         nargs = 2;
         break;

@@ -585,6 +585,7 @@ int hooks_setup_p(lua_State *L)
     hooks_edge_open(L, vm);
     lua_setfield(L, 9, "edge");
     hooks_request_open(L, vm);
+    hooks_event_open(L, vm);
 
     /* Nothing in the state keeps the real os table (os.execute, os.exit, os.remove...). */
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { assertJsonError, h1, h2, json, killAll, poll, raw, runCli, startEdge, tempDir } from './lib.mjs';
@@ -28,6 +29,34 @@ function handler(event, context)
                                                          awsRequestId = context.awsRequestId,
                                                          remaining = context.getRemainingTimeInMillis() } }),
   }
+end
+`,
+  'lazy.lua': `
+local kept -- an event kept from an earlier request (per VM: the test keeps one connection, so one thread)
+function handler(event)
+  local q = event.queryStringParameters or {}
+  local out = {}
+  if q.step == "keep" then
+    kept = event -- its fields made on first read are not read here
+    out.raw = rawget(event, "requestContext") == nil
+    out.meta = getmetatable(event)
+    out.setmt = pcall(setmetatable, event, {})
+  elseif q.step == "stale" then
+    out.stale_rc = kept.requestContext == nil
+    out.stale_mvh = kept.multiValueHeaders == nil
+    out.stale_method = kept.httpMethod
+    out.now_ip = event.requestContext.identity.sourceIp
+  elseif q.step == "pairs" then
+    local keys = {}
+    for k in pairs(event) do keys[#keys + 1] = k end
+    table.sort(keys)
+    out.keys = keys
+  elseif q.step == "assign" then
+    event.requestContext = { mine = true }
+    out.mine = event.requestContext.mine
+    out.mvq = event.multiValueQueryStringParameters.step
+  end
+  return { statusCode = 200, headers = { ["content-type"] = "application/json" }, body = edge.json.encode(out) }
 end
 `,
   'shapes.lua': `
@@ -107,6 +136,8 @@ hosts:
         auth: api_key
       - path: /shapes
         origin: { function: fn/shapes.lua }
+      - path: /lazy
+        origin: { function: fn/lazy.lua }
       - path: /bad
         origin: { function: fn/bad.lua }
       - path: /cached/
@@ -127,6 +158,23 @@ describe('functions', () => {
   });
   after(async () => {
     await edge.stopClean();
+  });
+
+  test('the event\'s multi-value maps and requestContext are made on first read: pairs and JSON see them, a kept event does not reach a gone request', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 }); // one connection: one thread, one VM
+    try {
+      const keep = json(await h1({ port, path: '/lazy?step=keep', agent }));
+      assert.deepEqual(keep, { raw: true, meta: false, setmt: false });
+      const stale = json(await h1({ port, path: '/lazy?step=stale', agent }));
+      assert.deepEqual(stale, { stale_rc: true, stale_mvh: true, stale_method: 'GET', now_ip: '127.0.0.1' });
+      const pairs = json(await h1({ port, path: '/lazy?step=pairs', agent }));
+      assert.deepEqual(pairs.keys, ['headers', 'httpMethod', 'isBase64Encoded', 'multiValueHeaders', 'multiValueQueryStringParameters',
+        'path', 'queryStringParameters', 'requestContext', 'resource', 'stageVariables']);
+      const assign = json(await h1({ port, path: '/lazy?step=assign', agent }));
+      assert.deepEqual(assign, { mine: true, mvq: ['assign'] });
+    } finally {
+      agent.destroy();
+    }
   });
 
   test('a hello function answers with its status, headers and body (HTTP/1.1 and HTTP/2)', async () => {
