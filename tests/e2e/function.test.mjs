@@ -51,6 +51,8 @@ function handler(event)
     for k in pairs(event) do keys[#keys + 1] = k end
     table.sort(keys)
     out.keys = keys
+  elseif q.step == "co" then
+    out.co_ip = coroutine.wrap(function() return event.requestContext.identity.sourceIp end)()
   elseif q.step == "assign" then
     event.requestContext = { mine = true }
     out.mine = event.requestContext.mine
@@ -170,6 +172,7 @@ describe('functions', () => {
       const pairs = json(await h1({ port, path: '/lazy?step=pairs', agent }));
       assert.deepEqual(pairs.keys, ['headers', 'httpMethod', 'isBase64Encoded', 'multiValueHeaders', 'multiValueQueryStringParameters',
         'path', 'queryStringParameters', 'requestContext', 'resource', 'stageVariables']);
+      assert.deepEqual(json(await h1({ port, path: '/lazy?step=co', agent })), { co_ip: '127.0.0.1' }); // in a script's coroutine
       const assign = json(await h1({ port, path: '/lazy?step=assign', agent }));
       assert.deepEqual(assign, { mine: true, mvq: ['assign'] });
     } finally {
