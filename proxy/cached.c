@@ -379,7 +379,6 @@ static void join_fill(h2o_req_t *req, px_req_t *st, px_origin_t *origin, const c
     }
     cs = h2o_mem_alloc_pool(&req->pool, sizeof(*cs));
     *cs = (px_csub_t){st, origin, *created, key, klen};
-    gettimeofday(&st->upstream_start, NULL);
     if (*created) {
         px_sub_attach(req, fill, 1, &csub_ops, cs);
         atomic_fetch_add(&fill->refs, 1); /* start_fill needs the fill past the attach, which may end the request */

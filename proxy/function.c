@@ -419,8 +419,8 @@ static void start(px_fn_t *fn, h2o_req_t *req, px_req_t *st, px_lrun_cb done)
 
     px_functions_refresh(th);
     build_event(req, st, th->srv, &ev);
-    gettimeofday(&fn->t0, NULL);
-    st->upstream_start = fn->t0;
+    if (th->srv->access_log_fd != -1) /* the function's time is for the access log only */
+        gettimeofday(&fn->t0, NULL);
     status = hooks_start_function(th->vm, fn->origin->script, &ev, px_lrun_allocator(), fn->lr != NULL ? &fn->lr->pool : &req->pool,
                                   fn->out, &run);
     if (fn->lr != NULL)
@@ -534,7 +534,8 @@ static void on_done(void *data, hooks_status_t status)
     h2o_req_t *req = fn->req;
     px_req_t *st = fn->st;
 
-    st->upstream_ms = ms_since(&fn->t0);
+    if (px_thread_of(req)->srv->access_log_fd != -1)
+        st->upstream_ms = ms_since(&fn->t0);
     if (status != HOOKS_DONE) {
         log_failure(fn);
         px_send_error(req, 502, "Bad Gateway", "The function failed");

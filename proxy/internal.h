@@ -192,7 +192,6 @@ typedef struct px_req {
     const px_match_t *match; /* NULL until routed */
     h2o_iovec_t request_id;
     const char *error_message;     /* set by px_send_error: the JSON error's message */
-    struct timeval upstream_start; /* when the origin was first asked (wall clock, as h2o's request timestamps) */
     double upstream_ms;            /* to the origin's response head (or failure); negative when no origin was asked */
     unsigned from_origin : 1;      /* the response (status, headers, body) is the origin's own: never rewritten to JSON */
     unsigned cache_invalidate : 1; /* cached.c: an unsafe method on a caching route; a success invalidates the URL */

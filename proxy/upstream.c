@@ -365,7 +365,6 @@ void px_upstream_forward(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
     h2o_buffer_init(&self->sending, &h2o_socket_buffer_prototype);
     h2o_buffer_init(&self->body, &h2o_socket_buffer_prototype);
     self->active = 1;
-    gettimeofday(&st->upstream_start, NULL);
     px_fetch_start(&self->fetch, px_thread_of(req), (size_t)(origin - px_thread_of(req)->srv->origins),
                    px_origin_request(req, st, origin, 0, h2o_iovec_init(NULL, 0)),
                    h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")), is_idempotent(req->method), &callbacks, self);
