@@ -12,9 +12,12 @@
  * Every table is new for each invocation: nothing a handler does to its event is seen by the next.
  *
  * Lazy fields: multiValueHeaders, multiValueQueryStringParameters and requestContext are made on first read, by the
- * event's metatable (__index; __pairs and edge.json.encode make them all first), while the run lasts: the run's anchor
- * holds its event (run.c), and an event kept past its run answers nil for them (its request is gone). A handler that
- * assigns one before reading it keeps its own value; assigning nil before reading it is not remembered.
+ * event's metatable (__index; __pairs and edge.json.encode make them all first), from the run's hooks_event_t, which
+ * lives only until the run first waits (its caller may build it on its stack): the run's anchor holds its event (slot
+ * 2, run.c), and at the first wait hooks_event_settle() makes what is still missing and lets the event go. Any other
+ * event (kept from another request, or another run's) answers nil for them. A handler that assigns one before reading
+ * it keeps its own value; assigning nil before reading it is not remembered. rawget, next and edge.store see a lazy
+ * field only once it is made.
  *
  * The context: functionName (the script's base name without .lua), awsRequestId, and getRemainingTimeInMillis()
  * (the CPU budget left, in whole milliseconds; it reads the invocation of the coroutine that calls it).
@@ -210,6 +213,17 @@ static const hooks_event_t *event_request(lua_State *L, int idx)
     return same ? run->ev : NULL;
 }
 
+/* Pushes lazy field i of ev, or nil when its map is empty. */
+static void push_field(lua_State *L, const hooks_event_t *ev, size_t i)
+{
+    if (i == 0)
+        push_multi_map(L, ev->headers, ev->nheaders, 1);
+    else if (i == 1)
+        push_multi_map(L, ev->query, ev->nquery, 0);
+    else
+        push_request_context(L, ev);
+}
+
 /* Pushes lazy field i of the event at idx, made and stored (nil when the map is empty or the request is gone). */
 static void push_lazy(lua_State *L, int idx, size_t i)
 {
@@ -219,12 +233,7 @@ static void push_lazy(lua_State *L, int idx, size_t i)
         lua_pushnil(L);
         return;
     }
-    if (i == 0)
-        push_multi_map(L, ev->headers, ev->nheaders, 1);
-    else if (i == 1)
-        push_multi_map(L, ev->query, ev->nquery, 0);
-    else
-        push_request_context(L, ev);
+    push_field(L, ev, i);
     if (!lua_isnil(L, -1)) {
         lua_pushvalue(L, -1);
         lua_setfield(L, idx, lazy_fields[i]); /* the metatable has no __newindex: a plain set */
@@ -233,10 +242,11 @@ static void push_lazy(lua_State *L, int idx, size_t i)
 
 static int event_index(lua_State *L)
 {
-    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+    size_t len;
+    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &len) : NULL;
 
     for (size_t i = 0; k != NULL && i != NLAZY; ++i)
-        if (strcmp(k, lazy_fields[i]) == 0) {
+        if (len == strlen(lazy_fields[i]) && memcmp(k, lazy_fields[i], len) == 0) {
             push_lazy(L, 1, i);
             return 1;
         }
@@ -252,16 +262,37 @@ void hooks_event_materialize(lua_State *L, int idx)
     int is_event = lua_rawequal(L, -1, -2);
     lua_pop(L, 2);
     for (size_t i = 0; is_event && i != NLAZY; ++i) {
-        if (lua_getfield(L, idx, lazy_fields[i]) == LUA_TNIL) { /* through __index: makes it */
-            lua_pop(L, 1);
-            continue;
-        }
+        lua_getfield(L, idx, lazy_fields[i]); /* through __index: makes it */
         lua_pop(L, 1);
     }
 }
 
+void hooks_event_settle(lua_State *L, hooks_run_t *run)
+{
+    luaL_checkstack(L, 6, NULL);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, run->vm->anchors_ref);
+    lua_rawgeti(L, -1, (lua_Integer)run->slot);
+    if (lua_rawgeti(L, -1, 2) == LUA_TTABLE) {
+        int e = lua_gettop(L);
+        for (size_t i = 0; i != NLAZY; ++i) {
+            lua_pushstring(L, lazy_fields[i]);
+            if (lua_rawget(L, e) == LUA_TNIL) {
+                push_field(L, run->ev, i);
+                lua_setfield(L, e, lazy_fields[i]); /* nil for an empty map: nothing set */
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_rawseti(L, -2, 2); /* the anchor lets its event go: event_request() answers nil from now on */
+    lua_pop(L, 2);
+    run->ev = NULL;
+}
+
 static int event_next(lua_State *L)
 {
+    luaL_checktype(L, 1, LUA_TTABLE); /* the iterator may be called with anything */
     lua_settop(L, 2);
     if (lua_next(L, 1) != 0)
         return 2;

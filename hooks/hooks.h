@@ -324,9 +324,11 @@ typedef struct hooks_fetch_result {
 } hooks_fetch_result_t;
 
 /*
- * Starting a run. Each takes the VM, the script id, what the run reads (kept by the caller until the run is over),
- * the allocator for what it reports, and the outcome to fill in (the caller's, kept until the run is over). They
- * return the status; when HOOKS_WAITING, *run is the waiting run, else *run is NULL (the run is over already).
+ * Starting a run. Each takes the VM, the script id, what the run reads (kept by the caller until the run is over; a
+ * function's hooks_event_t and what it points to only until the call returns: whatever of the event the script has not
+ * read yet is made before the run first waits), the allocator for what it reports, and the outcome to fill in (the caller's, kept
+ * until the run is over). They return the status; when HOOKS_WAITING, *run is the waiting run, else *run is NULL (the run is over
+ * already).
  *
  *   hooks_start_function: handler(event, context) of a function; outcome->response is its answer (responded = 1).
  *   hooks_start_request:  on_request(req): outcome->request holds what it changed, or responded is set with the

@@ -52,7 +52,7 @@ struct hooks_vm {
     size_t nscripts;
     int envs_ref;                /* registry: {[id + 1] = the globals of script id (the V of hooks_lock_env())} */
     int loaded_ref;              /* registry: require()'s cache, module name -> value */
-    int anchors_ref;             /* registry: the runs' anchors {co, req, res}, by slot (run.c); kept and reused */
+    int anchors_ref;             /* registry: the runs' anchors {co, req or event, res}, by slot (run.c); kept and reused */
     int req_mt_ref, res_mt_ref;  /* registry: the metatables of req and res (request.c) */
     int event_mt_ref;            /* registry: the metatable of a function's event (event.c) */
     struct hooks_run *free_runs; /* run.c: runs over, kept for the next ones (linked by their next_free) */
@@ -76,7 +76,7 @@ typedef struct hooks_run {
     hooks_vm_t *vm;
     hooks_run_kind_t kind;
     size_t script;
-    const hooks_event_t *ev;        /* HOOKS_RUN_FUNCTION */
+    const hooks_event_t *ev;        /* HOOKS_RUN_FUNCTION; NULL from its first wait on (see hooks_event_settle) */
     const hooks_request_t *rq;      /* HOOKS_RUN_REQUEST, HOOKS_RUN_RESPONSE */
     const hooks_response_t *res_in; /* HOOKS_RUN_RESPONSE */
     hooks_alloc_cb alloc;
@@ -84,7 +84,7 @@ typedef struct hooks_run {
     hooks_outcome_t *out;
     hooks_call_t call;
     lua_State *co;
-    size_t slot; /* its anchor {co, req, res} in the VM's anchors; 0: none yet */
+    size_t slot; /* its anchor {co, req (a function's: its event until its first wait), res} in the VM's anchors; 0: none */
     int nwait;   /* values co yielded and still holds (or, before it runs, the values to resume it with) */
     enum { RUN_STARTING, RUN_WAITING, RUN_RESPONDED, RUN_DONE } next; /* where go() (run.c) left it */
     hooks_wait_t wait;
@@ -201,6 +201,9 @@ void hooks_push_event(lua_State *L, const hooks_event_t *ev);
 void hooks_event_open(lua_State *L, hooks_vm_t *vm);
 /* Makes the lazy fields of the event at idx, if it is one (edge.json.encode calls it on every table it encodes). */
 void hooks_event_materialize(lua_State *L, int idx);
+/* A function run waits for the first time: makes its event's lazy fields that are still missing, and lets the event go
+ * (run->ev is NULL after: the hooks_event_t may be gone after the wait). On the main thread, protected. */
+void hooks_event_settle(lua_State *L, hooks_run_t *run);
 /* Pushes the context table of an invocation of script `name`. */
 void hooks_push_context(lua_State *L, const char *name, const char *request_id);
 /* Reads the answer at idx into *res, copying every string with alloc; raises an error (prefixed with file) when the

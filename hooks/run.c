@@ -11,10 +11,11 @@
  *   respond        (marker, answer table): the answer is read as a function's is, the coroutine is closed (its
  *                  to-be-closed variables run) and the run is done.
  * Any other yield (a coroutine.yield at the run's top level) fails the run. A run anchors its coroutine and its req
- * and res objects in an anchor table {co, req, res}, so nothing it needs is on the main thread's stack between two
- * steps. Anchors are kept in the VM's anchors table and reused: a run that ended with its coroutine back to an empty,
- * normal state hands it to the next run (making a coroutine is most of the cost of a short run); a coroutine that
- * died by an error is dropped (its stack may hold much) and its anchor gets a new one when it is taken again.
+ * and res objects (a function: its event, until its first wait) in an anchor table {co, req, res}, so nothing it
+ * needs is on the main thread's stack between two steps. Anchors are kept in the VM's anchors table and reused: a run
+ * that ended with its coroutine back to an empty, normal state hands it to the next run (making a coroutine is most of
+ * the cost of a short run); a coroutine that died by an error is dropped (its stack may hold much) and its anchor gets
+ * a new one when it is taken again.
  *
  * CPU: the budget counts the time the coroutine runs. When it suspends, the time spent so far is kept; when it is
  * resumed, the call's start is moved so that the clock goes on from there.
@@ -512,6 +513,8 @@ static void go(lua_State *L, hooks_run_t *run)
             run->spent_ns = hooks_now_ns() - run->call.start_ns; /* the wait is not counted */
             run->wait = *(hooks_wait_t *)lua_touserdata(co, -2);
             run->next = RUN_WAITING;
+            if (run->ev != NULL) /* a function's event is made whole before its request data may go */
+                hooks_event_settle(L, run);
             return;
         }
         if (marker == &respond_marker && nres == 2) {

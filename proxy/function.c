@@ -394,7 +394,8 @@ void px_functions_refresh(px_thread_t *th)
     }
 }
 
-/* A function's run for a request (or a fill): the event is read when the run starts. */
+/* A function's run for a request (or a fill): the event (built on start()'s stack, pointing into the request) is read
+ * before the run first waits (hooks.h). */
 typedef struct px_fn {
     h2o_req_t *req; /* NULL for a fill whose first request may be gone */
     px_req_t *st;

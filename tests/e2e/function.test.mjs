@@ -51,6 +51,9 @@ function handler(event)
     for k in pairs(event) do keys[#keys + 1] = k end
     table.sort(keys)
     out.keys = keys
+  elseif q.step == "iter" then
+    local f = pairs(event)
+    out.bad = select(2, pcall(f, 42)) -- the iterator refuses what is not a table
   elseif q.step == "co" then
     out.co_ip = coroutine.wrap(function() return event.requestContext.identity.sourceIp end)()
   elseif q.step == "assign" then
@@ -173,6 +176,7 @@ describe('functions', () => {
       assert.deepEqual(pairs.keys, ['headers', 'httpMethod', 'isBase64Encoded', 'multiValueHeaders', 'multiValueQueryStringParameters',
         'path', 'queryStringParameters', 'requestContext', 'resource', 'stageVariables']);
       assert.deepEqual(json(await h1({ port, path: '/lazy?step=co', agent })), { co_ip: '127.0.0.1' }); // in a script's coroutine
+      assert.match(json(await h1({ port, path: '/lazy?step=iter', agent })).bad, /table expected, got number/);
       const assign = json(await h1({ port, path: '/lazy?step=assign', agent }));
       assert.deepEqual(assign, { mine: true, mvq: ['assign'] });
     } finally {

@@ -55,7 +55,14 @@ end
 function handler(event)
   local res, err = edge.fetch(event.headers["x-target"])
   if not res then return { statusCode = 502, body = err } end
-  return { statusCode = 200, headers = { ["x-sub-status"] = tostring(res.status) }, body = "fn saw " .. res.body }
+  -- the event's fields made on first read, read only after the wait: made before it, from the request
+  local q = event.multiValueQueryStringParameters
+  return { statusCode = 200, headers = { ["x-sub-status"] = tostring(res.status),
+                                         ["x-after-rid"] = event.requestContext.requestId,
+                                         ["x-after-ip"] = event.requestContext.identity.sourceIp,
+                                         ["x-after-target"] = event.multiValueHeaders["x-target"][1],
+                                         ["x-after-q"] = q and table.concat(q.q, ",") or "none" },
+           body = "fn saw " .. res.body }
 end
 `,
   'hello.lua': `
@@ -286,10 +293,14 @@ describe('hooks', () => {
   });
 
   test('edge.fetch from a function and from a response hook', async () => {
-    let res = await h1({ port, path: '/fnfetch', headers: { 'x-target': `${origin.url}/from-fn` } });
+    let res = await h1({ port, path: '/fnfetch?q=1&q=2', headers: { 'x-target': `${origin.url}/from-fn`, 'x-request-id': 'fnfetch-1' } });
     assert.equal(res.status, 200, res.body.toString());
     assert.equal(res.headers['x-sub-status'], '200');
     assert.match(res.body.toString(), /^fn saw .*"url":"\/from-fn"/);
+    assert.equal(res.headers['x-after-rid'], 'fnfetch-1');
+    assert.equal(res.headers['x-after-ip'], '127.0.0.1');
+    assert.equal(res.headers['x-after-target'], `${origin.url}/from-fn`);
+    assert.equal(res.headers['x-after-q'], '1,2');
     res = await h1({ port, path: '/resp/x?fetch=1', headers: { 'x-target': `${origin.url}/status/204` } });
     assert.equal(res.status, 200);
     assert.equal(res.headers['x-sub'], '204');
