@@ -22,11 +22,6 @@ static void on_request_done(void *p)
     --th->inflight;
 }
 
-static int is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 /* A request we will not route: returns the reason, or NULL when it is well-formed. */
 static const char *malformed(px_server_t *srv, h2o_req_t *req)
 {
@@ -44,7 +39,8 @@ static const char *malformed(px_server_t *srv, h2o_req_t *req)
         unsigned char c = (unsigned char)req->path.base[i];
         if (c <= 0x20 || c == 0x7f)
             return "Bad Request: invalid character in the request target";
-        if (c == '%' && i < end && !(i + 2 < req->path.len && is_hex(req->path.base[i + 1]) && is_hex(req->path.base[i + 2])))
+        if (c == '%' && i < end &&
+            !(i + 2 < req->path.len && px_hex_digit(req->path.base[i + 1]) >= 0 && px_hex_digit(req->path.base[i + 2]) >= 0))
             return "Bad Request: invalid percent-encoding in the path";
     }
     return NULL;

@@ -201,8 +201,8 @@ static int reserved_field(const hooks_kv_t *kv)
     return 0;
 }
 
-/* An edge.fetch body grows in memory only: h2o_socket_buffer_prototype would move a large one to a temporary file
- * (mmap) on the loop, and recycles through a list that is not for several threads. */
+/* An edge.fetch body grows in memory only: h2o_socket_buffer_prototype would move a large one (lua.fetch.max_body_size
+ * allows 1 GiB) to a temporary file (mmap) on the loop. */
 static h2o_buffer_prototype_t fetch_body_prototype = {.allocator = {.max = 0}, ._initial_buf = {.capacity = 16}, .mmap_settings = NULL};
 
 static void start_fetch(px_lrun_t *lr, const hooks_fetch_t *f)

@@ -171,8 +171,9 @@ int st_check_table_name_req(json_t *req, const char **name, st_answer_t *a);
 int st_check_indexes(json_t *req, json_t *defs, json_t *ks, const char *billing, st_answer_t *a);
 json_t *st_index_desc(const json_t *ix, const char *table, int global);
 
-/* A description's stored text v parsed (a new reference): on a reading thread, shared with the last reads of the same
- * text (callers copy before they change it; see st_read_begin's per-thread cache). NULL when it does not parse. */
+/* A description's stored text v parsed (a new reference), shared with the calling thread's last parses of the same
+ * text (store.c's per-thread desc_cache_t, on readers and on the writer: callers copy before they change it). NULL
+ * when it does not parse. */
 json_t *st_desc_parse(store_t *s, const MDB_val *v);
 
 /* Reads and parses table `name`'s schema in txn. 0, MDB_NOTFOUND, or an LMDB error (MDB_CORRUPTED for a damaged record). */
@@ -305,8 +306,9 @@ int st_load_item(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, json_t **out, uint64_t *
 
 /* ---- writes and their side effects (write.c) ---- */
 
-/* FNV-1a (64 bits) of bytes: the ETag of an item is that of its stored text (a new version changes it); the handle
- * map and Scan segments hash with it too. */
+/* A 64-bit hash of bytes (FNV-1a's steps and prime with an offset basis of its own, 1469598103934665603, not FNV's
+ * 14695981039346656037): the ETag of an item is that of its stored text (a new version changes it); the handle map and
+ * Scan segments hash with it too, so changing it changes stored ETags' meaning and the segment of every item. */
 uint64_t st_etag(const void *text, size_t len);
 /* Whether a stored item is expired by the table's TTL (then every operation treats it as absent). */
 int st_expired(const st_schema_t *sc, const json_t *item, int64_t now);
@@ -332,8 +334,9 @@ int st_backfill(MDB_txn *txn, const st_schema_t *sc, const st_index_t *ix);
 /* Removes the expired items of every table with TTL, at most `max` (the writer, in its own batch). */
 int st_ttl_reap(store_t *s, MDB_txn *txn, size_t max);
 
-/* Opens handles of every table in meta (at store_open, before any reader). */
-int st_tables_open_all(store_t *s, MDB_txn *txn);
+/* Opens handles of every table in meta (at store_open, before any reader). On failure, the table's name is in bad
+ * (badlen bytes, NUL-terminated). */
+int st_tables_open_all(store_t *s, MDB_txn *txn, char *bad, size_t badlen);
 /* Empties table `name`'s databases (its own, its indexes', its TTL's), keeping their handles. 0 or an LMDB error. */
 int st_drop_table_dbs(store_t *s, MDB_txn *txn, const char *name, const st_schema_t *sc);
 int st_map_put(store_t *s, const char *name, MDB_dbi dbi);

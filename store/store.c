@@ -530,7 +530,7 @@ void st_exprs_free(st_exprs_t *x)
 
 static size_t hash_name(const char *s)
 {
-    return (size_t)st_etag(s, strlen(s)); /* FNV-1a */
+    return (size_t)st_etag(s, strlen(s));
 }
 
 /* Under map_lock (write). The map is open addressing, at most half full; entries are never removed. */
@@ -943,6 +943,7 @@ int store_open(store_t **out, const store_options_t *opts, char *err, size_t err
 {
     store_t *s = calloc(1, sizeof(*s));
     MDB_txn *txn;
+    char bad[260] = ""; /* the table st_tables_open_all failed on */
     int rc;
 
     *out = NULL;
@@ -977,9 +978,13 @@ int store_open(store_t **out, const store_options_t *opts, char *err, size_t err
         goto fail_lmdb;
     if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
         goto fail_lmdb;
-    if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) != 0 || (rc = st_tables_open_all(s, txn)) != 0) {
+    if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) != 0)
+        goto fail_lmdb_txn;
+    if ((rc = st_tables_open_all(s, txn, bad, sizeof(bad))) != 0) {
         mdb_txn_abort(txn);
-        goto fail_lmdb;
+        snprintf(err, errlen, "item store %s: table %s: %s", s->dir, bad,
+                 rc == MDB_CORRUPTED ? "a damaged table record (MDB_CORRUPTED)" : mdb_strerror(rc));
+        goto fail;
     }
     if ((rc = mdb_txn_commit(txn)) != 0)
         goto fail_lmdb;
@@ -990,6 +995,8 @@ int store_open(store_t **out, const store_options_t *opts, char *err, size_t err
     s->writer_started = 1;
     *out = s;
     return 0;
+fail_lmdb_txn:
+    mdb_txn_abort(txn);
 fail_lmdb:
     snprintf(err, errlen, "item store %s: %s", s->dir, mdb_strerror(rc));
 fail:

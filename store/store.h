@@ -16,8 +16,9 @@
  *     (group commit), and only then calls each request's callback: an acknowledged write is on disk.
  *
  * Besides DynamoDB's members, the item operations take three of edgeproxy's own, for the REST origin's versions:
- *   - "EdgeETag": true on GetItem, PutItem, UpdateItem, DeleteItem: the answer has "ETag": 16 lowercase hex digits, a
- *     64-bit hash of the item's stored text (read or written; absent when there is no item), which changes with it;
+ *   - "EdgeETag": true on GetItem, PutItem, UpdateItem: the answer has "ETag": 16 lowercase hex digits, a 64-bit hash
+ *     of the item's stored text (read or written; absent when there is no item), which changes with it; DeleteItem
+ *     takes the member and answers none (no item is left);
  *   - "EdgeIfMatch": "<16 hex>" on PutItem, UpdateItem, DeleteItem: ConditionalCheckFailedException unless the item
  *     exists with that ETag; "EdgeIfNoneMatch": "*": ConditionalCheckFailedException if the item exists. Both are
  *     checked in the write's transaction, with any ConditionExpression.

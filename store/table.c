@@ -222,7 +222,7 @@ static int open_published(store_t *s, MDB_txn *txn, const char *name, const char
     return rc != 0 ? rc : st_map_put(s, name, dbi);
 }
 
-int st_tables_open_all(store_t *s, MDB_txn *txn)
+int st_tables_open_all(store_t *s, MDB_txn *txn, char *bad, size_t badlen)
 {
     MDB_cursor *c;
     MDB_val k = {2, "t/"}, v;
@@ -250,6 +250,8 @@ int st_tables_open_all(store_t *s, MDB_txn *txn)
         if (rc != 0)
             break;
     }
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        snprintf(bad, badlen, "%s", name);
     mdb_cursor_close(c);
     return rc == MDB_NOTFOUND ? 0 : rc;
 }

@@ -27,7 +27,7 @@
 uint64_t st_etag(const void *text, size_t len)
 {
     const uint8_t *p = text;
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    uint64_t h = 1469598103934665603ull; /* FNV-1a's steps, our own basis (internal.h) */
     for (size_t i = 0; i != len; ++i)
         h = (h ^ p[i]) * 1099511628211ull;
     return h;

@@ -38,14 +38,15 @@ unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
 # built with clang (ASan + UBSan) in a build directory of their own, each run for 20 s on a copy of its seed corpus
 # (the repository is not written; the store's LMDB files go to tmpfs when there is one). A crash, a leak, a sanitizer
 # report or a hang fails the suite; the input that caused it is kept in build-fuzz/artifacts/.
+fuzz_targets="fuzz_expr fuzz_request fuzz_rest_json" # tests/fuzz/CMakeLists.txt's
 run_fuzz() {
     echo "== fuzz: build"
     CC=clang cmake -S . -B build-fuzz -DEDGEPROXY_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
-    cmake --build build-fuzz -j"$jobs" --target fuzz_expr fuzz_request fuzz_rest_json >/dev/null
+    cmake --build build-fuzz -j"$jobs" --target $fuzz_targets >/dev/null
     mkdir -p build-fuzz/artifacts
     local tmp t
     tmp=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
-    for t in fuzz_expr fuzz_request fuzz_rest_json; do
+    for t in $fuzz_targets; do
         echo "== fuzz: $t"
         cp -r "tests/fuzz/corpus/$t" "$tmp/$t"
         if ! TMPDIR="$tmp" UBSAN_OPTIONS=print_stacktrace=1 "build-fuzz/tests/fuzz/$t" -max_total_time=20 -timeout=10 \

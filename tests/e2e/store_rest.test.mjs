@@ -439,6 +439,7 @@ describe('the REST origin (store: rest)', () => {
 
   test('a table made again with another key type while the worker remembers the old one: refused, never mistyped', async () => {
     // one worker thread, so that the PUT after the change meets the description the first PUTs left there
+    assert.match(CONF, /threads: 2/);
     const one = await startEdge(CONF.replace('threads: 2', 'threads: 1'), { dir: tempDir('ep-rest1-') });
     const c = ddbClient(one.ports[0]);
     const put = async (key, v) => {
@@ -453,8 +454,8 @@ describe('the REST origin (store: rest)', () => {
     }));
     try {
       await make('S');
+      const remembered = Date.now(); // before the PUT: the worker remembers the description from some time during it
       assert.equal((await put('k0', 1)).status, 201);
-      const remembered = Date.now();
       await c.send(new DeleteTableCommand({ TableName: 'swap' }));
       await make('N');
       const res = await put('7', 2);

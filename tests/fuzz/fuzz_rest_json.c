@@ -7,8 +7,9 @@
  * hold:
  *   - what px_js_is_whole accepts as an object converts (px_to_ddb) into text that jansson parses as a JSON object
  *     whose members are all attribute values ({"S": ...}, {"N": ...}, ...): the store then gets valid JSON;
- *   - walking an accepted object (px_js_iter / px_js_next) gives as many members as jansson counts, each of which
- *     px_js_get finds;
+ *   - walking an accepted object (px_js_iter / px_js_next) gives at least as many members as jansson counts (it keeps
+ *     duplicates, jansson one of each), and every member name unquotes;
+ *   - px_js_get finds the "M" of what px_to_ddb made;
  *   - px_to_plain_map (the way back, on the store's answers) survives any object it is given and, on what px_to_ddb
  *     made, gives text jansson parses.
  * Everything is in one h2o memory pool, cleared after each input.

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <ftw.h>
 #include <jansson.h>
+#include <lmdb.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdio.h>
@@ -710,6 +711,34 @@ static void test_durability_reopen(void **state)
     expect(f->s, "PutItem", "{\"TableName\":\"second\",\"Item\":{\"id\":{\"B\":\"AQ==\"}}}", 200, "{}");
 }
 
+/* A table record that does not parse: store_open fails, naming the table (the file is the operator's to look at). */
+static void test_damaged_table_record(void **state)
+{
+    fixture_t *f = *state;
+    char err[256] = "";
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta;
+    make_table(f->s, "fine", "pk", "S", NULL, NULL);
+    make_table(f->s, "broken", "pk", "S", NULL, NULL);
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, 64 << 20), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    assert_int_equal(mdb_put(txn, meta, &(MDB_val){8, "t/broken"}, &(MDB_val){9, "{not json"}, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    store_options_t o = {.dir = f->dir, .map_size = 64 << 20};
+    assert_int_equal(store_open(&f->s, &o, err, sizeof(err)), -1);
+    assert_null(f->s);
+    assert_non_null(strstr(err, f->dir));
+    assert_non_null(strstr(err, "table broken: a damaged table record"));
+}
+
 static void test_close_drains_queue(void **state)
 {
     fixture_t *f = *state;
@@ -854,6 +883,7 @@ int main(void)
         T(test_concurrent_conditional_puts),
         T(test_batch_isolation),
         T(test_durability_reopen),
+        T(test_damaged_table_record),
         T(test_close_drains_queue),
         T(test_update_without_expression),
         T(test_condition_value_checks),
