@@ -73,6 +73,14 @@ static int size_hint(size_t n)
     return n > INT_MAX ? INT_MAX : (int)n;
 }
 
+static void push_name(lua_State *L, const hooks_kv_t *kv, int lower)
+{
+    if (lower)
+        hooks_push_lower(L, kv->name, kv->name_len);
+    else
+        lua_pushlstring(L, kv->name, kv->name_len);
+}
+
 /* ev[field] = {name = last value}; not set when n is 0. */
 static void set_map(lua_State *L, int ev, const char *field, const hooks_kv_t *kv, size_t n, int lower)
 {
@@ -84,10 +92,7 @@ static void set_map(lua_State *L, int ev, const char *field, const hooks_kv_t *k
     lua_createtable(L, 0, size_hint(n));
     s = lua_gettop(L);
     for (size_t i = 0; i != n; ++i) {
-        if (lower)
-            hooks_push_lower(L, kv[i].name, kv[i].name_len);
-        else
-            lua_pushlstring(L, kv[i].name, kv[i].name_len);
+        push_name(L, kv + i, lower);
         lua_pushlstring(L, kv[i].value, kv[i].value_len);
         lua_rawset(L, s);
     }
@@ -107,10 +112,7 @@ static void push_multi_map(lua_State *L, const hooks_kv_t *kv, size_t n, int low
     lua_createtable(L, 0, size_hint(n));
     m = lua_gettop(L);
     for (size_t i = 0; i != n; ++i) {
-        if (lower)
-            hooks_push_lower(L, kv[i].name, kv[i].name_len);
-        else
-            lua_pushlstring(L, kv[i].name, kv[i].name_len);
+        push_name(L, kv + i, lower);
         lua_pushvalue(L, -1);
         if (lua_rawget(L, m) != LUA_TTABLE) {
             lua_pop(L, 1);

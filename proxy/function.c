@@ -406,7 +406,7 @@ typedef struct px_fn {
     hooks_outcome_t own_out;
     const char *request_id;
     const char *file;
-    struct timeval t0;
+    struct timeval t0; /* when the run started; zero when not timed (no access log) */
 } px_fn_t;
 
 /* Starts the route's function; done is called with the outcome in fn->out. A fill's run is driven by fn->lr (its
@@ -535,7 +535,7 @@ static void on_done(void *data, hooks_status_t status)
     h2o_req_t *req = fn->req;
     px_req_t *st = fn->st;
 
-    if (px_thread_of(req)->srv->access_log_fd != -1)
+    if (fn->t0.tv_sec != 0)
         st->upstream_ms = ms_since(&fn->t0);
     if (status != HOOKS_DONE) {
         log_failure(fn);

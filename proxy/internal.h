@@ -223,6 +223,8 @@ static inline int px_hex_digit(char c)
 h2o_iovec_t px_pct_decode(h2o_mem_pool_t *pool, const char *s, size_t len, int plus_space);
 /* The client's address as text in buf (NI_MAXHOST bytes), NUL-terminated; its length, 0 when unknown. */
 size_t px_client_ip(h2o_req_t *req, char *buf);
+/* An IPv4 address (4 bytes, network order) as dotted text into buf (16 bytes), without sprintf; its length. */
+size_t px_format_ipv4(const uint8_t a[4], char *buf);
 /* The percent-decoded value of query parameter `name` (NUL-terminated, in the pool; '+' stays '+'), or NULL. */
 char *px_query_param(h2o_req_t *req, const char *name);
 

@@ -47,11 +47,16 @@ int px_thread_init_random(px_thread_t *th)
     return mbedtls_ctr_drbg_seed(&th->drbg, mbedtls_entropy_func, &th->entropy, (const unsigned char *)pers, sizeof(pers) - 1);
 }
 
+#define RID_RAW 16 /* random bytes of a request id (32 hex digits) */
+_Static_assert(sizeof(((px_thread_t *)0)->rid_bytes) % RID_RAW == 0 &&
+                   sizeof(((px_thread_t *)0)->rid_bytes) <= MBEDTLS_CTR_DRBG_MAX_REQUEST,
+               "rid_bytes: whole ids, one DRBG call");
+
 static h2o_iovec_t generate_request_id(h2o_req_t *req)
 {
     static const char hex[] = "0123456789abcdef";
     px_thread_t *th = px_thread_of(req);
-    char *s = h2o_mem_alloc_pool(&req->pool, 33);
+    char *s = h2o_mem_alloc_pool(&req->pool, RID_RAW * 2 + 1);
     const unsigned char *raw;
 
     /* one DRBG call per 64 ids: each call costs an AES key schedule and an update of the DRBG's state */
@@ -61,13 +66,13 @@ static h2o_iovec_t generate_request_id(h2o_req_t *req)
         th->rid_used = 0;
     }
     raw = th->rid_bytes + th->rid_used;
-    th->rid_used += 16;
-    for (size_t i = 0; i != 16; ++i) {
+    th->rid_used += RID_RAW;
+    for (size_t i = 0; i != RID_RAW; ++i) {
         s[i * 2] = hex[raw[i] >> 4];
         s[i * 2 + 1] = hex[raw[i] & 15];
     }
-    s[32] = '\0';
-    return h2o_iovec_init(s, 32);
+    s[RID_RAW * 2] = '\0';
+    return h2o_iovec_init(s, RID_RAW * 2);
 }
 
 px_req_t *px_req_get(h2o_req_t *req)
@@ -92,26 +97,29 @@ px_req_t *px_req_get(h2o_req_t *req)
     return st;
 }
 
+size_t px_format_ipv4(const uint8_t a[4], char *buf)
+{
+    char *p = buf;
+
+    for (int i = 0; i != 4; ++i) {
+        if (a[i] >= 100)
+            *p++ = (char)('0' + a[i] / 100);
+        if (a[i] >= 10)
+            *p++ = (char)('0' + a[i] / 10 % 10);
+        *p++ = (char)('0' + a[i] % 10);
+        *p++ = i != 3 ? '.' : '\0';
+    }
+    return (size_t)(p - buf - 1);
+}
+
 size_t px_client_ip(h2o_req_t *req, char *buf)
 {
     struct sockaddr_storage ss;
     socklen_t sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss);
     size_t len;
 
-    if (sslen >= sizeof(struct sockaddr_in) && ss.ss_family == AF_INET) {
-        /* by hand: inet_ntop formats through sprintf, a visible cost when every function event carries the address */
-        const uint8_t *a = (const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr;
-        char *p = buf;
-        for (int i = 0; i != 4; ++i) {
-            if (a[i] >= 100)
-                *p++ = (char)('0' + a[i] / 100);
-            if (a[i] >= 10)
-                *p++ = (char)('0' + a[i] / 10 % 10);
-            *p++ = (char)('0' + a[i] % 10);
-            *p++ = i != 3 ? '.' : '\0';
-        }
-        return (size_t)(p - buf - 1);
-    }
+    if (sslen >= sizeof(struct sockaddr_in) && ss.ss_family == AF_INET)
+        return px_format_ipv4((const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr, buf);
     len = sslen != 0 ? h2o_socket_getnumerichost((void *)&ss, sslen, buf) : SIZE_MAX;
 
     if (len == SIZE_MAX)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
 #include "proxy/internal.h"
 #include "proxy/phr.h"
 
@@ -90,6 +91,23 @@ static void test_body_hard_cap(void **state)
     assert_int_equal(px_body_hard_cap(CONF_MAX_MAX_BODY_SIZE), CONF_MAX_MAX_BODY_SIZE);
 }
 
+/* The client address formatter against inet_ntop, every octet value in every position. */
+static void test_format_ipv4(void **state)
+{
+    char mine[16], want[INET_ADDRSTRLEN];
+    (void)state;
+    for (int pos = 0; pos != 4; ++pos) {
+        for (int v = 0; v != 256; ++v) {
+            uint8_t a[4] = {127, 0, 10, 200};
+            a[pos] = (uint8_t)v;
+            size_t len = px_format_ipv4(a, mine);
+            assert_non_null(inet_ntop(AF_INET, a, want, sizeof(want)));
+            assert_string_equal(mine, want);
+            assert_int_equal(len, strlen(want));
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -97,6 +115,7 @@ int main(void)
         cmocka_unit_test(test_decode_chunked),
         cmocka_unit_test(test_decode_chunked_in_pieces),
         cmocka_unit_test(test_body_hard_cap),
+        cmocka_unit_test(test_format_ipv4),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
