@@ -471,9 +471,10 @@ size_t cache_status_format(const cache_status_t *s, char *buf, size_t cap);
  * the kernel has every commit, but not through a crash of the system (power loss, kernel panic): pages may reach the
  * disk in any order. So the writer records that commits may not be on disk: before the first commit after a sync it
  * writes DIR/unsynced holding the kernel's boot id (/proc/sys/kernel/random/boot_id) and fsyncs it and DIR; after
- * CACHE_STORE_SYNC_INTERVAL_MS without commits (and at close) it syncs the environment (mdb_env_sync) and removes the
- * marker. At open, a marker with another boot id means the system went down with writes in flight: the file is moved
- * aside as below and the cache starts empty; a marker with the running boot id means only the process stopped, and
+ * CACHE_STORE_SYNC_INTERVAL_MS without commits, after CACHE_STORE_SYNC_MAX_MS of commits, and at close it syncs the
+ * environment (mdb_env_sync) and removes the marker; if the marker cannot be written, that commit is synced by LMDB
+ * instead (without MDB_NOSYNC). At open, a marker with another boot id means the system went down with writes in flight: the file
+ * is moved aside as below and the cache starts empty; a marker with the running boot id means only the process stopped, and
  * everything it committed is kept. Without a boot id (no /proc) the environment is opened with MDB_NOMETASYNC instead
  * (each commit fdatasync()s its data pages; a system crash may lose the last commits, never tear the file). A put
  * still queued when the process stops is lost. Commits write through the map (MDB_WRITEMAP: no write() per page, no
@@ -533,6 +534,7 @@ size_t cache_status_format(const cache_status_t *s, char *buf, size_t cap);
 #define CACHE_STORE_EVICT_SAMPLES 16
 #define CACHE_STORE_EXPIRE_BATCH 1000
 #define CACHE_STORE_SYNC_INTERVAL_MS 1000
+#define CACHE_STORE_SYNC_MAX_MS 30000 /* a store that never rests is synced this often all the same */
 
 /* Errors: 0, or one of these (cache_store_strerror() names them). LMDB's codes never leave the module. */
 enum {

@@ -71,8 +71,11 @@ int cs_rec_parse(const void *data, size_t len, rec_t *r)
         return -1;
     memcpy(&r->h, p, sizeof(r->h));
     need = sizeof(r->h) + (size_t)r->h.meta_len + r->h.url_len + 1 + r->h.host_len + 1 + r->h.tags_len;
-    if ((r->h.flags & REC_F_INLINE) != 0)
+    if ((r->h.flags & REC_F_INLINE) != 0) {
+        if (r->h.body_len > len) /* damaged: no wrap-around below */
+            return -1;
         need += r->h.body_len;
+    }
     if (need != len)
         return -1;
     r->meta = p + sizeof(r->h);
@@ -330,7 +333,8 @@ int cache_store_put(cache_store_t *s, const uint8_t id[CACHE_STORE_ID_LEN], cons
 
     if (obj->url == NULL || obj->host == NULL || (url_len = strlen(obj->url)) == 0 || (host_len = strlen(obj->host)) == 0 ||
         host_len > url_len || memcmp(obj->url, obj->host, host_len) != 0 || obj->meta_len > UINT32_MAX ||
-        (obj->meta_len != 0 && obj->meta == NULL) || (obj->body_len != 0 && obj->body == NULL && (take || obj->copy_body == NULL)))
+        (obj->flags & REC_F_OURS) != 0 || (obj->meta_len != 0 && obj->meta == NULL) ||
+        (obj->body_len != 0 && obj->body == NULL && (take || obj->copy_body == NULL)))
         goto fail;
     for (size_t i = 0; i < obj->ntags; i++) {
         size_t l = strlen(obj->tags[i]);
@@ -678,6 +682,7 @@ void cs_sync(cache_store_t *s)
     if (mdb_env_sync(s->env, 1) != 0)
         return; /* the marker stays: the file may not be complete on disk */
     s->dirty = 0;
+    s->last_sync_mono = mono_ms();
     if (s->marked) {
         marker_path(s, path, sizeof(path));
         if (unlink(path) == 0 || errno == ENOENT)
@@ -776,8 +781,9 @@ int cache_store_open(const char *dir, const cache_store_options_t *opts, cache_s
     if (s->nosync) {
         char path[4200], was[sizeof(s->boot_id)];
         marker_path(s, path, sizeof(path));
-        if (read_line(path, was, sizeof(was)) == 0) {
-            if (strcmp(was, s->boot_id) != 0) {
+        int present = read_line(path, was, sizeof(was)) == 0 || errno != ENOENT;
+        if (present) {
+            if (read_line(path, was, sizeof(was)) != 0 || strcmp(was, s->boot_id) != 0) { /* unreadable: assume the worst */
                 /* the system stopped while commits were not all on disk: the file may be torn */
                 fprintf(stderr,
                         "edgeproxy: cache store %s: the system went down while writes were not all on disk: moved data.mdb "
@@ -786,7 +792,7 @@ int cache_store_open(const char *dir, const cache_store_options_t *opts, cache_s
                 move_aside(s);
                 unlink(path);
             } else {
-                s->marked = 1; /* only the process stopped: the kernel has every commit; the marker stays */
+                s->marked = 1; /* only the process stopped: the kernel has every commit; env_open syncs them */
             }
         }
     }
@@ -803,6 +809,7 @@ int cache_store_open(const char *dir, const cache_store_options_t *opts, cache_s
     }
     s->next_expire_ms = store_now(s); /* a first pass at once: objects may have expired while we were down */
     s->last_commit_mono = mono_ms();
+    cs_sync(s); /* env_open synced the file: a marker left by a killed process goes now */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* the writer takes no signals */
     rc = pthread_create(&s->writer, NULL, cs_writer_main, s);

@@ -488,13 +488,15 @@ static int commit(cache_store_t *s, MDB_txn *txn)
             s->last_error_log_mono = mono_ms();
         }
         sync_now = 1;
+        mdb_env_set_flags(s->env, MDB_NOSYNC, 0); /* this commit synced by LMDB itself: data pages before the meta page */
     }
-    if ((rc = mdb_txn_commit(txn)) != 0)
-        return rc;
-    s->dirty = 1;
-    s->last_commit_mono = mono_ms();
+    rc = mdb_txn_commit(txn);
     if (sync_now)
-        cs_sync(s);
+        mdb_env_set_flags(s->env, MDB_NOSYNC, 1);
+    if (rc != 0)
+        return rc;
+    s->dirty = !sync_now;
+    s->last_commit_mono = mono_ms();
     return 0;
 }
 
@@ -548,6 +550,10 @@ static int apply(cache_store_t *s, op_t *batch, int64_t now, int do_expire, int 
         goto fail;
     if (do_expire && (rc = expire(s, txn, now, t)) != 0)
         goto fail;
+    if (batch == NULL && t->expired == 0 && t->evictions == 0) { /* an expiry pass that found nothing: no commit */
+        mdb_txn_abort(txn);
+        return 0;
+    }
     uint64_t used = cs_used_bytes(s, txn);
     if ((rc = mdb_stat(txn, s->dbi[DB_OBJECTS], &st)) != 0)
         goto fail;
@@ -666,8 +672,9 @@ void *cs_writer_main(void *arg)
         pthread_mutex_unlock(&s->mu);
 
         run_batch(s, batch);
-        if (s->dirty && batch == NULL && mono_ms() - s->last_commit_mono >= CACHE_STORE_SYNC_INTERVAL_MS)
-            cs_sync(s); /* idle for a while: make the file whole on disk (and drop the marker) */
+        if (s->dirty && ((batch == NULL && mono_ms() - s->last_commit_mono >= CACHE_STORE_SYNC_INTERVAL_MS) ||
+                         mono_ms() - s->last_sync_mono >= CACHE_STORE_SYNC_MAX_MS))
+            cs_sync(s); /* idle for a while, or busy for long: make the file whole on disk (and drop the marker) */
 
         pthread_mutex_lock(&s->mu);
         for (op_t *op = batch, *next; op != NULL; op = next) {
