@@ -456,9 +456,9 @@ size_t cache_status_format(const cache_status_t *s, char *buf, size_t cap);
  *
  * Threads. The store is shared by every worker thread; all functions are thread-safe unless noted. Reads
  * (cache_store_get*, cache_store_touch, cache_store_stats) run on the calling thread with an LMDB read transaction
- * (MDB_RDONLY, the environment has MDB_NOTLS; ended transactions are reset and kept in a small pool for the next get,
- * so a get neither allocates one nor locks LMDB's reader table) and never wait for the writer: LMDB readers take no
- * lock. Writes
+ * (MDB_RDONLY, the environment has MDB_NOTLS; ended transactions are reset and kept in a small pool under a short
+ * mutex for the next get, so a get neither allocates one nor locks LMDB's reader table) and never wait for the writer:
+ * LMDB readers take no lock. Writes
  * (put, update_meta, delete, purge) only copy their arguments into a queue under a short mutex and return; ONE writer
  * thread per store takes what is queued, applies it in one write transaction (group commit), commits, and loops. So a
  * write is visible to gets only once it is committed (cache_store_flush() waits for that; tests and shutdown only).
@@ -511,13 +511,13 @@ size_t cache_status_format(const cache_status_t *s, char *buf, size_t cap);
  * sample), and evicts the candidate whose last use is oldest: an object already past expires_ms first, then the
  * smallest of max(stored_ms, last touch). cache_store_touch() records a hit in an in-memory table of relaxed atomics
  * indexed by a hash of the id (no LMDB write; approximate: two ids may share a slot; lost at restart).
- * The map (the file's upper bound) is max_size + max_size/2 + 2 * max_object_size + 8 MiB: LMDB copies on write, a
- * page freed by a commit is reusable only once no reader still sees it, and a large body needs a run of contiguous
- * free pages, so the file grows past the data in use. Writes are taken from the queue in batches of at most
- * max_size/8 bytes (at least one operation) so one transaction cannot outgrow the headroom. If a batch still hits
- * MDB_MAP_FULL (for instance while a long-lived cache_store_ref_t pins old pages), the writer aborts it, evicts down
- * to 50% in a transaction of its own, retries the batch once, and then applies it without its puts (dropped,
- * counted). A request never fails because the cache is full.
+ * The map (the file's size: allocated whole at open under MDB_WRITEMAP, see Durability) is max_size + max_size/2 + 2 *
+ * max_object_size + 8 MiB: LMDB copies on write, a page freed by a commit is reusable only once no reader still sees it, and a
+ * large body needs a run of contiguous free pages, so the map's pages in use grow past the data. Writes are taken from the queue in
+ * batches of at most max_size/8 bytes (at least one operation) so one transaction cannot outgrow the headroom. If a batch still
+ * hits MDB_MAP_FULL (for instance while a long-lived cache_store_ref_t pins old pages), the writer aborts it, evicts down to 50% in
+ * a transaction of its own, retries the batch once, and then applies it without its puts (dropped, counted). A request never fails
+ * because the cache is full.
  *
  * Expiry: every expiry_interval_ms the writer deletes objects whose expires_ms <= now (the clock of the options),
  * walking the expiry index from its start, at most CACHE_STORE_EXPIRE_BATCH per pass (the next pass comes at once
@@ -693,8 +693,8 @@ int cache_store_get_meta(cache_store_t *store, const uint8_t id[CACHE_STORE_ID_L
  * Zero copy: fills *out with pointers into LMDB's map and returns a ref that keeps its read transaction open; the
  * pointers live until cache_store_release(ref) and are read-only (the map is writable under MDB_WRITEMAP: a write
  * through them would damage the store, not fault). A held ref pins the pages of
- * its snapshot, so the writer cannot reuse freed pages and the file grows: hold one only while the bytes are being
- * sent to a client that reads, never across an idle wait, and copy for slow clients. Any thread may release it (a ref
+ * its snapshot, so the writer cannot reuse freed pages and the map fills (MDB_MAP_FULL comes sooner): hold one only while the bytes
+ * are being sent to a client that reads, never across an idle wait, and copy for slow clients. Any thread may release it (a ref
  * handed to another thread must be handed over with the usual synchronisation, as any pointer).
  * Returns 0 (and *ref), CACHE_STORE_ENOTFOUND, CACHE_STORE_ENOMEM or CACHE_STORE_EIO.
  */
@@ -709,7 +709,7 @@ void cache_store_touch(cache_store_t *store, const uint8_t id[CACHE_STORE_ID_LEN
 typedef struct cache_store_stats {
     uint64_t objects;      /* objects stored, as of the last commit */
     uint64_t bytes_used;   /* pages in use times the page size, as of the last commit */
-    uint64_t map_size;     /* the map's size: the file's upper bound */
+    uint64_t map_size;     /* the map's size: the file's size under MDB_WRITEMAP, else its upper bound */
     uint64_t puts;         /* puts committed */
     uint64_t puts_dropped; /* puts and meta updates dropped: queue full, or the map full */
     uint64_t puts_too_big; /* puts refused for max_object_size */

@@ -13,8 +13,8 @@
 #include <time.h>
 #include "cache/cache.h"
 
-#define STORE_BAD_FORMAT 1000000
-#define READ_TXN_POOL 64 /* reset read transactions kept per store */ /* our own "incompatible": not an errno, not an MDB code */
+#define STORE_BAD_FORMAT 1000000 /* our own "incompatible": not an errno, not an MDB code */
+#define READ_TXN_POOL 64         /* reset read transactions kept per store */
 
 /* The record's fixed header (host byte order: the file is not portable, like LMDB's own). Followed by meta, url NUL,
  * host NUL, tags (ntags NUL-terminated strings, tags_len bytes), and with REC_F_INLINE the body (body_len bytes).

@@ -2,7 +2,8 @@
  * cache/store_writer.c: the store's writer thread (see cache/store.c for the threads and cache/store_internal.h for an
  * op's life): it takes batches of ops from the queue, applies each batch in one write transaction (objects and their
  * url, tag and expiry indexes), evicts sampled objects over the high water mark, recovers from MDB_MAP_FULL, runs the
- * expiry passes and purges, frees the ops and syncs the environment periodically. Everything here runs on the writer.
+ * expiry passes and purges, frees the ops and syncs the environment when idle or every CACHE_STORE_SYNC_MAX_MS (cache.h,
+ * Durability). Everything here runs on the writer.
  */
 #include <errno.h>
 #include <lmdb.h>

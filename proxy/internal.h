@@ -465,8 +465,7 @@ typedef struct px_fill_ops {
      * replacing the answer (a stale object published instead of an error). */
     int (*on_end)(px_fill_t *fill, const char *err, int timeout);
     /* A complete fill's PX_FILL_LINGER_MS of being joinable are over: 1 to keep it joinable that long again (the store
-     * has not committed
-     * its object yet). NULL: never. */
+     * has not committed its object yet). NULL: never. */
     int (*keep_lingering)(px_fill_t *fill);
     /* The fill is freed: release fill->user. */
     void (*dispose)(px_fill_t *fill);
