@@ -336,7 +336,7 @@ static int remaining_ms(lua_State *L)
         lua_pushinteger(L, 0);
         return 1;
     }
-    used = hooks_now_ns() - call->start_ns;
+    used = hooks_now_ns(call->vm) - call->start_ns;
     lua_pushinteger(L, used >= call->budget_ns ? 0 : (lua_Integer)((call->budget_ns - used) / 1000000u));
     return 1;
 }

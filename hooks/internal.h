@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <lua.h>
 #include <lauxlib.h>
 #include "hooks/hooks.h"
@@ -47,12 +48,14 @@ struct hooks_vm {
     size_t used, limit;
     size_t reserve; /* HOOKS_ERROR_RESERVE while a failure's message is made, else 0 */
     uint64_t cpu_ms;
-    char *dir; /* NULL: require is refused */
+    clockid_t clock; /* what hooks_now_ns reads (vm.c: coarse when the budget is long enough) */
+    char *dir;       /* NULL: require is refused */
     hooks_script_t *scripts;
     size_t nscripts;
     int envs_ref;                /* registry: {[id + 1] = the globals of script id (the V of hooks_lock_env())} */
     int loaded_ref;              /* registry: require()'s cache, module name -> value */
     int anchors_ref;             /* registry: the runs' anchors {co, req or event, res}, by slot (run.c); kept and reused */
+    int start_ref;               /* registry: the closure that starts a run (run.c), with the functions it found */
     int req_mt_ref, res_mt_ref;  /* registry: the metatables of req and res (request.c) */
     int event_mt_ref;            /* registry: the metatable of a function's event (event.c) */
     struct hooks_run *free_runs; /* run.c: runs over, kept for the next ones (linked by their next_free) */
@@ -93,7 +96,8 @@ typedef struct hooks_run {
 } hooks_run_t;
 
 /* ---- vm.c ---- */
-uint64_t hooks_now_ns(void);
+/* The VM's clock for CPU budgets (vm->clock), in ns. */
+uint64_t hooks_now_ns(const hooks_vm_t *vm);
 hooks_vm_t *hooks_vm_of(lua_State *L);
 /* The invocation L runs for (NULL on the main thread). */
 hooks_call_t *hooks_current_call(lua_State *L);
@@ -113,6 +117,8 @@ int hooks_edge_respond(lua_State *L);
 /* Suspends the run (edge.store.*, named `what` in errors) for the store operation op (a static string) whose request
  * text is the string at the top of the stack. */
 int hooks_wait_store(lua_State *L, const char *what, const char *op);
+/* Protected: makes the closure that starts runs (vm->start_ref), once vm->anchors_ref and vm->envs_ref exist. */
+void hooks_run_open(lua_State *L, hooks_vm_t *vm);
 
 /* ---- request.c: the req and res objects of hooks ---- */
 /* Protected: registers the metatables of req and res. */

@@ -29,6 +29,7 @@
 #define REQ_MT "edgeproxy.req"
 #define RES_MT "edgeproxy.res"
 
+/* Bits of obj_t.set: the fields a script wrote (headers: handed out too), the only ones read back at the end. */
 enum {
     F_PATH = 1,
     F_QUERY = 2,
@@ -42,6 +43,100 @@ enum {
     F_CACHEABLE = 512,
 };
 
+/* The fields of req and res, found by name once per access (field_of): what reading one makes, which bit a write sets. */
+typedef enum field_id {
+    RQ_METHOD,
+    RQ_SCHEME,
+    RQ_HOST,
+    RQ_PATH,
+    RQ_QUERY,
+    RQ_ARGS,
+    RQ_HEADERS,
+    RQ_PARAMS,
+    RQ_ROUTE,
+    RQ_BODY,
+    RQ_CLIENT_IP,
+    RQ_REQUEST_ID,
+    RQ_CLAIMS,
+    RQ_API_KEY_ID,
+    RQ_CACHE_KEY,
+    RQ_ORIGIN,
+    RS_STATUS,
+    RS_HEADERS,
+    RS_BODY,
+    RS_TTL,
+    RS_MAX_TTL,
+    RS_CACHEABLE,
+    FIELD_NONE,
+} field_id_t;
+
+enum {
+    FF_TABLE = 1,    /* made once and kept in the object's value table (a script changing it sees its changes) */
+    FF_COMPLETE = 2, /* one of what hooks_request_t.complete fills in */
+};
+
+typedef struct field {
+    const char *name;
+    size_t len;
+    field_id_t id;
+    unsigned bit;   /* F_*: what a write sets; 0: not writable */
+    unsigned flags; /* FF_* */
+} field_t;
+
+#define FIELD(n, i, b, f)                                                                                                          \
+    {                                                                                                                              \
+        n, sizeof(n) - 1, i, b, f                                                                                                  \
+    }
+static const field_t req_fields[] = {
+    FIELD("method", RQ_METHOD, 0, 0),
+    FIELD("path", RQ_PATH, F_PATH, 0),
+    FIELD("headers", RQ_HEADERS, F_HEADERS, FF_TABLE | FF_COMPLETE),
+    FIELD("query", RQ_QUERY, F_QUERY, 0),
+    FIELD("host", RQ_HOST, 0, 0),
+    FIELD("scheme", RQ_SCHEME, 0, 0),
+    FIELD("args", RQ_ARGS, 0, FF_TABLE),
+    FIELD("params", RQ_PARAMS, 0, FF_TABLE | FF_COMPLETE),
+    FIELD("route", RQ_ROUTE, 0, 0),
+    FIELD("body", RQ_BODY, 0, FF_COMPLETE),
+    FIELD("client_ip", RQ_CLIENT_IP, 0, FF_COMPLETE),
+    FIELD("request_id", RQ_REQUEST_ID, 0, 0),
+    FIELD("claims", RQ_CLAIMS, 0, FF_TABLE | FF_COMPLETE),
+    FIELD("api_key_id", RQ_API_KEY_ID, 0, FF_COMPLETE),
+    FIELD("cache_key", RQ_CACHE_KEY, F_CACHE_KEY, 0),
+    FIELD("origin", RQ_ORIGIN, F_ORIGIN, 0),
+    {NULL, 0, FIELD_NONE, 0, 0},
+};
+static const field_t res_fields[] = {
+    FIELD("status", RS_STATUS, F_STATUS, 0),
+    FIELD("headers", RS_HEADERS, F_HEADERS, FF_TABLE),
+    FIELD("body", RS_BODY, F_BODY, 0),
+    FIELD("ttl", RS_TTL, F_TTL, 0),
+    FIELD("max_ttl", RS_MAX_TTL, F_MAX_TTL, 0),
+    FIELD("cacheable", RS_CACHEABLE, F_CACHEABLE, 0),
+    {NULL, 0, FIELD_NONE, 0, 0},
+};
+#undef FIELD
+
+/* The field named by the value at idx: the table's last entry (FIELD_NONE) for any other key, or a key that is not a
+ * string. */
+static const field_t *field_of(lua_State *L, int idx, const field_t *fields)
+{
+    const field_t *f = fields;
+    size_t len;
+    const char *k;
+
+    if (lua_type(L, idx) != LUA_TSTRING) {
+        while (f->name != NULL)
+            ++f;
+        return f;
+    }
+    k = lua_tolstring(L, idx, &len);
+    for (; f->name != NULL; ++f)
+        if (f->len == len && memcmp(f->name, k, len) == 0)
+            break;
+    return f;
+}
+
 typedef struct obj {
     hooks_run_t *run; /* NULL once detached */
     int writable;
@@ -50,11 +145,10 @@ typedef struct obj {
 
 /* The object a metamethod was called on: only our objects carry these metatables, which scripts cannot reach
  * (__metatable hides them), so argument 1 is always one of ours of the right kind. */
-static obj_t *check_obj(lua_State *L, const char *mt, const char *what)
+static obj_t *check_obj(lua_State *L, const char *what)
 {
     obj_t *o = lua_touserdata(L, 1);
 
-    (void)mt;
     if (o->run == NULL)
         luaL_error(L, "%s is no longer valid: its request is over", what);
     return o;
@@ -157,80 +251,83 @@ static const hooks_request_t *completed(hooks_run_t *run)
     return rq;
 }
 
-/* Pushes field k of req (not cached yet), or returns 0 for an unknown field. */
-static int make_req_field(lua_State *L, obj_t *o, const char *k)
+/* Pushes field f of req (not kept yet); 0 for a field that is not read (cache_key, origin: nil until written). */
+static int make_req_field(lua_State *L, obj_t *o, const field_t *f)
 {
-    const hooks_request_t *rq = o->run->rq;
+    const hooks_request_t *rq = f->flags & FF_COMPLETE ? completed(o->run) : o->run->rq;
 
-    if (strcmp(k, "headers") == 0 || strcmp(k, "params") == 0 || strcmp(k, "body") == 0 || strcmp(k, "client_ip") == 0 ||
-        strcmp(k, "claims") == 0 || strcmp(k, "api_key_id") == 0)
-        rq = completed(o->run);
-
-    if (strcmp(k, "method") == 0)
+    switch (f->id) {
+    case RQ_METHOD:
         lua_pushlstring(L, rq->method, rq->method_len);
-    else if (strcmp(k, "path") == 0)
+        break;
+    case RQ_PATH:
         lua_pushlstring(L, rq->path, rq->path_len);
-    else if (strcmp(k, "query") == 0)
+        break;
+    case RQ_QUERY:
         rq->query != NULL ? (void)lua_pushlstring(L, rq->query, rq->query_len) : lua_pushnil(L);
-    else if (strcmp(k, "headers") == 0) {
+        break;
+    case RQ_HEADERS:
         push_headers(L, rq->headers, rq->nheaders, 1);
         o->set |= F_HEADERS; /* handed out: the script may change it */
-    } else if (strcmp(k, "args") == 0)
+        break;
+    case RQ_ARGS:
         push_args(L, rq->query, rq->query != NULL ? rq->query_len : 0);
-    else if (strcmp(k, "host") == 0)
+        break;
+    case RQ_HOST:
         lua_pushlstring(L, rq->host, rq->host_len);
-    else if (strcmp(k, "scheme") == 0)
+        break;
+    case RQ_SCHEME:
         lua_pushstring(L, rq->scheme);
-    else if (strcmp(k, "params") == 0)
+        break;
+    case RQ_PARAMS:
         push_params(L, rq->params, rq->nparams);
-    else if (strcmp(k, "route") == 0)
+        break;
+    case RQ_ROUTE:
         lua_pushstring(L, rq->route);
-    else if (strcmp(k, "body") == 0)
+        break;
+    case RQ_BODY:
         rq->body != NULL ? (void)lua_pushlstring(L, rq->body, rq->body_len) : lua_pushnil(L);
-    else if (strcmp(k, "client_ip") == 0)
+        break;
+    case RQ_CLIENT_IP:
         lua_pushstring(L, rq->client_ip);
-    else if (strcmp(k, "request_id") == 0)
+        break;
+    case RQ_REQUEST_ID:
         lua_pushstring(L, rq->request_id);
-    else if (strcmp(k, "claims") == 0)
+        break;
+    case RQ_CLAIMS:
         rq->claims_json != NULL ? hooks_json_decode(L, rq->claims_json, rq->claims_len, "claims") : lua_pushnil(L);
-    else if (strcmp(k, "api_key_id") == 0)
+        break;
+    case RQ_API_KEY_ID:
         lua_pushstring(L, rq->api_key_id); /* nil when NULL */
-    else
+        break;
+    default:
         return 0;
+    }
     return 1;
 }
 
-static int make_res_field(lua_State *L, obj_t *o, const char *k)
+static int make_res_field(lua_State *L, obj_t *o, const field_t *f)
 {
     const hooks_response_t *res = o->run->res_in;
 
-    if (strcmp(k, "status") == 0)
+    switch (f->id) {
+    case RS_STATUS:
         lua_pushinteger(L, res->status);
-    else if (strcmp(k, "headers") == 0) {
+        break;
+    case RS_HEADERS:
         push_headers(L, res->headers, res->nheaders, 0);
         o->set |= F_HEADERS;
-    } else if (strcmp(k, "body") == 0)
+        break;
+    case RS_BODY:
         res->body != NULL ? (void)lua_pushlstring(L, res->body, res->body_len) : lua_pushnil(L);
-    else if (strcmp(k, "cacheable") == 0)
+        break;
+    case RS_CACHEABLE:
         lua_pushboolean(L, 1);
-    else
+        break;
+    default:
         return 0;
+    }
     return 1;
-}
-
-/* The F_* bit of a field a script can set (0 for the others). */
-static unsigned bit_of(const char *k)
-{
-    static const struct {
-        const char *name;
-        unsigned bit;
-    } bits[] = {{"path", F_PATH},       {"query", F_QUERY},        {"headers", F_HEADERS}, {"cache_key", F_CACHE_KEY},
-                {"origin", F_ORIGIN},   {"status", F_STATUS},      {"body", F_BODY},       {"ttl", F_TTL},
-                {"max_ttl", F_MAX_TTL}, {"cacheable", F_CACHEABLE}};
-    for (size_t i = 0; i != sizeof(bits) / sizeof(bits[0]); ++i)
-        if (strcmp(k, bits[i].name) == 0)
-            return bits[i].bit;
-    return 0;
 }
 
 /* The object's value table at the top (made on first use when make is set; else nil may be pushed). */
@@ -245,34 +342,27 @@ static int values(lua_State *L, int obj, int make)
     return LUA_TTABLE;
 }
 
-/* Fields made fresh on each read (strings, numbers, booleans: cheap); the others (tables) are kept once made, so that
- * a script changing them sees its changes. */
-static int is_scalar(const char *k)
+/* __index: a value written or kept, else the field made now. A field the script set to nil stays nil. Scalar fields
+ * (strings, numbers, booleans: cheap) are made fresh on each read; table fields are kept once made (FF_TABLE). */
+static int obj_index(lua_State *L, const char *what, const field_t *fields, int (*make)(lua_State *, obj_t *, const field_t *))
 {
-    return strcmp(k, "headers") != 0 && strcmp(k, "args") != 0 && strcmp(k, "params") != 0 && strcmp(k, "claims") != 0;
-}
-
-/* __index: a value written or kept, else the field made now. A field the script set to nil stays nil. */
-static int obj_index(lua_State *L, const char *mt, const char *what, int (*make)(lua_State *, obj_t *, const char *))
-{
-    obj_t *o = check_obj(L, mt, what);
-    const char *k;
+    obj_t *o = check_obj(L, what);
+    const field_t *f;
 
     lua_settop(L, 2);
-    if (lua_type(L, 2) != LUA_TSTRING)
+    if ((f = field_of(L, 2, fields))->id == FIELD_NONE)
         return 0;
-    k = lua_tostring(L, 2);
     if (values(L, 1, 0) == LUA_TTABLE) { /* 3 */
         lua_pushvalue(L, 2);
         if (lua_rawget(L, 3) != LUA_TNIL)
             return 1;
-        if (o->set & bit_of(k) & ~(unsigned)F_HEADERS) /* written, as nil (headers are never nil) */
+        if (o->set & f->bit & ~(unsigned)F_HEADERS) /* written, as nil (headers are never nil) */
             return 1;
     }
     lua_settop(L, 2);
-    if (!make(L, o, k))
+    if (!make(L, o, f))
         return 0;
-    if (is_scalar(k))
+    if (!(f->flags & FF_TABLE))
         return 1;
     values(L, 1, 1);
     lua_pushvalue(L, 2);
@@ -284,12 +374,12 @@ static int obj_index(lua_State *L, const char *mt, const char *what, int (*make)
 
 static int req_index(lua_State *L)
 {
-    return obj_index(L, REQ_MT, "req", make_req_field);
+    return obj_index(L, "req", req_fields, make_req_field);
 }
 
 static int res_index(lua_State *L)
 {
-    return obj_index(L, RES_MT, "res", make_res_field);
+    return obj_index(L, "res", res_fields, make_res_field);
 }
 
 /* A header value (a string or number at idx) has no control character but HTAB: no CR, LF or NUL. */
@@ -364,15 +454,18 @@ static void keep(lua_State *L, obj_t *o, unsigned bit)
 
 static int req_newindex(lua_State *L)
 {
-    obj_t *o = check_obj(L, REQ_MT, "req");
+    obj_t *o = check_obj(L, "req");
     const char *k = luaL_checkstring(L, 2);
+    const field_t *f = field_of(L, 2, req_fields);
     size_t len;
 
     lua_settop(L, 3);
     if (!o->writable)
         return luaL_error(L, "req is read-only in on_response");
-    if (strcmp(k, "path") == 0 || strcmp(k, "query") == 0) {
-        int is_path = k[0] == 'p';
+    switch (f->id) {
+    case RQ_PATH:
+    case RQ_QUERY: {
+        int is_path = f->id == RQ_PATH;
         if (!(lua_type(L, 3) == LUA_TSTRING || (!is_path && lua_isnil(L, 3))))
             return luaL_error(L, "req.%s must be a string", k);
         if (lua_type(L, 3) == LUA_TSTRING) {
@@ -381,56 +474,63 @@ static int req_newindex(lua_State *L)
                 return luaL_error(L, is_path ? "req.path must start with '/' and have no '?', '#', space or control character"
                                              : "req.query must have no '#', space or control character");
         }
-        keep(L, o, is_path ? F_PATH : F_QUERY);
-    } else if (strcmp(k, "headers") == 0) {
+        break;
+    }
+    case RQ_HEADERS:
         if (lua_type(L, 3) != LUA_TTABLE)
             return luaL_error(L, "req.headers must be a table");
         check_headers(L, 3, "req.headers", 0);
-        keep(L, o, F_HEADERS);
-    } else if (strcmp(k, "cache_key") == 0 || strcmp(k, "origin") == 0) {
+        break;
+    case RQ_CACHE_KEY:
+    case RQ_ORIGIN:
         if (lua_type(L, 3) != LUA_TSTRING && !lua_isnil(L, 3))
             return luaL_error(L, "req.%s must be a string", k);
-        keep(L, o, k[0] == 'c' ? F_CACHE_KEY : F_ORIGIN);
-    } else {
+        break;
+    default:
         return luaL_error(L, "req.%s cannot be set", k);
     }
+    keep(L, o, f->bit);
     return 0;
 }
 
 static int res_newindex(lua_State *L)
 {
-    obj_t *o = check_obj(L, RES_MT, "res");
+    obj_t *o = check_obj(L, "res");
     const char *k = luaL_checkstring(L, 2);
+    const field_t *f = field_of(L, 2, res_fields);
     lua_Integer v;
     int isint;
 
     lua_settop(L, 3);
-    if (strcmp(k, "status") == 0) {
+    switch (f->id) {
+    case RS_STATUS:
         v = lua_tointegerx(L, 3, &isint);
         if (lua_type(L, 3) != LUA_TNUMBER || !isint || v < 100 || v > 599)
             return luaL_error(L, "res.status must be an integer in 100..599");
-        keep(L, o, F_STATUS);
-    } else if (strcmp(k, "headers") == 0) {
+        break;
+    case RS_HEADERS:
         if (lua_type(L, 3) != LUA_TTABLE)
             return luaL_error(L, "res.headers must be a table");
         check_headers(L, 3, "res.headers", 1);
-        keep(L, o, F_HEADERS);
-    } else if (strcmp(k, "body") == 0) {
+        break;
+    case RS_BODY:
         if (lua_type(L, 3) != LUA_TSTRING)
             return luaL_error(L, "res.body must be a string");
-        keep(L, o, F_BODY);
-    } else if (strcmp(k, "ttl") == 0 || strcmp(k, "max_ttl") == 0) {
+        break;
+    case RS_TTL:
+    case RS_MAX_TTL:
         v = lua_tointegerx(L, 3, &isint);
         if (!lua_isnil(L, 3) && (lua_type(L, 3) != LUA_TNUMBER || !isint || v < 0 || v > 100LL * 365 * 86400))
             return luaL_error(L, "res.%s must be a whole number of seconds (0..100 years), or nil", k);
-        keep(L, o, k[0] == 't' ? F_TTL : F_MAX_TTL);
-    } else if (strcmp(k, "cacheable") == 0) {
+        break;
+    case RS_CACHEABLE:
         if (lua_type(L, 3) != LUA_TBOOLEAN)
             return luaL_error(L, "res.cacheable must be true or false");
-        keep(L, o, F_CACHEABLE);
-    } else {
+        break;
+    default:
         return luaL_error(L, "res.%s cannot be set", k);
     }
+    keep(L, o, f->bit);
     return 0;
 }
 

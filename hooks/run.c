@@ -344,14 +344,13 @@ static const char *pcall_message(lua_State *L, size_t *len)
     return "unknown error";
 }
 
-/* Runs f(arg) protected on the VM's main thread (arg: the run, or what f needs of it); on failure, sets the run's
- * outcome error. Returns the lua_pcall status. */
-static int protect(hooks_run_t *run, lua_CFunction f, void *arg)
+/* Runs the function at the top of the VM's main thread, f(arg), protected (arg: the run, or what f needs of it); on
+ * failure, sets the run's outcome error. Returns the lua_pcall status. */
+static int protect(hooks_run_t *run, void *arg)
 {
     lua_State *L = run->vm->L;
-    int top = lua_gettop(L), status;
+    int top = lua_gettop(L) - 1, status;
 
-    lua_pushcfunction(L, f);
     lua_pushlightuserdata(L, arg);
     if ((status = lua_pcall(L, 1, 0, 0)) != LUA_OK) {
         size_t len;
@@ -382,21 +381,47 @@ static lua_State *new_owned_thread(lua_State *L, hooks_vm_t *vm)
 
 static void go(lua_State *L, hooks_run_t *run);
 
-/* Protected: the coroutine, the anchor {co, req, res}, the function and its arguments on the coroutine; then it runs. */
+/* The upvalues of start_p (the closure hooks_run_open makes). */
+#define UP_ANCHORS lua_upvalueindex(1)   /* the VM's anchors (vm->anchors_ref) */
+#define UP_ENVS lua_upvalueindex(2)      /* the scripts' globals (vm->envs_ref) */
+#define UP_FUNCTIONS lua_upvalueindex(3) /* {[script * 3 + kind + 1] = the function, or false when there is none} */
+
+/* Pushes the function a run of this kind calls in script s: looked up in the script's globals the first time (they are
+ * read-only after load, so it cannot change), then kept. Raises when the script has none. */
+static void push_function(lua_State *L, const hooks_vm_t *vm, size_t script, hooks_run_kind_t kind)
+{
+    lua_Integer i = (lua_Integer)(script * 3 + (size_t)kind + 1);
+
+    if (lua_rawgeti(L, UP_FUNCTIONS, i) == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_rawgeti(L, UP_ENVS, (lua_Integer)script + 1);
+        lua_pushstring(L, function_names[kind]);
+        if (lua_rawget(L, -2) != LUA_TFUNCTION) {
+            lua_pop(L, 1);
+            lua_pushboolean(L, 0);
+        }
+        lua_remove(L, -2);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, UP_FUNCTIONS, i);
+    }
+    if (lua_type(L, -1) != LUA_TFUNCTION)
+        luaL_error(L, "%s has no function %s", vm->scripts[script].path, function_names[kind]);
+}
+
+/* Protected (the closure at vm->start_ref): the coroutine, the anchor {co, req, res}, the function and its arguments on
+ * the coroutine; then it runs. */
 static int start_p(lua_State *L)
 {
     hooks_run_t *run = lua_touserdata(L, 1);
     hooks_vm_t *vm = run->vm;
     const hooks_script_t *s = &vm->scripts[run->script];
-    const char *fname = function_names[run->kind];
     int nargs;
 
     lua_settop(L, 1);
     luaL_checkstack(L, 10, NULL);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->anchors_ref); /* 2 */
     if (vm->nidle != 0) {
         run->slot = vm->idle[--vm->nidle];
-        lua_rawgeti(L, 2, (lua_Integer)run->slot);
+        lua_rawgeti(L, UP_ANCHORS, (lua_Integer)run->slot);
         lua_rawgeti(L, -1, 1);
         run->co = lua_tothread(L, -1);
         lua_pop(L, 1);
@@ -417,15 +442,11 @@ static int start_p(lua_State *L)
         run->co = new_owned_thread(L, vm);
         lua_rawseti(L, -2, 1);
         lua_pushvalue(L, -1);
-        lua_rawseti(L, 2, (lua_Integer)vm->nanchors + 1);
+        lua_rawseti(L, UP_ANCHORS, (lua_Integer)vm->nanchors + 1);
         run->slot = ++vm->nanchors;
     }
-    lua_replace(L, 2); /* 2: the anchor */
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->envs_ref);
-    lua_rawgeti(L, -1, (lua_Integer)run->script + 1);
-    lua_pushstring(L, fname);
-    if (lua_rawget(L, -2) != LUA_TFUNCTION)
-        return luaL_error(L, "%s has no function %s", s->path, fname);
+    /* 2: the anchor */
+    push_function(L, vm, run->script, run->kind);
     switch (run->kind) {
     case HOOKS_RUN_FUNCTION:
         hooks_push_event(L, run->ev);
@@ -503,14 +524,13 @@ static void go(lua_State *L, hooks_run_t *run)
     lua_State *co = run->co;
     int nres, status;
 
-    run->call.start_ns = hooks_now_ns() - run->spent_ns;
-    hooks_adopt(co, &run->call);
+    hooks_adopt(co, &run->call); /* its clock: started by hooks_call_init, or again by push_p after a wait */
     status = lua_resume(co, L, run->nwait, &nres);
     run->nwait = nres;
     if (status == LUA_YIELD && nres >= 1) {
         void *marker = lua_touserdata(co, -nres);
         if ((marker == &fetch_marker || marker == &purge_marker || marker == &store_marker) && nres == 3) {
-            run->spent_ns = hooks_now_ns() - run->call.start_ns; /* the wait is not counted */
+            run->spent_ns = hooks_now_ns(run->vm) - run->call.start_ns; /* the wait is not counted */
             run->wait = *(hooks_wait_t *)lua_touserdata(co, -2);
             run->next = RUN_WAITING;
             if (run->ev != NULL) /* a function's event is made whole before its request data may go */
@@ -581,7 +601,7 @@ static hooks_status_t settle(hooks_run_t *run, int status)
          * to-be-closed variables run, under its hook, with req still valid */
         lua_settop(run->co, 0);
         if (run->next == RUN_WAITING) /* failed before it ran again: its clock goes on from where the wait began */
-            run->call.start_ns = hooks_now_ns() - run->spent_ns;
+            run->call.start_ns = hooks_now_ns(run->vm) - run->spent_ns;
         hooks_adopt(run->co, &run->call);
         lua_resetthread(run->co);
         detach_all(run);
@@ -607,7 +627,7 @@ static hooks_status_t start(hooks_run_t *run, hooks_run_t **out_run)
     }
     hooks_call_init(&run->call, vm, run->kind == HOOKS_RUN_FUNCTION ? run->ev->request_id : run->rq->request_id);
     run->call.run = run;
-    if ((st = settle(run, protect(run, start_p, run))) == HOOKS_WAITING)
+    if ((st = (lua_rawgeti(vm->L, LUA_REGISTRYINDEX, vm->start_ref), settle(run, protect(run, run)))) == HOOKS_WAITING)
         *out_run = run;
     return st;
 }
@@ -672,6 +692,15 @@ hooks_status_t hooks_start_response(hooks_vm_t *vm, size_t script, const hooks_r
     r->rq = rq;
     r->res_in = res;
     return start(r, run);
+}
+
+void hooks_run_open(lua_State *L, hooks_vm_t *vm)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->anchors_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->envs_ref);
+    lua_newtable(L);
+    lua_pushcclosure(L, start_p, 3);
+    vm->start_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 const hooks_wait_t *hooks_run_wait(const hooks_run_t *run)
@@ -745,13 +774,15 @@ static int push_p(lua_State *L)
     lua_xmove(L, run->co, rv->nvalues);
     run->nwait = rv->nvalues;
     lua_settop(L, 1);
+    run->call.start_ns = hooks_now_ns(run->vm) - run->spent_ns; /* the wait was not counted */
     go(L, run);
     return 0;
 }
 
 static hooks_status_t resume(resume_values_t *rv)
 {
-    return settle(rv->run, protect(rv->run, push_p, rv));
+    lua_pushcfunction(rv->run->vm->L, push_p);
+    return settle(rv->run, protect(rv->run, rv));
 }
 
 hooks_status_t hooks_resume_fetch(hooks_run_t *run, const hooks_fetch_result_t *r)
@@ -776,7 +807,7 @@ hooks_status_t hooks_resume_store(hooks_run_t *run, int status, const char *body
 void hooks_run_cancel(hooks_run_t *run)
 {
     lua_settop(run->co, 0);
-    run->call.start_ns = hooks_now_ns() - run->spent_ns;
+    run->call.start_ns = hooks_now_ns(run->vm) - run->spent_ns;
     hooks_adopt(run->co, &run->call);
     lua_resetthread(run->co); /* its to-be-closed variables run, under its hook */
     detach_all(run);

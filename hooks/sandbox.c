@@ -607,5 +607,6 @@ int hooks_setup_p(lua_State *L)
     vm->owned_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
     vm->envs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    hooks_run_open(L, vm);
     return 0;
 }
