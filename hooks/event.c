@@ -13,8 +13,9 @@
  *
  * Lazy fields: multiValueHeaders, multiValueQueryStringParameters and requestContext are made on first read, by the
  * event's metatable (__index; __pairs and edge.json.encode make them all first), from the run's hooks_event_t, which
- * lives only until the run first waits (its caller may build it on its stack): the run's anchor holds its event (slot
- * 2, run.c), and at the first wait hooks_event_settle() makes what is still missing and lets the event go. Any other
+ * lives only until the run first waits (its caller may build it on its stack): the run knows its event (run->ev_obj,
+ * while the event is on the main thread's stack, run.c), and at the first wait hooks_event_settle() makes what is still
+ * missing and lets the event go. Any other
  * event (kept from another request, or another run's) answers nil for them. A handler that assigns one before reading
  * it keeps its own value; assigning nil before reading it is not remembered. rawget, next and edge.store see a lazy
  * field only once it is made.
@@ -196,23 +197,17 @@ void hooks_push_event(lua_State *L, const hooks_event_t *ev)
 static const char *const lazy_fields[] = {"multiValueHeaders", "multiValueQueryStringParameters", "requestContext"};
 #define NLAZY (sizeof(lazy_fields) / sizeof(lazy_fields[0]))
 
-/* The request of the event at idx (absolute): that of the function run L runs for, when idx is that run's event (in its
- * anchor's slot 2, see run.c); NULL for an event kept from an earlier request, whose request is gone. */
+/* The request of the event at idx: that of the function run L runs for, when idx is that run's event (run->ev_obj:
+ * the event is alive while the pointer is set, on the main thread's stack, see run.c, so no other table can have its
+ * address); NULL for an event kept from an earlier request, whose request is gone. */
 static const hooks_event_t *event_request(lua_State *L, int idx)
 {
     hooks_call_t *call = hooks_current_call(L);
     hooks_run_t *run;
-    int same;
 
-    if (call == NULL || (run = call->run) == NULL || run->kind != HOOKS_RUN_FUNCTION || run->slot == 0)
+    if (call == NULL || (run = call->run) == NULL || run->kind != HOOKS_RUN_FUNCTION || run->ev_obj == NULL)
         return NULL;
-    luaL_checkstack(L, 3, NULL);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, run->vm->anchors_ref);
-    lua_rawgeti(L, -1, (lua_Integer)run->slot);
-    lua_rawgeti(L, -1, 2);
-    same = lua_rawequal(L, -1, idx);
-    lua_pop(L, 3);
-    return same ? run->ev : NULL;
+    return lua_topointer(L, idx) == run->ev_obj ? run->ev : NULL;
 }
 
 /* Pushes lazy field i of ev, or nil when its map is empty. */
@@ -269,26 +264,19 @@ void hooks_event_materialize(lua_State *L, int idx)
     }
 }
 
-void hooks_event_settle(lua_State *L, hooks_run_t *run)
+void hooks_event_settle(lua_State *L, hooks_run_t *run, int idx)
 {
-    luaL_checkstack(L, 6, NULL);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, run->vm->anchors_ref);
-    lua_rawgeti(L, -1, (lua_Integer)run->slot);
-    if (lua_rawgeti(L, -1, 2) == LUA_TTABLE) {
-        int e = lua_gettop(L);
-        for (size_t i = 0; i != NLAZY; ++i) {
-            lua_pushstring(L, lazy_fields[i]);
-            if (lua_rawget(L, e) == LUA_TNIL) {
-                push_field(L, run->ev, i);
-                lua_setfield(L, e, lazy_fields[i]); /* nil for an empty map: nothing set */
-            }
-            lua_pop(L, 1);
+    idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 4, NULL);
+    for (size_t i = 0; i != NLAZY; ++i) {
+        lua_pushstring(L, lazy_fields[i]);
+        if (lua_rawget(L, idx) == LUA_TNIL) {
+            push_field(L, run->ev, i);
+            lua_setfield(L, idx, lazy_fields[i]); /* nil for an empty map: nothing set */
         }
+        lua_pop(L, 1);
     }
-    lua_pop(L, 1);
-    lua_pushnil(L);
-    lua_rawseti(L, -2, 2); /* the anchor lets its event go: event_request() answers nil from now on */
-    lua_pop(L, 2);
+    run->ev_obj = NULL; /* event_request() answers nil from now on */
     run->ev = NULL;
 }
 

@@ -54,14 +54,14 @@ struct hooks_vm {
     size_t nscripts;
     int envs_ref;                /* registry: {[id + 1] = the globals of script id (the V of hooks_lock_env())} */
     int loaded_ref;              /* registry: require()'s cache, module name -> value */
-    int anchors_ref;             /* registry: the runs' anchors {co, req or event, res}, by slot (run.c); kept and reused */
+    int anchors_ref;             /* registry: by slot (run.c), the coroutine, and the req and res of a waiting run */
     int start_ref;               /* registry: the closure that starts a run (run.c), with the functions it found */
     int req_mt_ref, res_mt_ref;  /* registry: the metatables of req and res (request.c) */
     int event_mt_ref;            /* registry: the metatable of a function's event (event.c) */
     struct hooks_run *free_runs; /* run.c: runs over, kept for the next ones (linked by their next_free) */
     int owned_ref;               /* registry: {[co] = true} for the runs' own coroutines (weak keys): scripts may not resume them */
     size_t nanchors;
-    size_t *idle; /* slots of anchors whose coroutine may start a new run (malloc'ed) */
+    struct hooks_idle *idle; /* slots free for a run, with their coroutine when it is clean (malloc'ed) */
     size_t nidle, idle_cap;
     int base_ref; /* registry: the sandbox base table B (globals every script reads through __index) */
     void (*log)(void *data, const char *request_id, const char *line, size_t len);
@@ -71,6 +71,12 @@ struct hooks_vm {
     size_t nruns; /* runs alive (waiting ones, outside a hooks_start_* / hooks_resume_* call) */
     int doomed;   /* hooks_vm_free was called while runs waited: the last one frees the VM */
 };
+
+/* A slot free for the next run, and its coroutine (NULL: make one), kept alive by the anchors table. */
+typedef struct hooks_idle {
+    size_t slot;
+    lua_State *co;
+} hooks_idle_t;
 
 typedef enum hooks_run_kind { HOOKS_RUN_FUNCTION, HOOKS_RUN_REQUEST, HOOKS_RUN_RESPONSE } hooks_run_kind_t;
 
@@ -87,8 +93,11 @@ typedef struct hooks_run {
     hooks_outcome_t *out;
     hooks_call_t call;
     lua_State *co;
-    size_t slot; /* its anchor {co, req (a function's: its event until its first wait), res} in the VM's anchors; 0: none */
-    int nwait;   /* values co yielded and still holds (or, before it runs, the values to resume it with) */
+    size_t slot;        /* its entries in the VM's anchors table (run.c); 0: none */
+    int anchored;       /* its req and res are in the anchors table (it has waited) */
+    const void *ev_obj; /* a function's event table, until the run first waits (event.c); else NULL */
+    uint64_t gen;       /* runs this struct has ended: a req or res object of another generation is over */
+    int nwait;          /* values co yielded and still holds (or, before it runs, the values to resume it with) */
     enum { RUN_STARTING, RUN_WAITING, RUN_RESPONDED, RUN_DONE } next; /* where go() (run.c) left it */
     hooks_wait_t wait;
     uint64_t spent_ns; /* CPU time of the run before its current wait */
@@ -127,12 +136,10 @@ void hooks_request_open(lua_State *L, hooks_vm_t *vm);
 void hooks_push_req(lua_State *L, hooks_run_t *run, int writable);
 /* Pushes a res object over run->res_in. */
 void hooks_push_res(lua_State *L, hooks_run_t *run);
-/* The run is over: reads what the req (at idx) or res object was changed to into run->out, and detaches it (using it
- * afterwards raises an error). Raw accesses only. */
+/* The run is over: reads what the req (at idx) or res object was changed to into run->out. Raw accesses only. An object
+ * is over with its run (run_free moves the run struct to its next generation): using it afterwards raises an error. */
 void hooks_read_req(lua_State *L, int idx, hooks_run_t *run);
 void hooks_read_res(lua_State *L, int idx, hooks_run_t *run);
-/* Detaches a req or res object at idx without reading it (a failed or cancelled run). */
-void hooks_detach(lua_State *L, int idx);
 
 /* ---- sandbox.c ---- */
 /* Replaces the table at the top of the stack with a read-only view of it (reads go through, writes raise an error
@@ -207,9 +214,10 @@ void hooks_push_event(lua_State *L, const hooks_event_t *ev);
 void hooks_event_open(lua_State *L, hooks_vm_t *vm);
 /* Makes the lazy fields of the event at idx, if it is one (edge.json.encode calls it on every table it encodes). */
 void hooks_event_materialize(lua_State *L, int idx);
-/* A function run waits for the first time: makes its event's lazy fields that are still missing, and lets the event go
- * (run->ev is NULL after: the hooks_event_t may be gone after the wait). On the main thread, protected. */
-void hooks_event_settle(lua_State *L, hooks_run_t *run);
+/* A function run waits for the first time: makes the lazy fields of its event (at idx) that are still missing, and lets
+ * the event go (run->ev and run->ev_obj are NULL after: the hooks_event_t may be gone after the wait). On the main
+ * thread, protected. */
+void hooks_event_settle(lua_State *L, hooks_run_t *run, int idx);
 /* Pushes the context table of an invocation of script `name`. */
 void hooks_push_context(lua_State *L, const char *name, const char *request_id);
 /* Reads the answer at idx into *res, copying every string with alloc; raises an error (prefixed with file) when the

@@ -138,7 +138,8 @@ static const field_t *field_of(lua_State *L, int idx, const field_t *fields)
 }
 
 typedef struct obj {
-    hooks_run_t *run; /* NULL once detached */
+    hooks_run_t *run; /* a run struct lives as long as the VM (run.c keeps ended ones for the next runs)... */
+    uint64_t gen;     /* ...and the object is valid while the struct is at this generation, i.e. while its run lasts */
     int writable;
     unsigned set; /* F_* */
 } obj_t;
@@ -149,7 +150,7 @@ static obj_t *check_obj(lua_State *L, const char *what)
 {
     obj_t *o = lua_touserdata(L, 1);
 
-    if (o->run == NULL)
+    if (o->gen != o->run->gen)
         luaL_error(L, "%s is no longer valid: its request is over", what);
     return o;
 }
@@ -557,6 +558,7 @@ static void push_obj(lua_State *L, hooks_run_t *run, int mt_ref, int writable)
     obj_t *o = lua_newuserdatauv(L, sizeof(*o), 1);
 
     o->run = run;
+    o->gen = run->gen;
     o->writable = writable;
     o->set = 0;
     lua_rawgeti(L, LUA_REGISTRYINDEX, mt_ref); /* the value table is made on first use */
@@ -571,14 +573,6 @@ void hooks_push_req(lua_State *L, hooks_run_t *run, int writable)
 void hooks_push_res(lua_State *L, hooks_run_t *run)
 {
     push_obj(L, run, run->vm->res_mt_ref, 1);
-}
-
-void hooks_detach(lua_State *L, int idx)
-{
-    obj_t *o = lua_touserdata(L, idx);
-
-    if (o != NULL && lua_type(L, idx) == LUA_TUSERDATA)
-        o->run = NULL;
 }
 
 /* ---- reading back (raw accesses only; on the main thread) ---- */
@@ -669,10 +663,8 @@ void hooks_read_req(lua_State *L, int idx, hooks_run_t *run)
 
     idx = lua_absindex(L, idx);
     luaL_checkstack(L, 10, NULL);
-    if (!o->writable) {
-        o->run = NULL;
+    if (!o->writable)
         return;
-    }
     if (o->set & F_PATH) {
         kept(L, idx, "path");
         s = lua_tolstring(L, -1, &len);
@@ -717,7 +709,6 @@ void hooks_read_req(lua_State *L, int idx, hooks_run_t *run)
         }
         lua_pop(L, 1);
     }
-    o->run = NULL;
 }
 
 void hooks_read_res(lua_State *L, int idx, hooks_run_t *run)
@@ -762,5 +753,4 @@ void hooks_read_res(lua_State *L, int idx, hooks_run_t *run)
         c->uncacheable = !lua_toboolean(L, -1);
         lua_pop(L, 1);
     }
-    o->run = NULL;
 }

@@ -31,6 +31,9 @@
 
 static char fetch_marker, purge_marker, store_marker, respond_marker;
 
+/* The entries of a slot in the VM's anchors table: 0 its coroutine, 1 and 2 the req and res of a waiting run. */
+#define ANCHOR(slot, i) ((lua_Integer)(slot)*3 - 2 + (i))
+
 /* ---- the functions that suspend a run ---- */
 
 static hooks_run_t *waiting_run(lua_State *L, const char *what)
@@ -295,14 +298,14 @@ int hooks_edge_respond(lua_State *L)
 
 /* ---- the steps of a run ---- */
 
-/* Gives the run's anchor back: its req and res go, and the slot is idle (the coroutine is checked when it is taken). No
- * allocation here (only nils into existing slots), so no protection is needed; the idle array grew when the slot was
- * made. */
+/* Gives the run's slot back: the objects anchored while it waited go, and the slot is idle with its coroutine when that
+ * is back to an empty, normal state (one that died by an error is dropped: its stack may hold much; the next run of the
+ * slot makes a new one). No allocation here (only nils into existing entries), so no protection is needed; the idle
+ * array grew when the slot was made. */
 static void anchor_release(hooks_run_t *run)
 {
     hooks_vm_t *vm = run->vm;
     lua_State *L = vm->L;
-
     int reusable;
 
     if (run->slot == 0)
@@ -310,19 +313,17 @@ static void anchor_release(hooks_run_t *run)
     memset(lua_getextraspace(run->co), 0, sizeof(hooks_call_t *)); /* the call goes with the run */
     if ((reusable = lua_status(run->co) == LUA_OK))
         lua_settop(run->co, 0);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->anchors_ref);
-    lua_rawgeti(L, -1, (lua_Integer)run->slot);
-    if (!reusable) { /* dead by an error: its stack may hold much; the next run of this slot makes a new one */
-        lua_pushnil(L);
-        lua_rawseti(L, -2, 1);
+    if (run->anchored || !reusable) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->anchors_ref);
+        for (int i = reusable ? 1 : 0; i != 3; ++i) {
+            lua_pushnil(L);
+            lua_rawseti(L, -2, ANCHOR(run->slot, i));
+        }
+        lua_pop(L, 1);
     }
-    lua_pushnil(L);
-    lua_rawseti(L, -2, 2);
-    lua_pushnil(L);
-    lua_rawseti(L, -2, 3);
-    lua_pop(L, 2);
-    vm->idle[vm->nidle++] = run->slot;
+    vm->idle[vm->nidle++] = (hooks_idle_t){run->slot, reusable ? run->co : NULL};
     run->slot = 0;
+    run->anchored = 0;
 }
 
 static void run_free(hooks_run_t *run)
@@ -330,6 +331,7 @@ static void run_free(hooks_run_t *run)
     hooks_vm_t *vm = run->vm;
 
     anchor_release(run);
+    ++run->gen;                     /* its req and res objects are over (request.c) */
     run->next_free = vm->free_runs; /* kept for the next run (hooks_vm_free frees them) */
     vm->free_runs = run;
     if (--vm->nruns == 0 && vm->doomed)
@@ -379,7 +381,7 @@ static lua_State *new_owned_thread(lua_State *L, hooks_vm_t *vm)
     return co;
 }
 
-static void go(lua_State *L, hooks_run_t *run);
+static void go(lua_State *L, hooks_run_t *run, int objs);
 
 /* The upvalues of start_p (the closure hooks_run_open makes). */
 #define UP_ANCHORS lua_upvalueindex(1)   /* the VM's anchors (vm->anchors_ref) */
@@ -408,8 +410,9 @@ static void push_function(lua_State *L, const hooks_vm_t *vm, size_t script, hoo
         luaL_error(L, "%s has no function %s", vm->scripts[script].path, function_names[kind]);
 }
 
-/* Protected (the closure at vm->start_ref): the coroutine, the anchor {co, req, res}, the function and its arguments on
- * the coroutine; then it runs. */
+/* Protected (the closure at vm->start_ref): takes an idle coroutine (or makes one), pushes the function and its arguments
+ * on it, and runs it. The arguments stay on this stack too, where they live while the run's first step lasts: only a
+ * run that waits anchors its req and res (go()). */
 static int start_p(lua_State *L)
 {
     hooks_run_t *run = lua_touserdata(L, 1);
@@ -420,69 +423,62 @@ static int start_p(lua_State *L)
     lua_settop(L, 1);
     luaL_checkstack(L, 10, NULL);
     if (vm->nidle != 0) {
-        run->slot = vm->idle[--vm->nidle];
-        lua_rawgeti(L, UP_ANCHORS, (lua_Integer)run->slot);
-        lua_rawgeti(L, -1, 1);
-        run->co = lua_tothread(L, -1);
-        lua_pop(L, 1);
+        hooks_idle_t idle = vm->idle[--vm->nidle];
+        run->slot = idle.slot;
+        run->co = idle.co;
         if (run->co == NULL || lua_status(run->co) != LUA_OK || lua_gettop(run->co) != 0) { /* none, or not clean */
             run->co = new_owned_thread(L, vm);
-            lua_rawseti(L, -2, 1);
+            lua_rawseti(L, UP_ANCHORS, ANCHOR(run->slot, 0));
         }
     } else {
-        if (vm->nanchors == vm->idle_cap) { /* room for every anchor to be idle at once */
+        if (vm->nanchors == vm->idle_cap) { /* room for every slot to be idle at once */
             size_t cap = vm->idle_cap != 0 ? vm->idle_cap * 2 : 16;
-            size_t *idle = realloc(vm->idle, cap * sizeof(*idle));
+            hooks_idle_t *idle = realloc(vm->idle, cap * sizeof(*idle));
             if (idle == NULL)
                 return luaL_error(L, "not enough memory");
             vm->idle = idle;
             vm->idle_cap = cap;
         }
-        lua_createtable(L, 3, 0); /* slots 2 and 3 exist from the start: releasing the anchor never allocates */
+        for (int i = 2; i >= 1; --i) { /* the entries exist from the start: releasing the slot never allocates */
+            lua_pushboolean(L, 0);
+            lua_rawseti(L, UP_ANCHORS, ANCHOR(vm->nanchors + 1, i));
+        }
         run->co = new_owned_thread(L, vm);
-        lua_rawseti(L, -2, 1);
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, UP_ANCHORS, (lua_Integer)vm->nanchors + 1);
+        lua_rawseti(L, UP_ANCHORS, ANCHOR(vm->nanchors + 1, 0));
         run->slot = ++vm->nanchors;
     }
-    /* 2: the anchor */
-    push_function(L, vm, run->script, run->kind);
+    push_function(L, vm, run->script, run->kind); /* 2 */
     switch (run->kind) {
     case HOOKS_RUN_FUNCTION:
-        hooks_push_event(L, run->ev);
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, 2, 2); /* the anchor knows its event: its lazy fields are made while the run lasts (event.c) */
+        hooks_push_event(L, run->ev); /* 3 */
+        run->ev_obj = lua_topointer(L, -1);
         hooks_push_context(L, s->name, run->ev->request_id);
         nargs = 2;
         break;
     case HOOKS_RUN_REQUEST:
-        hooks_push_req(L, run, 1);
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, 2, 2);
+        hooks_push_req(L, run, 1); /* 3 */
         nargs = 1;
         break;
     default:
-        hooks_push_req(L, run, 0);
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, 2, 2);
-        hooks_push_res(L, run);
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, 2, 3);
+        hooks_push_req(L, run, 0); /* 3 */
+        hooks_push_res(L, run);    /* 4 */
         nargs = 2;
         break;
     }
     if (!lua_checkstack(run->co, nargs + 1))
         return luaL_error(L, "not enough memory");
+    for (int i = 2; i <= 2 + nargs; ++i)
+        lua_pushvalue(L, i);
     lua_xmove(L, run->co, nargs + 1);
     run->nwait = nargs;
     run->call.co = run->co;
-    lua_settop(L, 1);
-    go(L, run);
+    go(L, run, 3);
     return 0;
 }
 
-/* The coroutine ended (its results at its top, run->nwait of them): reads what the run gives. */
-static void finish(lua_State *L, hooks_run_t *run)
+/* The coroutine ended (its results at its top, run->nwait of them): reads what the run gives. objs: where req (and
+ * res) are on L, or 0 when they are anchored (see go()). */
+static void finish(lua_State *L, hooks_run_t *run, int objs)
 {
     const hooks_script_t *s = &run->vm->scripts[run->script];
     int top = lua_gettop(L);
@@ -492,6 +488,7 @@ static void finish(lua_State *L, hooks_run_t *run)
         luaL_error(L, "the function ran longer than %I ms (the error was caught, but the budget is spent)",
                    (lua_Integer)run->vm->cpu_ms);
     if (run->kind == HOOKS_RUN_FUNCTION) {
+        run->ev_obj = NULL;
         if (run->nwait == 0) {
             lua_pushnil(L);
         } else {
@@ -501,14 +498,15 @@ static void finish(lua_State *L, hooks_run_t *run)
         hooks_read_answer(L, -1, s->path, run->alloc, run->alloc_data, &run->out->response);
         run->out->responded = 1;
     } else {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, run->vm->anchors_ref);
-        lua_rawgeti(L, -1, (lua_Integer)run->slot);
-        lua_rawgeti(L, -1, 2);
-        hooks_read_req(L, -1, run);
-        if (run->kind == HOOKS_RUN_RESPONSE) {
-            lua_rawgeti(L, -2, 3);
-            hooks_read_res(L, -1, run);
+        if (objs == 0) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, run->vm->anchors_ref);
+            lua_rawgeti(L, -1, ANCHOR(run->slot, 1));
+            lua_rawgeti(L, -2, ANCHOR(run->slot, 2));
+            objs = top + 2;
         }
+        hooks_read_req(L, objs, run);
+        if (run->kind == HOOKS_RUN_RESPONSE)
+            hooks_read_res(L, objs + 1, run);
     }
     lua_settop(L, top);
 }
@@ -517,9 +515,11 @@ static void finish(lua_State *L, hooks_run_t *run)
  * Runs the coroutine (resumed with the run->nwait values at its top) to its next stop, and reads what it stopped for:
  * a wait (run->next = RUN_WAITING), edge.respond's answer (RUN_RESPONDED; the coroutine stays suspended, settle()
  * closes it) or its end (RUN_DONE). Called inside lua_pcall (start_p, push_p): a failure, the coroutine's (raised with
- * its traceback by hooks_run_failed) or the reading's, is raised.
+ * its traceback by hooks_run_failed) or the reading's, is raised. objs: where the run's arguments are on L during its
+ * first step (start_p), 0 after (push_p). At its first wait a run anchors its req and res, and a function's event is
+ * made whole and let go.
  */
-static void go(lua_State *L, hooks_run_t *run)
+static void go(lua_State *L, hooks_run_t *run, int objs)
 {
     lua_State *co = run->co;
     int nres, status;
@@ -533,8 +533,17 @@ static void go(lua_State *L, hooks_run_t *run)
             run->spent_ns = hooks_now_ns(run->vm) - run->call.start_ns; /* the wait is not counted */
             run->wait = *(hooks_wait_t *)lua_touserdata(co, -2);
             run->next = RUN_WAITING;
-            if (run->ev != NULL) /* a function's event is made whole before its request data may go */
-                hooks_event_settle(L, run);
+            if (objs != 0 && run->kind == HOOKS_RUN_FUNCTION) { /* made whole before its request data may go */
+                hooks_event_settle(L, run, objs);
+            } else if (objs != 0) {
+                lua_rawgeti(L, LUA_REGISTRYINDEX, run->vm->anchors_ref);
+                for (int i = 1; i <= (run->kind == HOOKS_RUN_RESPONSE ? 2 : 1); ++i) {
+                    lua_pushvalue(L, objs + i - 1);
+                    lua_rawseti(L, -2, ANCHOR(run->slot, i));
+                }
+                lua_pop(L, 1);
+                run->anchored = 1;
+            }
             return;
         }
         if (marker == &respond_marker && nres == 2) {
@@ -552,25 +561,8 @@ static void go(lua_State *L, hooks_run_t *run)
             run->call.out_of_memory = 1;
         hooks_run_failed(L, co, status, &run->call); /* raises */
     }
-    finish(L, run);
+    finish(L, run, objs);
     run->next = RUN_DONE;
-}
-
-/* Detaches the req and res objects of the run (no allocation: no protection needed). */
-static void detach_all(hooks_run_t *run)
-{
-    lua_State *L = run->vm->L;
-
-    if (run->slot == 0)
-        return;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, run->vm->anchors_ref);
-    lua_rawgeti(L, -1, (lua_Integer)run->slot);
-    for (int i = 2; i <= 3; ++i) {
-        lua_rawgeti(L, -1, i);
-        hooks_detach(L, -1);
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 2);
 }
 
 /* The run is over (done or failed): frees it, and gives the memory back after a failure that left much garbage. */
@@ -581,7 +573,6 @@ static hooks_status_t end(hooks_run_t *run, hooks_status_t st)
     int last = vm->doomed && vm->nruns == 1; /* run_free frees the VM */
 
     if (st == HOOKS_FAILED) {
-        detach_all(run);
         memset(&run->out->response, 0, sizeof(run->out->response));
         run->out->responded = 0;
     }
@@ -604,7 +595,6 @@ static hooks_status_t settle(hooks_run_t *run, int status)
             run->call.start_ns = hooks_now_ns(run->vm) - run->spent_ns;
         hooks_adopt(run->co, &run->call);
         lua_resetthread(run->co);
-        detach_all(run);
     }
     return end(run, status == LUA_OK ? HOOKS_DONE : HOOKS_FAILED);
 }
@@ -638,8 +628,10 @@ static hooks_run_t *run_new(hooks_vm_t *vm, hooks_run_kind_t kind, size_t script
     hooks_run_t *run = vm->free_runs;
 
     if (run != NULL) {
+        uint64_t gen = run->gen; /* counts on: objects of its earlier runs stay over */
         vm->free_runs = run->next_free;
         memset(run, 0, sizeof(*run));
+        run->gen = gen;
     } else if ((run = calloc(1, sizeof(*run))) == NULL) {
         return NULL;
     }
@@ -775,7 +767,7 @@ static int push_p(lua_State *L)
     run->nwait = rv->nvalues;
     lua_settop(L, 1);
     run->call.start_ns = hooks_now_ns(run->vm) - run->spent_ns; /* the wait was not counted */
-    go(L, run);
+    go(L, run, 0);
     return 0;
 }
 
@@ -810,7 +802,6 @@ void hooks_run_cancel(hooks_run_t *run)
     run->call.start_ns = hooks_now_ns(run->vm) - run->spent_ns;
     hooks_adopt(run->co, &run->call);
     lua_resetthread(run->co); /* its to-be-closed variables run, under its hook */
-    detach_all(run);
     run_free(run);
 }
 

@@ -2443,6 +2443,50 @@ static void test_kept_objects(void **state)
     hooks_vm_free(vm);
 }
 
+/* A run's req and res live while the run needs them even when the script drops them: on the main thread's stack during
+ * the first step, in the anchors table while it waits; garbage made around the wait makes the collector run. */
+static void test_objects_outlive_the_script(void **state)
+{
+    hooks_vm_t *vm = vm_with("local U = 'http://api.example/'\n"
+                             "local function churn() local t = {} for i = 1, 20000 do t[i] = {i} end end\n"
+                             "function on_request(req)\n"
+                             "  req.cache_key = req.path\n"
+                             "  local wait = req.path == '/wait'\n"
+                             "  req = nil\n"
+                             "  churn()\n"
+                             "  if wait then edge.fetch(U) churn() end\n"
+                             "end\n"
+                             "function on_response(req, res)\n"
+                             "  res.status = 201\n"
+                             "  local wait = req.path == '/wait'\n"
+                             "  req, res = nil, nil\n"
+                             "  churn()\n"
+                             "  if wait then edge.fetch(U) churn() end\n"
+                             "end\n");
+    hooks_request_t rq = request_for("/now", NULL);
+    hooks_response_t res = {.status = 200};
+    hooks_outcome_t out = request_ok(vm, &rq);
+    hooks_run_t *run;
+
+    (void)state;
+    assert_bytes(out.request.cache_key, out.request.cache_key_len, "/now");
+    rq = request_for("/wait", NULL);
+    run = request_waits(vm, &rq, &out);
+    assert_done(resume_fetch(run, 200, NULL, 0, "x", NULL), &out, "/wait");
+    assert_bytes(out.request.cache_key, out.request.cache_key_len, "/wait");
+    for (int i = 0; i != 2; ++i) {
+        rq = request_for(i == 0 ? "/now" : "/wait", NULL);
+        hooks_status_t st = start_response(vm, &rq, &res, &out, &run);
+        if (i == 1) {
+            assert_int_equal(st, HOOKS_WAITING);
+            st = resume_fetch(run, 200, NULL, 0, "x", NULL);
+        }
+        assert_done(st, &out, "on_response");
+        assert_int_equal(out.changes.status, 201);
+    }
+    hooks_vm_free(vm);
+}
+
 static const char response_src[] =
     "local J = edge.json\n"
     "function on_response(req, res)\n"
@@ -3272,6 +3316,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_error_skips_close, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_free_while_waiting, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_kept_objects, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_objects_outlive_the_script, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_response, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_response_bad, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_purge, test_setup, test_teardown),
