@@ -10,12 +10,14 @@
  *                  edge.store.* what store.c makes of the store's answer.
  *   respond        (marker, answer table): the answer is read as a function's is, the coroutine is closed (its
  *                  to-be-closed variables run) and the run is done.
- * Any other yield (a coroutine.yield at the run's top level) fails the run. A run anchors its coroutine and its req
- * and res objects (a function: its event, until its first wait) in an anchor table {co, req, res}, so nothing it
- * needs is on the main thread's stack between two steps. Anchors are kept in the VM's anchors table and reused: a run
- * that ended with its coroutine back to an empty, normal state hands it to the next run (making a coroutine is most of
- * the cost of a short run); a coroutine that died by an error is dropped (its stack may hold much) and its anchor gets
- * a new one when it is taken again.
+ * Any other yield (a coroutine.yield at the run's top level) fails the run. While a run's first step lasts, its
+ * function's arguments (req, res; a function's event) stay on the main thread's stack in start_p, which keeps them
+ * alive; a run that waits anchors its req and res in the VM's anchors table (entries ANCHOR(slot, 1) and (slot, 2)), so
+ * nothing it needs is on the main thread's stack between two steps, and a function's event is made whole and let go
+ * (event.c). Objects end with their run: a req or res holds its run struct's generation (request.c). Slots are kept
+ * and reused with their coroutine (entry ANCHOR(slot, 0)): a run that ended with its coroutine back to an empty, normal
+ * state hands it to the next run (making a coroutine is most of the cost of a short run); a coroutine that died by an
+ * error is dropped (its stack may hold much) and the slot gets a new one when it is taken again.
  *
  * CPU: the budget counts the time the coroutine runs. When it suspends, the time spent so far is kept; when it is
  * resumed, the call's start is moved so that the clock goes on from there.
