@@ -38,6 +38,51 @@
 
 /* ---- the allocator ---- */
 
+/*
+ * Small blocks (up to HOOKS_SMALL_MAX bytes) come in classes of HOOKS_SMALL_STEP bytes, each malloc'ed at its class's
+ * full size, and freed ones are kept per class (up to HOOKS_SMALL_KEEP each) for the next allocation of the class.
+ * A run allocates a few small objects (its req, strings) and the collector frees them by the thousand in a sweep:
+ * glibc's per-thread cache holds 7 blocks of a size, so most of them went through its slower paths.
+ */
+static size_t small_class(size_t n)
+{
+    return (n + HOOKS_SMALL_STEP - 1) / HOOKS_SMALL_STEP;
+}
+
+/* What is really allocated for n bytes: a small one's class size. */
+static size_t block_size(size_t n)
+{
+    return n <= HOOKS_SMALL_MAX ? small_class(n) * HOOKS_SMALL_STEP : n;
+}
+
+static void block_free(hooks_vm_t *vm, void *p, size_t n)
+{
+    if (n <= HOOKS_SMALL_MAX) {
+        size_t c = small_class(n);
+        if (vm->nsmall[c] < HOOKS_SMALL_KEEP) {
+            memcpy(p, &vm->small[c], sizeof(void *));
+            vm->small[c] = p;
+            ++vm->nsmall[c];
+            return;
+        }
+    }
+    free(p);
+}
+
+static void *block_alloc(hooks_vm_t *vm, size_t n)
+{
+    if (n <= HOOKS_SMALL_MAX) {
+        size_t c = small_class(n);
+        void *p = vm->small[c];
+        if (p != NULL) {
+            memcpy(&vm->small[c], p, sizeof(void *));
+            --vm->nsmall[c];
+            return p;
+        }
+    }
+    return malloc(block_size(n));
+}
+
 static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     hooks_vm_t *vm = ud;
@@ -45,14 +90,27 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     void *p;
 
     if (nsize == 0) {
-        free(ptr);
+        if (ptr != NULL)
+            block_free(vm, ptr, old);
         vm->used -= old;
         return NULL;
     }
     if (nsize > old && (vm->used > cap || nsize - old > cap - vm->used))
         return NULL;
-    if ((p = realloc(ptr, nsize)) == NULL)
-        return NULL;
+    if (ptr == NULL) {
+        p = block_alloc(vm, nsize);
+    } else if ((nsize <= old && old <= HOOKS_SMALL_MAX) || block_size(old) == block_size(nsize)) {
+        p = ptr; /* a small block shrinks in place: it stays at least its new class's size */
+    } else if (old <= HOOKS_SMALL_MAX && nsize <= HOOKS_SMALL_MAX) {
+        if ((p = block_alloc(vm, nsize)) != NULL) { /* grows into a larger class */
+            memcpy(p, ptr, old);
+            block_free(vm, ptr, old);
+        }
+    } else if ((p = realloc(ptr, block_size(nsize))) == NULL && nsize <= old) {
+        p = ptr; /* a shrink must not fail (Lua relies on it) */
+    }
+    if (p == NULL)
+        return NULL; /* ptr is untouched, as Lua wants */
     vm->used = vm->used - old + nsize;
     return p;
 }
@@ -392,6 +450,12 @@ void hooks_vm_free(hooks_vm_t *vm)
     }
     if (vm->L != NULL)
         lua_close(vm->L);
+    for (size_t c = 0; c != sizeof(vm->small) / sizeof(vm->small[0]); ++c)
+        while (vm->small[c] != NULL) {
+            void *p = vm->small[c];
+            memcpy(&vm->small[c], p, sizeof(void *));
+            free(p);
+        }
     free(vm->idle);
     while (vm->free_runs != NULL) {
         struct hooks_run *r = vm->free_runs;
