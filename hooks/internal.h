@@ -45,14 +45,13 @@ typedef struct hooks_script {
 
 #define HOOKS_SMALL_STEP 16u /* vm.c: the allocator's classes of small blocks */
 #define HOOKS_SMALL_MAX 256u /* the largest small block */
-#define HOOKS_SMALL_KEEP 256 /* freed small blocks kept per class */
 
 struct hooks_vm {
     lua_State *L;
     size_t used, limit;                                  /* bytes Lua holds (as it asked for them), and the most it may */
     void *small[HOOKS_SMALL_MAX / HOOKS_SMALL_STEP + 1]; /* by class: freed small blocks, linked through their first bytes */
-    unsigned nsmall[HOOKS_SMALL_MAX / HOOKS_SMALL_STEP + 1];
-    size_t reserve; /* HOOKS_ERROR_RESERVE while a failure's message is made, else 0 */
+    size_t kept;                                         /* bytes in small[] */
+    size_t reserve;                                      /* HOOKS_ERROR_RESERVE while a failure's message is made, else 0 */
     uint64_t cpu_ms;
     clockid_t clock; /* what hooks_now_ns reads (vm.c: coarse when the budget is long enough) */
     char *dir;       /* NULL: require is refused */

@@ -40,7 +40,8 @@
 
 /*
  * Small blocks (up to HOOKS_SMALL_MAX bytes) come in classes of HOOKS_SMALL_STEP bytes, each malloc'ed at its class's
- * full size, and freed ones are kept per class (up to HOOKS_SMALL_KEEP each) for the next allocation of the class.
+ * full size, and freed ones are kept per class for the next allocation of the class, up to 1/64 of the VM's
+ * memory limit in all (vm->kept bytes; not counted in vm->used, so they never make a script fail).
  * A run allocates a few small objects (its req, strings) and the collector frees them by the thousand in a sweep:
  * glibc's per-thread cache holds 7 blocks of a size, so most of them went through its slower paths.
  */
@@ -59,10 +60,10 @@ static void block_free(hooks_vm_t *vm, void *p, size_t n)
 {
     if (n <= HOOKS_SMALL_MAX) {
         size_t c = small_class(n);
-        if (vm->nsmall[c] < HOOKS_SMALL_KEEP) {
+        if (vm->kept < vm->limit / 64) {
             memcpy(p, &vm->small[c], sizeof(void *));
             vm->small[c] = p;
-            ++vm->nsmall[c];
+            vm->kept += c * HOOKS_SMALL_STEP;
             return;
         }
     }
@@ -76,7 +77,7 @@ static void *block_alloc(hooks_vm_t *vm, size_t n)
         void *p = vm->small[c];
         if (p != NULL) {
             memcpy(&vm->small[c], p, sizeof(void *));
-            --vm->nsmall[c];
+            vm->kept -= c * HOOKS_SMALL_STEP;
             return p;
         }
     }
