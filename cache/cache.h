@@ -479,12 +479,13 @@ size_t cache_status_format(const cache_status_t *s, char *buf, size_t cap);
  * (each commit fdatasync()s its data pages; a system crash may lose the last commits, never tear the file). A put
  * still queued when the process stops is lost. Commits write through the map (MDB_WRITEMAP: no write() per page, no
  * copy of each dirty page), for which the file is allocated on disk up front at the map's size (below), as Varnish's
- * file storage does: a write into a hole of a full disk would be a SIGBUS. On tmpfs or ramfs, or if the space cannot
- * be allocated (logged), the store writes with write() instead. If the environment cannot be opened because it is corrupt or
- * incompatible (MDB_INVALID, MDB_CORRUPTED, MDB_VERSION_MISMATCH, MDB_INCOMPATIBLE, MDB_PAGE_NOTFOUND or MDB_CORRUPTED
- * when first reading every database, or a `format` marker in the `meta` database other than CACHE_STORE_FORMAT),
- * cache_store_open() writes one line to stderr naming the directory and the error, renames data.mdb to
- * data.mdb.corrupt (replacing an older one), deletes lock.mdb, and starts empty.
+ * file storage does: a write into a hole of a full disk would be a SIGBUS. On tmpfs or ramfs (no disk), on copy-on-write
+ * file systems (btrfs, ZFS, bcachefs: space allocated up front does not cover overwrites), or if the disk has not the
+ * room (checked first; a failed allocation gives back what it took; logged), the store writes with write() instead. If the
+ * environment cannot be opened because it is corrupt or incompatible (MDB_INVALID, MDB_CORRUPTED, MDB_VERSION_MISMATCH,
+ * MDB_INCOMPATIBLE, MDB_PAGE_NOTFOUND or MDB_CORRUPTED when first reading every database, or a `format` marker in the `meta`
+ * database other than CACHE_STORE_FORMAT), cache_store_open() writes one line to stderr naming the directory and the error, renames
+ * data.mdb to data.mdb.corrupt (replacing an older one), deletes lock.mdb, and starts empty.
  *
  * LMDB layout, in DIR/data.mdb (one environment, six named databases, keys compared as bytes):
  *   meta     "format" -> CACHE_STORE_FORMAT

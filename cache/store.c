@@ -17,6 +17,7 @@
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include "cache/store_internal.h"
@@ -526,17 +527,36 @@ static int is_damage(int rc)
            rc == MDB_PAGE_NOTFOUND || rc == STORE_BAD_FORMAT;
 }
 
-/* Under MDB_WRITEMAP the file is as large as the map (LMDB makes it so) and written through the map: a write into a hole
+/*
+ * Under MDB_WRITEMAP the file is as large as the map (LMDB makes it so) and written through the map: a write into a hole
  * the file system cannot fill (a full disk) would be a SIGBUS, not an error. So the whole file is allocated up front,
- * as Varnish does with its file storage. 0 or an errno. */
+ * as Varnish does with its file storage: with fallocate(2) itself (glibc's posix_fallocate would write every block of
+ * a file system without it), after checking that the disk has the room (a failed fallocate may keep what it had
+ * allocated: then the space past LMDB's last page is given back). 0 or an errno.
+ */
 static int reserve_map(cache_store_t *s)
 {
     mdb_filehandle_t fd;
     MDB_envinfo info;
+    MDB_stat st;
+    struct stat fst;
+    struct statvfs vfs;
+    off_t size, used;
+    int rc;
 
-    if (mdb_env_get_fd(s->env, &fd) != 0 || mdb_env_info(s->env, &info) != 0)
+    if (mdb_env_get_fd(s->env, &fd) != 0 || mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
         return EBADF;
-    return posix_fallocate(fd, 0, (off_t)info.me_mapsize);
+    size = (off_t)info.me_mapsize;
+    used = (off_t)(info.me_last_pgno + 1) * (off_t)st.ms_psize;
+    if (fstat(fd, &fst) == 0 && fstatvfs(fd, &vfs) == 0 && (uint64_t)size > (uint64_t)fst.st_blocks * 512 &&
+        (uint64_t)size - (uint64_t)fst.st_blocks * 512 > (uint64_t)vfs.f_bavail * vfs.f_frsize)
+        return ENOSPC;
+    if (fallocate(fd, 0, 0, size) == 0)
+        return 0;
+    rc = errno;
+    if (rc != EOPNOTSUPP && used < size)
+        (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, used, size - used);
+    return rc;
 }
 
 /* Opens the environment and its databases, checks the format marker (writing it into a new one) and reads the first
@@ -637,11 +657,25 @@ static int read_line(const char *path, char *buf, size_t len)
     return 0;
 }
 
-/* tmpfs and ramfs: no disk to reserve space on (allocating the map would take its size in memory). */
-static int in_memory_fs(const char *dir)
+/* Where the map is not written through (MDB_WRITEMAP): tmpfs and ramfs (no disk to reserve space on: allocating the map
+ * would take its size in memory), and copy-on-write file systems (btrfs, ZFS, bcachefs), where space allocated up front
+ * does not cover later overwrites, so that a full disk could still be a SIGBUS. */
+static int writemap_fs(const char *dir)
 {
     struct statfs fs;
-    return statfs(dir, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC);
+
+    if (statfs(dir, &fs) != 0)
+        return 1;
+    switch ((unsigned long)fs.f_type) {
+    case TMPFS_MAGIC:
+    case RAMFS_MAGIC:
+    case BTRFS_SUPER_MAGIC:
+    case 0x2fc12fc1ul: /* ZFS */
+    case 0xca451a4eul: /* bcachefs */
+        return 0;
+    default:
+        return 1;
+    }
 }
 
 static int sync_dir(const char *dir)
@@ -777,7 +811,7 @@ int cache_store_open(const char *dir, const cache_store_options_t *opts, cache_s
         return CACHE_STORE_EIO;
     }
     s->nosync = read_line("/proc/sys/kernel/random/boot_id", s->boot_id, sizeof(s->boot_id)) == 0 && s->boot_id[0] != '\0';
-    s->writemap = s->nosync && !in_memory_fs(dir);
+    s->writemap = s->nosync && writemap_fs(dir);
     if (s->nosync) {
         char path[4200], was[sizeof(s->boot_id)];
         marker_path(s, path, sizeof(path));
