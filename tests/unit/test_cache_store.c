@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cache/cache.h"
+#include "cache/store_internal.h" /* white-box tests: the record format and the inline limit */
 
 #define MiB (1024u * 1024)
 
@@ -145,6 +146,26 @@ static int exists(cache_store_t *s, int n)
     else
         assert_int_equal(rc, CACHE_STORE_ENOTFOUND);
     return rc == 0;
+}
+
+/* Entries in the bodies database of the closed store at path (what is not inline). */
+static size_t bodies_in_file(const char *path)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_stat st;
+
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, 64 * MiB), 0);
+    assert_int_equal(mdb_env_open(env, path, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "bodies", 0, &dbi), 0);
+    assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return st.ms_entries;
 }
 
 static void test_roundtrip(void **state)
@@ -345,21 +366,60 @@ static void test_update_meta(void **state)
     free((void *)it.meta);
     cache_store_close(s);
 
-    /* the bodies database holds object 1's body only */
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    MDB_stat st;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
-    assert_int_equal(mdb_env_set_mapsize(env, 64 * MiB), 0);
-    assert_int_equal(mdb_env_open(env, f->path, MDB_RDONLY, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "bodies", 0, &dbi), 0);
-    assert_int_equal(mdb_stat(txn, dbi, &st), 0);
-    assert_int_equal(st.ms_entries, 1);
-    mdb_txn_abort(txn);
-    mdb_env_close(env);
+    assert_int_equal(bodies_in_file(f->path), 1); /* object 1's body only */
+}
+
+/* The boundary of inline bodies: a record whose body makes it exactly s->inline_max long keeps the body inline, one
+ * byte more goes to the bodies database (white-box: store_internal.h's record header and limit). */
+static void test_inline_boundary(void **state)
+{
+    fixture_t *f = *state;
+    cache_store_t *s = open_store(f->path, 64 * MiB, NULL);
+    size_t rec_len = sizeof(rec_hdr_t) + strlen("meta-1-0") + strlen("h/in") + 1 + strlen("h") + 1;
+    size_t at = s->inline_max - rec_len;
+    uint8_t id[CACHE_STORE_ID_LEN];
+    cache_store_item_t it;
+
+    assert_true(s->inline_max > rec_len && s->inline_max < 4096);
+    assert_int_equal(put_obj(s, 1, 0, "h/in", "h", NULL, 0, at, 1, 0), 0);
+    assert_int_equal(put_obj(s, 2, 0, "h/in", "h", NULL, 0, at + 1, 1, 0), 0);
+    cache_store_flush(s);
+    for (int n = 1; n <= 2; n++) {
+        make_id(n, id);
+        assert_int_equal(cache_store_get(s, id, test_alloc, NULL, &it), 0);
+        assert_int_equal(it.body_len, at + (size_t)n - 1);
+        assert_true(body_ok(it.body, it.body_len, n, 0));
+        free((void *)it.meta);
+    }
+    cache_store_close(s);
+    assert_int_equal(bodies_in_file(f->path), 1); /* object 2's */
+}
+
+/* cs_rec_parse refuses a damaged record instead of reading past it (white-box). */
+static void test_damaged_records(void **state)
+{
+    char buf[256];
+    rec_hdr_t h = {.flags = REC_F_INLINE, .meta_len = 2, .url_len = 3, .host_len = 1, .body_len = 5};
+    size_t len = sizeof(h) + 2 + 4 + 2 + 5;
+    rec_t r;
+
+    (void)state;
+    memcpy(buf, &h, sizeof(h));
+    memcpy(buf + sizeof(h), "mmh/x\0h\0bbbbb", 2 + 4 + 2 + 5); /* meta, url NUL, host NUL, body */
+    assert_int_equal(cs_rec_parse(buf, len, &r), 0);
+    assert_memory_equal(r.body, "bbbbb", 5);
+    assert_string_equal(r.url, "h/x");
+    assert_int_equal(cs_rec_parse(buf, len - 1, &r), -1); /* shorter than its lengths say */
+    assert_int_equal(cs_rec_parse(buf, sizeof(h) - 1, &r), -1);
+    for (int i = 0; i < 3; i++) {
+        rec_hdr_t bad = h;
+        bad.body_len = i == 0 ? len + 1 : i == 1 ? UINT64_MAX - 10 : UINT64_MAX - sizeof(h) - 2; /* past it, or wrapping */
+        memcpy(buf, &bad, sizeof(bad));
+        assert_int_equal(cs_rec_parse(buf, len, &r), -1);
+    }
+    memcpy(buf, &h, sizeof(h));
+    buf[sizeof(h) + 2 + 3] = 'x'; /* the url's NUL */
+    assert_int_equal(cs_rec_parse(buf, len, &r), -1);
 }
 
 static void test_persistence(void **state)
@@ -976,6 +1036,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_meta, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inline_boundary, setup, teardown),
+        cmocka_unit_test(test_damaged_records),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsynced_marker, setup, teardown),

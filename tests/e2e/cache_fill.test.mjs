@@ -1,0 +1,90 @@
+// Cache fills keep a body in chunks (proxy/fill.c): of unknown length (a chunked origin), an 8 KiB first chunk, then
+// 64 KiB ones; of a known length, chunks of up to 64 KiB. Ranges that start, end or cross at those edges, asked while
+// the fill runs (joiners of a fill of unknown length get the whole body; of a known length, their range as the bytes
+// arrive) and once it is stored (206 with the exact bytes).
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { h1, killAll, pattern, sleep, startEdge, startOrigin } from './lib.mjs';
+
+const N = 150000;
+// where the fill's chunks end
+const CHUNKED_EDGES = [8192, 8192 + 65536, 8192 + 2 * 65536];
+const KNOWN_EDGES = [65536, 2 * 65536];
+const ranges = (e) => [
+  [0, e[0] - 1],
+  [e[0] - 1, e[0]],
+  [e[0] - 192, e[0] + 108],
+  [e[0], e[0]],
+  [e[1] - 10, e[1] + 10],
+  [e[0] - 1, e[1]],
+  [e[1] + 1, N - 1],
+];
+
+describe('cache fills in chunks', () => {
+  let origin;
+  let edge;
+  let port;
+  const body = pattern(N);
+
+  before(async () => {
+    origin = await startOrigin();
+    edge = await startEdge(`threads: 2
+listen:
+  - { address: 127.0.0.1, port: 0 }
+hosts:
+  "*":
+    routes:
+      - path: /
+        origin: { url: "${origin.url}" }
+        cache: { default_ttl: 1h, override: true }
+`);
+    port = edge.ports[0];
+  });
+
+  after(async () => {
+    await killAll();
+    await origin.close();
+  });
+
+  const check = (r, [from, to], what) => {
+    if (r.status === 200) {
+      assert.equal(r.body.length, N, what);
+      assert.ok(r.body.equals(body), `${what}: the whole body`);
+    } else {
+      assert.equal(r.status, 206, what);
+      assert.equal(r.headers['content-range'], `bytes ${from}-${to}/${N}`, what);
+      assert.ok(r.body.equals(body.subarray(from, to + 1)), `${what}: bytes ${from}-${to}`);
+    }
+  };
+
+  const cases = [
+    ['of unknown length', `/chunked/${N}`, ranges(CHUNKED_EDGES), 200],
+    ['of a known length', `/big/${N}`, ranges(KNOWN_EDGES), 206],
+  ];
+  for (const [what, path, RANGES, joinerStatus] of cases) {
+    test(`a body ${what}: ranges across its chunks, while the fill runs and from the store`, async () => {
+      const rs = await Promise.all([
+        h1({ port, path }),
+        ...RANGES.map(([from, to]) => h1({ port, path, headers: { range: `bytes=${from}-${to}` } })),
+      ]);
+      assert.equal(rs[0].status, 200);
+      assert.ok(rs[0].body.equals(body), 'the first answer is the whole body');
+      RANGES.forEach((r, i) => check(rs[i + 1], r, `joiner ${r}`));
+      const joined = rs.slice(1).filter((r) => /collapsed/.test(r.headers['cache-status']));
+      assert.ok(joined.length >= 1, 'some requests joined the fill while it ran');
+      for (const r of joined) assert.equal(r.status, joinerStatus);
+      assert.equal(origin.requests.filter((q) => q.url === path).length, 1, 'one origin request for all');
+      for (let i = 0; i < 50; i++) {
+        // from the finished fill while it lingers, then from the store
+        const rr = await Promise.all(RANGES.map(([from, to]) => h1({ port, path, headers: { range: `bytes=${from}-${to}` } })));
+        rr.forEach((r, j) => {
+          assert.equal(r.status, 206, `round ${i}, range ${RANGES[j]}`);
+          check(r, RANGES[j], `round ${i}`);
+        });
+        if (rr.every((r) => /hit/.test(r.headers['cache-status']))) break;
+        await sleep(20);
+      }
+      assert.equal(origin.requests.filter((q) => q.url === path).length, 1);
+    });
+  }
+});
