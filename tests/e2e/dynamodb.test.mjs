@@ -157,6 +157,24 @@ describe('DynamoDB API (AWS SDK v3)', () => {
     assert.equal(d.EdgeTags, undefined); // private members stay private
   });
 
+  test('CreateTable with Tags: the tags are listed, never shown in the table description', async () => {
+    const out = await ddb.send(new CreateTableCommand({
+      TableName: 'tagged',
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      Tags: [{ Key: 'team', Value: 'edge' }, { Key: 'cost', Value: '7' }],
+    }));
+    assert.equal(out.TableDescription.TableName, 'tagged');
+    assert.equal(out.TableDescription.EdgeTags, undefined);
+    assert.equal(out.TableDescription.Tags, undefined);
+    const tags = await ddb.send(new ListTagsOfResourceCommand({ ResourceArn: out.TableDescription.TableArn }));
+    assert.deepEqual(tags.Tags.map((t) => `${t.Key}=${t.Value}`).sort(), ['cost=7', 'team=edge']);
+    const d = (await ddb.send(new DescribeTableCommand({ TableName: 'tagged' }))).Table;
+    assert.equal(d.EdgeTags, undefined);
+    await ddb.send(new DeleteTableCommand({ TableName: 'tagged' }));
+  });
+
   test('the 400 KB item limit, counted in UTF-8 bytes with attribute names', async () => {
     // id (2) + "big" (3) + v (1) + 204797 two-byte characters (409594) = 409600 bytes: exactly 400 KB
     const fits = 'é'.repeat(204797);

@@ -232,7 +232,7 @@ describe('DynamoDB secondary indexes, UpdateTable and TTL (AWS SDK v3)', () => {
       /The table does not have the specified index: byCity/);
   });
 
-  test('TTL: enabled, expired items are invisible at once, DescribeTimeToLive', async () => {
+  test('TTL: enabled, expired items are invisible at once, DescribeTimeToLive; disabled only on its own attribute', async () => {
     await ddb.send(new CreateTableCommand({
       TableName: 'sessions',
       KeySchema: [{ AttributeName: 'sid', KeyType: 'HASH' }],
@@ -271,5 +271,20 @@ describe('DynamoDB secondary indexes, UpdateTable and TTL (AWS SDK v3)', () => {
       return t.Table.ItemCount === 3 ? t.Table.ItemCount : 0;
     }, 5000);
     assert.equal(count, 3);
+    // disabling: only the attribute TTL is on; then items are kept whatever their expiry says
+    await rejectsValidation(ddb.send(new UpdateTimeToLiveCommand({
+      TableName: 'sessions', TimeToLiveSpecification: { AttributeName: 'other', Enabled: false },
+    })), /TimeToLive is active on a different AttributeName: current AttributeName is expires/);
+    const off = await ddb.send(new UpdateTimeToLiveCommand({
+      TableName: 'sessions', TimeToLiveSpecification: { AttributeName: 'expires', Enabled: false },
+    }));
+    assert.deepEqual(off.TimeToLiveSpecification, { AttributeName: 'expires', Enabled: false });
+    assert.deepEqual((await ddb.send(new DescribeTimeToLiveCommand({ TableName: 'sessions' }))).TimeToLiveDescription,
+      { TimeToLiveStatus: 'DISABLED' });
+    await ddb.send(new PutItemCommand({ TableName: 'sessions', Item: { sid: { S: 'past' }, expires: { N: String(now - 60) } } }));
+    assert.ok((await ddb.send(new GetItemCommand({ TableName: 'sessions', Key: { sid: { S: 'past' } } }))).Item);
+    await rejectsValidation(ddb.send(new UpdateTimeToLiveCommand({
+      TableName: 'sessions', TimeToLiveSpecification: { AttributeName: 'expires', Enabled: false },
+    })), /TimeToLive is already disabled/);
   });
 });
