@@ -109,29 +109,35 @@ static inline void put_async(store_t *s, int *acked, const char *table, const ch
     store_call(s, "PutItem", req, strlen(req), fixture_put_done, acked);
 }
 
-#ifndef STORE_FIXTURE_QUOTED
-/* The helpers of the tests that write their requests as they are (test_store.c, test_store_query.c). */
-#define call store_call_wait
-
-/* Runs an operation and checks its status and that its answer holds `want` (or equals it, when exact). */
-static inline void expect_(store_t *s, const char *op, const char *req, int status, const char *want, int exact, int line)
+/* Creates a table (its key: pk, and sk when not NULL; types S, N or B), billed per request or, when provisioned is set,
+ * with 5 read and 5 write capacity units; fails the test unless it is ACTIVE. */
+static inline void make_table_as(store_t *s, const char *name, const char *pk, const char *pktype, const char *sk,
+                                 const char *sktype, int provisioned)
 {
-    char *body;
-    int st = call(s, op, req, &body);
-    if (st != status || (want != NULL && (exact ? strcmp(body, want) != 0 : strstr(body, want) == NULL))) {
-        fprintf(stderr, "line %d: %s %s\n  got %d %s\n  want %d %s\n", line, op, req, st, body, status, want ? want : "");
+    char req[1024], range[256] = "", rangedef[256] = "", *body;
+    if (sk != NULL) {
+        snprintf(range, sizeof(range), ",{\"AttributeName\":\"%s\",\"KeyType\":\"RANGE\"}", sk);
+        snprintf(rangedef, sizeof(rangedef), ",{\"AttributeName\":\"%s\",\"AttributeType\":\"%s\"}", sk, sktype);
+    }
+    snprintf(req, sizeof(req),
+             "{\"TableName\":\"%s\",\"KeySchema\":[{\"AttributeName\":\"%s\",\"KeyType\":\"HASH\"}%s],"
+             "\"AttributeDefinitions\":[{\"AttributeName\":\"%s\",\"AttributeType\":\"%s\"}%s],%s}",
+             name, pk, range, pk, pktype, rangedef,
+             provisioned ? "\"ProvisionedThroughput\":{\"ReadCapacityUnits\":5,\"WriteCapacityUnits\":5}"
+                         : "\"BillingMode\":\"PAY_PER_REQUEST\"");
+    int st = store_call_wait(s, "CreateTable", req, &body);
+    if (st != 200 || strstr(body, "\"TableStatus\":\"ACTIVE\"") == NULL) {
+        fprintf(stderr, "CreateTable %s\n  got %d %s\n", req, st, body);
         free(body);
         fail();
     }
     free(body);
 }
-#define expect(s, op, req, status, want) expect_((s), (op), (req), (status), (want), 0, __LINE__)
-#define expect_exact(s, op, req, status, want) expect_((s), (op), (req), (status), (want), 1, __LINE__)
-#endif
 
-#ifdef STORE_FIXTURE_QUOTED
-/* The helpers of the tests that write their requests with single quotes (test_store_batch.c, test_store_transact.c). */
-#define call_raw store_call_wait
+static inline void make_table(store_t *s, const char *name, const char *pk, const char *pktype, const char *sk, const char *sktype)
+{
+    make_table_as(s, name, pk, pktype, sk, sktype, 0);
+}
 
 /* A copy of text with ' turned into " (the caller frees it). */
 static inline char *q(const char *text)
@@ -144,13 +150,15 @@ static inline char *q(const char *text)
     return c;
 }
 
-/* Runs an operation (req in single quotes, or raw) and checks its status and that its answer holds `want` (or equals
- * it, when exact). */
-static inline void expect_(store_t *s, const char *op, const char *req, int quoted, int status, const char *want, int exact,
-                           int line)
+/* Runs an operation and checks its status and that its answer holds `want` (or equals it, when exact). With quoted_req
+ * (quoted_want), req (want) is written with single quotes for double ones (a want quoting a parse error, "at '...'",
+ * is as it is). */
+static inline void expect_(store_t *s, const char *op, const char *req, int quoted_req, int quoted_want, int status,
+                           const char *want, int exact, int line)
 {
-    char *r = quoted ? q(req) : strdup(req), *w = want == NULL ? NULL : strstr(want, "at '") ? strdup(want) : q(want), *body;
-    int st = call_raw(s, op, r, &body);
+    char *r = quoted_req ? q(req) : strdup(req), *body;
+    char *w = want == NULL ? NULL : quoted_want && strstr(want, "at '") == NULL ? q(want) : strdup(want);
+    int st = store_call_wait(s, op, r, &body);
     if (st != status || (w != NULL && (exact ? strcmp(body, w) != 0 : strstr(body, w) == NULL))) {
         fprintf(stderr, "line %d: %s %.400s\n  got %d %s\n  want %d %s\n", line, op, r, st, body, status, w ? w : "");
         free(body);
@@ -162,26 +170,22 @@ static inline void expect_(store_t *s, const char *op, const char *req, int quot
     free(r);
     free(w);
 }
-#define expect(s, op, req, status, want) expect_((s), (op), (req), 1, (status), (want), 0, __LINE__)
-#define expect_exact(s, op, req, status, want) expect_((s), (op), (req), 1, (status), (want), 1, __LINE__)
-#define expect_raw(s, op, req, status, want) expect_((s), (op), (req), 0, (status), (want), 0, __LINE__)
 
-static inline void make_table(store_t *s, const char *name, const char *pk, const char *pktype, const char *sk, const char *sktype)
-{
-    char req[1024];
-    if (sk != NULL)
-        snprintf(req, sizeof(req),
-                 "{'TableName':'%s','KeySchema':[{'AttributeName':'%s','KeyType':'HASH'},{'AttributeName':'%s','KeyType':'RANGE'}],"
-                 "'AttributeDefinitions':[{'AttributeName':'%s','AttributeType':'%s'},{'AttributeName':'%s','AttributeType':'%s'}],"
-                 "'BillingMode':'PAY_PER_REQUEST'}",
-                 name, pk, sk, pk, pktype, sk, sktype);
-    else
-        snprintf(req, sizeof(req),
-                 "{'TableName':'%s','KeySchema':[{'AttributeName':'%s','KeyType':'HASH'}],'AttributeDefinitions':[{'AttributeName':"
-                 "'%s','AttributeType':'%s'}],'BillingMode':'PAY_PER_REQUEST'}",
-                 name, pk, pk, pktype);
-    expect(s, "CreateTable", req, 200, "'TableStatus':'ACTIVE'");
-}
+#ifndef STORE_FIXTURE_QUOTED
+/* The helpers of the tests that write their requests as they are (test_store.c, test_store_query.c). */
+#define call store_call_wait
+
+#define expect(s, op, req, status, want) expect_((s), (op), (req), 0, 0, (status), (want), 0, __LINE__)
+#define expect_exact(s, op, req, status, want) expect_((s), (op), (req), 0, 0, (status), (want), 1, __LINE__)
+#endif
+
+#ifdef STORE_FIXTURE_QUOTED
+/* The helpers of the tests that write their requests with single quotes (test_store_batch.c, test_store_transact.c). */
+#define call_raw store_call_wait
+
+#define expect(s, op, req, status, want) expect_((s), (op), (req), 1, 1, (status), (want), 0, __LINE__)
+#define expect_exact(s, op, req, status, want) expect_((s), (op), (req), 1, 1, (status), (want), 1, __LINE__)
+#define expect_raw(s, op, req, status, want) expect_((s), (op), (req), 0, 1, (status), (want), 0, __LINE__)
 
 /* Two tables: "users" (pk S) with u1, u2, u3; "events" (pk N, sk S) with (1, a), (1, b), (2, a). */
 static inline void fill(store_t *s)

@@ -20,31 +20,13 @@
 #include "store/store.h"
 #include "tests/unit/store_fixture.h"
 
-static void make_table(store_t *s, const char *name, const char *pk, const char *pktype, const char *sk, const char *sktype)
-{
-    char req[1024];
-    if (sk != NULL)
-        snprintf(req, sizeof(req),
-                 "{\"TableName\":\"%s\",\"KeySchema\":[{\"AttributeName\":\"%s\",\"KeyType\":\"HASH\"},{\"AttributeName\":\"%s\","
-                 "\"KeyType\":\"RANGE\"}],\"AttributeDefinitions\":[{\"AttributeName\":\"%s\",\"AttributeType\":\"%s\"},"
-                 "{\"AttributeName\":\"%s\",\"AttributeType\":\"%s\"}],\"BillingMode\":\"PAY_PER_REQUEST\"}",
-                 name, pk, sk, pk, pktype, sk, sktype);
-    else
-        snprintf(req, sizeof(req),
-                 "{\"TableName\":\"%s\",\"KeySchema\":[{\"AttributeName\":\"%s\",\"KeyType\":\"HASH\"}],\"AttributeDefinitions\":"
-                 "[{\"AttributeName\":\"%s\",\"AttributeType\":\"%s\"}],\"ProvisionedThroughput\":{\"ReadCapacityUnits\":5,"
-                 "\"WriteCapacityUnits\":5}}",
-                 name, pk, pk, pktype);
-    expect(s, "CreateTable", req, 200, "\"TableStatus\":\"ACTIVE\"");
-}
-
 /* ---- tables ---- */
 
 static void test_create_describe(void **state)
 {
     store_t *s = S(state);
     char *body;
-    make_table(s, "users", "pk", "S", NULL, NULL);
+    make_table_as(s, "users", "pk", "S", NULL, NULL, 1);
     assert_int_equal(call(s, "DescribeTable", "{\"TableName\":\"users\"}", &body), 200);
     json_t *o = json_loads(body, 0, NULL), *t = json_object_get(o, "Table");
     assert_string_equal(json_string_value(json_object_get(t, "TableName")), "users");
@@ -68,7 +50,7 @@ static void test_create_pay_per_request(void **state)
 
 static void test_create_exists(void **state)
 {
-    make_table(S(state), "dup", "pk", "S", NULL, NULL);
+    make_table_as(S(state), "dup", "pk", "S", NULL, NULL, 1);
     expect_exact(
         S(state), "CreateTable",
         "{\"TableName\":\"dup\",\"KeySchema\":[{\"AttributeName\":\"pk\",\"KeyType\":\"HASH\"}],\"AttributeDefinitions\":"
@@ -157,14 +139,14 @@ static void test_describe_missing(void **state)
 static void test_delete_table(void **state)
 {
     store_t *s = S(state);
-    make_table(s, "gone", "pk", "S", NULL, NULL);
+    make_table_as(s, "gone", "pk", "S", NULL, NULL, 1);
     expect(s, "PutItem", "{\"TableName\":\"gone\",\"Item\":{\"pk\":{\"S\":\"a\"}}}", 200, "{}");
     expect(s, "DeleteTable", "{\"TableName\":\"gone\"}", 200, "\"TableStatus\":\"DELETING\"");
     expect(s, "DescribeTable", "{\"TableName\":\"gone\"}", 400, "ResourceNotFoundException");
     expect(s, "GetItem", "{\"TableName\":\"gone\",\"Key\":{\"pk\":{\"S\":\"a\"}}}", 400, "Requested resource not found");
     expect(s, "DeleteTable", "{\"TableName\":\"gone\"}", 400, "Requested resource not found: Table: gone not found");
     /* recreated: empty, even with another key type */
-    make_table(s, "gone", "pk", "N", NULL, NULL);
+    make_table_as(s, "gone", "pk", "N", NULL, NULL, 1);
     expect(s, "DescribeTable", "{\"TableName\":\"gone\"}", 200, "\"ItemCount\":0");
     expect_exact(s, "GetItem", "{\"TableName\":\"gone\",\"Key\":{\"pk\":{\"N\":\"1\"}}}", 200, "{}");
 }
@@ -174,7 +156,7 @@ static void test_list_tables_paged(void **state)
     store_t *s = S(state);
     const char *names[] = {"tab-c", "tab-a", "tab-e", "tab-b", "tab-d"};
     for (int i = 0; i != 5; ++i)
-        make_table(s, names[i], "pk", "S", NULL, NULL);
+        make_table_as(s, names[i], "pk", "S", NULL, NULL, 1);
     expect_exact(s, "ListTables", "{}", 200, "{\"TableNames\":[\"tab-a\",\"tab-b\",\"tab-c\",\"tab-d\",\"tab-e\"]}");
     expect_exact(s, "ListTables", "{\"Limit\":2}", 200,
                  "{\"TableNames\":[\"tab-a\",\"tab-b\"],\"LastEvaluatedTableName\":\"tab-b\"}");
@@ -199,7 +181,7 @@ static void test_list_tables_invalid(void **state)
 static void test_put_get_s(void **state)
 {
     store_t *s = S(state);
-    make_table(s, "items", "pk", "S", NULL, NULL);
+    make_table_as(s, "items", "pk", "S", NULL, NULL, 1);
     expect_exact(
         s, "PutItem",
         "{\"TableName\":\"items\",\"Item\":{\"pk\":{\"S\":\"k1\"},\"n\":{\"N\":\"1.50\"},\"l\":{\"L\":[{\"BOOL\":true},{\"NULL\":"
@@ -214,7 +196,7 @@ static void test_put_get_s(void **state)
 static void test_put_get_n(void **state)
 {
     store_t *s = S(state);
-    make_table(s, "nums", "id", "N", NULL, NULL);
+    make_table_as(s, "nums", "id", "N", NULL, NULL, 1);
     expect(s, "PutItem", "{\"TableName\":\"nums\",\"Item\":{\"id\":{\"N\":\"10\"},\"v\":{\"S\":\"ten\"}}}", 200, "{}");
     /* the key is numeric: 1E1 is 10 */
     expect_exact(s, "GetItem", "{\"TableName\":\"nums\",\"Key\":{\"id\":{\"N\":\"1E1\"}}}", 200,
@@ -225,7 +207,7 @@ static void test_put_get_n(void **state)
 static void test_put_get_b(void **state)
 {
     store_t *s = S(state);
-    make_table(s, "bins", "id", "B", NULL, NULL);
+    make_table_as(s, "bins", "id", "B", NULL, NULL, 1);
     expect(s, "PutItem", "{\"TableName\":\"bins\",\"Item\":{\"id\":{\"B\":\"AAEC\"},\"v\":{\"N\":\"-0.0\"}}}", 200, "{}");
     expect_exact(s, "GetItem", "{\"TableName\":\"bins\",\"Key\":{\"id\":{\"B\":\"AAEC\"}}}", 200,
                  "{\"Item\":{\"id\":{\"B\":\"AAEC\"},\"v\":{\"N\":\"0\"}}}");
@@ -254,7 +236,7 @@ static void test_put_get_sort_key(void **state)
 static void test_get_projection(void **state)
 {
     store_t *s = S(state);
-    make_table(s, "proj", "pk", "S", NULL, NULL);
+    make_table_as(s, "proj", "pk", "S", NULL, NULL, 1);
     expect(s, "PutItem",
            "{\"TableName\":\"proj\",\"Item\":{\"pk\":{\"S\":\"a\"},\"x\":{\"N\":\"1\"},\"y\":{\"M\":{\"z\":{\"S\":\"zz\"},\"w\":{"
            "\"S\":"
@@ -275,7 +257,7 @@ static void test_get_projection(void **state)
 static void test_get_errors(void **state)
 {
     store_t *s = S(state);
-    make_table(s, "errs", "pk", "S", NULL, NULL);
+    make_table_as(s, "errs", "pk", "S", NULL, NULL, 1);
     expect(s, "GetItem", "{\"TableName\":\"errs\",\"Key\":{\"id\":{\"S\":\"a\"}}}", 400,
            "The provided key element does not match the schema");
     expect(s, "GetItem", "{\"TableName\":\"errs\",\"Key\":{\"pk\":{\"N\":\"1\"}}}", 400,
@@ -294,7 +276,7 @@ static void test_get_errors(void **state)
 static void test_put_errors(void **state)
 {
     store_t *s = S(state);
-    make_table(s, "perr", "pk", "S", NULL, NULL);
+    make_table_as(s, "perr", "pk", "S", NULL, NULL, 1);
     expect(s, "PutItem", "{\"TableName\":\"perr\",\"Item\":{\"pk\":{\"N\":\"1\"}}}", 400,
            "One or more parameter values were invalid: Type mismatch for key pk expected: S actual: N");
     expect(s, "PutItem", "{\"TableName\":\"perr\",\"Item\":{\"x\":{\"N\":\"1\"}}}", 400,
@@ -327,7 +309,7 @@ static void test_item_too_large(void **state)
     store_t *s = S(state);
     size_t n = 400 * 1024 + 10;
     char *req = malloc(n + 200), *p;
-    make_table(s, "large", "pk", "S", NULL, NULL);
+    make_table_as(s, "large", "pk", "S", NULL, NULL, 1);
     p = req + sprintf(req, "{\"TableName\":\"large\",\"Item\":{\"pk\":{\"S\":\"a\"},\"v\":{\"S\":\"");
     memset(p, 'x', n);
     strcpy(p + n, "\"}}}");
@@ -350,7 +332,7 @@ static void test_put_condition_not_exists(void **state)
     store_t *s = S(state);
     const char *req = "{\"TableName\":\"cond\",\"Item\":{\"pk\":{\"S\":\"a\"},\"v\":{\"N\":\"1\"}},\"ConditionExpression\":"
                       "\"attribute_not_exists(pk)\"}";
-    make_table(s, "cond", "pk", "S", NULL, NULL);
+    make_table_as(s, "cond", "pk", "S", NULL, NULL, 1);
     expect_exact(s, "PutItem", req, 200, "{}");
     expect_exact(s, "PutItem", req, 400,
                  "{\"__type\":\"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException\",\"message\":\"The conditional "
@@ -360,7 +342,7 @@ static void test_put_condition_not_exists(void **state)
 static void test_put_condition_values(void **state)
 {
     store_t *s = S(state);
-    make_table(s, "condv", "pk", "S", NULL, NULL);
+    make_table_as(s, "condv", "pk", "S", NULL, NULL, 1);
     expect(s, "PutItem", "{\"TableName\":\"condv\",\"Item\":{\"pk\":{\"S\":\"a\"},\"v\":{\"N\":\"5\"}}}", 200, "{}");
     expect(s, "PutItem",
            "{\"TableName\":\"condv\",\"Item\":{\"pk\":{\"S\":\"a\"},\"v\":{\"N\":\"6\"}},\"ConditionExpression\":\"#v = :five\","
@@ -378,7 +360,7 @@ static void test_put_condition_values(void **state)
 static void test_put_return_all_old(void **state)
 {
     store_t *s = S(state);
-    make_table(s, "rvput", "pk", "S", NULL, NULL);
+    make_table_as(s, "rvput", "pk", "S", NULL, NULL, 1);
     expect_exact(s, "PutItem",
                  "{\"TableName\":\"rvput\",\"Item\":{\"pk\":{\"S\":\"a\"},\"v\":{\"S\":\"1\"}},\"ReturnValues\":\"ALL_OLD\"}", 200,
                  "{}");
@@ -428,7 +410,7 @@ static void update_rv(store_t *s, const char *b, const char *rv, const char *wan
 static void test_update_creates(void **state)
 {
     store_t *s = S(state);
-    make_table(s, "upd", "pk", "S", NULL, NULL);
+    make_table_as(s, "upd", "pk", "S", NULL, NULL, 1);
     update_rv(s, "x", "NONE", "{}");
     expect_exact(s, "GetItem", "{\"TableName\":\"upd\",\"Key\":{\"pk\":{\"S\":\"a\"}}}", 200,
                  "{\"Item\":{\"pk\":{\"S\":\"a\"},\"b\":{\"S\":\"x\"},\"c\":{\"N\":\"1\"}}}");
@@ -437,28 +419,28 @@ static void test_update_creates(void **state)
 
 static void test_update_all_new(void **state)
 {
-    make_table(S(state), "upd", "pk", "S", NULL, NULL);
+    make_table_as(S(state), "upd", "pk", "S", NULL, NULL, 1);
     update_rv(S(state), "x", "ALL_NEW", "{\"Attributes\":{\"pk\":{\"S\":\"a\"},\"b\":{\"S\":\"x\"},\"c\":{\"N\":\"1\"}}}");
     update_rv(S(state), "y", "ALL_NEW", "{\"Attributes\":{\"pk\":{\"S\":\"a\"},\"b\":{\"S\":\"y\"},\"c\":{\"N\":\"2\"}}}");
 }
 
 static void test_update_all_old(void **state)
 {
-    make_table(S(state), "upd", "pk", "S", NULL, NULL);
+    make_table_as(S(state), "upd", "pk", "S", NULL, NULL, 1);
     update_rv(S(state), "x", "ALL_OLD", "{}");
     update_rv(S(state), "y", "ALL_OLD", "{\"Attributes\":{\"pk\":{\"S\":\"a\"},\"b\":{\"S\":\"x\"},\"c\":{\"N\":\"1\"}}}");
 }
 
 static void test_update_updated_old(void **state)
 {
-    make_table(S(state), "upd", "pk", "S", NULL, NULL);
+    make_table_as(S(state), "upd", "pk", "S", NULL, NULL, 1);
     update_rv(S(state), "x", "UPDATED_OLD", "{}");
     update_rv(S(state), "y", "UPDATED_OLD", "{\"Attributes\":{\"b\":{\"S\":\"x\"},\"c\":{\"N\":\"1\"}}}");
 }
 
 static void test_update_updated_new(void **state)
 {
-    make_table(S(state), "upd", "pk", "S", NULL, NULL);
+    make_table_as(S(state), "upd", "pk", "S", NULL, NULL, 1);
     update_rv(S(state), "x", "UPDATED_NEW", "{\"Attributes\":{\"b\":{\"S\":\"x\"},\"c\":{\"N\":\"1\"}}}");
     update_rv(S(state), "y", "UPDATED_NEW", "{\"Attributes\":{\"b\":{\"S\":\"y\"},\"c\":{\"N\":\"2\"}}}");
 }
@@ -466,7 +448,7 @@ static void test_update_updated_new(void **state)
 static void test_update_remove_and_condition(void **state)
 {
     store_t *s = S(state);
-    make_table(s, "upd", "pk", "S", NULL, NULL);
+    make_table_as(s, "upd", "pk", "S", NULL, NULL, 1);
     update_rv(s, "x", "NONE", "{}");
     expect(
         s, "UpdateItem",
@@ -503,7 +485,7 @@ static void test_update_key_attribute(void **state)
 static void test_update_runtime_error(void **state)
 {
     store_t *s = S(state);
-    make_table(s, "upde", "pk", "S", NULL, NULL);
+    make_table_as(s, "upde", "pk", "S", NULL, NULL, 1);
     expect(s, "PutItem", "{\"TableName\":\"upde\",\"Item\":{\"pk\":{\"S\":\"a\"},\"s\":{\"S\":\"text\"}}}", 200, "{}");
     expect(
         s, "UpdateItem",
@@ -525,7 +507,7 @@ static void test_item_count(void **state)
 {
     store_t *s = S(state);
     char req[256], *body;
-    make_table(s, "counted", "pk", "N", NULL, NULL);
+    make_table_as(s, "counted", "pk", "N", NULL, NULL, 1);
     for (int i = 0; i != 10; ++i) {
         snprintf(req, sizeof(req), "{\"TableName\":\"counted\",\"Item\":{\"pk\":{\"N\":\"%d\"},\"v\":{\"S\":\"abc\"}}}", i);
         expect(s, "PutItem", req, 200, "{}");
@@ -584,7 +566,7 @@ static void test_concurrent_add(void **state)
     store_t *s = S(state);
     pthread_t th[8];
     worker_t w[8];
-    make_table(s, "counter", "pk", "S", NULL, NULL);
+    make_table_as(s, "counter", "pk", "S", NULL, NULL, 1);
     for (int i = 0; i != 8; ++i) {
         w[i] = (worker_t){s,
                           "{\"TableName\":\"counter\",\"Key\":{\"pk\":{\"S\":\"c\"}},\"UpdateExpression\":\"ADD n :one\","
@@ -607,7 +589,7 @@ static void test_concurrent_conditional_puts(void **state)
     worker_t w[50];
     char reqs[50][256];
     int ok = 0, failed = 0;
-    make_table(s, "race", "pk", "S", NULL, NULL);
+    make_table_as(s, "race", "pk", "S", NULL, NULL, 1);
     for (int i = 0; i != 50; ++i) {
         snprintf(reqs[i], sizeof(reqs[i]),
                  "{\"TableName\":\"race\",\"Item\":{\"pk\":{\"S\":\"x\"},\"who\":{\"N\":\"%d\"}},\"ConditionExpression\":"
@@ -648,7 +630,7 @@ static void test_batch_isolation(void **state)
     gate_t g;
     result_t r[20];
     char req[256];
-    make_table(s, "batch", "pk", "N", NULL, NULL);
+    make_table_as(s, "batch", "pk", "N", NULL, NULL, 1);
     expect(s, "PutItem", "{\"TableName\":\"batch\",\"Item\":{\"pk\":{\"N\":\"7\"},\"v\":{\"S\":\"old\"}}}", 200, "{}");
     sem_init(&g.entered, 0, 0);
     sem_init(&g.release, 0, 0);
@@ -694,7 +676,7 @@ static void test_durability_reopen(void **state)
     char err[256], req[256];
     int acked = 0;
     make_table(f->s, "durable", "pk", "S", "sk", "N");
-    make_table(f->s, "second", "id", "B", NULL, NULL);
+    make_table_as(f->s, "second", "id", "B", NULL, NULL, 1);
     for (int i = 0; i != 100; ++i) {
         snprintf(req, sizeof(req), "{\"TableName\":\"durable\",\"Item\":{\"pk\":{\"S\":\"p\"},\"sk\":{\"N\":\"%d\"}}}", i);
         store_call(f->s, "PutItem", req, strlen(req), count_done, &acked);
@@ -719,8 +701,8 @@ static void test_damaged_table_record(void **state)
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi meta;
-    make_table(f->s, "fine", "pk", "S", NULL, NULL);
-    make_table(f->s, "broken", "pk", "S", NULL, NULL);
+    make_table_as(f->s, "fine", "pk", "S", NULL, NULL, 1);
+    make_table_as(f->s, "broken", "pk", "S", NULL, NULL, 1);
     store_close(f->s);
     f->s = NULL;
     assert_int_equal(mdb_env_create(&env), 0);
@@ -744,7 +726,7 @@ static void test_close_drains_queue(void **state)
     fixture_t *f = *state;
     char err[256], req[256];
     int acked = 0;
-    make_table(f->s, "drain", "pk", "N", NULL, NULL);
+    make_table_as(f->s, "drain", "pk", "N", NULL, NULL, 1);
     for (int i = 0; i != 50; ++i) {
         snprintf(req, sizeof(req), "{\"TableName\":\"drain\",\"Item\":{\"pk\":{\"N\":\"%d\"}}}", i);
         store_call(f->s, "PutItem", req, strlen(req), count_done, &acked);
@@ -772,7 +754,7 @@ static void test_update_without_expression(void **state)
 static void test_condition_value_checks(void **state)
 {
     store_t *s = S(state);
-    make_table(s, "chk", "pk", "S", NULL, NULL);
+    make_table_as(s, "chk", "pk", "S", NULL, NULL, 1);
     /* rejected before any item is read, even on a missing item */
     expect(s, "PutItem",
            "{\"TableName\":\"chk\",\"Item\":{\"pk\":{\"S\":\"a\"}},\"ConditionExpression\":\"v BETWEEN :hi AND :lo\","
@@ -803,7 +785,7 @@ static void test_create_and_put_in_one_batch(void **state)
         "{\"TableName\":\"fresh\",\"Item\":{\"pk\":{\"S\":\"b\"}}}",
     };
     const int want[4] = {200, 200, 400, 200};
-    make_table(s, "holder", "pk", "S", NULL, NULL);
+    make_table_as(s, "holder", "pk", "S", NULL, NULL, 1);
     sem_init(&g.entered, 0, 0);
     sem_init(&g.release, 0, 0);
     const char *first = "{\"TableName\":\"holder\",\"Item\":{\"pk\":{\"S\":\"x\"}}}";
@@ -833,7 +815,7 @@ static void test_flush_async_writes(void **state)
     store_t *s = S(state);
     char req[256];
     int acked = 0;
-    make_table(s, "async", "pk", "N", NULL, NULL);
+    make_table_as(s, "async", "pk", "N", NULL, NULL, 1);
     for (int i = 0; i != 300; ++i) {
         snprintf(req, sizeof(req), "{\"TableName\":\"async\",\"Item\":{\"pk\":{\"N\":\"%d\"}}}", i % 150);
         store_call(s, "PutItem", req, strlen(req), count_done, &acked);

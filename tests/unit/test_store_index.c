@@ -131,7 +131,7 @@ static void expectf_(store_t *s, int line, const char *op, int status, const cha
     va_start(ap, fmt);
     vsnprintf(req, sizeof(req), fmt, ap);
     va_end(ap);
-    expect_(s, op, req, 1, status, want, 0, line);
+    expect_(s, op, req, 1, 1, status, want, 0, line);
 }
 #define expectf(s, op, status, want, ...) expectf_((s), __LINE__, (op), (status), (want), __VA_ARGS__)
 

@@ -19,23 +19,6 @@
 #include "store/store.h"
 #include "tests/unit/store_fixture.h"
 
-static void make_table(store_t *s, const char *name, const char *pk, const char *pktype, const char *sk, const char *sktype)
-{
-    char req[1024];
-    if (sk != NULL)
-        snprintf(req, sizeof(req),
-                 "{\"TableName\":\"%s\",\"KeySchema\":[{\"AttributeName\":\"%s\",\"KeyType\":\"HASH\"},{\"AttributeName\":\"%s\","
-                 "\"KeyType\":\"RANGE\"}],\"AttributeDefinitions\":[{\"AttributeName\":\"%s\",\"AttributeType\":\"%s\"},"
-                 "{\"AttributeName\":\"%s\",\"AttributeType\":\"%s\"}],\"BillingMode\":\"PAY_PER_REQUEST\"}",
-                 name, pk, sk, pk, pktype, sk, sktype);
-    else
-        snprintf(req, sizeof(req),
-                 "{\"TableName\":\"%s\",\"KeySchema\":[{\"AttributeName\":\"%s\",\"KeyType\":\"HASH\"}],\"AttributeDefinitions\":"
-                 "[{\"AttributeName\":\"%s\",\"AttributeType\":\"%s\"}],\"BillingMode\":\"PAY_PER_REQUEST\"}",
-                 name, pk, pk, pktype);
-    expect(s, "CreateTable", req, 200, "\"TableStatus\":\"ACTIVE\"");
-}
-
 /* Runs a read that must succeed; returns its parsed answer. */
 static json_t *read_ok_(store_t *s, const char *op, const char *req, int line)
 {
