@@ -47,8 +47,8 @@ describe('the REST origin (store: rest)', () => {
   let doc;
 
   // One request over HTTP/1.1 with node's fetch; the answer as lib.mjs's clients give it ({status, headers, body}).
-  async function rest(method, path, { body, headers = {} } = {}) {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+  async function rest(method, path, { body, headers = {}, on = port } = {}) {
+    const res = await fetch(`http://127.0.0.1:${on}${path}`, {
       method,
       headers: body !== undefined ? { 'content-type': 'application/json', ...headers } : headers,
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
@@ -443,10 +443,8 @@ describe('the REST origin (store: rest)', () => {
     const one = await startEdge(CONF.replace('threads: 2', 'threads: 1'), { dir: tempDir('ep-rest1-') });
     const c = ddbClient(one.ports[0]);
     const put = async (key, v) => {
-      const res = await fetch(`http://127.0.0.1:${one.ports[0]}/rest/swap/${key}`, {
-        method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ v }),
-      });
-      return { status: res.status, body: await res.text() };
+      const res = await rest('PUT', `/rest/swap/${key}`, { body: { v }, on: one.ports[0] });
+      return { status: res.status, body: res.body.toString() };
     };
     const make = (type) => c.send(new CreateTableCommand({
       TableName: 'swap', BillingMode: 'PAY_PER_REQUEST',
