@@ -307,9 +307,14 @@ int st_load_item(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, json_t **out, uint64_t *
 /* ---- writes and their side effects (write.c) ---- */
 
 /* A 64-bit hash of bytes (FNV-1a's steps and prime with an offset basis of its own, 1469598103934665603, not FNV's
- * 14695981039346656037): the ETag of an item is that of its stored text (a new version changes it); the handle map and
- * Scan segments hash with it too, so changing it changes stored ETags' meaning and the segment of every item. */
-uint64_t st_etag(const void *text, size_t len);
+ * 14695981039346656037). The handle map and Scan segments hash with it, and an item's ETag is its stored text's (so
+ * changing it changes every ETag clients hold, and the segment of every item). */
+uint64_t st_hash64(const void *text, size_t len);
+/* The ETag of an item: the hash of its stored text (a new version changes it). */
+static inline uint64_t st_etag(const void *stored, size_t len)
+{
+    return st_hash64(stored, len);
+}
 /* Whether a stored item is expired by the table's TTL (then every operation treats it as absent). */
 int st_expired(const st_schema_t *sc, const json_t *item, int64_t now);
 /* The item as operations see it: stored, or NULL when it is expired. */

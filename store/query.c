@@ -379,7 +379,7 @@ static size_t pk_part(const uint8_t *k, size_t len)
 
 static uint64_t segment_hash(const uint8_t *p, size_t n)
 {
-    uint64_t h = st_etag(p, n); /* then mixed: segments take h % TotalSegments */
+    uint64_t h = st_hash64(p, n); /* then mixed: segments take h % TotalSegments */
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
     h ^= h >> 33;

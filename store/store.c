@@ -530,7 +530,7 @@ void st_exprs_free(st_exprs_t *x)
 
 static size_t hash_name(const char *s)
 {
-    return (size_t)st_etag(s, strlen(s));
+    return (size_t)st_hash64(s, strlen(s));
 }
 
 /* Under map_lock (write). The map is open addressing, at most half full; entries are never removed. */

@@ -24,7 +24,7 @@
 
 #define FIVE_YEARS (5 * 365 * 86400LL)
 
-uint64_t st_etag(const void *text, size_t len)
+uint64_t st_hash64(const void *text, size_t len)
 {
     const uint8_t *p = text;
     uint64_t h = 1469598103934665603ull; /* FNV-1a's steps, our own basis (internal.h) */
