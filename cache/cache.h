@@ -479,9 +479,11 @@ size_t cache_status_format(const cache_status_t *s, char *buf, size_t cap);
  * (each commit fdatasync()s its data pages; a system crash may lose the last commits, never tear the file). A put
  * still queued when the process stops is lost. Commits write through the map (MDB_WRITEMAP: no write() per page, no
  * copy of each dirty page), for which the file is allocated on disk up front at the map's size (below), as Varnish's
- * file storage does: a write into a hole of a full disk would be a SIGBUS. On tmpfs or ramfs (no disk), on copy-on-write
- * file systems (btrfs, ZFS, bcachefs: space allocated up front does not cover overwrites), or if the disk has not the
- * room (checked first; a failed allocation gives back what it took; logged), the store writes with write() instead. If the
+ * file storage does: a write into a hole of a full disk would be a SIGBUS. On tmpfs or ramfs (no disk), on overlayfs and
+ * copy-on-write or log-structured file systems (btrfs, ZFS, bcachefs, NILFS2: space allocated up front may not cover
+ * overwrites), or if the disk has not the room with 64 MiB to spare (logged), the store writes with write() instead,
+ * into a sparse file; then whatever the file holds past LMDB's last page (a failed allocation's, an older edgeproxy's)
+ * is given back to the disk. If the
  * environment cannot be opened because it is corrupt or incompatible (MDB_INVALID, MDB_CORRUPTED, MDB_VERSION_MISMATCH,
  * MDB_INCOMPATIBLE, MDB_PAGE_NOTFOUND or MDB_CORRUPTED when first reading every database, or a `format` marker in the `meta`
  * database other than CACHE_STORE_FORMAT), cache_store_open() writes one line to stderr naming the directory and the error, renames

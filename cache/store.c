@@ -86,7 +86,11 @@ int cs_rec_parse(const void *data, size_t len, rec_t *r)
     r->body = (r->h.flags & REC_F_INLINE) != 0 ? r->tags + r->h.tags_len : NULL;
     if (r->url[r->h.url_len] != '\0' || r->host[r->h.host_len] != '\0' || (r->h.tags_len != 0 && r->tags[r->h.tags_len - 1]))
         return -1;
-    return 0;
+    for (size_t i = 0, n = 0;; ++i) { /* the tags are ntags NUL-terminated strings, as the writer walks them */
+        if (i == r->h.tags_len)
+            return n == r->h.ntags ? 0 : -1;
+        n += r->tags[i] == '\0';
+    }
 }
 
 static void item_from_rec(cache_store_item_t *out, const rec_t *r)
@@ -531,31 +535,44 @@ static int is_damage(int rc)
  * Under MDB_WRITEMAP the file is as large as the map (LMDB makes it so) and written through the map: a write into a hole
  * the file system cannot fill (a full disk) would be a SIGBUS, not an error. So the whole file is allocated up front,
  * as Varnish does with its file storage: with fallocate(2) itself (glibc's posix_fallocate would write every block of
- * a file system without it), after checking that the disk has the room (a failed fallocate may keep what it had
- * allocated: then the space past LMDB's last page is given back). 0 or an errno.
+ * a file system without it), when the disk has the room and RESERVE_HEADROOM to spare (the unsynced marker, logs).
+ * When it has not, or the allocation fails, what the file holds past LMDB's last page (taken by a failed allocation, or
+ * by an older edgeproxy whose allocation kept what it got) is given back. All under the write lock, so that no other
+ * process has pages past the last one in a transaction. 0, or an errno with *need and *avail (bytes) for the log.
  */
-static int reserve_map(cache_store_t *s)
+#define RESERVE_HEADROOM (64 * MiB)
+static int reserve_map(cache_store_t *s, uint64_t *need, uint64_t *avail)
 {
     mdb_filehandle_t fd;
     MDB_envinfo info;
     MDB_stat st;
+    MDB_txn *txn;
     struct stat fst;
     struct statvfs vfs;
     off_t size, used;
     int rc;
 
-    if (mdb_env_get_fd(s->env, &fd) != 0 || mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+    *need = *avail = 0;
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+        return rc == ENOMEM ? ENOMEM : EIO;
+    if (mdb_env_get_fd(s->env, &fd) != 0 || mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0) {
+        mdb_txn_abort(txn);
         return EBADF;
+    }
     size = (off_t)info.me_mapsize;
     used = (off_t)(info.me_last_pgno + 1) * (off_t)st.ms_psize;
-    if (fstat(fd, &fst) == 0 && fstatvfs(fd, &vfs) == 0 && (uint64_t)size > (uint64_t)fst.st_blocks * 512 &&
-        (uint64_t)size - (uint64_t)fst.st_blocks * 512 > (uint64_t)vfs.f_bavail * vfs.f_frsize)
-        return ENOSPC;
-    if (fallocate(fd, 0, 0, size) == 0)
-        return 0;
-    rc = errno;
-    if (rc != EOPNOTSUPP && used < size)
+    if (fstat(fd, &fst) == 0 && fstatvfs(fd, &vfs) == 0) {
+        uint64_t have = (uint64_t)fst.st_blocks * 512;
+        *need = (uint64_t)size > have ? (uint64_t)size - have : 0;
+        *avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    }
+    if (*need != 0 && *need + RESERVE_HEADROOM > *avail)
+        rc = ENOSPC;
+    else
+        rc = fallocate(fd, 0, 0, size) == 0 ? 0 : errno;
+    if (rc != 0 && rc != EOPNOTSUPP && used < size)
         (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, used, size - used);
+    mdb_txn_abort(txn);
     return rc;
 }
 
@@ -574,9 +591,12 @@ static int env_open(cache_store_t *s)
     if ((rc = mdb_env_set_maxdbs(s->env, DB_NUM)) != 0 || (rc = mdb_env_set_mapsize(s->env, s->map_size)) != 0 ||
         (rc = mdb_env_set_maxreaders(s->env, s->opts.max_readers)) != 0 || (rc = mdb_env_open(s->env, s->dir, flags, 0600)) != 0)
         goto fail;
-    if (s->writemap && (rc = reserve_map(s)) != 0) {
-        fprintf(stderr, "edgeproxy: cache store %s: cannot reserve its file's space on disk (%s): writing it with write()\n",
-                s->dir, strerror(rc));
+    uint64_t need, avail;
+    if (s->writemap && (rc = reserve_map(s, &need, &avail)) != 0) {
+        fprintf(stderr,
+                "edgeproxy: cache store %s: cannot reserve its file's space on disk (%s; it needs %llu MiB more, the disk has "
+                "%llu MiB free): writing it with write()\n",
+                s->dir, strerror(rc), (unsigned long long)(need / MiB), (unsigned long long)(avail / MiB));
         mdb_env_close(s->env);
         s->env = NULL;
         s->writemap = 0;
@@ -657,19 +677,22 @@ static int read_line(const char *path, char *buf, size_t len)
     return 0;
 }
 
-/* Where the map is not written through (MDB_WRITEMAP): tmpfs and ramfs (no disk to reserve space on: allocating the map
- * would take its size in memory), and copy-on-write file systems (btrfs, ZFS, bcachefs), where space allocated up front
- * does not cover later overwrites, so that a full disk could still be a SIGBUS. */
+/* Whether the map may be written through (MDB_WRITEMAP) on the file system of dir. Not on tmpfs and ramfs (no disk to
+ * reserve space on: allocating the map would take its size in memory), nor where space allocated up front may not cover
+ * later overwrites, so that a full disk could still be a SIGBUS: copy-on-write and log-structured file systems (btrfs,
+ * ZFS, bcachefs, NILFS2), overlayfs (its upper layer may be one of those), or one statfs cannot name. */
 static int writemap_fs(const char *dir)
 {
     struct statfs fs;
 
     if (statfs(dir, &fs) != 0)
-        return 1;
+        return 0;
     switch ((unsigned long)fs.f_type) {
     case TMPFS_MAGIC:
     case RAMFS_MAGIC:
     case BTRFS_SUPER_MAGIC:
+    case OVERLAYFS_SUPER_MAGIC:
+    case NILFS_SUPER_MAGIC:
     case 0x2fc12fc1ul: /* ZFS */
     case 0xca451a4eul: /* bcachefs */
         return 0;

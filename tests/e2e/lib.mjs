@@ -154,6 +154,8 @@ export const sha256 = (buf) => crypto.createHash('sha256').update(buf).digest('h
 // Routes (matched on the end of the path, so that they work behind any route prefix or base path):
 //   .../big/N        N bytes of pattern() with content-length
 //   .../chunked/N    N bytes, chunked
+//   .../pause/N      N bytes with content-length: the first 70000 at once, the rest 300 ms later
+//   .../pausechunked/N  the same, chunked
 //   .../close/N      N bytes, close-delimited (raw HTTP/1.0 response, no length, then close)
 //   .../slow/MS      waits MS ms, then answers like echo
 //   .../hang         never answers
@@ -176,6 +178,17 @@ function originHandler(origin) {
       drain(req);
       res.writeHead(200, head);
       Readable.from(patternChunks(n)).pipe(res);
+      return;
+    }
+    if ((m = p.match(/\/(pause|pausechunked)\/(\d+)$/))) {
+      const body = pattern(Number(m[2]));
+      const head = { 'content-type': 'application/octet-stream' };
+      if (m[1] === 'pause') head['content-length'] = body.length;
+      drain(req);
+      res.writeHead(200, head);
+      res.write(body.subarray(0, 70000));
+      const t = setTimeout(() => res.end(body.subarray(70000)), 300);
+      origin.timers.add(t);
       return;
     }
     if ((m = p.match(/\/close\/(\d+)$/))) {

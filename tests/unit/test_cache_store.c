@@ -148,24 +148,52 @@ static int exists(cache_store_t *s, int n)
     return rc == 0;
 }
 
+/* Opens the closed store at path read-only: its objects database (checked to have no overflow pages: every record fits
+ * in a leaf page) and its bodies database. */
+static MDB_txn *open_file(const char *path, MDB_env **env, MDB_dbi *bodies)
+{
+    MDB_txn *txn;
+    MDB_dbi objects;
+    MDB_stat st;
+
+    assert_int_equal(mdb_env_create(env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(*env, 8), 0);
+    assert_int_equal(mdb_env_set_mapsize(*env, 64 * MiB), 0);
+    assert_int_equal(mdb_env_open(*env, path, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(*env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "objects", 0, &objects), 0);
+    assert_int_equal(mdb_stat(txn, objects, &st), 0);
+    assert_int_equal(st.ms_overflow_pages, 0);
+    assert_int_equal(mdb_dbi_open(txn, "bodies", 0, bodies), 0);
+    return txn;
+}
+
 /* Entries in the bodies database of the closed store at path (what is not inline). */
 static size_t bodies_in_file(const char *path)
 {
     MDB_env *env;
-    MDB_txn *txn;
     MDB_dbi dbi;
     MDB_stat st;
+    MDB_txn *txn = open_file(path, &env, &dbi);
 
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
-    assert_int_equal(mdb_env_set_mapsize(env, 64 * MiB), 0);
-    assert_int_equal(mdb_env_open(env, path, MDB_RDONLY, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "bodies", 0, &dbi), 0);
     assert_int_equal(mdb_stat(txn, dbi, &st), 0);
     mdb_txn_abort(txn);
     mdb_env_close(env);
     return st.ms_entries;
+}
+
+/* Whether the bodies database of the closed store at path holds id's body. */
+static int in_bodies(const char *path, const uint8_t *id)
+{
+    MDB_env *env;
+    MDB_dbi dbi;
+    MDB_val k = {CACHE_STORE_ID_LEN, (void *)id}, v;
+    MDB_txn *txn = open_file(path, &env, &dbi);
+    int rc = mdb_get(txn, dbi, &k, &v);
+
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return rc == 0;
 }
 
 static void test_roundtrip(void **state)
@@ -392,30 +420,60 @@ static void test_inline_boundary(void **state)
         free((void *)it.meta);
     }
     cache_store_close(s);
-    assert_int_equal(bodies_in_file(f->path), 1); /* object 2's */
+    assert_int_equal(bodies_in_file(f->path), 1);
+    make_id(2, id);
+    assert_true(in_bodies(f->path, id)); /* object 2's body, one byte past the limit */
+    make_id(1, id);
+    assert_false(in_bodies(f->path, id));
 }
 
 /* cs_rec_parse refuses a damaged record instead of reading past it (white-box). */
 static void test_damaged_records(void **state)
 {
-    char buf[256];
-    rec_hdr_t h = {.flags = REC_F_INLINE, .meta_len = 2, .url_len = 3, .host_len = 1, .body_len = 5};
-    size_t len = sizeof(h) + 2 + 4 + 2 + 5;
+    char buf[2048];
+    rec_hdr_t h = {.flags = REC_F_INLINE, .meta_len = 2, .url_len = 3, .host_len = 1, .tags_len = 4, .ntags = 2, .body_len = 5};
+    size_t len = sizeof(h) + 2 + 4 + 2 + 4 + 5;
     rec_t r;
 
     (void)state;
     memcpy(buf, &h, sizeof(h));
-    memcpy(buf + sizeof(h), "mmh/x\0h\0bbbbb", 2 + 4 + 2 + 5); /* meta, url NUL, host NUL, body */
+    memcpy(buf + sizeof(h), "mmh/x\0h\0a\0b\0bbbbb", len - sizeof(h)); /* meta, url NUL, host NUL, tags, body */
     assert_int_equal(cs_rec_parse(buf, len, &r), 0);
     assert_memory_equal(r.body, "bbbbb", 5);
     assert_string_equal(r.url, "h/x");
+    assert_string_equal(r.tags + 2, "b");
     assert_int_equal(cs_rec_parse(buf, len - 1, &r), -1); /* shorter than its lengths say */
     assert_int_equal(cs_rec_parse(buf, sizeof(h) - 1, &r), -1);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 6; i++) {
         rec_hdr_t bad = h;
-        bad.body_len = i == 0 ? len + 1 : i == 1 ? UINT64_MAX - 10 : UINT64_MAX - sizeof(h) - 2; /* past it, or wrapping */
+        switch (i) {
+        case 0: /* a body past the record */
+            bad.body_len = len + 1;
+            break;
+        case 1: /* lengths whose sum wraps around to the record's length: only the body check stops it (the strings are
+                 * there past the record's end, so that a parse without it would succeed) */
+            bad.meta_len = 1000;
+            bad.body_len = (uint64_t)len - (sizeof(h) + 1000 + 4 + 2 + 4);
+            memcpy(buf + sizeof(h) + 1000, "h/x\0h\0a\0b\0", 10);
+            break;
+        case 2: /* one tag more than the record holds */
+            bad.ntags = 3;
+            break;
+        case 3:
+            bad.ntags = 0;
+            break;
+        case 4: /* tags that do not end with a NUL */
+            bad.tags_len = 3;
+            bad.body_len = 6;
+            break;
+        default: /* a host without its NUL */
+            bad.host_len = 2;
+            bad.tags_len = 3;
+            break;
+        }
         memcpy(buf, &bad, sizeof(bad));
-        assert_int_equal(cs_rec_parse(buf, len, &r), -1);
+        if (cs_rec_parse(buf, len, &r) != -1)
+            fail_msg("damaged record %d accepted", i);
     }
     memcpy(buf, &h, sizeof(h));
     buf[sizeof(h) + 2 + 3] = 'x'; /* the url's NUL */
