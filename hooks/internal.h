@@ -32,7 +32,7 @@ typedef struct hooks_call {
     struct hooks_run *run;  /* the run, for edge.fetch and the req/res objects; NULL at load time and in hooks_call_function */
     lua_State *co;          /* the run's own coroutine: the only one that may wait */
     const char *request_id; /* NULL at load time */
-    uint64_t start_ns;      /* CLOCK_MONOTONIC; moved on by the time spent waiting, so that waiting is not counted */
+    uint64_t start_ns;      /* by vm->clock; moved on by the time spent waiting, so that waiting is not counted */
     uint64_t budget_ns;
     int expired;       /* the budget is spent: the count hook fires on every instruction and raises */
     int out_of_memory; /* the run failed for memory: collect in full afterwards */
@@ -85,7 +85,8 @@ typedef struct hooks_idle {
 
 typedef enum hooks_run_kind { HOOKS_RUN_FUNCTION, HOOKS_RUN_REQUEST, HOOKS_RUN_RESPONSE } hooks_run_kind_t;
 
-/* A run (hooks.h): one invocation that may wait. malloc'ed; freed when it is over or cancelled. */
+/* A run (hooks.h): one invocation that may wait. malloc'ed; when it is over or cancelled it goes to the VM's free list
+ * (vm->free_runs) for a later run, and is freed with the VM only: req and res objects keep a pointer to it (request.c). */
 typedef struct hooks_run {
     hooks_vm_t *vm;
     hooks_run_kind_t kind;
@@ -100,7 +101,7 @@ typedef struct hooks_run {
     lua_State *co;
     size_t slot;        /* its entries in the VM's anchors table (run.c); 0: none */
     int anchored;       /* its req and res are in the anchors table (it has waited) */
-    const void *ev_obj; /* a function's event table, until the run first waits (event.c); else NULL */
+    const void *ev_obj; /* a function's event table while it is on the main thread's stack (event.c); NULL once waited */
     uint64_t gen;       /* runs this struct has ended: a req or res object of another generation is over */
     int nwait;          /* values co yielded and still holds (or, before it runs, the values to resume it with) */
     enum { RUN_STARTING, RUN_WAITING, RUN_RESPONDED, RUN_DONE } next; /* where go() (run.c) left it */

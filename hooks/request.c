@@ -20,8 +20,9 @@
  * Both are full userdata (scripts cannot forge or reach into them) with a private table of values (their user value,
  * made on first use): a scalar field is made from the C request on each read, a table field (headers, args, params,
  * claims) the first time it is read and kept there; a write checks the value and keeps it there. Bits record what was written (or,
- * for headers, handed out: the script may change that table), so that at the end only those are read back. When the run is over the
- * object is detached: using a req kept in a module table by a later request raises an error instead of reading memory that is gone.
+ * for headers, handed out: the script may change that table), so that at the end only those are read back. An object holds its
+ * run's struct and that struct's generation, which moves on when the run is over: using a req kept in a module table by a later
+ * request raises an error instead of reading memory that is gone (run structs live as long as the VM).
  */
 #include <string.h>
 #include "hooks/internal.h"

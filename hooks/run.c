@@ -4,8 +4,8 @@
  * A run is started on the main thread of the VM inside lua_pcall (finding the script's function, pushing its
  * arguments), and its coroutine is resumed from C. The coroutine suspends itself only through edge.fetch, edge.purge,
  * edge.store.* and edge.respond, which yield a marker (a light userdata only this file knows) and what they ask for:
- *   fetch / purge / store  (marker, wait userdata, anchor table): the run is HOOKS_WAITING. The userdata holds the
- *                  hooks_wait_t; its strings live in the anchor table (the script's own tables could change while the
+ *   fetch / purge / store  (marker, wait userdata, strings table): the run is HOOKS_WAITING. The userdata holds the
+ *                  hooks_wait_t; its strings live in the strings table (the script's own tables could change while the
  *                  run waits). Resuming pops them and pushes the outcome: edge.fetch returns res or nil, message;
  *                  edge.store.* what store.c makes of the store's answer.
  *   respond        (marker, answer table): the answer is read as a function's is, the coroutine is closed (its
@@ -333,7 +333,9 @@ static void run_free(hooks_run_t *run)
     hooks_vm_t *vm = run->vm;
 
     anchor_release(run);
-    ++run->gen;                     /* its req and res objects are over (request.c) */
+    ++run->gen; /* its req and res objects are over (request.c) */
+    run->ev = NULL;
+    run->ev_obj = NULL;
     run->next_free = vm->free_runs; /* kept for the next run (hooks_vm_free frees them) */
     vm->free_runs = run;
     if (--vm->nruns == 0 && vm->doomed)
@@ -425,13 +427,16 @@ static int start_p(lua_State *L)
     lua_settop(L, 1);
     luaL_checkstack(L, 10, NULL);
     if (vm->nidle != 0) {
-        hooks_idle_t idle = vm->idle[--vm->nidle];
-        run->slot = idle.slot;
-        run->co = idle.co;
-        if (run->co == NULL || lua_status(run->co) != LUA_OK || lua_gettop(run->co) != 0) { /* none, or not clean */
-            run->co = new_owned_thread(L, vm);
-            lua_rawseti(L, UP_ANCHORS, ANCHOR(run->slot, 0));
+        /* taken off the list only once its coroutine is anchored: a failure here (memory) leaves the list as it was */
+        hooks_idle_t *idle = &vm->idle[vm->nidle - 1];
+        if (idle->co == NULL || lua_status(idle->co) != LUA_OK || lua_gettop(idle->co) != 0) { /* none, or not clean */
+            lua_State *co = new_owned_thread(L, vm);
+            lua_rawseti(L, UP_ANCHORS, ANCHOR(idle->slot, 0));
+            idle->co = co;
         }
+        run->slot = idle->slot;
+        run->co = idle->co;
+        --vm->nidle;
     } else {
         if (vm->nanchors == vm->idle_cap) { /* room for every slot to be idle at once */
             size_t cap = vm->idle_cap != 0 ? vm->idle_cap * 2 : 16;
@@ -445,8 +450,9 @@ static int start_p(lua_State *L)
             lua_pushboolean(L, 0);
             lua_rawseti(L, UP_ANCHORS, ANCHOR(vm->nanchors + 1, i));
         }
-        run->co = new_owned_thread(L, vm);
+        lua_State *co = new_owned_thread(L, vm);
         lua_rawseti(L, UP_ANCHORS, ANCHOR(vm->nanchors + 1, 0));
+        run->co = co; /* only once it is anchored (a failure before: no slot, no coroutine) */
         run->slot = ++vm->nanchors;
     }
     push_function(L, vm, run->script, run->kind); /* 2 */
@@ -474,6 +480,7 @@ static int start_p(lua_State *L)
     lua_xmove(L, run->co, nargs + 1);
     run->nwait = nargs;
     run->call.co = run->co;
+    run->call.start_ns = hooks_now_ns(vm); /* the budget counts the script's time, not the making of its arguments */
     go(L, run, 3);
     return 0;
 }
@@ -526,7 +533,7 @@ static void go(lua_State *L, hooks_run_t *run, int objs)
     lua_State *co = run->co;
     int nres, status;
 
-    hooks_adopt(co, &run->call); /* its clock: started by hooks_call_init, or again by push_p after a wait */
+    hooks_adopt(co, &run->call); /* its clock: started by start_p, or again by push_p after a wait */
     status = lua_resume(co, L, run->nwait, &nres);
     run->nwait = nres;
     if (status == LUA_YIELD && nres >= 1) {
@@ -538,13 +545,13 @@ static void go(lua_State *L, hooks_run_t *run, int objs)
             if (objs != 0 && run->kind == HOOKS_RUN_FUNCTION) { /* made whole before its request data may go */
                 hooks_event_settle(L, run, objs);
             } else if (objs != 0) {
+                run->anchored = 1; /* set first: anchor_release clears the entries even if one of these fails */
                 lua_rawgeti(L, LUA_REGISTRYINDEX, run->vm->anchors_ref);
                 for (int i = 1; i <= (run->kind == HOOKS_RUN_RESPONSE ? 2 : 1); ++i) {
                     lua_pushvalue(L, objs + i - 1);
                     lua_rawseti(L, -2, ANCHOR(run->slot, i));
                 }
                 lua_pop(L, 1);
-                run->anchored = 1;
             }
             return;
         }

@@ -39,34 +39,46 @@
 /* ---- the allocator ---- */
 
 /*
- * Small blocks (up to HOOKS_SMALL_MAX bytes) come in classes of HOOKS_SMALL_STEP bytes, each malloc'ed at its class's
+ * Small blocks (up to HOOKS_SMALL_MAX bytes) come in classes HOOKS_SMALL_STEP bytes apart, each malloc'ed at its class's
  * full size, and freed ones are kept per class for the next allocation of the class, up to 1/64 of the VM's
  * memory limit in all (vm->kept bytes; not counted in vm->used, so they never make a script fail).
  * A run allocates a few small objects (its req, strings) and the collector frees them by the thousand in a sweep:
- * glibc's per-thread cache holds 7 blocks of a size, so most of them went through its slower paths.
+ * glibc's per-thread cache holds 7 blocks of a size, so most of them went through its slower paths. Under
+ * AddressSanitizer nothing is kept (a use after free must reach free() to be seen).
  */
+#if defined(__SANITIZE_ADDRESS__)
+#define HOOKS_NO_SMALL_BLOCKS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HOOKS_NO_SMALL_BLOCKS 1
+#endif
+#endif
 static size_t small_class(size_t n)
 {
-    return (n + HOOKS_SMALL_STEP - 1) / HOOKS_SMALL_STEP;
+    return n <= HOOKS_SMALL_STEP + 8 ? 1 : (n + 7) / HOOKS_SMALL_STEP;
 }
 
-/* What is really allocated for n bytes: a small one's class size. */
+/* What is really allocated for n bytes: a small one's class size, 16c + 8 (glibc's chunks hold a multiple of 16 plus 8
+ * bytes, so a class is a chunk size: 24, 40, 56...). */
 static size_t block_size(size_t n)
 {
-    return n <= HOOKS_SMALL_MAX ? small_class(n) * HOOKS_SMALL_STEP : n;
+    return n <= HOOKS_SMALL_MAX ? small_class(n) * HOOKS_SMALL_STEP + 8 : n;
 }
 
 static void block_free(hooks_vm_t *vm, void *p, size_t n)
 {
-    if (n <= HOOKS_SMALL_MAX) {
+#ifndef HOOKS_NO_SMALL_BLOCKS
+    if (n <= HOOKS_SMALL_MAX && vm->kept < vm->limit / 64) {
         size_t c = small_class(n);
-        if (vm->kept < vm->limit / 64) {
-            memcpy(p, &vm->small[c], sizeof(void *));
-            vm->small[c] = p;
-            vm->kept += c * HOOKS_SMALL_STEP;
-            return;
-        }
+        memcpy(p, &vm->small[c], sizeof(void *));
+        vm->small[c] = p;
+        vm->kept += block_size(n);
+        return;
     }
+#else
+    (void)vm;
+    (void)n;
+#endif
     free(p);
 }
 
@@ -77,7 +89,7 @@ static void *block_alloc(hooks_vm_t *vm, size_t n)
         void *p = vm->small[c];
         if (p != NULL) {
             memcpy(&vm->small[c], p, sizeof(void *));
-            vm->kept -= c * HOOKS_SMALL_STEP;
+            vm->kept -= block_size(n);
             return p;
         }
     }
@@ -337,7 +349,6 @@ void hooks_call_init(hooks_call_t *call, hooks_vm_t *vm, const char *request_id)
     call->vm = vm;
     call->request_id = request_id;
     call->budget_ns = vm->cpu_ms > UINT64_MAX / 1000000u ? UINT64_MAX : vm->cpu_ms * 1000000u;
-    call->start_ns = hooks_now_ns(vm);
 }
 
 static void set_err(char *err, size_t errlen, const char *msg)
@@ -419,6 +430,7 @@ hooks_vm_t *hooks_vm_new(const hooks_options_t *opts, char *err, size_t errlen)
                           opts->sources != NULL ? opts->source_lens[i] : 0};
 
         hooks_call_init(&call, vm, NULL);
+        call.start_ns = hooks_now_ns(vm);
         lua_pushcfunction(L, load_script_p);
         lua_pushlightuserdata(L, &job);
         if (lua_pcall(L, 1, 0, 0) != LUA_OK) {

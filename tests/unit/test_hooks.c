@@ -2448,7 +2448,7 @@ static void test_kept_objects(void **state)
 static void test_objects_outlive_the_script(void **state)
 {
     hooks_vm_t *vm = vm_with("local U = 'http://api.example/'\n"
-                             "local function churn() local t = {} for i = 1, 20000 do t[i] = {i} end end\n"
+                             "local function churn() local t = {} for i = 1, 5000 do t[i] = {i} end end\n"
                              "function on_request(req)\n"
                              "  req.cache_key = req.path\n"
                              "  local wait = req.path == '/wait'\n"
