@@ -74,6 +74,55 @@ static void hmac(const unsigned char *key, size_t klen, const char *msg, size_t 
     mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, klen, (const unsigned char *)msg, mlen, out);
 }
 
+/*
+ * The signing key of a secret for a day, region and service: four HMACs, the same for every request of that day. Each
+ * thread keeps the last few (as the AWS SDKs do on their side), found by the secret itself and the scope, never by a
+ * pointer into a configuration that a reload may replace.
+ */
+#define SIGNING_KEYS 4
+typedef struct signing_key {
+    char secret[128]; /* "" : empty slot; longer secrets are not kept */
+    char date[9], region[64], service[64];
+    unsigned char k[32];
+} signing_key_t;
+
+static void signing_key(const char *secret, const char *date, const char *region, const char *service, unsigned char k[32])
+{
+    static _Thread_local signing_key_t kept[SIGNING_KEYS];
+    static _Thread_local unsigned next;
+    size_t slen = strlen(secret);
+    char k0[4 + sizeof(kept[0].secret)], *big = NULL;
+
+    for (unsigned i = 0; i != SIGNING_KEYS; ++i) {
+        signing_key_t *e = &kept[i];
+        if (e->secret[0] != '\0' && strcmp(e->secret, secret) == 0 && strcmp(e->date, date) == 0 &&
+            strcmp(e->region, region) == 0 && strcmp(e->service, service) == 0) {
+            memcpy(k, e->k, 32);
+            return;
+        }
+    }
+    char *p = slen < sizeof(kept[0].secret) ? k0 : (big = malloc(slen + 4));
+    if (p == NULL) { /* no memory for a huge secret: a key no signature matches */
+        memset(k, 0, 32);
+        return;
+    }
+    memcpy(p, "AWS4", 4);
+    memcpy(p + 4, secret, slen);
+    hmac((unsigned char *)p, slen + 4, date, strlen(date), k);
+    hmac(k, 32, region, strlen(region), k);
+    hmac(k, 32, service, strlen(service), k);
+    hmac(k, 32, "aws4_request", 12, k);
+    free(big);
+    if (slen != 0 && slen < sizeof(kept[0].secret)) {
+        signing_key_t *e = &kept[next++ % SIGNING_KEYS];
+        memcpy(e->secret, secret, slen + 1);
+        memcpy(e->date, date, sizeof(e->date));
+        snprintf(e->region, sizeof(e->region), "%s", region);
+        snprintf(e->service, sizeof(e->service), "%s", service);
+        memcpy(e->k, k, 32);
+    }
+}
+
 /* The path as SigV4 canonicalizes it for services other than S3: the path as sent, URI-encoded once more. */
 static void canonical_path(text_t *t, const char *p, size_t n)
 {
@@ -285,14 +334,7 @@ const char *px_sigv4_verify_at(h2o_req_t *req, const conf_access_key_t *keys, si
     puts_(&sts, "\n");
     puts_(&sts, crh);
     unsigned char k[32];
-    size_t slen = strlen(key->secret);
-    char *k0 = h2o_mem_alloc_pool(pool, slen + 5);
-    memcpy(k0, "AWS4", 4);
-    memcpy(k0 + 4, key->secret, slen + 1);
-    hmac((unsigned char *)k0, slen + 4, date, strlen(date), k);
-    hmac(k, 32, region, strlen(region), k);
-    hmac(k, 32, service, strlen(service), k);
-    hmac(k, 32, "aws4_request", 12, k);
+    signing_key(key->secret, date, region, service, k);
     hmac(k, 32, sts.p, sts.len, k);
     char want[65];
     hex(k, 32, want);

@@ -123,6 +123,36 @@ static void test_header_values_trimmed(void **state)
     accepted(&r, suite_time());
 }
 
+/* The signing keys each thread keeps: a verification from a kept key gives the same answer; a key id whose secret
+ * changed (a reload) does not get the old secret's key; keys pushed out by other scopes are made again. */
+static void test_signing_keys_kept(void **state)
+{
+    h2o_req_t r;
+    char auth[512];
+    char *secret = keys[1].secret, other[] = "another-secret";
+    (void)state;
+
+    for (int i = 0; i < 2; i++) {
+        make(&r, "GET", "/", NULL, VANILLA, NULL);
+        accepted(&r, suite_time());
+    }
+    keys[1].secret = other;
+    make(&r, "GET", "/", NULL, VANILLA, NULL);
+    refused(&r, suite_time(), MISMATCH, T_INVALID);
+    keys[1].secret = secret;
+    static const char *const regions[] = {"eu-west-1", "eu-west-2", "eu-west-3", "us-west-1", "us-west-2"};
+    for (size_t i = 0; i != sizeof(regions) / sizeof(regions[0]); ++i) { /* more scopes than a thread keeps */
+        snprintf(auth, sizeof(auth),
+                 "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/%s/service/aws4_request, SignedHeaders=host;x-amz-date, "
+                 "Signature=" GET_VANILLA_SIG,
+                 regions[i]);
+        make(&r, "GET", "/", NULL, "x-amz-date", "20150830T123600Z", "authorization", auth, NULL);
+        refused(&r, suite_time(), MISMATCH, T_INVALID);
+    }
+    make(&r, "GET", "/", NULL, VANILLA, NULL);
+    accepted(&r, suite_time());
+}
+
 static void test_refused(void **state)
 {
     h2o_req_t r;
@@ -225,6 +255,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_suite_vectors),
         cmocka_unit_test(test_header_values_trimmed),
+        cmocka_unit_test(test_signing_keys_kept),
         cmocka_unit_test(test_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
