@@ -13,8 +13,10 @@
  *   JSON -> Lua  the answer is decoded by json.c (under the VM's memory limit), then each attribute value ({"S": "x"})
  *                is replaced in place by its Lua value ("x"), so an item costs one decoding and no second copy.
  *
- * Sets and binary values are tables with a protected metatable (getmetatable gives "edge.store.set" or
- * "edge.store.binary"): a set's elements are its sequence, a binary value's bytes are its field `value`.
+ * Sets, binary values and lists are tables with a protected metatable (getmetatable gives "edge.store.set",
+ * "edge.store.binary" or "edge.store.list"): a set's or a list's elements are its sequence, a binary value's bytes are
+ * its field `value`. Lists read back carry theirs, so that an empty one (which a plain table cannot tell from an empty
+ * map) is written back as a list.
  */
 #include <math.h>
 #include <stdio.h>
@@ -25,7 +27,7 @@
 /* An answer's JSON: 32 levels of L and M, two JSON levels each, inside the envelope of the answer. */
 #define STORE_ANSWER_MAX_DEPTH 80
 
-static char set_key, binary_key; /* registry keys of the metatables of sets and binary values */
+static char set_key, binary_key, list_key; /* registry keys of the metatables of sets, binary values and lists */
 
 /* ---- options ---- */
 
@@ -296,12 +298,18 @@ static void enc_table(enc_t *e, int idx, int depth)
         enc_set(e, idx);
         return;
     }
+    if (has_mt(L, idx, &list_key)) { /* an edge.store.list: L, even empty */
+        if ((n = sequence_length(L, idx)) == 0 && (lua_pushnil(L), lua_next(L, idx) != 0))
+            luaL_error(L, "%s: an edge.store.list must be a sequence (keys 1..n)", e->what);
+        goto list;
+    }
     if ((n = sequence_length(L, idx)) == 0) { /* {} is an empty M */
         enc_lit(e, "{\"M\":");
         enc_map(e, idx, depth);
         hooks_jb_addc(&e->b, '}');
         return;
     }
+list:
     enter(e, idx, depth);
     enc_lit(e, "{\"L\":[");
     for (lua_Integer i = 1; i <= n; ++i) {
@@ -372,7 +380,8 @@ static void enc_names(enc_t *e, int idx)
 /* A plain table (an item, a key, a map of values) at idx, or an error naming `name`. */
 static void check_plain_table(enc_t *e, int idx, const char *name)
 {
-    if (lua_type(e->L, idx) != LUA_TTABLE || has_mt(e->L, idx, &set_key) || has_mt(e->L, idx, &binary_key))
+    if (lua_type(e->L, idx) != LUA_TTABLE || has_mt(e->L, idx, &set_key) || has_mt(e->L, idx, &binary_key) ||
+        has_mt(e->L, idx, &list_key))
         luaL_error(e->L, "%s: %s must be a table of attributes", e->what, name);
 }
 
@@ -460,7 +469,8 @@ static void enc_table_name(enc_t *e, int arg)
 
 static void enc_item_arg(enc_t *e, int arg, const char *field)
 {
-    if (lua_type(e->L, arg) != LUA_TTABLE || has_mt(e->L, arg, &set_key) || has_mt(e->L, arg, &binary_key))
+    if (lua_type(e->L, arg) != LUA_TTABLE || has_mt(e->L, arg, &set_key) || has_mt(e->L, arg, &binary_key) ||
+        has_mt(e->L, arg, &list_key))
         luaL_typeerror(e->L, arg, "table (of attributes)");
     enc_field(e, field);
     enc_map(e, arg, 0);
@@ -623,6 +633,25 @@ static int store_set(lua_State *L)
     return 1;
 }
 
+/* edge.store.list([t]): t (or a new table) marked as a list, so that it is written as L even when empty. */
+static int store_list(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1)) {
+        lua_settop(L, 0);
+        lua_newtable(L);
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    if (lua_getmetatable(L, 1)) /* already marked (or a set, a binary value, a table with a metatable of its own) */
+        luaL_argerror(L, 1, "a table without a metatable");
+    if (sequence_length(L, 1) == 0 && (lua_pushnil(L), lua_next(L, 1) != 0))
+        luaL_argerror(L, 1, "a sequence (keys 1..n), or an empty table");
+    lua_settop(L, 1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &list_key);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
 static int binary_eq(lua_State *L)
 {
     int eq;
@@ -753,6 +782,8 @@ static void dec_av(lua_State *L)
         lua_pushvalue(L, t + 2);
     } else if (strcmp(type, "L") == 0) {
         dec_elements(L, t + 2, dec_element);
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &list_key);
+        lua_setmetatable(L, t + 2);
         lua_pushvalue(L, t + 2);
     } else if (strcmp(type, "SS") == 0 || strcmp(type, "NS") == 0 || strcmp(type, "BS") == 0) {
         dec_elements(L, t + 2, type[0] == 'S' ? check_string : type[0] == 'N' ? push_number : push_binary_b64);
@@ -884,7 +915,8 @@ int hooks_store_push_result(lua_State *L, const char *op, int status, const char
 
 void hooks_store_open(lua_State *L)
 {
-    static const luaL_Reg fns[] = {{"transact", store_transact}, {"set", store_set}, {"binary", store_binary}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {
+        {"transact", store_transact}, {"set", store_set}, {"binary", store_binary}, {"list", store_list}, {NULL, NULL}};
 
     lua_createtable(L, 0, 1);
     lua_pushliteral(L, "edge.store.set");
@@ -896,6 +928,10 @@ void hooks_store_open(lua_State *L)
     lua_pushcfunction(L, binary_eq);
     lua_setfield(L, -2, "__eq");
     lua_rawsetp(L, LUA_REGISTRYINDEX, &binary_key);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "edge.store.list");
+    lua_setfield(L, -2, "__metatable");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &list_key);
     luaL_newlib(L, fns);
     for (size_t i = 0; i != sizeof(calls) / sizeof(calls[0]); ++i) {
         lua_pushlightuserdata(L, (void *)&calls[i]);

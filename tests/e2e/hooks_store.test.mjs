@@ -97,8 +97,17 @@ end
 function actions.types()
   assert(S.put('items', {pk = 'lua', sk = 0, s = 'h\\195\\169', i = 42, big = math.maxinteger, f = 1.5, t = true,
                          n = edge.null, b = S.binary('\\0\\1\\2'), ss = S.set{'x', 'y'}, ns = S.set{1, 2.5},
-                         bs = S.set{S.binary('\\255')}, l = {1, 'a', {true}}, m = {k = {v = 'w'}}}))
+                         bs = S.set{S.binary('\\255')}, l = {1, 'a', {true}}, m = {k = {v = 'w'}},
+                         el = S.list(), em = {}}))
   return {written = true}
+end
+
+-- an item read and written back keeps its empty list a list (and its empty map a map)
+function actions.rewrite()
+  local it = S.get('items', {pk = 'lua', sk = 0})
+  it.sk = 1
+  assert(S.put('items', it))
+  return {written = getmetatable(it.el)}
 end
 
 function actions.describe(event)
@@ -271,9 +280,16 @@ describe('edge.store (Lua and the item store)', () => {
     assert.deepEqual(it.bs.BS.map((b) => Buffer.from(b)), [Buffer.from([255])]);
     assert.deepEqual(it.l, { L: [{ N: '1' }, { S: 'a' }, { L: [{ BOOL: true }] }] });
     assert.deepEqual(it.m, { M: { k: { M: { v: { S: 'w' } } } } });
+    assert.deepEqual(it.el, { L: [] });
+    assert.deepEqual(it.em, { M: {} });
+    assert.deepEqual(await call('rewrite'), { written: 'edge.store.list' });
+    const { Item: again } = await ddb.send(new GetItemCommand({ TableName: 'items', Key: { pk: { S: 'lua' }, sk: { N: '1' } } }));
+    assert.deepEqual(again.el, { L: [] });
+    assert.deepEqual(again.em, { M: {} });
+    assert.deepEqual(again.l, it.l);
     // and Lua reads back what it wrote
     assert.equal((await call('describe', '?pk=lua')).desc,
-      '{b=bin:AAEC,big=int:9223372036854775807,bs=set{bin:/w==},f=float:1.5,i=int:42,l={1=int:1,2=s:a,3={1=true}},' +
+      '{b=bin:AAEC,big=int:9223372036854775807,bs=set{bin:/w==},el={},em={},f=float:1.5,i=int:42,l={1=int:1,2=s:a,3={1=true}},' +
       'm={k={v=s:w}},n=null,ns=set{float:2.5,int:1},pk=s:lua,s=s:hé,sk=int:0,ss=set{s:x,s:y},t=true}');
   });
 

@@ -3156,6 +3156,55 @@ static void test_store_values(void **state)
     hooks_vm_free(vm);
 }
 
+/* Lists: edge.store.list marks a table as L (an empty one too, which a plain {} cannot say: that is an empty M); lists
+ * read back carry the mark, so an empty one is written back as a list. */
+static void test_store_lists(void **state)
+{
+    hooks_vm_t *vm = vm_with("local S = edge.store\n"
+                             "function on_request(req)\n"
+                             "  assert(not pcall(S.list, {a = 1}) and not pcall(S.list, {1, nil, 3}), 'not a sequence')\n"
+                             "  assert(not pcall(S.list, S.set{1}) and not pcall(S.list, 7), 'a set, a number')\n"
+                             "  local l = S.list{1, 'x'}\n"
+                             "  assert(getmetatable(l) == 'edge.store.list' and getmetatable(S.list()) == 'edge.store.list')\n"
+                             "  assert(not pcall(S.list, l), 'marked twice')\n"
+                             "  if req.path == '/bad' then\n"
+                             "    local b = S.list{} b.x = 1\n"
+                             "    return S.put('t', {pk = 'k', b = b})\n"
+                             "  end\n"
+                             "  assert(not pcall(S.put, 't', S.list{}), 'an item that is a list')\n"
+                             "  S.put('t', {pk = 'k', e = S.list(), l = l, m = {}, s = {1, 2}})\n"
+                             "  local item = S.get('t', {pk = 'k'})\n"
+                             "  assert(getmetatable(item.e) == 'edge.store.list' and #item.e == 0)\n"
+                             "  assert(getmetatable(item.l) == 'edge.store.list' and item.l[2] == 'x')\n"
+                             "  assert(getmetatable(item.m) == nil)\n"
+                             "  item.l[3] = true\n"
+                             "  S.put('t', item)\n"
+                             "end\n");
+    hooks_request_t rq = request_for("/", NULL);
+    hooks_outcome_t out;
+    hooks_run_t *run;
+
+    (void)state;
+    run = request_waits(vm, &rq, &out);
+    assert_store_wait(run, "PutItem",
+                      "{\"TableName\":\"t\",\"Item\":{\"pk\":{\"S\":\"k\"},\"e\":{\"L\":[]},\"l\":{\"L\":[{\"N\":\"1\"},"
+                      "{\"S\":\"x\"}]},\"m\":{\"M\":{}},\"s\":{\"L\":[{\"N\":\"1\"},{\"N\":\"2\"}]}}}");
+    assert_int_equal(resume_store(run, 200, "{}"), HOOKS_WAITING);
+    assert_store_wait(run, "GetItem", "{\"TableName\":\"t\",\"Key\":{\"pk\":{\"S\":\"k\"}}}");
+    assert_int_equal(resume_store(run, 200,
+                                  "{\"Item\":{\"pk\":{\"S\":\"k\"},\"e\":{\"L\":[]},\"l\":{\"L\":[{\"N\":\"1\"},{\"S\":\"x\"}]},"
+                                  "\"m\":{\"M\":{}}}}"),
+                     HOOKS_WAITING);
+    assert_store_wait(run, "PutItem",
+                      "{\"TableName\":\"t\",\"Item\":{\"pk\":{\"S\":\"k\"},\"e\":{\"L\":[]},\"l\":{\"L\":[{\"N\":\"1\"},"
+                      "{\"S\":\"x\"},{\"BOOL\":true}]},\"m\":{\"M\":{}}}}");
+    assert_done(resume_store(run, 200, "{}"), &out, "lists");
+    rq = request_for("/bad", NULL);
+    assert_int_equal(start_request(vm, &rq, &out, &run), HOOKS_FAILED);
+    assert_contains(out.error, "an edge.store.list must be a sequence");
+    hooks_vm_free(vm);
+}
+
 /* A run cancelled while its store call is in flight: its request text is released, nothing leaks (ASan), it never
  * resumes; a function waits for the store too. */
 static void test_store_cancel(void **state)
@@ -3327,6 +3376,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_errors, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_store_bad_args, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_store_values, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_store_lists, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_store_cancel, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_vars, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_missing_hook, test_setup, test_teardown),
