@@ -6,8 +6,8 @@
  * memory limit: jansson's tree (tens of bytes per value, so about 20 times the text for "[0,0,0,...]") would be
  * allocated outside it. Both directions are strict and bounded:
  *   - encode: a table whose keys are exactly 1..n is an array; any other non-empty table is an object, whose keys must
- *     be strings or integers (written as their decimal string); the empty table is {} (an empty array is not
- *     distinguishable); integers are written as integers, floats with enough digits to read back the same double
+ *     be strings or integers (written as their decimal string); the empty table is {}, an empty edge.store.list
+ *     (store.c) is []; integers are written as integers, floats with enough digits to read back the same double
  *     (and ".0" when they would look like integers); NaN and infinities are errors; strings must be valid UTF-8
  *     (the output is always valid JSON); nesting deeper than HOOKS_JSON_MAX_DEPTH and a table that contains itself
  *     are errors; metamethods are not used (raw access), so encoding never runs script code;
@@ -225,7 +225,7 @@ static void enc_table(hooks_jbuf_t *b, int idx, int depth, const void **seen)
         }
     }
     if (count == 0) {
-        hooks_jb_add(b, "{}", 2);
+        hooks_jb_add(b, hooks_store_is_list(L, idx) ? "[]" : "{}", 2);
         return;
     }
     if (array && max == count) {

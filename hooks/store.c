@@ -633,6 +633,11 @@ static int store_set(lua_State *L)
     return 1;
 }
 
+int hooks_store_is_list(lua_State *L, int idx)
+{
+    return has_mt(L, idx, &list_key);
+}
+
 /* edge.store.list([t]): t (or a new table) marked as a list, so that it is written as L even when empty. */
 static int store_list(lua_State *L)
 {

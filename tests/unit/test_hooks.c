@@ -3167,6 +3167,7 @@ static void test_store_lists(void **state)
                              "  local l = S.list{1, 'x'}\n"
                              "  assert(getmetatable(l) == 'edge.store.list' and getmetatable(S.list()) == 'edge.store.list')\n"
                              "  assert(not pcall(S.list, l), 'marked twice')\n"
+                             "  assert(edge.json.encode({S.list(), {}, l}) == '[[],{},[1,\"x\"]]')\n"
                              "  if req.path == '/bad' then\n"
                              "    local b = S.list{} b.x = 1\n"
                              "    return S.put('t', {pk = 'k', b = b})\n"
