@@ -536,12 +536,13 @@ static int is_damage(int rc)
  * the file system cannot fill (a full disk) would be a SIGBUS, not an error. So the whole file is allocated up front,
  * as Varnish does with its file storage: with fallocate(2) itself (glibc's posix_fallocate would write every block of
  * a file system without it), when the disk has the room and RESERVE_HEADROOM to spare (the unsynced marker, logs).
- * When it has not, or the allocation fails, what the file holds past LMDB's last page (taken by a failed allocation, or
- * by an older edgeproxy whose allocation kept what it got) is given back. All under the write lock, so that no other
- * process has pages past the last one in a transaction. 0, or an errno with *need and *avail (bytes) for the log.
+ * When it has not, or the allocation fails, or the map is not written through (allocate 0), what the file holds past
+ * LMDB's last page (taken by a failed allocation, or by an older edgeproxy whose allocation kept what it got) is given
+ * back. All under the write lock, so that no transaction has pages past the last one (one process per directory:
+ * cache.h). 0, or an errno with *need and *avail (bytes) for the log of ENOSPC.
  */
 #define RESERVE_HEADROOM (64 * MiB)
-static int reserve_map(cache_store_t *s, uint64_t *need, uint64_t *avail)
+static int reserve_map(cache_store_t *s, int allocate, uint64_t *need, uint64_t *avail)
 {
     mdb_filehandle_t fd;
     MDB_envinfo info;
@@ -566,14 +567,16 @@ static int reserve_map(cache_store_t *s, uint64_t *need, uint64_t *avail)
         *need = (uint64_t)size > have ? (uint64_t)size - have : 0;
         *avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
     }
-    if (*need != 0 && *need + RESERVE_HEADROOM > *avail)
+    if (!allocate)
+        rc = -1;
+    else if (*need != 0 && *need + RESERVE_HEADROOM > *avail)
         rc = ENOSPC;
     else
         rc = fallocate(fd, 0, 0, size) == 0 ? 0 : errno;
     if (rc != 0 && rc != EOPNOTSUPP && used < size)
         (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, used, size - used);
     mdb_txn_abort(txn);
-    return rc;
+    return allocate ? rc : 0;
 }
 
 /* Opens the environment and its databases, checks the format marker (writing it into a new one) and reads the first
@@ -592,11 +595,15 @@ static int env_open(cache_store_t *s)
         (rc = mdb_env_set_maxreaders(s->env, s->opts.max_readers)) != 0 || (rc = mdb_env_open(s->env, s->dir, flags, 0600)) != 0)
         goto fail;
     uint64_t need, avail;
-    if (s->writemap && (rc = reserve_map(s, &need, &avail)) != 0) {
-        fprintf(stderr,
-                "edgeproxy: cache store %s: cannot reserve its file's space on disk (%s; it needs %llu MiB more, the disk has "
-                "%llu MiB free): writing it with write()\n",
-                s->dir, strerror(rc), (unsigned long long)(need / MiB), (unsigned long long)(avail / MiB));
+    if ((rc = reserve_map(s, s->writemap, &need, &avail)) != 0 && s->writemap) { /* (else only space given back) */
+        if (rc == ENOSPC)
+            fprintf(stderr,
+                    "edgeproxy: cache store %s: cannot reserve its file's space on disk (%s; it needs %llu MiB more, the disk "
+                    "has %llu MiB free): writing it with write()\n",
+                    s->dir, strerror(rc), (unsigned long long)(need / MiB), (unsigned long long)(avail / MiB));
+        else
+            fprintf(stderr, "edgeproxy: cache store %s: cannot reserve its file's space on disk (%s): writing it with write()\n",
+                    s->dir, strerror(rc));
         mdb_env_close(s->env);
         s->env = NULL;
         s->writemap = 0;

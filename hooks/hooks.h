@@ -285,15 +285,16 @@ typedef struct hooks_purge {
  * Values, as lib-dynamodb's DocumentClient marshals them:
  *   string -> S (UTF-8 only: bytes go in edge.store.binary)   number -> N   boolean -> BOOL   edge.null -> NULL
  *   edge.store.binary(s) -> B   edge.store.set{...} -> SS / NS / BS   a table whose keys are exactly 1..n -> L
- *   edge.store.list(t) -> L (t a sequence, or empty: the way to write an empty list)
+ *   edge.store.list(t) -> L (marks t itself, a sequence or empty, with no metatable yet: the way to write an empty
+ *   list; a marked table that is no longer a sequence raises an error when written)
  *   any other table -> M (string keys; integer keys are written as their decimal text; {} is an empty M)
  * and back: S -> string, BOOL -> boolean, NULL -> edge.null, B -> edge.store.binary, SS / NS / BS -> edge.store.set,
  * L -> a sequence marked as an edge.store.list (an empty list read and written back stays a list), M -> table, N -> a
  * Lua integer when the number is whole and fits in 64 bits, else a float (the nearest double: a number of more than 15
  * significant digits may come back rounded). Integers are sent exactly, floats as the shortest text that reads back as
  * the same double (so 3.0 is stored as 3 and read back as the integer 3). Sets, binary values and lists are tables with
- * a protected metatable: getmetatable(v) is "edge.store.set", "edge.store.binary" or "edge.store.list"; binary values
- * compare by their bytes (==).
+ * a protected metatable (setmetatable on them fails): getmetatable(v) is "edge.store.set", "edge.store.binary" or
+ * "edge.store.list"; binary values compare by their bytes (==).
  * A value with no DynamoDB form (a function, NaN, an infinity, a table that contains itself, a set mixing kinds or
  * empty) raises an error, as does a bad argument. Like edge.fetch, edge.store.* work in a run's own coroutine only
  * (not at load time, not in a coroutine the script made); time spent waiting does not count toward the CPU budget.

@@ -202,10 +202,10 @@ void hooks_json_decode(lua_State *L, const char *s, size_t len, const char *what
 void hooks_json_decode_depth(lua_State *L, const char *s, size_t len, const char *what, int max_depth);
 
 /* ---- store.c: edge.store ---- */
-/* Pushes the (read-only) `edge.store` table; registers the metatables of sets and binary values. */
+/* Pushes the (read-only) `edge.store` table; registers the metatables of sets, binary values and lists. */
+void hooks_store_open(lua_State *L);
 /* Whether the value at idx is an edge.store.list (edge.json.encode writes an empty one as []). */
 int hooks_store_is_list(lua_State *L, int idx);
-void hooks_store_open(lua_State *L);
 /* Protected, on the VM's main thread: pushes what the edge.store call that waited for `op` returns, from the store's
  * answer (status, body[0..len)); returns how many values (1: the result; 2: nil and the error table). */
 int hooks_store_push_result(lua_State *L, const char *op, int status, const char *body, size_t len);

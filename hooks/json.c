@@ -228,6 +228,8 @@ static void enc_table(hooks_jbuf_t *b, int idx, int depth, const void **seen)
         hooks_jb_add(b, hooks_store_is_list(L, idx) ? "[]" : "{}", 2);
         return;
     }
+    if (!(array && max == count) && hooks_store_is_list(L, idx))
+        luaL_error(L, "edge.json.encode: an edge.store.list must be a sequence (keys 1..n)");
     if (array && max == count) {
         hooks_jb_addc(b, '[');
         for (lua_Integer i = 1; i <= max; ++i) {

@@ -90,8 +90,9 @@ static void signing_key(const char *secret, const char *date, const char *region
 {
     static _Thread_local signing_key_t kept[SIGNING_KEYS];
     static _Thread_local unsigned next;
-    size_t slen = strlen(secret);
-    char k0[4 + sizeof(kept[0].secret)], *big = NULL;
+    size_t slen = strlen(secret), dlen = strlen(date), rlen = strlen(region), svlen = strlen(service);
+    unsigned char k0[64];
+    size_t k0len;
 
     for (unsigned i = 0; i != SIGNING_KEYS; ++i) {
         signing_key_t *e = &kept[i];
@@ -101,24 +102,33 @@ static void signing_key(const char *secret, const char *date, const char *region
             return;
         }
     }
-    char *p = slen < sizeof(kept[0].secret) ? k0 : (big = malloc(slen + 4));
-    if (p == NULL) { /* no memory for a huge secret: a key no signature matches */
-        memset(k, 0, 32);
-        return;
+    /* the first key, "AWS4" + secret; HMAC-SHA256 hashes a key longer than its 64-byte block, so a long one is
+     * given as that hash (the same HMAC), made without a copy of the secret */
+    if (4 + slen <= sizeof(k0)) {
+        memcpy(k0, "AWS4", 4);
+        memcpy(k0 + 4, secret, slen);
+        k0len = 4 + slen;
+    } else {
+        mbedtls_sha256_context c;
+        mbedtls_sha256_init(&c);
+        mbedtls_sha256_starts_ret(&c, 0);
+        mbedtls_sha256_update_ret(&c, (const unsigned char *)"AWS4", 4);
+        mbedtls_sha256_update_ret(&c, (const unsigned char *)secret, slen);
+        mbedtls_sha256_finish_ret(&c, k0);
+        mbedtls_sha256_free(&c);
+        k0len = 32;
     }
-    memcpy(p, "AWS4", 4);
-    memcpy(p + 4, secret, slen);
-    hmac((unsigned char *)p, slen + 4, date, strlen(date), k);
-    hmac(k, 32, region, strlen(region), k);
-    hmac(k, 32, service, strlen(service), k);
+    hmac(k0, k0len, date, dlen, k);
+    hmac(k, 32, region, rlen, k);
+    hmac(k, 32, service, svlen, k);
     hmac(k, 32, "aws4_request", 12, k);
-    free(big);
-    if (slen != 0 && slen < sizeof(kept[0].secret)) {
+    if (slen != 0 && slen < sizeof(kept[0].secret) && dlen < sizeof(kept[0].date) && rlen < sizeof(kept[0].region) &&
+        svlen < sizeof(kept[0].service)) {
         signing_key_t *e = &kept[next++ % SIGNING_KEYS];
         memcpy(e->secret, secret, slen + 1);
-        memcpy(e->date, date, sizeof(e->date));
-        snprintf(e->region, sizeof(e->region), "%s", region);
-        snprintf(e->service, sizeof(e->service), "%s", service);
+        memcpy(e->date, date, dlen + 1);
+        memcpy(e->region, region, rlen + 1);
+        memcpy(e->service, service, svlen + 1);
         memcpy(e->k, k, 32);
     }
 }

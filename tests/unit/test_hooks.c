@@ -3160,27 +3160,31 @@ static void test_store_values(void **state)
  * read back carry the mark, so an empty one is written back as a list. */
 static void test_store_lists(void **state)
 {
-    hooks_vm_t *vm = vm_with("local S = edge.store\n"
-                             "function on_request(req)\n"
-                             "  assert(not pcall(S.list, {a = 1}) and not pcall(S.list, {1, nil, 3}), 'not a sequence')\n"
-                             "  assert(not pcall(S.list, S.set{1}) and not pcall(S.list, 7), 'a set, a number')\n"
-                             "  local l = S.list{1, 'x'}\n"
-                             "  assert(getmetatable(l) == 'edge.store.list' and getmetatable(S.list()) == 'edge.store.list')\n"
-                             "  assert(not pcall(S.list, l), 'marked twice')\n"
-                             "  assert(edge.json.encode({S.list(), {}, l}) == '[[],{},[1,\"x\"]]')\n"
-                             "  if req.path == '/bad' then\n"
-                             "    local b = S.list{} b.x = 1\n"
-                             "    return S.put('t', {pk = 'k', b = b})\n"
-                             "  end\n"
-                             "  assert(not pcall(S.put, 't', S.list{}), 'an item that is a list')\n"
-                             "  S.put('t', {pk = 'k', e = S.list(), l = l, m = {}, s = {1, 2}})\n"
-                             "  local item = S.get('t', {pk = 'k'})\n"
-                             "  assert(getmetatable(item.e) == 'edge.store.list' and #item.e == 0)\n"
-                             "  assert(getmetatable(item.l) == 'edge.store.list' and item.l[2] == 'x')\n"
-                             "  assert(getmetatable(item.m) == nil)\n"
-                             "  item.l[3] = true\n"
-                             "  S.put('t', item)\n"
-                             "end\n");
+    hooks_vm_t *vm =
+        vm_with("local S = edge.store\n"
+                "function on_request(req)\n"
+                "  assert(not pcall(S.list, {a = 1}) and not pcall(S.list, {1, nil, 3}), 'not a sequence')\n"
+                "  assert(not pcall(S.list, S.set{1}) and not pcall(S.list, 7), 'a set, a number')\n"
+                "  local l = S.list{1, 'x'}\n"
+                "  assert(getmetatable(l) == 'edge.store.list' and getmetatable(S.list()) == 'edge.store.list')\n"
+                "  assert(not pcall(S.list, l), 'marked twice')\n"
+                "  assert(edge.json.encode({S.list(), {}, l}) == '[[],{},[1,\"x\"]]')\n"
+                "  local holey = S.list{1, 2, 3} holey[2] = nil\n"
+                "  local extra = S.list{1} extra.x = 1\n"
+                "  assert(not pcall(edge.json.encode, holey) and not pcall(edge.json.encode, {extra}), 'not sequences')\n"
+                "  if req.path == '/bad' then\n"
+                "    local b = S.list{} b.x = 1\n"
+                "    return S.put('t', {pk = 'k', b = b})\n"
+                "  end\n"
+                "  assert(not pcall(S.put, 't', S.list{}), 'an item that is a list')\n"
+                "  S.put('t', {pk = 'k', e = S.list(), l = l, m = {}, s = {1, 2}})\n"
+                "  local item = S.get('t', {pk = 'k'})\n"
+                "  assert(getmetatable(item.e) == 'edge.store.list' and #item.e == 0)\n"
+                "  assert(getmetatable(item.l) == 'edge.store.list' and item.l[2] == 'x')\n"
+                "  assert(getmetatable(item.m) == nil)\n"
+                "  item.l[3] = true\n"
+                "  S.put('t', item)\n"
+                "end\n");
     hooks_request_t rq = request_for("/", NULL);
     hooks_outcome_t out;
     hooks_run_t *run;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
+#include <mbedtls/md.h>
 #include "proxy/internal.h"
 
 #define T_MISSING "com.amazon.coral.service#MissingAuthenticationTokenException"
@@ -153,6 +154,43 @@ static void test_signing_keys_kept(void **state)
     accepted(&r, suite_time());
 }
 
+/* Secrets of every length: up to 60 bytes "AWS4" + secret is an HMAC key as it is, longer ones are hashed first (HMAC's
+ * rule, done by the verifier without copying the secret); 128 bytes and more are not kept. The expected signature is
+ * made here with mbedTLS's HMAC given the whole key. */
+static void test_secret_lengths(void **state)
+{
+    static const char sts[] = "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n"
+                              "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63";
+    static const size_t lens[] = {1, 59, 60, 61, 127, 128, 300};
+    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+    char secret[301], key0[305], auth[512], sig[65];
+    unsigned char k[32];
+    h2o_req_t r;
+    (void)state;
+
+    for (size_t i = 0; i != sizeof(lens) / sizeof(lens[0]); ++i) {
+        for (size_t j = 0; j != lens[i]; ++j)
+            secret[j] = (char)('a' + (j * 7 + i) % 26);
+        secret[lens[i]] = '\0';
+        snprintf(key0, sizeof(key0), "AWS4%s", secret);
+        mbedtls_md_hmac(md, (unsigned char *)key0, strlen(key0), (const unsigned char *)"20150830", 8, k);
+        mbedtls_md_hmac(md, k, 32, (const unsigned char *)"us-east-1", 9, k);
+        mbedtls_md_hmac(md, k, 32, (const unsigned char *)"service", 7, k);
+        mbedtls_md_hmac(md, k, 32, (const unsigned char *)"aws4_request", 12, k);
+        mbedtls_md_hmac(md, k, 32, (const unsigned char *)sts, strlen(sts), k);
+        for (int j = 0; j != 32; ++j)
+            snprintf(sig + 2 * j, 3, "%02x", k[j]);
+        snprintf(auth, sizeof(auth), CRED "SignedHeaders=host;x-amz-date, Signature=%s", sig);
+        char *was = keys[1].secret;
+        keys[1].secret = secret;
+        for (int twice = 0; twice != 2; ++twice) { /* made, then (up to 127 bytes) kept */
+            make(&r, "GET", "/", NULL, "x-amz-date", "20150830T123600Z", "authorization", auth, NULL);
+            accepted(&r, suite_time());
+        }
+        keys[1].secret = was;
+    }
+}
+
 static void test_refused(void **state)
 {
     h2o_req_t r;
@@ -253,9 +291,8 @@ static void test_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_suite_vectors),
-        cmocka_unit_test(test_header_values_trimmed),
-        cmocka_unit_test(test_signing_keys_kept),
+        cmocka_unit_test(test_suite_vectors),     cmocka_unit_test(test_header_values_trimmed),
+        cmocka_unit_test(test_signing_keys_kept), cmocka_unit_test(test_secret_lengths),
         cmocka_unit_test(test_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
