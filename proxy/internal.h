@@ -138,6 +138,7 @@ struct px_server {
     struct store *store;        /* the item store; NULL when no route uses it */
     h2o_iovec_t *quota_items;   /* per plan: its quota's item; base NULL for none and for monthly ones (w varies) */
     atomic_int stopping;
+    pthread_barrier_t started; /* the worker threads and px_server_run: every receiver registered before any accept */
 };
 
 /* A thread's side of one URL origin: its timeouts and its idle keep-alive connections (upstream.c). */

@@ -387,6 +387,9 @@ static void *thread_main(void *arg)
     px_fill_init_thread(th);
     h2o_multithread_register_receiver(th->ctx.queue, &th->admin_receiver, px_admin_on_messages);
     h2o_multithread_register_receiver(th->ctx.queue, &th->store_receiver, px_dynamo_on_messages);
+    /* no thread accepts (whose requests may message the others: purges, store answers) and the main thread does not
+     * say ready (or wake the threads at a SIGTERM) until every thread's receivers are registered */
+    pthread_barrier_wait(&srv->started);
 
     for (i = 0; i != srv->nlisteners; ++i) {
         h2o_socket_t *sock = th->listen_socks[i]; /* created by the main thread's dup(); see px_server_run */
@@ -442,6 +445,8 @@ int px_server_run(px_server_t *srv)
         close(srv->listeners[j].fd);
         srv->listeners[j].fd = -1;
     }
+    if (pthread_barrier_init(&srv->started, NULL, (unsigned)srv->nthreads + 1) != 0)
+        h2o_fatal("pthread_barrier_init failed");
     for (i = 0; i != srv->nthreads; ++i) {
         char name[16];
         if (pthread_create(&srv->threads[i].tid, NULL, thread_main, srv->threads + i) != 0)
@@ -449,6 +454,7 @@ int px_server_run(px_server_t *srv)
         snprintf(name, sizeof(name), "edge-worker-%zu", i % 1000);
         pthread_setname_np(srv->threads[i].tid, name); /* for top -H, perf and the tests */
     }
+    pthread_barrier_wait(&srv->started);
 
     for (j = 0; j != srv->nlisteners; ++j)
         fprintf(stderr, srv->listeners[j].admin ? "edgeproxy: admin API on %s\n" : "edgeproxy: listening on %s\n",
@@ -471,7 +477,8 @@ int px_server_run(px_server_t *srv)
         h2o_multithread_send_message(&srv->threads[i].wake, NULL);
     for (i = 0; i != srv->nthreads; ++i)
         pthread_join(srv->threads[i].tid, NULL);
-    cache_store_close(srv->cache_store); /* commits what the fills queued */
+    pthread_barrier_destroy(&srv->started); /* every thread is past it */
+    cache_store_close(srv->cache_store);    /* commits what the fills queued */
     srv->cache_store = NULL;
     store_close(srv->store); /* commits the writes queued (their answers go nowhere: the loops have ended) */
     srv->store = NULL;

@@ -307,6 +307,25 @@ hosts:
     assert.equal(code, 0, edge.logs());
     assert.ok(Date.now() - start < 3000, `exit ${Date.now() - start} ms after SIGINT`);
   });
+
+  test('SIGTERM as soon as it says ready: every worker is set up by then, exit 0 (10 times, 4 threads)', async () => {
+    // the main thread wakes every worker at a SIGTERM: a worker still setting up had no receiver yet (a crash)
+    for (let i = 0; i < 10; i++) {
+      const edge = await startEdge(`threads: 4
+listen:
+  - { address: 127.0.0.1, port: 0 }
+cache: {}
+hosts:
+  "*":
+    routes:
+      - path: /
+        origin: { url: "${origin.url}" }
+        cache: {}
+`);
+      const code = await edge.stop('SIGTERM');
+      assert.equal(code, 0, edge.logs());
+    }
+  });
 });
 
 describe('idle timeout', () => {
