@@ -3,7 +3,7 @@
  * provisioned nor throttled here, but clients log and test these numbers, so they are computed as DynamoDB documents
  * them, from the sizes the request and its answer show:
  *   - reads: one unit per 4 KB read (rounded up, at least 1), half for eventually consistent reads; Query and Scan
- *     count the items returned (DynamoDB counts those read before the filter: a known difference);
+ *     count every item they read, before the filter, as DynamoDB does (the size they report in ST_READ_BYTES);
  *   - writes: one unit per 1 KB written (rounded up, at least 1): PutItem's item; UpdateItem and DeleteItem count 1
  *     (the item's size is not in their request);
  *   - transactions: twice that.
@@ -72,8 +72,11 @@ static json_t *consumed(const capacity_t *c, json_t *ans)
     size_t i;
 
     if (!strcmp(op, "GetItem") || !strcmp(op, "Query") || !strcmp(op, "Scan")) {
-        json_t *items = json_object_get(ans, "Items");
-        add(per, table, read_units(items != NULL ? items_size(items) : store_item_size(json_object_get(ans, "Item")), consistent));
+        json_t *items = json_object_get(ans, "Items"), *read = json_object_get(ans, ST_READ_BYTES);
+        size_t bytes = json_is_integer(read) ? (size_t)json_integer_value(read)
+                       : items != NULL       ? items_size(items)
+                                             : store_item_size(json_object_get(ans, "Item"));
+        add(per, table, read_units(bytes, consistent));
         list = 0;
     } else if (!strcmp(op, "PutItem") || !strcmp(op, "UpdateItem") || !strcmp(op, "DeleteItem")) {
         add(per, table, !strcmp(op, "PutItem") ? write_units(store_item_size(json_object_get(req, "Item"))) : 1);
@@ -132,6 +135,8 @@ static void on_done(void *data, int status, char *body, size_t len)
     json_t *ans = status == 200 ? json_loadb(body, len, 0, NULL) : NULL, *cc = ans != NULL ? consumed(c, ans) : NULL;
     char *text;
 
+    if (ans != NULL)
+        json_object_del(ans, ST_READ_BYTES); /* ours: never sent */
     if (cc != NULL && json_object_set_new(ans, "ConsumedCapacity", cc) == 0 && (text = json_dumps(ans, JSON_COMPACT)) != NULL) {
         free(body);
         body = text;
@@ -143,13 +148,18 @@ static void on_done(void *data, int status, char *body, size_t len)
     free(c);
 }
 
+int st_capacity_asked(const json_t *req)
+{
+    const char *rcc = json_string_value(json_object_get(req, "ReturnConsumedCapacity"));
+    return rcc != NULL && (strcmp(rcc, "TOTAL") == 0 || strcmp(rcc, "INDEXES") == 0);
+}
+
 int st_capacity_wrap(const char *op, json_t *req, store_done_cb *done, void **data)
 {
     const char *rcc = json_string_value(json_object_get(req, "ReturnConsumedCapacity"));
     capacity_t *c;
 
-    if (rcc == NULL || (strcmp(rcc, "TOTAL") != 0 && strcmp(rcc, "INDEXES") != 0) || strlen(op) >= sizeof(c->op) ||
-        (c = calloc(1, sizeof(*c))) == NULL)
+    if (!st_capacity_asked(req) || strlen(op) >= sizeof(c->op) || (c = calloc(1, sizeof(*c))) == NULL)
         return 0;
     c->done = *done, c->data = *data;
     strcpy(c->op, op);

@@ -189,6 +189,11 @@ int st_counters_add(store_t *s, MDB_txn *txn, const char *name, int64_t dcount, 
 /* When req asks for ReturnConsumedCapacity TOTAL or INDEXES: replaces *done / *data by a wrapper that adds
  * ConsumedCapacity to a 200 answer (it holds a reference to req) and returns 1; else 0, and nothing changes. */
 int st_capacity_wrap(const char *op, json_t *req, store_done_cb *done, void **data);
+/* Whether req asks for ConsumedCapacity (ReturnConsumedCapacity TOTAL or INDEXES). Query and Scan then add the DynamoDB
+ * size of the items they read (before the filter) to their answer as ST_READ_BYTES, which the wrapper uses and
+ * removes: a client never sees it. */
+int st_capacity_asked(const json_t *req);
+#define ST_READ_BYTES "EdgeReadBytes"
 
 /* ---- schema validation (schema.c) ---- */
 

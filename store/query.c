@@ -47,6 +47,7 @@ typedef struct rd {
     json_t *esk;              /* ExclusiveStartKey, checked (in req) */
     const char *index;        /* IndexName (in req), or NULL */
     int consistent;
+    int capacity; /* ConsumedCapacity asked: the answer says the size of what was read (ST_READ_BYTES) */
 } rd_t;
 
 /* The key a walk is ordered by: the table's, or an index's. */
@@ -644,7 +645,8 @@ static void page_answer(rd_t *r, page_t *pg, st_answer_t *a)
 {
     char *lek = pg->lek != NULL ? json_dumps(pg->lek, JSON_COMPACT) : NULL, head[96];
     int hlen = snprintf(head, sizeof(head), "{\"Count\":%lld,\"ScannedCount\":%lld", pg->count, pg->scanned);
-    size_t len = (size_t)hlen + (r->select != SEL_COUNT ? pg->len + 11 : 0) + (lek != NULL ? strlen(lek) + 20 : 0) + 2;
+    size_t len = (size_t)hlen + (r->select != SEL_COUNT ? pg->len + 11 : 0) + (lek != NULL ? strlen(lek) + 20 : 0) +
+                 (r->capacity ? sizeof(ST_READ_BYTES) + 24 : 0) + 2;
     char *body = (pg->lek == NULL || lek != NULL) ? malloc(len) : NULL, *p = body;
 
     if (body == NULL) {
@@ -661,6 +663,8 @@ static void page_answer(rd_t *r, page_t *pg, st_answer_t *a)
     }
     if (lek != NULL)
         p += sprintf(p, ",\"LastEvaluatedKey\":%s", lek);
+    if (r->capacity)
+        p += sprintf(p, ",\"" ST_READ_BYTES "\":%zu", pg->bytes);
     *p++ = '}';
     *p = '\0';
     free(lek);
@@ -764,7 +768,7 @@ static void run(store_t *s, rd_t *r, st_answer_t *a)
     }
     int64_t now = (int64_t)time(NULL);
     /* the stored texts can be the answer's as they are (page_t) */
-    int fast = !r->x.has_filter && !r->x.has_proj && sc.ttl == NULL && r->select != SEL_COUNT &&
+    int fast = !r->x.has_filter && !r->x.has_proj && sc.ttl == NULL && r->select != SEL_COUNT && !r->capacity &&
                (ix == NULL || ix->proj == ST_PROJ_ALL || (!ix->global && r->select == SEL_ALL));
     pg.exact = !fast;
     /* a skip decided on the index key alone skips every entry of that key at once (MDB_NEXT_NODUP / MDB_PREV_NODUP) */
@@ -833,7 +837,7 @@ out:
 
 static void read_op(store_t *s, json_t *req, st_answer_t *a, int is_query)
 {
-    rd_t r = {.is_query = is_query, .req = req, .forward = 1};
+    rd_t r = {.is_query = is_query, .req = req, .forward = 1, .capacity = st_capacity_asked(req)};
     if (check_request(&r, a) == 0)
         run(s, &r, a);
     st_exprs_free(&r.x);

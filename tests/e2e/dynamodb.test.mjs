@@ -235,6 +235,43 @@ describe('DynamoDB API (AWS SDK v3)', () => {
     assert.deepEqual(bw.ConsumedCapacity, [{ TableName: 'users', CapacityUnits: 2, WriteCapacityUnits: 2 }]);
   });
 
+  test('ConsumedCapacity of Query and Scan: every item read counts, before the filter', async () => {
+    await ddb.send(new CreateTableCommand({
+      TableName: 'capq', BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }, { AttributeName: 'sk', AttributeType: 'N' }],
+    }));
+    for (let i = 1; i <= 3; i++) { // about 3 KB each: 9 KB read in all, 3 KB returned
+      await ddb.send(new PutItemCommand({ TableName: 'capq', Item: { pk: { S: 'p' }, sk: { N: String(i) }, n: { N: String(i) }, v: { S: 'x'.repeat(3000) } } }));
+    }
+    const post = (target, body) => h1({
+      port, path: '/', method: 'POST', body: JSON.stringify(body),
+      headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `DynamoDB_20120810.${target}` },
+    });
+    const query = {
+      TableName: 'capq', KeyConditionExpression: 'pk = :p', FilterExpression: 'n = :one',
+      ExpressionAttributeValues: { ':p': { S: 'p' }, ':one': { N: '1' } }, ConsistentRead: true,
+    };
+    for (const [op, body] of [['Query', query], ['Scan', { TableName: 'capq', FilterExpression: 'n = :one',
+      ExpressionAttributeValues: { ':one': { N: '1' } }, ConsistentRead: true }]]) {
+      const res = await post(op, { ...body, ReturnConsumedCapacity: 'TOTAL' });
+      assert.equal(res.status, 200, res.body.toString());
+      const ans = JSON.parse(res.body);
+      assert.equal(ans.Count, 1);
+      assert.equal(ans.ScannedCount, 3);
+      assert.deepEqual(ans.ConsumedCapacity, { TableName: 'capq', CapacityUnits: 3, ReadCapacityUnits: 3 }, op);
+      assert.equal(ans.EdgeReadBytes, undefined); // the store's own member never reaches the client
+      assert.equal(Number(res.headers['x-amz-crc32']), crc32(res.body));
+      const plain = JSON.parse((await post(op, body)).body);
+      assert.equal(plain.ConsumedCapacity, undefined);
+      assert.equal(plain.EdgeReadBytes, undefined);
+    }
+    // eventually consistent: half
+    const half = JSON.parse((await post('Query', { ...query, ConsistentRead: false, ReturnConsumedCapacity: 'TOTAL' })).body);
+    assert.equal(half.ConsumedCapacity.CapacityUnits, 1.5);
+    await ddb.send(new DeleteTableCommand({ TableName: 'capq' }));
+  });
+
   test('acknowledged writes survive a restart; DeleteTable', async () => {
     await ddb.send(new PutItemCommand({ TableName: 'users', Item: { id: { S: 'durable' }, v: { S: 'yes' } } }));
     await edge.stopClean();
