@@ -572,8 +572,9 @@ typedef struct cache_store_options {
  * Creates `dir` (and its parents) if needed, opens or creates the environment there and starts the writer thread.
  * A corrupt or incompatible environment is moved aside (see above): that is not an error. On success returns 0 and
  * stores the store in *out; on failure returns a CACHE_STORE_E* code, stores NULL and writes one line (no newline)
- * naming the directory into errbuf. `dir` and `opts` are copied. Blocking (startup). One store per directory per
- * process (LMDB must not open an environment twice in a process); one process per directory.
+ * naming the directory into errbuf. `dir` and `opts` are copied. Blocking (startup). One store per directory: the
+ * directory is locked (flock) while its store is open, and a second open, in this process or another, fails with
+ * CACHE_STORE_EIO ("in use by another process").
  */
 int cache_store_open(const char *dir, const cache_store_options_t *opts, cache_store_t **out, char *errbuf, size_t errlen);
 

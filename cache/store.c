@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/magic.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -770,6 +771,8 @@ static void move_aside(cache_store_t *s)
 
 static void store_free(cache_store_t *s)
 {
+    if (s->dir_fd >= 0)
+        close(s->dir_fd); /* and its lock */
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->read_mu);
     pthread_cond_destroy(&s->wake);
@@ -799,6 +802,7 @@ int cache_store_open(const char *dir, const cache_store_options_t *opts, cache_s
         snprintf(errbuf, errlen, "cache store %s: out of memory", dir);
         return CACHE_STORE_ENOMEM;
     }
+    s->dir_fd = -1;
     s->opts = *opts;
     if (s->opts.max_object_size == 0)
         s->opts.max_object_size = s->opts.max_size / 8;
@@ -837,6 +841,17 @@ int cache_store_open(const char *dir, const cache_store_options_t *opts, cache_s
     }
     if ((rc = mkdir_p(dir)) != 0) {
         snprintf(errbuf, errlen, "cache store %s: cannot create the directory: %s", dir, strerror(rc));
+        store_free(s);
+        return CACHE_STORE_EIO;
+    }
+    /* one process per directory (the marker, the space given back past LMDB's last page, the expiry passes count on
+     * it): a second edgeproxy on the same directory is refused, not let in to share it. The lock goes with the process. */
+    if ((s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || flock(s->dir_fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno;
+        if (rc == EWOULDBLOCK)
+            snprintf(errbuf, errlen, "cache store %s: in use by another process (one edgeproxy per cache directory)", dir);
+        else
+            snprintf(errbuf, errlen, "cache store %s: cannot lock the directory: %s", dir, strerror(rc));
         store_free(s);
         return CACHE_STORE_EIO;
     }

@@ -116,6 +116,7 @@ struct cache_store {
     int writemap;     /* MDB_WRITEMAP: the map's space is reserved on disk */
     int marked;       /* the marker is on disk */
     char boot_id[64]; /* the running kernel's boot id */
+    int dir_fd;       /* the directory, flock'ed while the store is open (one process per directory) */
     /* stats */
     _Atomic uint64_t st_objects, st_bytes_used, st_puts, st_dropped, st_too_big, st_evictions, st_expired, st_purged, st_map_full,
         st_commits;

@@ -539,6 +539,29 @@ hosts:
     });
   });
 
+  test('a second edgeproxy on the same cache directory is refused while the first runs', async () => {
+    const dir = tempDir('ep-twice-');
+    const yaml = `threads: 1
+data_dir: ${dir}
+listen:
+  - { address: 127.0.0.1, port: 0 }
+hosts:
+  "*":
+    routes:
+      - path: /
+        origin: { url: "${origin.url}" }
+        cache: {}
+`;
+    const first = await startEdge(yaml);
+    try {
+      await assert.rejects(startEdge(yaml), /cache store .*cache: in use by another process \(one edgeproxy per cache directory\)/);
+    } finally {
+      await first.stopClean();
+    }
+    const again = await startEdge(yaml); // the lock went with the first
+    await again.stopClean();
+  });
+
   test('a corrupt store is set aside: edgeproxy starts with an empty cache and says so', async () => {
     const dir = tempDir('ep-corrupt-');
     fs.mkdirSync(path.join(dir, 'cache'), { recursive: true });

@@ -480,6 +480,23 @@ static void test_damaged_records(void **state)
     assert_int_equal(cs_rec_parse(buf, len, &r), -1);
 }
 
+/* One store per directory: a second open, while the first is open, is refused; after the close it works. */
+static void test_directory_locked(void **state)
+{
+    fixture_t *f = *state;
+    cache_store_t *s = open_store(f->path, 16 * MiB, NULL), *t = NULL;
+    cache_store_options_t o = {.max_size = 16 * MiB};
+    char err[512] = "";
+
+    assert_int_equal(cache_store_open(f->path, &o, &t, err, sizeof(err)), CACHE_STORE_EIO);
+    assert_null(t);
+    assert_non_null(strstr(err, "in use by another process"));
+    assert_non_null(strstr(err, f->path));
+    cache_store_close(s);
+    assert_int_equal(cache_store_open(f->path, &o, &t, err, sizeof(err)), 0);
+    cache_store_close(t);
+}
+
 static void test_persistence(void **state)
 {
     fixture_t *f = *state;
@@ -1095,6 +1112,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_body_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inline_boundary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_directory_locked, setup, teardown),
         cmocka_unit_test(test_damaged_records),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_file, setup, teardown),
