@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libh2o-evloop-dev libssl-dev libyaml-dev libmbedtls-dev liblmdb-dev libjansson-dev liblua5.4-dev openssl ca-certificates)
-test_pkgs=(libcmocka-dev curl nghttp2-client clang libclang-rt-14-dev)
+test_pkgs=(libcmocka-dev curl nghttp2-client clang libclang-rt-14-dev e2fsprogs mount util-linux) # the last three: the cache disk test
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")
 command -v node >/dev/null 2>&1 || want+=(nodejs)
