@@ -15,10 +15,9 @@
  * event's metatable (__index; __pairs and edge.json.encode make them all first), from the run's hooks_event_t, which
  * lives only until the run first waits (its caller may build it on its stack): the run knows its event (run->ev_obj,
  * while the event is on the main thread's stack, run.c), and at the first wait hooks_event_settle() makes what is still
- * missing and lets the event go. Any other
- * event (kept from another request, or another run's) answers nil for them. A handler that assigns one before reading
- * it keeps its own value; assigning nil before reading it is not remembered. rawget, next and edge.store see a lazy
- * field only once it is made.
+ * missing and lets the event go. Any other event (kept from another request, or another run's) answers nil for them.
+ * A handler that assigns one before reading it keeps its own value; assigning nil before reading it is not remembered.
+ * rawget, next and edge.store see a lazy field only once it is made.
  *
  * The context: functionName (the script's base name without .lua), awsRequestId, and getRemainingTimeInMillis()
  * (the CPU budget left, in whole milliseconds; it reads the invocation of the coroutine that calls it).

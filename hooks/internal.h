@@ -118,6 +118,7 @@ hooks_vm_t *hooks_vm_of(lua_State *L);
 hooks_call_t *hooks_current_call(lua_State *L);
 /* Points co at call (NULL: none) and gives it the count hook, unless it already has the right one. */
 void hooks_adopt(lua_State *co, hooks_call_t *call);
+/* A call with its budget (the caller starts its clock: call->start_ns = hooks_now_ns(vm), when the script starts). */
 void hooks_call_init(hooks_call_t *call, hooks_vm_t *vm, const char *request_id);
 /* Raises, on L, the error of co's failed run (status from lua_resume) with co's traceback. */
 int hooks_run_failed(lua_State *L, lua_State *co, int status, hooks_call_t *call);

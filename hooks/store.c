@@ -253,6 +253,20 @@ static lua_Integer sequence_length(lua_State *L, int idx)
     return max == count ? count : 0;
 }
 
+/* What an edge.store.list may hold: n for a sequence of n (keys exactly 1..n), 0 for an empty table, -1 for any other. */
+static lua_Integer list_length(lua_State *L, int idx)
+{
+    lua_Integer n = sequence_length(L, idx);
+
+    if (n != 0)
+        return n;
+    lua_pushnil(L);
+    if (lua_next(L, idx) == 0)
+        return 0;
+    lua_pop(L, 2);
+    return -1;
+}
+
 /* The table at idx as a map of attribute values: {"name": AV, ...} (items, keys, M, ExpressionAttributeValues). */
 static void enc_map(enc_t *e, int idx, int depth)
 {
@@ -299,7 +313,7 @@ static void enc_table(enc_t *e, int idx, int depth)
         return;
     }
     if (has_mt(L, idx, &list_key)) { /* an edge.store.list: L, even empty */
-        if ((n = sequence_length(L, idx)) == 0 && (lua_pushnil(L), lua_next(L, idx) != 0))
+        if ((n = list_length(L, idx)) < 0)
             luaL_error(L, "%s: an edge.store.list must be a sequence (keys 1..n)", e->what);
         goto list;
     }
@@ -649,7 +663,7 @@ static int store_list(lua_State *L)
     lua_settop(L, 1);
     if (lua_getmetatable(L, 1)) /* already marked (or a set, a binary value, a table with a metatable of its own) */
         luaL_argerror(L, 1, "a table without a metatable");
-    if (sequence_length(L, 1) == 0 && (lua_pushnil(L), lua_next(L, 1) != 0))
+    if (list_length(L, 1) < 0)
         luaL_argerror(L, 1, "a sequence (keys 1..n), or an empty table");
     lua_settop(L, 1);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &list_key);

@@ -539,9 +539,8 @@ hosts:
     });
   });
 
-  test('a second edgeproxy on the same cache directory is refused while the first runs', async () => {
-    const dir = tempDir('ep-twice-');
-    const yaml = `threads: 1
+  // one edgeproxy caching everything, with its own data_dir
+  const ownDirConf = (dir) => `threads: 1
 data_dir: ${dir}
 listen:
   - { address: 127.0.0.1, port: 0 }
@@ -552,6 +551,9 @@ hosts:
         origin: { url: "${origin.url}" }
         cache: {}
 `;
+
+  test('a second edgeproxy on the same cache directory is refused while the first runs', async () => {
+    const yaml = ownDirConf(tempDir('ep-twice-'));
     const first = await startEdge(yaml);
     try {
       await assert.rejects(startEdge(yaml), /cache store .*cache: in use by another process \(one edgeproxy per cache directory\)/);
@@ -566,17 +568,7 @@ hosts:
     const dir = tempDir('ep-corrupt-');
     fs.mkdirSync(path.join(dir, 'cache'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'cache', 'data.mdb'), Buffer.alloc(65536, 0x5a));
-    const e = await startEdge(`threads: 1
-data_dir: ${dir}
-listen:
-  - { address: 127.0.0.1, port: 0 }
-hosts:
-  "*":
-    routes:
-      - path: /
-        origin: { url: "${origin.url}" }
-        cache: {}
-`);
+    const e = await startEdge(ownDirConf(dir));
     try {
       assert.match(e.logs(), /cache store .*: cannot open \(.*\): moved data\.mdb to data\.mdb\.corrupt, starting empty/);
       assert.ok(fs.existsSync(path.join(dir, 'cache', 'data.mdb.corrupt')));
