@@ -14,7 +14,7 @@
  * Lazy fields: multiValueHeaders, multiValueQueryStringParameters and requestContext are made on first read, by the
  * event's metatable (__index; __pairs and edge.json.encode make them all first), from the run's hooks_event_t, which
  * lives only until the run first waits (its caller may build it on its stack): the run knows its event (run->ev_obj,
- * while the event is on the main thread's stack, run.c), and at the first wait hooks_event_settle() makes what is still
+ * while its slot's entry 1 keeps the event alive, run.c), and at the first wait hooks_event_settle() makes what is still
  * missing and lets the event go. Any other event (kept from another request, or another run's) answers nil for them.
  * A handler that assigns one before reading it keeps its own value; assigning nil before reading it is not remembered.
  * rawget, next and edge.store see a lazy field only once it is made.
@@ -197,7 +197,7 @@ static const char *const lazy_fields[] = {"multiValueHeaders", "multiValueQueryS
 #define NLAZY (sizeof(lazy_fields) / sizeof(lazy_fields[0]))
 
 /* The request of the event at idx: that of the function run L runs for, when idx is that run's event (run->ev_obj:
- * the event is alive while the pointer is set, on the main thread's stack, see run.c, so no other table can have its
+ * the event is alive while the pointer is set, kept by the run's slot, see run.c, so no other table can have its
  * address); NULL for an event kept from an earlier request, whose request is gone. */
 static const hooks_event_t *event_request(lua_State *L, int idx)
 {

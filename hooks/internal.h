@@ -57,12 +57,13 @@ struct hooks_vm {
     char *dir;       /* NULL: require is refused */
     hooks_script_t *scripts;
     size_t nscripts;
-    int envs_ref;                /* registry: {[id + 1] = the globals of script id (the V of hooks_lock_env())} */
-    int loaded_ref;              /* registry: require()'s cache, module name -> value */
-    int anchors_ref;             /* registry: by slot (run.c), the coroutine, and the req and res of a waiting run */
-    int start_ref;               /* registry: the closure that starts a run (run.c), with the functions it found */
-    int req_mt_ref, res_mt_ref;  /* registry: the metatables of req and res (request.c) */
-    int event_mt_ref;            /* registry: the metatable of a function's event (event.c) */
+    int envs_ref;            /* registry: {[id + 1] = the globals of script id (the V of hooks_lock_env())} */
+    int loaded_ref;          /* registry: require()'s cache, module name -> value */
+    int anchors_ref;         /* registry: by slot, the entries HOOKS_ANCHOR(slot, 0..2) (run.c) */
+    int *fn_ref;             /* run.c: [script * 3 + kind]: a registry ref to the function; 0 unknown, -1 none */
+    int event_mt_ref;        /* registry: the metatable of a function's event (event.c) */
+    struct hooks_run **runs; /* run.c: every run struct made, by its id (malloc'ed; request.c finds runs here) */
+    size_t nmade, runs_cap;
     struct hooks_run *free_runs; /* run.c: runs over, kept for the next ones (linked by their next_free) */
     int owned_ref;               /* registry: {[co] = true} for the runs' own coroutines (weak keys): scripts may not resume them */
     size_t nanchors;
@@ -85,8 +86,13 @@ typedef struct hooks_idle {
 
 typedef enum hooks_run_kind { HOOKS_RUN_FUNCTION, HOOKS_RUN_REQUEST, HOOKS_RUN_RESPONSE } hooks_run_kind_t;
 
+/* The entries of a slot in the VM's anchors table (run.c): 0 its coroutine; 1 the values table of the run's req (a
+ * function's event during its first step), 2 that of its res (request.c). Entries hold nil or false when unused. */
+#define HOOKS_ANCHOR(slot, i) ((lua_Integer)(slot)*3 - 2 + (i))
+#define HOOKS_MAX_RUNS (1u << 20) /* run structs a VM makes at most (request.c: an id in a req or res handle) */
+
 /* A run (hooks.h): one invocation that may wait. malloc'ed; when it is over or cancelled it goes to the VM's free list
- * (vm->free_runs) for a later run, and is freed with the VM only: req and res objects keep a pointer to it (request.c). */
+ * (vm->free_runs) for a later run, and is freed with the VM only: req and res objects name it by id (request.c). */
 typedef struct hooks_run {
     hooks_vm_t *vm;
     hooks_run_kind_t kind;
@@ -99,12 +105,15 @@ typedef struct hooks_run {
     hooks_outcome_t *out;
     hooks_call_t call;
     lua_State *co;
-    size_t slot;        /* its entries in the VM's anchors table (run.c); 0: none */
-    int anchored;       /* its req and res are in the anchors table (it has waited) */
-    const void *ev_obj; /* a function's event table while it is on the main thread's stack (event.c); NULL once waited */
+    size_t slot;        /* its entries in the VM's anchors table (HOOKS_ANCHOR); 0: none */
+    int held;           /* entries 1 or 2 of its slot may hold something (cleared when the slot is given back) */
+    const void *ev_obj; /* a function's event table, during the run's first step (event.c); NULL after */
+    uint32_t id;        /* its index in vm->runs */
     uint64_t gen;       /* runs this struct has ended: a req or res object of another generation is over */
+    unsigned set[2];    /* request.c: what the script wrote to (or took a table of) req [0] and res [1] */
+    int status;         /* what the last lua_resume of co gave */
     int nwait;          /* values co yielded and still holds (or, before it runs, the values to resume it with) */
-    enum { RUN_STARTING, RUN_WAITING, RUN_RESPONDED, RUN_DONE } next; /* where go() (run.c) left it */
+    enum { RUN_RUNNING, RUN_WAITING, RUN_RESPONDED, RUN_DONE } next; /* where after_p() (run.c) left it */
     hooks_wait_t wait;
     uint64_t spent_ns; /* CPU time of the run before its current wait */
     struct hooks_run *next_free;
@@ -133,20 +142,18 @@ int hooks_edge_respond(lua_State *L);
 /* Suspends the run (edge.store.*, named `what` in errors) for the store operation op (a static string) whose request
  * text is the string at the top of the stack. */
 int hooks_wait_store(lua_State *L, const char *what, const char *op);
-/* Protected: makes the closure that starts runs (vm->start_ref), once vm->anchors_ref and vm->envs_ref exist. */
-void hooks_run_open(lua_State *L, hooks_vm_t *vm);
 
 /* ---- request.c: the req and res objects of hooks ---- */
-/* Protected: registers the metatables of req and res. */
+/* Protected: gives light userdata the metatable of req and res (once vm->anchors_ref exists). */
 void hooks_request_open(lua_State *L, hooks_vm_t *vm);
-/* Pushes a req object over run->rq (writable in on_request only). */
-void hooks_push_req(lua_State *L, hooks_run_t *run, int writable);
-/* Pushes a res object over run->res_in. */
-void hooks_push_res(lua_State *L, hooks_run_t *run);
-/* The run is over: reads what the req (at idx) or res object was changed to into run->out. Raw accesses only. An object
- * is over with its run (run_free moves the run struct to its next generation): using it afterwards raises an error. */
-void hooks_read_req(lua_State *L, int idx, hooks_run_t *run);
-void hooks_read_res(lua_State *L, int idx, hooks_run_t *run);
+/* Pushes the req of run, over run->rq (writable in on_request only), or its res, over run->res_in. Never allocates. */
+void hooks_push_req(lua_State *L, const hooks_run_t *run);
+void hooks_push_res(lua_State *L, const hooks_run_t *run);
+/* The run is over: reads what its req or res was changed to into run->out (run->set says what to read). Raw accesses
+ * only; on the main thread, protected. An object is over with its run (run_free moves the run struct to its next
+ * generation): using it afterwards raises an error. */
+void hooks_read_req(lua_State *L, hooks_run_t *run);
+void hooks_read_res(lua_State *L, hooks_run_t *run);
 
 /* ---- sandbox.c ---- */
 /* Replaces the table at the top of the stack with a read-only view of it (reads go through, writes raise an error

@@ -17,18 +17,28 @@
  *   writable: status (100..599), headers (a table, as read), body (a string: replaces the body), ttl (seconds of
  *   freshness for the cache), max_ttl (a cap on it), cacheable (false: the cache does not store the response).
  *
- * Both are full userdata (scripts cannot forge or reach into them) with a private table of values (their user value,
- * made on first use): a scalar field is made from the C request on each read, a table field (headers, args, params,
- * claims) the first time it is read and kept there; a write checks the value and keeps it there. Bits record what was written (or,
- * for headers, handed out: the script may change that table), so that at the end only those are read back. An object holds its
- * run's struct and that struct's generation, which moves on when the run is over: using a req kept in a module table by a later
- * request raises an error instead of reading memory that is gone (run structs live as long as the VM).
+ * Both are light userdata whose values are handles: making one allocates nothing, so a run that only reads leaves no
+ * garbage. A handle names its run struct (by id in vm->runs) and that struct's generation, which moves on when the run
+ * is over: using a req kept in a module table by a later request raises an error instead of reading another request
+ * (run structs live as long as the VM). Bit 63 is set in every handle and in no address of this process, so no other
+ * light userdata (edge.json.null) passes for one; scripts cannot make light userdata. Lua gives all light userdata one
+ * metatable: its metamethods (closures over the VM and its anchors table) refuse whatever is not a live handle.
+ *
+ * Each object has a private table of values, made on first use and kept in its run's slot of the anchors table
+ * (HOOKS_ANCHOR(slot, 1) for req, 2 for res): a scalar field is made from the C request on each read, a table field
+ * (headers, args, params, claims) the first time it is read and kept there; a write checks the value and keeps it
+ * there. Bits (run->set) record what was written (or, for headers, handed out: the script may change that table), so
+ * that at the end only those are read back, and a run that changed nothing needs no reading back at all.
  */
 #include <string.h>
 #include "hooks/internal.h"
 
-#define REQ_MT "edgeproxy.req"
-#define RES_MT "edgeproxy.res"
+_Static_assert(sizeof(void *) == 8, "req and res handles need 64-bit light userdata");
+
+#define H_TAG ((uint64_t)1 << 63)
+#define H_ID_SHIFT 1                         /* bit 0: res (1) or req (0) */
+#define H_GEN_SHIFT 21                       /* above the id's 20 bits (HOOKS_MAX_RUNS) */
+#define H_GEN_MASK (((uint64_t)1 << 42) - 1) /* the generation's low 42 bits (2^42 runs of one struct before it wraps) */
 
 /* Bits of obj_t.set: the fields a script wrote (headers: handed out too), the only ones read back at the end. */
 enum {
@@ -138,21 +148,35 @@ static const field_t *field_of(lua_State *L, int idx, const field_t *fields)
     return f;
 }
 
+static void *handle(const hooks_run_t *run, int res)
+{
+    return (void *)(uintptr_t)(H_TAG | (run->gen & H_GEN_MASK) << H_GEN_SHIFT | (uint64_t)run->id << H_ID_SHIFT | (uint64_t)res);
+}
+
+/* An object, as a metamethod finds it from its handle. */
 typedef struct obj {
-    hooks_run_t *run; /* a run struct lives as long as the VM (run.c keeps ended ones for the next runs)... */
-    uint64_t gen;     /* ...and the object is valid while the struct is at this generation, i.e. while its run lasts */
+    hooks_run_t *run;
+    int res; /* 0: req, 1: res */
     int writable;
-    unsigned set; /* F_* */
+    unsigned *set; /* run->set[res]: F_* */
 } obj_t;
 
-/* The object a metamethod was called on: only our objects carry these metatables, which scripts cannot reach
- * (__metatable hides them), so argument 1 is always one of ours of the right kind. */
-static obj_t *check_obj(lua_State *L, const char *what)
+/* The object a metamethod (upvalue 1: the VM) was called on, at 1: raises unless it is a live req or res. */
+static obj_t check_obj(lua_State *L)
 {
-    obj_t *o = lua_touserdata(L, 1);
+    hooks_vm_t *vm = lua_touserdata(L, lua_upvalueindex(1));
+    uint64_t h = (uint64_t)(uintptr_t)lua_touserdata(L, 1);
+    uint64_t id = h >> H_ID_SHIFT & (HOOKS_MAX_RUNS - 1);
+    obj_t o;
 
-    if (o->gen != o->run->gen)
-        luaL_error(L, "%s is no longer valid: its request is over", what);
+    if (!(h & H_TAG) || id >= vm->nmade)
+        luaL_error(L, "attempt to index a userdata value");
+    o.run = vm->runs[id];
+    o.res = (int)(h & 1);
+    if ((o.run->gen & H_GEN_MASK) != (h >> H_GEN_SHIFT & H_GEN_MASK))
+        luaL_error(L, "%s is no longer valid: its request is over", o.res ? "res" : "req");
+    o.writable = o.res || o.run->kind == HOOKS_RUN_REQUEST;
+    o.set = &o.run->set[o.res];
     return o;
 }
 
@@ -254,7 +278,7 @@ static const hooks_request_t *completed(hooks_run_t *run)
 }
 
 /* Pushes field f of req (not kept yet); 0 for a field that is not read (cache_key, origin: nil until written). */
-static int make_req_field(lua_State *L, obj_t *o, const field_t *f)
+static int make_req_field(lua_State *L, const obj_t *o, const field_t *f)
 {
     const hooks_request_t *rq = f->flags & FF_COMPLETE ? completed(o->run) : o->run->rq;
 
@@ -270,7 +294,7 @@ static int make_req_field(lua_State *L, obj_t *o, const field_t *f)
         break;
     case RQ_HEADERS:
         push_headers(L, rq->headers, rq->nheaders, 1);
-        o->set |= F_HEADERS; /* handed out: the script may change it */
+        *o->set |= F_HEADERS; /* handed out: the script may change it */
         break;
     case RQ_ARGS:
         push_args(L, rq->query, rq->query != NULL ? rq->query_len : 0);
@@ -308,7 +332,7 @@ static int make_req_field(lua_State *L, obj_t *o, const field_t *f)
     return 1;
 }
 
-static int make_res_field(lua_State *L, obj_t *o, const field_t *f)
+static int make_res_field(lua_State *L, const obj_t *o, const field_t *f)
 {
     const hooks_response_t *res = o->run->res_in;
 
@@ -318,7 +342,7 @@ static int make_res_field(lua_State *L, obj_t *o, const field_t *f)
         break;
     case RS_HEADERS:
         push_headers(L, res->headers, res->nheaders, 0);
-        o->set |= F_HEADERS;
+        *o->set |= F_HEADERS;
         break;
     case RS_BODY:
         res->body != NULL ? (void)lua_pushlstring(L, res->body, res->body_len) : lua_pushnil(L);
@@ -332,56 +356,50 @@ static int make_res_field(lua_State *L, obj_t *o, const field_t *f)
     return 1;
 }
 
-/* The object's value table at the top (made on first use when make is set; else nil may be pushed). */
-static int values(lua_State *L, int obj, int make)
+/* Pushes the object's values table (made on first use when make is set; else nil or false may be pushed); returns
+ * the type pushed. Upvalue 2 of the metamethods: the anchors table. */
+static int values(lua_State *L, const obj_t *o, int make)
 {
-    if (lua_getiuservalue(L, obj, 1) == LUA_TTABLE || !make)
+    lua_Integer e = HOOKS_ANCHOR(o->run->slot, 1 + o->res);
+
+    if (lua_rawgeti(L, lua_upvalueindex(2), e) == LUA_TTABLE || !make)
         return lua_type(L, -1);
     lua_pop(L, 1);
     lua_createtable(L, 0, 4);
     lua_pushvalue(L, -1);
-    lua_setiuservalue(L, obj, 1);
+    lua_rawseti(L, lua_upvalueindex(2), e);
+    o->run->held = 1;
     return LUA_TTABLE;
 }
 
 /* __index: a value written or kept, else the field made now. A field the script set to nil stays nil. Scalar fields
  * (strings, numbers, booleans: cheap) are made fresh on each read; table fields are kept once made (FF_TABLE). */
-static int obj_index(lua_State *L, const char *what, const field_t *fields, int (*make)(lua_State *, obj_t *, const field_t *))
+static int obj_index(lua_State *L)
 {
-    obj_t *o = check_obj(L, what);
+    obj_t o = check_obj(L);
     const field_t *f;
 
     lua_settop(L, 2);
-    if ((f = field_of(L, 2, fields))->id == FIELD_NONE)
+    if ((f = field_of(L, 2, o.res ? res_fields : req_fields))->id == FIELD_NONE)
         return 0;
-    if (values(L, 1, 0) == LUA_TTABLE) { /* 3 */
+    if (values(L, &o, 0) == LUA_TTABLE) { /* 3 */
         lua_pushvalue(L, 2);
         if (lua_rawget(L, 3) != LUA_TNIL)
             return 1;
-        if (o->set & f->bit & ~(unsigned)F_HEADERS) /* written, as nil (headers are never nil) */
+        if (*o.set & f->bit & ~(unsigned)F_HEADERS) /* written, as nil (headers are never nil) */
             return 1;
     }
     lua_settop(L, 2);
-    if (!make(L, o, f))
+    if (!(o.res ? make_res_field(L, &o, f) : make_req_field(L, &o, f)))
         return 0;
     if (!(f->flags & FF_TABLE))
         return 1;
-    values(L, 1, 1);
+    values(L, &o, 1);
     lua_pushvalue(L, 2);
     lua_pushvalue(L, -3);
     lua_rawset(L, -3);
     lua_pop(L, 1);
     return 1;
-}
-
-static int req_index(lua_State *L)
-{
-    return obj_index(L, "req", req_fields, make_req_field);
-}
-
-static int res_index(lua_State *L)
-{
-    return obj_index(L, "res", res_fields, make_res_field);
 }
 
 /* A header value (a string or number at idx) has no control character but HTAB: no CR, LF or NUL. */
@@ -445,18 +463,17 @@ static int clean_target(const char *s, size_t len, int is_path)
     return 1;
 }
 
-static void keep(lua_State *L, obj_t *o, unsigned bit)
+static void keep(lua_State *L, const obj_t *o, unsigned bit)
 {
-    values(L, 1, 1);
+    values(L, o, 1);
     lua_pushvalue(L, 2);
     lua_pushvalue(L, 3);
     lua_rawset(L, -3);
-    o->set |= bit;
+    *o->set |= bit;
 }
 
-static int req_newindex(lua_State *L)
+static int req_newindex(lua_State *L, const obj_t *o)
 {
-    obj_t *o = check_obj(L, "req");
     const char *k = luaL_checkstring(L, 2);
     const field_t *f = field_of(L, 2, req_fields);
     size_t len;
@@ -495,9 +512,8 @@ static int req_newindex(lua_State *L)
     return 0;
 }
 
-static int res_newindex(lua_State *L)
+static int res_newindex(lua_State *L, const obj_t *o)
 {
-    obj_t *o = check_obj(L, "res");
     const char *k = luaL_checkstring(L, 2);
     const field_t *f = field_of(L, 2, res_fields);
     lua_Integer v;
@@ -536,44 +552,43 @@ static int res_newindex(lua_State *L)
     return 0;
 }
 
-static int new_mt(lua_State *L, const char *name, lua_CFunction index, lua_CFunction newindex)
+/* __newindex */
+static int obj_newindex(lua_State *L)
 {
-    luaL_newmetatable(L, name);
-    lua_pushcfunction(L, index);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, newindex);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    return luaL_ref(L, LUA_REGISTRYINDEX);
+    obj_t o = check_obj(L);
+
+    return o.res ? res_newindex(L, &o) : req_newindex(L, &o);
 }
 
 void hooks_request_open(lua_State *L, hooks_vm_t *vm)
 {
-    vm->req_mt_ref = new_mt(L, REQ_MT, req_index, req_newindex);
-    vm->res_mt_ref = new_mt(L, RES_MT, res_index, res_newindex);
-}
+    static const struct {
+        const char *name;
+        lua_CFunction fn;
+    } mms[] = {{"__index", obj_index}, {"__newindex", obj_newindex}};
 
-static void push_obj(lua_State *L, hooks_run_t *run, int mt_ref, int writable)
-{
-    obj_t *o = lua_newuserdatauv(L, sizeof(*o), 1);
-
-    o->run = run;
-    o->gen = run->gen;
-    o->writable = writable;
-    o->set = 0;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, mt_ref); /* the value table is made on first use */
+    lua_pushlightuserdata(L, NULL);
+    lua_createtable(L, 0, 3);
+    for (size_t i = 0; i != sizeof(mms) / sizeof(mms[0]); ++i) {
+        lua_pushlightuserdata(L, vm);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->anchors_ref);
+        lua_pushcclosure(L, mms[i].fn, 2);
+        lua_setfield(L, -2, mms[i].name);
+    }
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, -2);
+    lua_pop(L, 1);
 }
 
-void hooks_push_req(lua_State *L, hooks_run_t *run, int writable)
+void hooks_push_req(lua_State *L, const hooks_run_t *run)
 {
-    push_obj(L, run, run->vm->req_mt_ref, writable);
+    lua_pushlightuserdata(L, handle(run, 0));
 }
 
-void hooks_push_res(lua_State *L, hooks_run_t *run)
+void hooks_push_res(lua_State *L, const hooks_run_t *run)
 {
-    push_obj(L, run, run->vm->res_mt_ref, 1);
+    lua_pushlightuserdata(L, handle(run, 1));
 }
 
 /* ---- reading back (raw accesses only; on the main thread) ---- */
@@ -589,18 +604,23 @@ static char *copy(lua_State *L, hooks_run_t *run, const char *s, size_t len, int
     return p;
 }
 
-/* Pushes the kept value of field k (raw). */
-static int kept(lua_State *L, int obj, const char *k)
+/* Pushes the values table of run's req (which 0) or res (1), or what its entry holds when there is none. */
+static void push_values(lua_State *L, const hooks_run_t *run, int which)
 {
-    if (lua_getiuservalue(L, obj, 1) != LUA_TTABLE) {
-        lua_pop(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, run->vm->anchors_ref);
+    lua_rawgeti(L, -1, HOOKS_ANCHOR(run->slot, 1 + which));
+    lua_remove(L, -2);
+}
+
+/* Pushes the kept value of field k (raw) from the values table at vt. */
+static int kept(lua_State *L, int vt, const char *k)
+{
+    if (lua_type(L, vt) != LUA_TTABLE) {
         lua_pushnil(L);
         return LUA_TNIL;
     }
     lua_pushstring(L, k);
-    int t = lua_rawget(L, -2);
-    lua_remove(L, -2);
-    return t;
+    return lua_rawget(L, vt);
 }
 
 static void kv_set(lua_State *L, hooks_run_t *run, hooks_kv_t *kv, int name_idx, int value_idx)
@@ -654,19 +674,21 @@ static hooks_kv_t *read_headers(lua_State *L, hooks_run_t *run, const char *what
     return kv;
 }
 
-void hooks_read_req(lua_State *L, int idx, hooks_run_t *run)
+void hooks_read_req(lua_State *L, hooks_run_t *run)
 {
-    obj_t *o = lua_touserdata(L, idx); /* the run's own req, from its anchor */
     hooks_request_changes_t *c = &run->out->request;
     const hooks_request_t *rq = run->rq;
+    unsigned set = run->set[0];
     size_t len;
     const char *s;
+    int idx;
 
-    idx = lua_absindex(L, idx);
-    luaL_checkstack(L, 10, NULL);
-    if (!o->writable)
+    if (run->kind != HOOKS_RUN_REQUEST || set == 0) /* read-only in on_response */
         return;
-    if (o->set & F_PATH) {
+    luaL_checkstack(L, 10, NULL);
+    push_values(L, run, 0);
+    idx = lua_gettop(L);
+    if (set & F_PATH) {
         kept(L, idx, "path");
         s = lua_tolstring(L, -1, &len);
         if (!(len == rq->path_len && memcmp(s, rq->path, len) == 0)) {
@@ -675,7 +697,7 @@ void hooks_read_req(lua_State *L, int idx, hooks_run_t *run)
         }
         lua_pop(L, 1);
     }
-    if (o->set & F_QUERY) {
+    if (set & F_QUERY) {
         if (kept(L, idx, "query") == LUA_TSTRING) {
             s = lua_tolstring(L, -1, &len);
             if (!(rq->query != NULL && len == rq->query_len && memcmp(s, rq->query, len) == 0)) {
@@ -687,7 +709,7 @@ void hooks_read_req(lua_State *L, int idx, hooks_run_t *run)
         }
         lua_pop(L, 1);
     }
-    if (o->set & F_HEADERS) {
+    if (set & F_HEADERS) {
         if (kept(L, idx, "headers") == LUA_TTABLE) {
             c->headers = read_headers(L, run, "req.headers", 0, &c->nheaders);
             c->headers_changed = 1;
@@ -695,7 +717,7 @@ void hooks_read_req(lua_State *L, int idx, hooks_run_t *run)
             lua_pop(L, 1);
         }
     }
-    if (o->set & F_CACHE_KEY) {
+    if (set & F_CACHE_KEY) {
         if (kept(L, idx, "cache_key") == LUA_TSTRING) {
             s = lua_tolstring(L, -1, &len);
             c->cache_key = copy(L, run, s, len, 0);
@@ -703,37 +725,42 @@ void hooks_read_req(lua_State *L, int idx, hooks_run_t *run)
         }
         lua_pop(L, 1);
     }
-    if (o->set & F_ORIGIN) {
+    if (set & F_ORIGIN) {
         if (kept(L, idx, "origin") == LUA_TSTRING) {
             s = lua_tolstring(L, -1, &len);
             c->origin = copy(L, run, s, len, 0);
         }
         lua_pop(L, 1);
     }
+    lua_settop(L, idx - 1);
 }
 
-void hooks_read_res(lua_State *L, int idx, hooks_run_t *run)
+void hooks_read_res(lua_State *L, hooks_run_t *run)
 {
-    obj_t *o = lua_touserdata(L, idx); /* the run's own res, from its anchor */
     hooks_response_changes_t *c = &run->out->changes;
+    unsigned set = run->set[1];
     size_t len;
     const char *s;
+    int idx;
 
-    idx = lua_absindex(L, idx);
+    if (set == 0)
+        return;
     luaL_checkstack(L, 10, NULL);
-    if (o->set & F_STATUS) {
+    push_values(L, run, 1);
+    idx = lua_gettop(L);
+    if (set & F_STATUS) {
         kept(L, idx, "status");
         c->status = (int)lua_tointeger(L, -1);
         if (c->status == run->res_in->status)
             c->status = 0;
         lua_pop(L, 1);
     }
-    if (o->set & F_HEADERS) {
+    if (set & F_HEADERS) {
         kept(L, idx, "headers");
         c->headers = read_headers(L, run, "res.headers", 1, &c->nheaders);
         c->headers_changed = 1;
     }
-    if (o->set & F_BODY) {
+    if (set & F_BODY) {
         kept(L, idx, "body");
         s = lua_tolstring(L, -1, &len);
         c->body = copy(L, run, s, len, 0);
@@ -741,17 +768,18 @@ void hooks_read_res(lua_State *L, int idx, hooks_run_t *run)
         c->body_changed = 1;
         lua_pop(L, 1);
     }
-    if (o->set & F_TTL) {
+    if (set & F_TTL) {
         c->ttl_s = kept(L, idx, "ttl") == LUA_TNUMBER ? (int64_t)lua_tointeger(L, -1) : -1;
         lua_pop(L, 1);
     }
-    if (o->set & F_MAX_TTL) {
+    if (set & F_MAX_TTL) {
         c->max_ttl_s = kept(L, idx, "max_ttl") == LUA_TNUMBER ? (int64_t)lua_tointeger(L, -1) : -1;
         lua_pop(L, 1);
     }
-    if (o->set & F_CACHEABLE) {
+    if (set & F_CACHEABLE) {
         kept(L, idx, "cacheable");
         c->uncacheable = !lua_toboolean(L, -1);
         lua_pop(L, 1);
     }
+    lua_settop(L, idx - 1);
 }

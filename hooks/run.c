@@ -1,23 +1,28 @@
 /*
  * hooks/run.c: runs, the invocations of functions and hooks, each in its own coroutine, which may wait.
  *
- * A run is started on the main thread of the VM inside lua_pcall (finding the script's function, pushing its
- * arguments), and its coroutine is resumed from C. The coroutine suspends itself only through edge.fetch, edge.purge,
- * edge.store.* and edge.respond, which yield a marker (a light userdata only this file knows) and what they ask for:
+ * A run has a slot: entries of the VM's anchors table (HOOKS_ANCHOR(slot, i)) that hold its coroutine (0) and what
+ * must stay alive while it lasts (1, 2: the values tables of its req and res, request.c; a function's event during its
+ * first step). Slots are kept and reused with their coroutine: a run that ended with its coroutine back to an empty,
+ * normal state hands it to the next run (making a coroutine is most of the cost of a short run); a coroutine that died
+ * by an error is dropped (its stack may hold much) and the slot gets a new one when it is taken again.
+ *
+ * A run is prepared (a slot, the script's function and its arguments pushed on the coroutine) inside lua_pcall on the
+ * VM's main thread (prepare_p), or, for a hook when an idle slot has a clean coroutine and the function is known, by
+ * prepare_fast, which cannot fail. Then step() resumes the coroutine from C (lua_resume protects itself). What it
+ * stopped for is read inside lua_pcall (after_p), except when a hook ended having changed nothing: then it is simply
+ * over, and such a run (req and res are light userdata handles, request.c) allocates nothing at all.
+ *
+ * The coroutine suspends itself only through edge.fetch, edge.purge, edge.store.* and edge.respond, which yield a
+ * marker (a light userdata only this file knows) and what they ask for:
  *   fetch / purge / store  (marker, wait userdata, strings table): the run is HOOKS_WAITING. The userdata holds the
  *                  hooks_wait_t; its strings live in the strings table (the script's own tables could change while the
  *                  run waits). Resuming pops them and pushes the outcome: edge.fetch returns res or nil, message;
  *                  edge.store.* what store.c makes of the store's answer.
  *   respond        (marker, answer table): the answer is read as a function's is, the coroutine is closed (its
  *                  to-be-closed variables run) and the run is done.
- * Any other yield (a coroutine.yield at the run's top level) fails the run. While a run's first step lasts, its
- * function's arguments (req, res; a function's event) stay on the main thread's stack in start_p, which keeps them
- * alive; a run that waits anchors its req and res in the VM's anchors table (entries ANCHOR(slot, 1) and (slot, 2)), so
- * nothing it needs is on the main thread's stack between two steps, and a function's event is made whole and let go
- * (event.c). Objects end with their run: a req or res holds its run struct's generation (request.c). Slots are kept
- * and reused with their coroutine (entry ANCHOR(slot, 0)): a run that ended with its coroutine back to an empty, normal
- * state hands it to the next run (making a coroutine is most of the cost of a short run); a coroutine that died by an
- * error is dropped (its stack may hold much) and the slot gets a new one when it is taken again.
+ * Any other yield (a coroutine.yield at the run's top level) fails the run. At its first wait a function's event is
+ * made whole and let go (event.c). Objects end with their run: a req or res names its run struct's generation.
  *
  * CPU: the budget counts the time the coroutine runs. When it suspends, the time spent so far is kept; when it is
  * resumed, the call's start is moved so that the clock goes on from there.
@@ -32,9 +37,6 @@
 #include "hooks/internal.h"
 
 static char fetch_marker, purge_marker, store_marker, respond_marker;
-
-/* The entries of a slot in the VM's anchors table: 0 its coroutine, 1 and 2 the req and res of a waiting run. */
-#define ANCHOR(slot, i) ((lua_Integer)(slot)*3 - 2 + (i))
 
 /* ---- the functions that suspend a run ---- */
 
@@ -300,11 +302,11 @@ int hooks_edge_respond(lua_State *L)
 
 /* ---- the steps of a run ---- */
 
-/* Gives the run's slot back: the objects anchored while it waited go, and the slot is idle with its coroutine when that
- * is back to an empty, normal state (one that died by an error is dropped: its stack may hold much; the next run of the
- * slot makes a new one). No allocation here (only nils into existing entries), so no protection is needed; the idle
+/* Gives the run's slot back: what entries 1 and 2 held goes, and the slot is idle with its coroutine when that is back
+ * to an empty, normal state (one that died by an error is dropped: its stack may hold much; the next run of the slot
+ * makes a new one). No allocation here (only nils, which Lua never inserts), so no protection is needed; the idle
  * array grew when the slot was made. */
-static void anchor_release(hooks_run_t *run)
+static void slot_release(hooks_run_t *run)
 {
     hooks_vm_t *vm = run->vm;
     lua_State *L = vm->L;
@@ -315,24 +317,24 @@ static void anchor_release(hooks_run_t *run)
     memset(lua_getextraspace(run->co), 0, sizeof(hooks_call_t *)); /* the call goes with the run */
     if ((reusable = lua_status(run->co) == LUA_OK))
         lua_settop(run->co, 0);
-    if (run->anchored || !reusable) {
+    if (run->held || !reusable) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, vm->anchors_ref);
         for (int i = reusable ? 1 : 0; i != 3; ++i) {
             lua_pushnil(L);
-            lua_rawseti(L, -2, ANCHOR(run->slot, i));
+            lua_rawseti(L, -2, HOOKS_ANCHOR(run->slot, i));
         }
         lua_pop(L, 1);
     }
     vm->idle[vm->nidle++] = (hooks_idle_t){run->slot, reusable ? run->co : NULL};
     run->slot = 0;
-    run->anchored = 0;
+    run->held = 0;
 }
 
 static void run_free(hooks_run_t *run)
 {
     hooks_vm_t *vm = run->vm;
 
-    anchor_release(run);
+    slot_release(run);
     ++run->gen; /* its req and res objects are over (request.c) */
     run->ev = NULL;
     run->ev_obj = NULL;
@@ -352,11 +354,12 @@ static const char *pcall_message(lua_State *L, size_t *len)
 
 /* Runs the function at the top of the VM's main thread, f(arg), protected (arg: the run, or what f needs of it); on
  * failure, sets the run's outcome error. Returns the lua_pcall status. */
-static int protect(hooks_run_t *run, void *arg)
+static int protect(hooks_run_t *run, lua_CFunction f, void *arg)
 {
     lua_State *L = run->vm->L;
-    int top = lua_gettop(L) - 1, status;
+    int top = lua_gettop(L), status;
 
+    lua_pushcfunction(L, f);
     lua_pushlightuserdata(L, arg);
     if ((status = lua_pcall(L, 1, 0, 0)) != LUA_OK) {
         size_t len;
@@ -385,109 +388,136 @@ static lua_State *new_owned_thread(lua_State *L, hooks_vm_t *vm)
     return co;
 }
 
-static void go(lua_State *L, hooks_run_t *run, int objs);
-
-/* The upvalues of start_p (the closure hooks_run_open makes). */
-#define UP_ANCHORS lua_upvalueindex(1)   /* the VM's anchors (vm->anchors_ref) */
-#define UP_ENVS lua_upvalueindex(2)      /* the scripts' globals (vm->envs_ref) */
-#define UP_FUNCTIONS lua_upvalueindex(3) /* {[script * 3 + kind + 1] = the function, or false when there is none} */
-
-/* Pushes the function a run of this kind calls in script s: looked up in the script's globals the first time (they are
- * read-only after load, so it cannot change), then kept. Raises when the script has none. */
-static void push_function(lua_State *L, const hooks_vm_t *vm, size_t script, hooks_run_kind_t kind)
+/* Pushes the function a run of this kind calls in its script: looked up in the script's globals the first time (they
+ * are read-only after load, so it cannot change), then kept (vm->fn_ref). Raises when the script has none. */
+static void push_function(lua_State *L, const hooks_run_t *run)
 {
-    lua_Integer i = (lua_Integer)(script * 3 + (size_t)kind + 1);
+    hooks_vm_t *vm = run->vm;
+    size_t i = run->script * 3 + (size_t)run->kind;
 
-    if (lua_rawgeti(L, UP_FUNCTIONS, i) == LUA_TNIL) {
-        lua_pop(L, 1);
-        lua_rawgeti(L, UP_ENVS, (lua_Integer)script + 1);
-        lua_pushstring(L, function_names[kind]);
-        if (lua_rawget(L, -2) != LUA_TFUNCTION) {
+    if (vm->fn_ref == NULL && (vm->fn_ref = calloc(vm->nscripts * 3, sizeof(*vm->fn_ref))) == NULL)
+        luaL_error(L, "not enough memory");
+    if (vm->fn_ref[i] == 0) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->envs_ref);
+        lua_rawgeti(L, -1, (lua_Integer)run->script + 1);
+        lua_pushstring(L, function_names[run->kind]);
+        if (lua_rawget(L, -2) == LUA_TFUNCTION) {
+            vm->fn_ref[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+        } else {
             lua_pop(L, 1);
-            lua_pushboolean(L, 0);
+            vm->fn_ref[i] = -1;
         }
-        lua_remove(L, -2);
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, UP_FUNCTIONS, i);
+        lua_pop(L, 2);
     }
-    if (lua_type(L, -1) != LUA_TFUNCTION)
-        luaL_error(L, "%s has no function %s", vm->scripts[script].path, function_names[kind]);
+    if (vm->fn_ref[i] < 0)
+        luaL_error(L, "%s has no function %s", vm->scripts[run->script].path, function_names[run->kind]);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->fn_ref[i]);
 }
 
-/* Protected (the closure at vm->start_ref): takes an idle coroutine (or makes one), pushes the function and its arguments
- * on it, and runs it. The arguments stay on this stack too, where they live while the run's first step lasts: only a
- * run that waits anchors its req and res (go()). */
-static int start_p(lua_State *L)
+/* Takes an idle slot (making its coroutine when it has none, or not a clean one) or makes a new slot; the anchors
+ * table is at a. A slot or coroutine is taken only once anchored: a failure here (memory) leaves everything as it was. */
+static void take_slot(lua_State *L, hooks_run_t *run, int a)
 {
-    hooks_run_t *run = lua_touserdata(L, 1);
     hooks_vm_t *vm = run->vm;
-    const hooks_script_t *s = &vm->scripts[run->script];
-    int nargs;
 
-    lua_settop(L, 1);
-    luaL_checkstack(L, 10, NULL);
     if (vm->nidle != 0) {
-        /* taken off the list only once its coroutine is anchored: a failure here (memory) leaves the list as it was */
         hooks_idle_t *idle = &vm->idle[vm->nidle - 1];
         if (idle->co == NULL || lua_status(idle->co) != LUA_OK || lua_gettop(idle->co) != 0) { /* none, or not clean */
             lua_State *co = new_owned_thread(L, vm);
-            lua_rawseti(L, UP_ANCHORS, ANCHOR(idle->slot, 0));
+            lua_rawseti(L, a, HOOKS_ANCHOR(idle->slot, 0));
             idle->co = co;
         }
         run->slot = idle->slot;
         run->co = idle->co;
         --vm->nidle;
-    } else {
-        if (vm->nanchors == vm->idle_cap) { /* room for every slot to be idle at once */
-            size_t cap = vm->idle_cap != 0 ? vm->idle_cap * 2 : 16;
-            hooks_idle_t *idle = realloc(vm->idle, cap * sizeof(*idle));
-            if (idle == NULL)
-                return luaL_error(L, "not enough memory");
-            vm->idle = idle;
-            vm->idle_cap = cap;
-        }
-        for (int i = 2; i >= 1; --i) { /* the entries exist from the start: releasing the slot never allocates */
-            lua_pushboolean(L, 0);
-            lua_rawseti(L, UP_ANCHORS, ANCHOR(vm->nanchors + 1, i));
-        }
-        lua_State *co = new_owned_thread(L, vm);
-        lua_rawseti(L, UP_ANCHORS, ANCHOR(vm->nanchors + 1, 0));
-        run->co = co; /* only once it is anchored (a failure before: no slot, no coroutine) */
-        run->slot = ++vm->nanchors;
+        return;
     }
-    push_function(L, vm, run->script, run->kind); /* 2 */
+    if (vm->nanchors == vm->idle_cap) { /* room for every slot to be idle at once */
+        size_t cap = vm->idle_cap != 0 ? vm->idle_cap * 2 : 16;
+        hooks_idle_t *idle = realloc(vm->idle, cap * sizeof(*idle));
+        if (idle == NULL)
+            luaL_error(L, "not enough memory");
+        vm->idle = idle;
+        vm->idle_cap = cap;
+    }
+    for (int i = 2; i >= 1; --i) { /* the entries exist from the start */
+        lua_pushboolean(L, 0);
+        lua_rawseti(L, a, HOOKS_ANCHOR(vm->nanchors + 1, i));
+    }
+    lua_State *co = new_owned_thread(L, vm);
+    lua_rawseti(L, a, HOOKS_ANCHOR(vm->nanchors + 1, 0));
+    run->co = co; /* only once it is anchored (a failure before: no slot, no coroutine) */
+    run->slot = ++vm->nanchors;
+}
+
+/* Protected: gives the run a slot and its coroutine, and pushes the function and its arguments on that coroutine
+ * (run->nwait: how many arguments). A function's event is kept in entry 1 of the slot during the run's first step, so
+ * that its lazy fields can be made (event.c). */
+static int prepare_p(lua_State *L)
+{
+    hooks_run_t *run = lua_touserdata(L, 1);
+    hooks_vm_t *vm = run->vm;
+    int nargs;
+
+    lua_settop(L, 1);
+    luaL_checkstack(L, 10, NULL);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->anchors_ref); /* 2 */
+    take_slot(L, run, 2);
+    push_function(L, run); /* 3 */
     switch (run->kind) {
     case HOOKS_RUN_FUNCTION:
-        hooks_push_event(L, run->ev); /* 3 */
-        run->ev_obj = lua_topointer(L, -1);
-        hooks_push_context(L, s->name, run->ev->request_id);
+        hooks_push_event(L, run->ev); /* 4 */
+        lua_pushvalue(L, 4);
+        lua_rawseti(L, 2, HOOKS_ANCHOR(run->slot, 1));
+        run->held = 1;
+        run->ev_obj = lua_topointer(L, 4);
+        hooks_push_context(L, vm->scripts[run->script].name, run->ev->request_id);
         nargs = 2;
         break;
     case HOOKS_RUN_REQUEST:
-        hooks_push_req(L, run, 1); /* 3 */
+        hooks_push_req(L, run);
         nargs = 1;
         break;
     default:
-        hooks_push_req(L, run, 0); /* 3 */
-        hooks_push_res(L, run);    /* 4 */
+        hooks_push_req(L, run);
+        hooks_push_res(L, run);
         nargs = 2;
         break;
     }
     if (!lua_checkstack(run->co, nargs + 1))
         return luaL_error(L, "not enough memory");
-    for (int i = 2; i <= 2 + nargs; ++i)
-        lua_pushvalue(L, i);
     lua_xmove(L, run->co, nargs + 1);
     run->nwait = nargs;
-    run->call.co = run->co;
-    run->call.start_ns = hooks_now_ns(vm); /* the budget counts the script's time, not the making of its arguments */
-    go(L, run, 3);
     return 0;
 }
 
-/* The coroutine ended (its results at its top, run->nwait of them): reads what the run gives. objs: where req (and
- * res) are on L, or 0 when they are anchored (see go()). */
-static void finish(lua_State *L, hooks_run_t *run, int objs)
+/* What prepare_p does, for a hook when an idle slot has a clean coroutine and the function is known: nothing here can
+ * fail or allocate, so it needs no protection (most runs start this way). 0: not possible, nothing done. */
+static int prepare_fast(hooks_run_t *run)
+{
+    hooks_vm_t *vm = run->vm;
+    hooks_idle_t *idle;
+    int ref, nargs = run->kind == HOOKS_RUN_RESPONSE ? 2 : 1;
+
+    if (run->kind == HOOKS_RUN_FUNCTION || vm->nidle == 0 || vm->fn_ref == NULL ||
+        (ref = vm->fn_ref[run->script * 3 + (size_t)run->kind]) <= 0)
+        return 0;
+    idle = &vm->idle[vm->nidle - 1];
+    if (idle->co == NULL || lua_status(idle->co) != LUA_OK || lua_gettop(idle->co) != 0 || !lua_checkstack(idle->co, 3))
+        return 0;
+    run->slot = idle->slot;
+    run->co = idle->co;
+    --vm->nidle;
+    lua_rawgeti(run->co, LUA_REGISTRYINDEX, ref);
+    hooks_push_req(run->co, run);
+    if (nargs == 2)
+        hooks_push_res(run->co, run);
+    run->nwait = nargs;
+    return 1;
+}
+
+/* The coroutine ended (its results at its top, run->nwait of them): reads what the run gives. */
+static void finish(lua_State *L, hooks_run_t *run)
 {
     const hooks_script_t *s = &run->vm->scripts[run->script];
     int top = lua_gettop(L);
@@ -507,62 +537,47 @@ static void finish(lua_State *L, hooks_run_t *run, int objs)
         hooks_read_answer(L, -1, s->path, run->alloc, run->alloc_data, &run->out->response);
         run->out->responded = 1;
     } else {
-        if (objs == 0) {
-            lua_rawgeti(L, LUA_REGISTRYINDEX, run->vm->anchors_ref);
-            lua_rawgeti(L, -1, ANCHOR(run->slot, 1));
-            lua_rawgeti(L, -2, ANCHOR(run->slot, 2));
-            objs = top + 2;
-        }
-        hooks_read_req(L, objs, run);
+        hooks_read_req(L, run);
         if (run->kind == HOOKS_RUN_RESPONSE)
-            hooks_read_res(L, objs + 1, run);
+            hooks_read_res(L, run);
     }
     lua_settop(L, top);
 }
 
 /*
- * Runs the coroutine (resumed with the run->nwait values at its top) to its next stop, and reads what it stopped for:
- * a wait (run->next = RUN_WAITING), edge.respond's answer (RUN_RESPONDED; the coroutine stays suspended, settle()
- * closes it) or its end (RUN_DONE). Called inside lua_pcall (start_p, push_p): a failure, the coroutine's (raised with
- * its traceback by hooks_run_failed) or the reading's, is raised. objs: where the run's arguments are on L during its
- * first step (start_p), 0 after (push_p). At its first wait a run anchors its req and res, and a function's event is
- * made whole and let go.
+ * Protected: reads what the coroutine stopped for (run->status and the run->nwait values at its top, from step()): a
+ * wait (run->next = RUN_WAITING), edge.respond's answer (RUN_RESPONDED; the coroutine stays suspended, settle() closes
+ * it) or its end (RUN_DONE). A failure, the coroutine's (raised with its traceback by hooks_run_failed) or the
+ * reading's, is raised. At its first wait a function's event is made whole and let go.
  */
-static void go(lua_State *L, hooks_run_t *run, int objs)
+static int after_p(lua_State *L)
 {
+    hooks_run_t *run = lua_touserdata(L, 1);
     lua_State *co = run->co;
-    int nres, status;
+    int nres = run->nwait, status = run->status;
 
-    hooks_adopt(co, &run->call); /* its clock: started by start_p, or again by push_p after a wait */
-    status = lua_resume(co, L, run->nwait, &nres);
-    run->nwait = nres;
+    luaL_checkstack(L, 10, NULL);
     if (status == LUA_YIELD && nres >= 1) {
         void *marker = lua_touserdata(co, -nres);
         if ((marker == &fetch_marker || marker == &purge_marker || marker == &store_marker) && nres == 3) {
             run->spent_ns = hooks_now_ns(run->vm) - run->call.start_ns; /* the wait is not counted */
             run->wait = *(hooks_wait_t *)lua_touserdata(co, -2);
             run->next = RUN_WAITING;
-            if (objs != 0 && run->kind == HOOKS_RUN_FUNCTION) { /* made whole before its request data may go */
-                hooks_event_settle(L, run, objs);
-            } else if (objs != 0) {
-                run->anchored = 1; /* set first: anchor_release clears the entries even if one of these fails */
+            if (run->ev_obj != NULL) { /* made whole before its request data may go */
                 lua_rawgeti(L, LUA_REGISTRYINDEX, run->vm->anchors_ref);
-                for (int i = 1; i <= (run->kind == HOOKS_RUN_RESPONSE ? 2 : 1); ++i) {
-                    lua_pushvalue(L, objs + i - 1);
-                    lua_rawseti(L, -2, ANCHOR(run->slot, i));
-                }
-                lua_pop(L, 1);
+                lua_rawgeti(L, -1, HOOKS_ANCHOR(run->slot, 1));
+                hooks_event_settle(L, run, lua_gettop(L));
+                lua_pushnil(L);
+                lua_rawseti(L, -3, HOOKS_ANCHOR(run->slot, 1));
             }
-            return;
+            return 0;
         }
         if (marker == &respond_marker && nres == 2) {
             run->next = RUN_RESPONDED;
-            luaL_checkstack(L, 10, NULL);
             lua_xmove(co, L, 1);
             hooks_read_answer(L, -1, "edge.respond", run->alloc, run->alloc_data, &run->out->response);
             run->out->responded = 1;
-            lua_pop(L, 1);
-            return;
+            return 0;
         }
     }
     if (status != LUA_OK) {
@@ -570,8 +585,9 @@ static void go(lua_State *L, hooks_run_t *run, int objs)
             run->call.out_of_memory = 1;
         hooks_run_failed(L, co, status, &run->call); /* raises */
     }
-    finish(L, run, objs);
+    finish(L, run);
     run->next = RUN_DONE;
+    return 0;
 }
 
 /* The run is over (done or failed): frees it, and gives the memory back after a failure that left much garbage. */
@@ -591,7 +607,7 @@ static hooks_status_t end(hooks_run_t *run, hooks_status_t st)
     return st;
 }
 
-/* After a protected start_p or push_p (status from lua_pcall): waiting, or over. */
+/* After a protected step (status from lua_pcall): waiting, or over. */
 static hooks_status_t settle(hooks_run_t *run, int status)
 {
     if (status == LUA_OK && run->next == RUN_WAITING)
@@ -606,6 +622,24 @@ static hooks_status_t settle(hooks_run_t *run, int status)
         lua_resetthread(run->co);
     }
     return end(run, status == LUA_OK ? HOOKS_DONE : HOOKS_FAILED);
+}
+
+/* Runs the coroutine (resumed with the run->nwait values at its top, its clock started) to its next stop. lua_resume
+ * is protected itself; what the stop means is read by after_p, except for a hook that ended having changed nothing,
+ * which is simply over. */
+static hooks_status_t step(hooks_run_t *run)
+{
+    int nres;
+
+    run->next = RUN_RUNNING;
+    hooks_adopt(run->co, &run->call);
+    run->status = lua_resume(run->co, run->vm->L, run->nwait, &nres);
+    run->nwait = nres;
+    if (run->status == LUA_OK && run->kind != HOOKS_RUN_FUNCTION && (run->set[0] | run->set[1]) == 0 && !run->call.expired) {
+        run->next = RUN_DONE;
+        return end(run, HOOKS_DONE); /* slot_release drops the results */
+    }
+    return settle(run, protect(run, after_p, run));
 }
 
 static hooks_status_t start(hooks_run_t *run, hooks_run_t **out_run)
@@ -626,7 +660,11 @@ static hooks_status_t start(hooks_run_t *run, hooks_run_t **out_run)
     }
     hooks_call_init(&run->call, vm, run->kind == HOOKS_RUN_FUNCTION ? run->ev->request_id : run->rq->request_id);
     run->call.run = run;
-    if ((st = (lua_rawgeti(vm->L, LUA_REGISTRYINDEX, vm->start_ref), settle(run, protect(run, run)))) == HOOKS_WAITING)
+    if (!prepare_fast(run) && protect(run, prepare_p, run) != LUA_OK)
+        return end(run, HOOKS_FAILED);
+    run->call.co = run->co;
+    run->call.start_ns = hooks_now_ns(vm); /* the budget counts the script's time, not the making of its arguments */
+    if ((st = step(run)) == HOOKS_WAITING)
         *out_run = run;
     return st;
 }
@@ -638,11 +676,24 @@ static hooks_run_t *run_new(hooks_vm_t *vm, hooks_run_kind_t kind, size_t script
 
     if (run != NULL) {
         uint64_t gen = run->gen; /* counts on: objects of its earlier runs stay over */
+        uint32_t id = run->id;
         vm->free_runs = run->next_free;
         memset(run, 0, sizeof(*run));
         run->gen = gen;
-    } else if ((run = calloc(1, sizeof(*run))) == NULL) {
-        return NULL;
+        run->id = id;
+    } else {
+        if (vm->nmade == vm->runs_cap) {
+            size_t cap = vm->runs_cap != 0 ? vm->runs_cap * 2 : 16;
+            hooks_run_t **runs;
+            if (cap > HOOKS_MAX_RUNS || (runs = realloc(vm->runs, cap * sizeof(*runs))) == NULL)
+                return NULL;
+            vm->runs = runs;
+            vm->runs_cap = cap;
+        }
+        if ((run = calloc(1, sizeof(*run))) == NULL)
+            return NULL;
+        run->id = (uint32_t)vm->nmade;
+        vm->runs[vm->nmade++] = run;
     }
     run->vm = vm;
     run->kind = kind;
@@ -695,15 +746,6 @@ hooks_status_t hooks_start_response(hooks_vm_t *vm, size_t script, const hooks_r
     return start(r, run);
 }
 
-void hooks_run_open(lua_State *L, hooks_vm_t *vm)
-{
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->anchors_ref);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->envs_ref);
-    lua_newtable(L);
-    lua_pushcclosure(L, start_p, 3);
-    vm->start_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
 const hooks_wait_t *hooks_run_wait(const hooks_run_t *run)
 {
     return &run->wait;
@@ -727,7 +769,7 @@ typedef struct resume_values {
     size_t len;
 } resume_values_t;
 
-/* Protected: builds the values edge.fetch / edge.purge return, then moves them to the coroutine. */
+/* Protected: builds the values edge.fetch / edge.purge / edge.store.* return, then moves them to the coroutine. */
 static int push_p(lua_State *L)
 {
     resume_values_t *rv = lua_touserdata(L, 1);
@@ -774,16 +816,18 @@ static int push_p(lua_State *L)
         return luaL_error(L, "not enough memory");
     lua_xmove(L, run->co, rv->nvalues);
     run->nwait = rv->nvalues;
-    lua_settop(L, 1);
-    run->call.start_ns = hooks_now_ns(run->vm) - run->spent_ns; /* the wait was not counted */
-    go(L, run, 0);
     return 0;
 }
 
 static hooks_status_t resume(resume_values_t *rv)
 {
-    lua_pushcfunction(rv->run->vm->L, push_p);
-    return settle(rv->run, protect(rv->run, rv));
+    hooks_run_t *run = rv->run;
+    int status = protect(run, push_p, rv);
+
+    if (status != LUA_OK)
+        return settle(run, status);
+    run->call.start_ns = hooks_now_ns(run->vm) - run->spent_ns; /* the wait was not counted */
+    return step(run);
 }
 
 hooks_status_t hooks_resume_fetch(hooks_run_t *run, const hooks_fetch_result_t *r)

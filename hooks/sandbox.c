@@ -584,7 +584,6 @@ int hooks_setup_p(lua_State *L)
 
     hooks_edge_open(L, vm);
     lua_setfield(L, 9, "edge");
-    hooks_request_open(L, vm);
     hooks_event_open(L, vm);
 
     /* Nothing in the state keeps the real os table (os.execute, os.exit, os.remove...). */
@@ -607,6 +606,6 @@ int hooks_setup_p(lua_State *L)
     vm->owned_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
     vm->envs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    hooks_run_open(L, vm);
+    hooks_request_open(L, vm);
     return 0;
 }

@@ -470,11 +470,10 @@ void hooks_vm_free(hooks_vm_t *vm)
             free(p);
         }
     free(vm->idle);
-    while (vm->free_runs != NULL) {
-        struct hooks_run *r = vm->free_runs;
-        vm->free_runs = r->next_free;
-        free(r);
-    }
+    for (size_t i = 0; i != vm->nmade; ++i) /* no run is alive: every one is on vm->free_runs */
+        free(vm->runs[i]);
+    free(vm->runs);
+    free(vm->fn_ref);
     for (size_t i = 0; i != vm->nscripts; ++i) {
         free(vm->scripts[i].path);
         free(vm->scripts[i].name);

@@ -2443,8 +2443,58 @@ static void test_kept_objects(void **state)
     hooks_vm_free(vm);
 }
 
-/* A run's req and res live while the run needs them even when the script drops them: on the main thread's stack during
- * the first step, in the anchors table while it waits; garbage made around the wait makes the collector run. */
+/* What a run wrote to its req and res lives while the run needs it even when the script drops them (their values tables
+ * are kept by the run's slot); garbage made around the wait makes the collector run. */
+/* req and res are light userdata handles: a hook that changes nothing allocates nothing, however many times it runs;
+ * other light userdata (edge.json.null) share their metatable but are refused by it with Lua's own message. */
+static void test_objects_are_handles(void **state)
+{
+    hooks_vm_t *vm = vm_with("local J = edge.json\n"
+                             "local function fails(f, want)\n"
+                             "  local ok, e = pcall(f)\n"
+                             "  assert(not ok and string.find(e, want, 1, true), tostring(e))\n"
+                             "end\n"
+                             "function on_request(req)\n"
+                             "  if req.method == 'DELETE' then return edge.respond(405) end\n"
+                             "  if req.path ~= '/checks' then return end\n"
+                             "  assert(type(req) == 'userdata' and req == req and getmetatable(req) == false)\n"
+                             "  local t = {[req] = 1}\n"
+                             "  assert(t[req] == 1 and tostring(req):find('^userdata: '))\n"
+                             "  fails(function() return J.null.path end, 'attempt to index a userdata value')\n"
+                             "  fails(function() J.null.path = '/x' end, 'attempt to index a userdata value')\n"
+                             "  fails(function() return J.encode({req}) end, 'userdata')\n"
+                             "  assert(getmetatable(J.null) == false and J.null ~= req)\n"
+                             "  edge.respond(200, nil, 'checked')\n"
+                             "end\n"
+                             "function on_response(req, res)\n"
+                             "  if res.status == 500 or req.method == 'DELETE' then error('no') end\n"
+                             "end\n");
+    hooks_request_t rq = request_for("/same", NULL);
+    hooks_response_t res = {.status = 200};
+    hooks_outcome_t out;
+    hooks_run_t *run;
+    size_t used;
+
+    (void)state;
+    for (int i = 0; i != 3; ++i) { /* the first runs make the coroutine, find the functions, intern "GET" and "/same", and
+                                      pay what the collector was owed (it steps only when something is allocated) */
+        request_ok(vm, &rq);
+        assert_done(start_response(vm, &rq, &res, &out, &run), &out, "on_response");
+    }
+    used = hooks_vm_memory(vm);
+    for (int i = 0; i != 1000; ++i) {
+        out = request_ok(vm, &rq);
+        assert_no_request_change(&out);
+        assert_done(start_response(vm, &rq, &res, &out, &run), &out, "on_response");
+    }
+    assert_int_equal(hooks_vm_memory(vm), used);
+    rq = request_for("/checks", NULL);
+    out = request_ok(vm, &rq);
+    assert_true(out.responded);
+    assert_body(&out.response, "checked");
+    hooks_vm_free(vm);
+}
+
 static void test_objects_outlive_the_script(void **state)
 {
     hooks_vm_t *vm = vm_with("local U = 'http://api.example/'\n"
@@ -3370,6 +3420,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_error_skips_close, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_free_while_waiting, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_kept_objects, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_objects_are_handles, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_objects_outlive_the_script, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_response, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_response_bad, test_setup, test_teardown),
