@@ -519,8 +519,10 @@ size_t cache_status_format(const cache_status_t *s, char *buf, size_t cap);
  * large body needs a run of contiguous free pages, so the map's pages in use grow past the data. Writes are taken from the queue in
  * batches of at most max_size/8 bytes (at least one operation) so one transaction cannot outgrow the headroom. If a batch still
  * hits MDB_MAP_FULL (for instance while a long-lived cache_store_ref_t pins old pages), the writer aborts it, evicts down to 50% in
- * a transaction of its own, retries the batch once, and then applies it without its puts (dropped, counted). A request never fails
- * because the cache is full.
+ * transactions of their own, retries the batch once, and then applies it without its puts (dropped, counted). A request never fails
+ * because the cache is full. A transaction evicts at most CACHE_STORE_EVICT_BATCH objects (its copies on write need room); when
+ * more must go, the writer goes on at once in the next ones. A store filled under a larger max_size gets, at open, a map large
+ * enough for its pages plus the same slack (logged), and evicts down to max_size that way.
  *
  * Expiry: every expiry_interval_ms the writer deletes objects whose expires_ms <= now (the clock of the options),
  * walking the expiry index from its start, at most CACHE_STORE_EXPIRE_BATCH per pass (the next pass comes at once
@@ -536,6 +538,7 @@ size_t cache_status_format(const cache_status_t *s, char *buf, size_t cap);
 #define CACHE_STORE_FORMAT "edgeproxy-cache-store/2"
 #define CACHE_STORE_EVICT_SAMPLES 16
 #define CACHE_STORE_EXPIRE_BATCH 1000
+#define CACHE_STORE_EVICT_BATCH 1000 /* evictions per transaction */
 #define CACHE_STORE_SYNC_INTERVAL_MS 1000
 #define CACHE_STORE_SYNC_MAX_MS 30000 /* a store that never rests is synced this often all the same */
 

@@ -580,6 +580,38 @@ static int reserve_map(cache_store_t *s, int allocate, uint64_t *need, uint64_t 
     return allocate ? rc : 0;
 }
 
+/*
+ * A store filled under a larger max_size (the conf's was lowered): its pages may reach past the map this max_size gives.
+ * LMDB raises a map to the file's last page and no further, and in a map without free pages even eviction, which
+ * copies pages on write, fails: nothing could ever be stored again. Such a map is raised to the pages in use plus the
+ * slack the map of max_size has above max_size; the writer then evicts down to max_size in steps (store_writer.c). The
+ * file does not shrink (LMDB never gives space back), but its pages are reused. 0 or an MDB code.
+ */
+static int room_to_evict(cache_store_t *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    uint64_t used, want;
+    int rc;
+
+    if ((rc = mdb_env_info(s->env, &info)) != 0 || (rc = mdb_env_stat(s->env, &st)) != 0)
+        return rc;
+    used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    want = (used + (s->map_size - s->opts.max_size) + MiB - 1) / MiB * MiB;
+    if (want <= info.me_mapsize)
+        return 0;
+    fprintf(stderr,
+            "edgeproxy: cache store %s: holds %llu MiB of pages, more than max_size (%llu MiB) allows: its map grows to %llu "
+            "MiB, and it evicts down to max_size\n",
+            s->dir, (unsigned long long)(used / MiB), (unsigned long long)(s->opts.max_size / MiB),
+            (unsigned long long)(want / MiB));
+    if ((rc = mdb_env_set_mapsize(s->env, (size_t)want)) != 0)
+        return rc;
+    s->map_size = want;
+    s->evict_more = 1; /* the writer starts at once */
+    return 0;
+}
+
 /* Opens the environment and its databases, checks the format marker (writing it into a new one) and reads the first
  * and last entry of every database, so that damage shows now rather than on a worker. */
 static int env_open(cache_store_t *s)
@@ -594,6 +626,8 @@ static int env_open(cache_store_t *s)
         return rc;
     if ((rc = mdb_env_set_maxdbs(s->env, DB_NUM)) != 0 || (rc = mdb_env_set_mapsize(s->env, s->map_size)) != 0 ||
         (rc = mdb_env_set_maxreaders(s->env, s->opts.max_readers)) != 0 || (rc = mdb_env_open(s->env, s->dir, flags, 0600)) != 0)
+        goto fail;
+    if ((rc = room_to_evict(s)) != 0)
         goto fail;
     uint64_t need, avail;
     if ((rc = reserve_map(s, s->writemap, &need, &avail)) != 0 && s->writemap) { /* (else only space given back) */

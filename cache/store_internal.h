@@ -109,6 +109,7 @@ struct cache_store {
     uint64_t rng;
     int64_t next_expire_ms; /* clock_ms */
     int expire_more;
+    int evict_more; /* the data is over the high water mark after a pass that evicted its most: another pass at once */
     int64_t last_commit_mono, last_sync_mono, last_error_log_mono;
     int dirty; /* committed since the last mdb_env_sync */
     /* durability mode (see "Durability" in cache/cache.h) */

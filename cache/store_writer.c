@@ -375,15 +375,21 @@ static uint64_t rng_next(cache_store_t *s)
     return x * 0x2545F4914F6CDD1Dull;
 }
 
-/* Evicts sampled objects until the data in use is at most `target` bytes. */
+/* Evicts sampled objects until the data in use is at most `target` bytes, or CACHE_STORE_EVICT_BATCH of them are gone
+ * (then s->evict_more is set: the writer goes on in the next transaction; apply() clears it). */
 static int evict(cache_store_t *s, MDB_txn *txn, uint64_t target, int64_t now, tally_t *t)
 {
     MDB_cursor *c;
+    size_t n = 0;
     int rc = 0;
 
     if ((rc = mdb_cursor_open(txn, s->dbi[DB_OBJECTS], &c)) != 0)
         return rc;
     while (cs_used_bytes(s, txn) > target) {
+        if (n++ == CACHE_STORE_EVICT_BATCH) { /* a transaction's copies on write need room: the rest in the next ones */
+            s->evict_more = 1;
+            break;
+        }
         uint8_t victim[CACHE_STORE_ID_LEN], probe[CACHE_STORE_ID_LEN];
         int64_t best = INT64_MAX;
         int found = 0;
@@ -515,6 +521,7 @@ static int apply(cache_store_t *s, op_t *batch, int64_t now, int do_expire, int 
     int rc;
 
     *t = (tally_t){0};
+    s->evict_more = 0;
     for (op_t *op = batch; op != NULL && with_puts; op = op->next)
         if (op->kind == OP_PUT)
             incoming += op->rec_len + op->body_len + 2 * s->psize;
@@ -569,21 +576,27 @@ fail:
     return rc;
 }
 
-/* After MDB_MAP_FULL: evict down to half of max_size in a transaction of its own, so its pages are free for the retry. */
+/* After MDB_MAP_FULL: evict down to half of max_size in transactions of their own (CACHE_STORE_EVICT_BATCH objects at
+ * most each), so that their pages are free for the retry. */
 static void evict_hard(cache_store_t *s, int64_t now)
 {
-    tally_t t = {0};
-    MDB_txn *txn;
-
-    if (mdb_txn_begin(s->env, NULL, 0, &txn) != 0)
-        return;
-    if (evict(s, txn, s->opts.max_size / 2, now, &t) != 0) {
-        mdb_txn_abort(txn);
-        return;
-    }
-    if (commit(s, txn) != 0)
-        return;
-    add(&s->st_evictions, t.evictions);
+    do {
+        tally_t t = {0};
+        MDB_txn *txn;
+        s->evict_more = 0;
+        if (mdb_txn_begin(s->env, NULL, 0, &txn) != 0)
+            return;
+        if (evict(s, txn, s->opts.max_size / 2, now, &t) != 0) {
+            mdb_txn_abort(txn);
+            s->evict_more = 0;
+            return;
+        }
+        if (commit(s, txn) != 0) {
+            s->evict_more = 0;
+            return;
+        }
+        add(&s->st_evictions, t.evictions);
+    } while (s->evict_more);
 }
 
 static void run_batch(cache_store_t *s, op_t *batch)
@@ -595,7 +608,7 @@ static void run_batch(cache_store_t *s, op_t *batch)
 
     for (op_t *op = batch; op != NULL; op = op->next, nops++)
         nputs += op->kind == OP_PUT || op->kind == OP_META;
-    if (batch == NULL && !do_expire)
+    if (batch == NULL && !do_expire && !s->evict_more)
         return;
     if (do_expire)
         s->next_expire_ms = now + s->opts.expiry_interval_ms;
@@ -610,7 +623,7 @@ static void run_batch(cache_store_t *s, op_t *batch)
     if (rc != 0) {
         if (rc != MDB_MAP_FULL)
             log_write_error(s, rc, nops);
-        s->expire_more = 0; /* no busy loop on a failing environment */
+        s->expire_more = s->evict_more = 0; /* no busy loop on a failing environment */
         t = (tally_t){0};
     }
     if (rc != 0 || drop_puts)
@@ -650,7 +663,7 @@ void *cs_writer_main(void *arg)
 
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        if (s->head == NULL && !s->closing && !s->expire_more) {
+        if (s->head == NULL && !s->closing && !s->expire_more && !s->evict_more) {
             int64_t wait_ms = s->opts.expiry_interval_ms, at;
             struct timespec ts;
             if (s->dirty && wait_ms > CACHE_STORE_SYNC_INTERVAL_MS)

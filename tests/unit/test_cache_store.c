@@ -764,6 +764,46 @@ static void test_eviction(void **state)
     cache_store_close(s);
 }
 
+/* A store filled under a larger max_size and opened with a smaller one: its pages fill the map the smaller size gives
+ * (LMDB raises a map to the file's last page, no further), where even eviction, which copies pages, finds no room. It
+ * must get room to evict, evict down to the new size in steps, and keep storing meanwhile. */
+static void test_max_size_lowered(void **state)
+{
+    fixture_t *f = *state;
+    cache_store_t *s = open_store(f->path, 64 * MiB, NULL);
+    cache_store_stats_t st;
+    int n = 1600, left = 0;
+
+    for (int i = 0; i < n; i++)
+        assert_int_equal(put_obj(s, i, 0, "h/l", "h", NULL, 0, 24 * 1024, 1 + i, 0), 0);
+    cache_store_flush(s);
+    cache_store_stats(s, &st);
+    assert_true(st.bytes_used > 32 * MiB);
+    assert_int_equal(st.evictions, 0);
+    cache_store_close(s);
+
+    s = open_store(f->path, 4 * MiB, NULL); /* its own map would be 15 MiB */
+    for (int i = n; i < n + 20; i++)
+        assert_int_equal(put_obj(s, i, 0, "h/l", "h", NULL, 0, 24 * 1024, 100000 + i, 0), 0);
+    for (int tries = 0; tries < 200; tries++) { /* the writer evicts in steps, a transaction each */
+        cache_store_flush(s);
+        cache_store_stats(s, &st);
+        if (st.bytes_used <= 4 * MiB)
+            break;
+        usleep(50 * 1000);
+    }
+    assert_int_equal(st.puts_dropped, 0);
+    assert_true(st.bytes_used <= 4 * MiB);
+    assert_true(st.evictions >= (uint64_t)n - 200);
+    for (int i = n; i < n + 20; i++) /* the newest, stored while it evicted, are the last candidates */
+        left += exists(s, i);
+    assert_true(left >= 15);
+    print_message("max_size lowered: %llu evictions, %llu bytes used, %d/20 new ones left, map %llu MiB\n",
+                  (unsigned long long)st.evictions, (unsigned long long)st.bytes_used, left,
+                  (unsigned long long)(st.map_size / MiB));
+    cache_store_close(s);
+}
+
 static void test_expiry(void **state)
 {
     fixture_t *f = *state;
@@ -1119,6 +1159,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unsynced_marker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_size_lowered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_soft_purge, setup, teardown),
