@@ -62,6 +62,7 @@ struct hooks_vm {
     int anchors_ref;         /* registry: by slot, the entries HOOKS_ANCHOR(slot, 0..2) (run.c) */
     int *fn_ref;             /* run.c: [script * 3 + kind]: a registry ref to the function; 0 unknown, -1 none */
     int event_mt_ref;        /* registry: the metatable of a function's event (event.c) */
+    const char *names[32];   /* request.c: its field and method names, interned strings kept alive by its metamethods */
     struct hooks_run **runs; /* run.c: every run struct made, by its id (malloc'ed; request.c finds runs here) */
     size_t nmade, runs_cap;
     struct hooks_run *free_runs; /* run.c: runs over, kept for the next ones (linked by their next_free) */

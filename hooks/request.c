@@ -88,7 +88,6 @@ enum {
 
 typedef struct field {
     const char *name;
-    size_t len;
     field_id_t id;
     unsigned bit;   /* F_*: what a write sets; 0: not writable */
     unsigned flags; /* FF_* */
@@ -96,7 +95,7 @@ typedef struct field {
 
 #define FIELD(n, i, b, f)                                                                                                          \
     {                                                                                                                              \
-        n, sizeof(n) - 1, i, b, f                                                                                                  \
+        n, i, b, f                                                                                                                 \
     }
 static const field_t req_fields[] = {
     FIELD("method", RQ_METHOD, 0, 0),
@@ -115,7 +114,7 @@ static const field_t req_fields[] = {
     FIELD("api_key_id", RQ_API_KEY_ID, 0, FF_COMPLETE),
     FIELD("cache_key", RQ_CACHE_KEY, F_CACHE_KEY, 0),
     FIELD("origin", RQ_ORIGIN, F_ORIGIN, 0),
-    {NULL, 0, FIELD_NONE, 0, 0},
+    {NULL, FIELD_NONE, 0, 0},
 };
 static const field_t res_fields[] = {
     FIELD("status", RS_STATUS, F_STATUS, 0),
@@ -124,26 +123,28 @@ static const field_t res_fields[] = {
     FIELD("ttl", RS_TTL, F_TTL, 0),
     FIELD("max_ttl", RS_MAX_TTL, F_MAX_TTL, 0),
     FIELD("cacheable", RS_CACHEABLE, F_CACHEABLE, 0),
-    {NULL, 0, FIELD_NONE, 0, 0},
+    {NULL, FIELD_NONE, 0, 0},
 };
 #undef FIELD
 
-/* The field named by the value at idx: the table's last entry (FIELD_NONE) for any other key, or a key that is not a
- * string. */
-static const field_t *field_of(lua_State *L, int idx, const field_t *fields)
+#define NREQ (sizeof(req_fields) / sizeof(req_fields[0]) - 1)
+#define NRES (sizeof(res_fields) / sizeof(res_fields[0]) - 1)
+
+/* Methods pushed from the names table (vm->names after the fields) rather than made (interned) on each read. */
+static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+#define NMETHODS (sizeof(methods) / sizeof(methods[0]))
+_Static_assert(NREQ + NRES + NMETHODS <= sizeof(((hooks_vm_t *)0)->names) / sizeof(const char *), "vm->names is too small");
+
+/* The field named by the value at idx (names: vm->names for these fields): the table's last entry (FIELD_NONE) for any
+ * other key, or a key that is not a string. Lua interns short strings and the names stay alive (hooks_request_open), so
+ * a key equal to a name is that very string: pointers are compared, not bytes. */
+static const field_t *field_of(lua_State *L, int idx, const field_t *fields, const char *const *names)
 {
     const field_t *f = fields;
-    size_t len;
-    const char *k;
+    const char *k = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, NULL) : NULL;
 
-    if (lua_type(L, idx) != LUA_TSTRING) {
-        while (f->name != NULL)
-            ++f;
-        return f;
-    }
-    k = lua_tolstring(L, idx, &len);
-    for (; f->name != NULL; ++f)
-        if (f->len == len && memcmp(f->name, k, len) == 0)
+    for (; f->name != NULL; ++f, ++names)
+        if (*names == k)
             break;
     return f;
 }
@@ -161,10 +162,9 @@ typedef struct obj {
     unsigned *set; /* run->set[res]: F_* */
 } obj_t;
 
-/* The object a metamethod (upvalue 1: the VM) was called on, at 1: raises unless it is a live req or res. */
-static obj_t check_obj(lua_State *L)
+/* The object a metamethod was called on, at 1: raises unless it is a live req or res. */
+static obj_t check_obj(lua_State *L, hooks_vm_t *vm)
 {
-    hooks_vm_t *vm = lua_touserdata(L, lua_upvalueindex(1));
     uint64_t h = (uint64_t)(uintptr_t)lua_touserdata(L, 1);
     uint64_t id = h >> H_ID_SHIFT & (HOOKS_MAX_RUNS - 1);
     obj_t o;
@@ -284,6 +284,11 @@ static int make_req_field(lua_State *L, const obj_t *o, const field_t *f)
 
     switch (f->id) {
     case RQ_METHOD:
+        for (size_t i = 0; i != NMETHODS; ++i)
+            if (strlen(methods[i]) == rq->method_len && memcmp(methods[i], rq->method, rq->method_len) == 0) {
+                lua_rawgeti(L, lua_upvalueindex(3), (lua_Integer)(NREQ + NRES + i + 1));
+                return 1;
+            }
         lua_pushlstring(L, rq->method, rq->method_len);
         break;
     case RQ_PATH:
@@ -376,11 +381,12 @@ static int values(lua_State *L, const obj_t *o, int make)
  * (strings, numbers, booleans: cheap) are made fresh on each read; table fields are kept once made (FF_TABLE). */
 static int obj_index(lua_State *L)
 {
-    obj_t o = check_obj(L);
+    hooks_vm_t *vm = lua_touserdata(L, lua_upvalueindex(1));
+    obj_t o = check_obj(L, vm);
     const field_t *f;
 
     lua_settop(L, 2);
-    if ((f = field_of(L, 2, o.res ? res_fields : req_fields))->id == FIELD_NONE)
+    if ((f = o.res ? field_of(L, 2, res_fields, vm->names + NREQ) : field_of(L, 2, req_fields, vm->names))->id == FIELD_NONE)
         return 0;
     if (values(L, &o, 0) == LUA_TTABLE) { /* 3 */
         lua_pushvalue(L, 2);
@@ -472,10 +478,10 @@ static void keep(lua_State *L, const obj_t *o, unsigned bit)
     *o->set |= bit;
 }
 
-static int req_newindex(lua_State *L, const obj_t *o)
+static int req_newindex(lua_State *L, const obj_t *o, hooks_vm_t *vm)
 {
     const char *k = luaL_checkstring(L, 2);
-    const field_t *f = field_of(L, 2, req_fields);
+    const field_t *f = field_of(L, 2, req_fields, vm->names);
     size_t len;
 
     lua_settop(L, 3);
@@ -512,10 +518,10 @@ static int req_newindex(lua_State *L, const obj_t *o)
     return 0;
 }
 
-static int res_newindex(lua_State *L, const obj_t *o)
+static int res_newindex(lua_State *L, const obj_t *o, hooks_vm_t *vm)
 {
     const char *k = luaL_checkstring(L, 2);
-    const field_t *f = field_of(L, 2, res_fields);
+    const field_t *f = field_of(L, 2, res_fields, vm->names + NREQ);
     lua_Integer v;
     int isint;
 
@@ -555,9 +561,10 @@ static int res_newindex(lua_State *L, const obj_t *o)
 /* __newindex */
 static int obj_newindex(lua_State *L)
 {
-    obj_t o = check_obj(L);
+    hooks_vm_t *vm = lua_touserdata(L, lua_upvalueindex(1));
+    obj_t o = check_obj(L, vm);
 
-    return o.res ? res_newindex(L, &o) : req_newindex(L, &o);
+    return o.res ? res_newindex(L, &o, vm) : req_newindex(L, &o, vm);
 }
 
 void hooks_request_open(lua_State *L, hooks_vm_t *vm)
@@ -567,18 +574,25 @@ void hooks_request_open(lua_State *L, hooks_vm_t *vm)
         lua_CFunction fn;
     } mms[] = {{"__index", obj_index}, {"__newindex", obj_newindex}};
 
+    lua_createtable(L, (int)(NREQ + NRES + NMETHODS), 0); /* the names: field names, then methods */
+    for (size_t i = 0; i != NREQ + NRES + NMETHODS; ++i) {
+        lua_pushstring(L, i < NREQ ? req_fields[i].name : i < NREQ + NRES ? res_fields[i - NREQ].name : methods[i - NREQ - NRES]);
+        vm->names[i] = lua_tostring(L, -1);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
     lua_pushlightuserdata(L, NULL);
     lua_createtable(L, 0, 3);
     for (size_t i = 0; i != sizeof(mms) / sizeof(mms[0]); ++i) {
         lua_pushlightuserdata(L, vm);
         lua_rawgeti(L, LUA_REGISTRYINDEX, vm->anchors_ref);
-        lua_pushcclosure(L, mms[i].fn, 2);
+        lua_pushvalue(L, -5); /* the names */
+        lua_pushcclosure(L, mms[i].fn, 3);
         lua_setfield(L, -2, mms[i].name);
     }
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, -2);
-    lua_pop(L, 1);
+    lua_pop(L, 2);
 }
 
 void hooks_push_req(lua_State *L, const hooks_run_t *run)

@@ -2456,7 +2456,10 @@ static void test_objects_are_handles(void **state)
                              "end\n"
                              "function on_request(req)\n"
                              "  if req.method == 'DELETE' then return edge.respond(405) end\n"
+                             "  if req.path == '/method' then return edge.respond(200, nil, req['me' .. 'thod']) end\n"
                              "  if req.path ~= '/checks' then return end\n"
+                             "  local k = 'pa'\n"
+                             "  assert(req[k .. 'th'] == '/checks' and req[string.rep('p', 50)] == nil and req[1] == nil)\n"
                              "  assert(type(req) == 'userdata' and req == req and getmetatable(req) == false)\n"
                              "  local t = {[req] = 1}\n"
                              "  assert(t[req] == 1 and tostring(req):find('^userdata: '))\n"
@@ -2492,6 +2495,18 @@ static void test_objects_are_handles(void **state)
     out = request_ok(vm, &rq);
     assert_true(out.responded);
     assert_body(&out.response, "checked");
+    static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PROPFIND", "GETX", "GE"};
+    for (size_t i = 0; i != sizeof(methods) / sizeof(methods[0]); ++i) { /* the usual ones come from a table */
+        rq = request_for("/method", NULL);
+        rq.method = methods[i];
+        rq.method_len = strlen(methods[i]);
+        out = request_ok(vm, &rq);
+        assert_true(out.responded);
+        if (strcmp(methods[i], "DELETE") == 0)
+            assert_int_equal(out.response.status, 405); /* it reads req.method first */
+        else
+            assert_body(&out.response, methods[i]);
+    }
     hooks_vm_free(vm);
 }
 
