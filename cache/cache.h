@@ -520,9 +520,11 @@ size_t cache_status_format(const cache_status_t *s, char *buf, size_t cap);
  * batches of at most max_size/8 bytes (at least one operation) so one transaction cannot outgrow the headroom. If a batch still
  * hits MDB_MAP_FULL (for instance while a long-lived cache_store_ref_t pins old pages), the writer aborts it, evicts down to 50% in
  * transactions of their own, retries the batch once, and then applies it without its puts (dropped, counted). A request never fails
- * because the cache is full. A transaction evicts at most CACHE_STORE_EVICT_BATCH objects (its copies on write need room); when
- * more must go, the writer goes on at once in the next ones. A store filled under a larger max_size gets, at open, a map large
- * enough for its pages plus the same slack (logged), and evicts down to max_size that way.
+ * because the cache is full. An eviction pass stops after CACHE_STORE_EVICT_BATCH objects (a transaction's copies on write need
+ * room; a transaction has at most two passes, before and after its puts); when more must go, the writer goes on at once in the
+ * next transactions, down to the low water mark. After MDB_MAP_FULL the passes get smaller (halved, down to 16 objects) while the
+ * map is still full. A store filled under a larger max_size gets, at open, a map large enough for its pages plus the same slack,
+ * and, when its data is over the high water mark (logged), evicts down to max_size that way.
  *
  * Expiry: every expiry_interval_ms the writer deletes objects whose expires_ms <= now (the clock of the options),
  * walking the expiry index from its start, at most CACHE_STORE_EXPIRE_BATCH per pass (the next pass comes at once

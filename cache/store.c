@@ -581,34 +581,27 @@ static int reserve_map(cache_store_t *s, int allocate, uint64_t *need, uint64_t 
 }
 
 /*
- * A store filled under a larger max_size (the conf's was lowered): its pages may reach past the map this max_size gives.
- * LMDB raises a map to the file's last page and no further, and in a map without free pages even eviction, which
- * copies pages on write, fails: nothing could ever be stored again. Such a map is raised to the pages in use plus the
- * slack the map of max_size has above max_size; the writer then evicts down to max_size in steps (store_writer.c). The
- * file does not shrink (LMDB never gives space back), but its pages are reused. 0 or an MDB code.
+ * A store filled under a larger max_size (the conf's was lowered) may have pages past the map this max_size gives. LMDB
+ * raises a map to the file's last page and no further, and in a map without free pages even eviction, which copies
+ * pages on write, fails: nothing could ever be stored again. The map is raised to the last page plus the slack a map
+ * has above max_size (env_open then tells, and the writer evicts down to max_size in steps, when the data is over
+ * it). The file does not shrink (LMDB never gives space back), but its pages are reused. 0 or an MDB code.
  */
 static int room_to_evict(cache_store_t *s)
 {
     MDB_envinfo info;
     MDB_stat st;
-    uint64_t used, want;
+    uint64_t want;
     int rc;
 
     if ((rc = mdb_env_info(s->env, &info)) != 0 || (rc = mdb_env_stat(s->env, &st)) != 0)
         return rc;
-    used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
-    want = (used + (s->map_size - s->opts.max_size) + MiB - 1) / MiB * MiB;
+    want = (((uint64_t)info.me_last_pgno + 1) * st.ms_psize + s->map_slack + MiB - 1) / MiB * MiB;
     if (want <= info.me_mapsize)
         return 0;
-    fprintf(stderr,
-            "edgeproxy: cache store %s: holds %llu MiB of pages, more than max_size (%llu MiB) allows: its map grows to %llu "
-            "MiB, and it evicts down to max_size\n",
-            s->dir, (unsigned long long)(used / MiB), (unsigned long long)(s->opts.max_size / MiB),
-            (unsigned long long)(want / MiB));
     if ((rc = mdb_env_set_mapsize(s->env, (size_t)want)) != 0)
         return rc;
     s->map_size = want;
-    s->evict_more = 1; /* the writer starts at once */
     return 0;
 }
 
@@ -681,6 +674,11 @@ static int env_open(cache_store_t *s)
         goto fail;
     atomic_store(&s->st_objects, st.ms_entries);
     atomic_store(&s->st_bytes_used, cs_used_bytes(s, txn));
+    if (cs_used_bytes(s, txn) > s->high_water) { /* max_size was lowered: the writer starts evicting at once */
+        fprintf(stderr, "edgeproxy: cache store %s: holds %llu MiB, more than max_size (%llu MiB): evicting down to it\n", s->dir,
+                (unsigned long long)(cs_used_bytes(s, txn) / MiB), (unsigned long long)(s->opts.max_size / MiB));
+        s->evict_more = 1;
+    }
     rc = mdb_txn_commit(txn);
     txn = NULL;
     if (rc == 0 && (rc = mdb_env_sync(s->env, 1)) == 0) /* what opening wrote is on disk before the writer starts */
@@ -852,7 +850,8 @@ int cache_store_open(const char *dir, const cache_store_options_t *opts, cache_s
         s->opts.expiry_interval_ms = 5000;
     if (s->opts.clock_ms == NULL)
         s->opts.clock_ms = realtime_ms;
-    s->map_size = (s->opts.max_size + s->opts.max_size / 2 + 2 * s->opts.max_object_size + 8 * MiB + MiB - 1) / MiB * MiB;
+    s->map_slack = s->opts.max_size / 2 + 2 * s->opts.max_object_size + 8 * MiB;
+    s->map_size = (s->opts.max_size + s->map_slack + MiB - 1) / MiB * MiB;
     s->high_water = s->opts.max_size / 10 * 9;
     s->low_water = s->opts.max_size / 10 * 8;
     s->batch_max = s->opts.max_size / 8;

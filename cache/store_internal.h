@@ -83,6 +83,7 @@ struct cache_store {
     size_t psize, maxkey;
     size_t inline_max; /* the largest record (body included) that fits in a leaf page: bodies of those go inline */
     uint64_t map_size, high_water, low_water, batch_max;
+    uint64_t map_slack; /* what a map has above max_size (see cache.h); a store over max_size gets it above its pages */
     /* touch table: last hit per slot, indexed by the id's first 8 bytes */
     _Atomic int64_t *touch;
     size_t touch_mask;
@@ -109,7 +110,7 @@ struct cache_store {
     uint64_t rng;
     int64_t next_expire_ms; /* clock_ms */
     int expire_more;
-    int evict_more; /* the data is over the high water mark after a pass that evicted its most: another pass at once */
+    int evict_more; /* a pass stopped at CACHE_STORE_EVICT_BATCH above its target: another pass at once, to low water */
     int64_t last_commit_mono, last_sync_mono, last_error_log_mono;
     int dirty; /* committed since the last mdb_env_sync */
     /* durability mode (see "Durability" in cache/cache.h) */

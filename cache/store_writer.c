@@ -375,9 +375,9 @@ static uint64_t rng_next(cache_store_t *s)
     return x * 0x2545F4914F6CDD1Dull;
 }
 
-/* Evicts sampled objects until the data in use is at most `target` bytes, or CACHE_STORE_EVICT_BATCH of them are gone
- * (then s->evict_more is set: the writer goes on in the next transaction; apply() clears it). */
-static int evict(cache_store_t *s, MDB_txn *txn, uint64_t target, int64_t now, tally_t *t)
+/* Evicts sampled objects until the data in use is at most `target` bytes, or `max` of them are gone (then s->evict_more
+ * is set: the writer goes on in the next transaction; apply() clears it). */
+static int evict(cache_store_t *s, MDB_txn *txn, uint64_t target, size_t max, int64_t now, tally_t *t)
 {
     MDB_cursor *c;
     size_t n = 0;
@@ -386,7 +386,7 @@ static int evict(cache_store_t *s, MDB_txn *txn, uint64_t target, int64_t now, t
     if ((rc = mdb_cursor_open(txn, s->dbi[DB_OBJECTS], &c)) != 0)
         return rc;
     while (cs_used_bytes(s, txn) > target) {
-        if (n++ == CACHE_STORE_EVICT_BATCH) { /* a transaction's copies on write need room: the rest in the next ones */
+        if (n++ == max) { /* a transaction's copies on write need room: the rest in the next ones */
             s->evict_more = 1;
             break;
         }
@@ -520,6 +520,8 @@ static int apply(cache_store_t *s, op_t *batch, int64_t now, int do_expire, int 
     MDB_stat st;
     int rc;
 
+    int more = s->evict_more; /* a backlog being evicted: down to low water, as if over high water */
+
     *t = (tally_t){0};
     s->evict_more = 0;
     for (op_t *op = batch; op != NULL && with_puts; op = op->next)
@@ -528,7 +530,7 @@ static int apply(cache_store_t *s, op_t *batch, int64_t now, int do_expire, int 
     if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
         return rc;
     if (incoming != 0 && cs_used_bytes(s, txn) + incoming > s->high_water &&
-        (rc = evict(s, txn, s->low_water > incoming ? s->low_water - incoming : 0, now, t)) != 0)
+        (rc = evict(s, txn, s->low_water > incoming ? s->low_water - incoming : 0, CACHE_STORE_EVICT_BATCH, now, t)) != 0)
         goto fail;
     for (op_t *op = batch; op != NULL; op = op->next) {
         switch (op->kind) {
@@ -554,7 +556,8 @@ static int apply(cache_store_t *s, op_t *batch, int64_t now, int do_expire, int 
         if (rc != 0)
             goto fail;
     }
-    if (cs_used_bytes(s, txn) > s->high_water && (rc = evict(s, txn, s->low_water, now, t)) != 0)
+    if (cs_used_bytes(s, txn) > (more ? s->low_water : s->high_water) &&
+        (rc = evict(s, txn, s->low_water, CACHE_STORE_EVICT_BATCH, now, t)) != 0)
         goto fail;
     if (do_expire && (rc = expire(s, txn, now, t)) != 0)
         goto fail;
@@ -576,22 +579,31 @@ fail:
     return rc;
 }
 
-/* After MDB_MAP_FULL: evict down to half of max_size in transactions of their own (CACHE_STORE_EVICT_BATCH objects at
- * most each), so that their pages are free for the retry. */
+/* After MDB_MAP_FULL: evict down to half of max_size in transactions of their own, so that their pages are free for the
+ * retry: CACHE_STORE_EVICT_BATCH objects at most each, fewer (halved down to 16) while a transaction still finds the
+ * map full. */
 static void evict_hard(cache_store_t *s, int64_t now)
 {
+    size_t max = CACHE_STORE_EVICT_BATCH;
+
     do {
         tally_t t = {0};
         MDB_txn *txn;
+        int rc;
         s->evict_more = 0;
         if (mdb_txn_begin(s->env, NULL, 0, &txn) != 0)
             return;
-        if (evict(s, txn, s->opts.max_size / 2, now, &t) != 0) {
+        if ((rc = evict(s, txn, s->opts.max_size / 2, max, now, &t)) == 0) {
+            rc = commit(s, txn);
+        } else {
             mdb_txn_abort(txn);
-            s->evict_more = 0;
-            return;
         }
-        if (commit(s, txn) != 0) {
+        if (rc == MDB_MAP_FULL && max > 16) {
+            max /= 2;
+            s->evict_more = 1;
+            continue;
+        }
+        if (rc != 0) {
             s->evict_more = 0;
             return;
         }

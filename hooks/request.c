@@ -20,9 +20,10 @@
  * Both are light userdata whose values are handles: making one allocates nothing, so a run that only reads leaves no
  * garbage. A handle names its run struct (by id in vm->runs) and that struct's generation, which moves on when the run
  * is over: using a req kept in a module table by a later request raises an error instead of reading another request
- * (run structs live as long as the VM). Bit 63 is set in every handle and in no address of this process, so no other
- * light userdata (edge.json.null) passes for one; scripts cannot make light userdata. Lua gives all light userdata one
- * metatable: its metamethods (closures over the VM and its anchors table) refuse whatever is not a live handle.
+ * (run structs live as long as the VM), and so does using one of a run that still waits from another run. Bit 63 is set in every
+ * handle and in no address of this process, so no other light userdata (edge.json.null) passes for one; scripts cannot make light
+ * userdata. Lua gives all light userdata one metatable: its metamethods (closures over the VM and its anchors table) refuse
+ * whatever is not a live handle.
  *
  * Each object has a private table of values, made on first use and kept in its run's slot of the anchors table
  * (HOOKS_ANCHOR(slot, 1) for req, 2 for res): a scalar field is made from the C request on each read, a table field
@@ -40,7 +41,7 @@ _Static_assert(sizeof(void *) == 8, "req and res handles need 64-bit light userd
 #define H_GEN_SHIFT 21                       /* above the id's 20 bits (HOOKS_MAX_RUNS) */
 #define H_GEN_MASK (((uint64_t)1 << 42) - 1) /* the generation's low 42 bits (2^42 runs of one struct before it wraps) */
 
-/* Bits of obj_t.set: the fields a script wrote (headers: handed out too), the only ones read back at the end. */
+/* Bits of run->set: the fields a script wrote (headers: handed out too), the only ones read back at the end. */
 enum {
     F_PATH = 1,
     F_QUERY = 2,
@@ -162,7 +163,7 @@ typedef struct obj {
     unsigned *set; /* run->set[res]: F_* */
 } obj_t;
 
-/* The object a metamethod was called on, at 1: raises unless it is a live req or res. */
+/* The object a metamethod was called on, at 1: raises unless it is a live req or res of the run L runs for. */
 static obj_t check_obj(lua_State *L, hooks_vm_t *vm)
 {
     uint64_t h = (uint64_t)(uintptr_t)lua_touserdata(L, 1);
@@ -175,6 +176,9 @@ static obj_t check_obj(lua_State *L, hooks_vm_t *vm)
     o.res = (int)(h & 1);
     if ((o.run->gen & H_GEN_MASK) != (h >> H_GEN_SHIFT & H_GEN_MASK))
         luaL_error(L, "%s is no longer valid: its request is over", o.res ? "res" : "req");
+    hooks_call_t *call = hooks_current_call(L); /* a run's coroutines, its script's own included, run for its call */
+    if (call == NULL || call->run != o.run)     /* one kept in a module table while its run waits */
+        luaL_error(L, "%s belongs to another request", o.res ? "res" : "req");
     o.writable = o.res || o.run->kind == HOOKS_RUN_REQUEST;
     o.set = &o.run->set[o.res];
     return o;
@@ -770,9 +774,12 @@ void hooks_read_res(lua_State *L, hooks_run_t *run)
         lua_pop(L, 1);
     }
     if (set & F_HEADERS) {
-        kept(L, idx, "headers");
-        c->headers = read_headers(L, run, "res.headers", 1, &c->nheaders);
-        c->headers_changed = 1;
+        if (kept(L, idx, "headers") == LUA_TTABLE) { /* none when keeping it failed (memory) and the script went on */
+            c->headers = read_headers(L, run, "res.headers", 1, &c->nheaders);
+            c->headers_changed = 1;
+        } else {
+            lua_pop(L, 1);
+        }
     }
     if (set & F_BODY) {
         kept(L, idx, "body");

@@ -492,7 +492,8 @@ static int prepare_p(lua_State *L)
 }
 
 /* What prepare_p does, for a hook when an idle slot has a clean coroutine and the function is known: nothing here can
- * fail or allocate, so it needs no protection (most runs start this way). 0: not possible, nothing done. */
+ * raise an error (lua_checkstack reports a failure to grow the stack, which an idle coroutine's never needs), so it
+ * needs no protection (most runs start this way). 0: not possible, nothing done. */
 static int prepare_fast(hooks_run_t *run)
 {
     hooks_vm_t *vm = run->vm;

@@ -1,6 +1,6 @@
 /*
- * Unit tests of cache/policy.c, cache/policy_http.c and cache/key.c: HTTP dates, Cache-Control and the targeted fields, storability,
- * freshness and age, reuse, conditionals, Vary, keys and ids, Cache-Status.
+ * Unit tests of cache/policy.c, cache/policy_http.c and cache/key.c: HTTP dates, Cache-Control and the targeted fields,
+ * storability, freshness and age, reuse, conditionals, Vary, keys and ids, Cache-Status.
  */
 #include <stdarg.h>
 #include <stddef.h>
