@@ -107,7 +107,7 @@ typedef struct hooks_run {
     hooks_call_t call;
     lua_State *co;
     size_t slot;        /* its entries in the VM's anchors table (HOOKS_ANCHOR); 0: none */
-    int held;           /* entries 1 or 2 of its slot may hold something (cleared when the slot is given back) */
+    unsigned held;      /* bit i: entry i (1, 2) of its slot may hold something (cleared when the slot is given back) */
     const void *ev_obj; /* a function's event table, during the run's first step (event.c); NULL after */
     uint32_t id;        /* its index in vm->runs */
     uint64_t gen;       /* runs this struct has ended: a req or res object of another generation is over */

@@ -377,7 +377,7 @@ static int values(lua_State *L, const obj_t *o, int make)
     lua_createtable(L, 0, 4);
     lua_pushvalue(L, -1);
     lua_rawseti(L, lua_upvalueindex(2), e);
-    o->run->held = 1;
+    o->run->held |= 1u << (1 + o->res);
     return LUA_TTABLE;
 }
 

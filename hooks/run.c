@@ -317,9 +317,11 @@ static void slot_release(hooks_run_t *run)
     memset(lua_getextraspace(run->co), 0, sizeof(hooks_call_t *)); /* the call goes with the run */
     if ((reusable = lua_status(run->co) == LUA_OK))
         lua_settop(run->co, 0);
-    if (run->held || !reusable) {
+    if (run->held != 0 || !reusable) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, vm->anchors_ref);
         for (int i = reusable ? 1 : 0; i != 3; ++i) {
+            if (i != 0 && !(run->held & (1u << i)))
+                continue;
             lua_pushnil(L);
             lua_rawseti(L, -2, HOOKS_ANCHOR(run->slot, i));
         }
@@ -469,7 +471,7 @@ static int prepare_p(lua_State *L)
         hooks_push_event(L, run->ev); /* 4 */
         lua_pushvalue(L, 4);
         lua_rawseti(L, 2, HOOKS_ANCHOR(run->slot, 1));
-        run->held = 1;
+        run->held |= 1u << 1;
         run->ev_obj = lua_topointer(L, 4);
         hooks_push_context(L, vm->scripts[run->script].name, run->ev->request_id);
         nargs = 2;
