@@ -115,7 +115,7 @@ origin_after=$(wc -l <"$TMP/origin/access.jsonl")
 
 echo "#### Gateway benchmark, $(date -u '+%Y-%m-%d %H:%M:%S') UTC"
 echo
-echo "- edgeproxy $("$EDGEPROXY" --version 2>&1 | head -1), 1 worker thread on CPU $SERVER_CPU; load generator on CPU $LOAD_CPU"
+echo "- $("$EDGEPROXY" --version 2>&1 | head -1) (commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)), 1 worker thread on CPU $SERVER_CPU; load generator on CPU $LOAD_CPU"
 echo "- a 1 KiB object cached on both routes; /keyed/ needs x-api-key, whose plan has rate 1e9/s, burst 1e9 and a"
 echo "  monthly quota of 1e12 (never refusing: every request pays for the key lookup, the bucket and the quota)"
 echo "- $ROUNDS rounds of ${DURATION}s per route and protocol, interleaved (after a ${WARMUP}s warm-up each); medians"

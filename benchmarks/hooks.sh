@@ -116,7 +116,7 @@ origin_after=$(wc -l <"$TMP/origin/access.jsonl")
 
 echo "#### Hooks benchmark, $(date -u '+%Y-%m-%d %H:%M:%S') UTC"
 echo
-echo "- edgeproxy $("$EDGEPROXY" --version 2>&1 | head -1), 1 worker thread on CPU $SERVER_CPU; load generator on CPU $LOAD_CPU"
+echo "- $("$EDGEPROXY" --version 2>&1 | head -1) (commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)), 1 worker thread on CPU $SERVER_CPU; load generator on CPU $LOAD_CPU"
 echo "- a 1 KiB object cached on both routes; /hooked/ runs on_request(req), which reads req.method and changes nothing"
 echo "- $ROUNDS rounds of ${DURATION}s per route and protocol, interleaved (after a ${WARMUP}s warm-up each); medians"
 echo "- HTTP/1.1: wrk -t1 -c$H1_CONNS; HTTP/2 over TLS 1.3 (AES-128-GCM): h2load -c$H2_CONNS -m$H2_STREAMS -t1"
