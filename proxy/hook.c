@@ -261,8 +261,8 @@ void px_hook_request(h2o_req_t *req, px_req_t *st, px_origin_t *origin)
     h->st = st;
     h->origin = origin;
     px_hook_request_view(req, st, &h->view);
-    status = hooks_start_request(th->vm, th->srv->origins[st->match->route_id].req_script, &h->view.rq, px_lrun_allocator(),
-                                 &req->pool, &h->out, &run);
+    /* origin is the route's own (px_dispatch runs the hook before anything may pick another) */
+    status = hooks_start_request(th->vm, origin->req_script, &h->view.rq, px_lrun_allocator(), &req->pool, &h->out, &run);
     px_lrun_for_request(req, status, run, on_request_done, h);
 }
 

@@ -71,6 +71,11 @@ typedef struct px_thread px_thread_t;
 /* What each route's origin needs at run time, built at boot and indexed by route id. */
 typedef struct px_origin {
     const conf_route_t *route;
+    /* CONF_ORIGIN_FUNCTION: the script id of its file in every thread's VM */
+    size_t script;
+    /* the route's hooks: script ids of its request and response files (SIZE_MAX: none); next to route, in the line
+     * every request of the route reads (at the end of the struct, a hook's start waited for a cache miss) */
+    size_t req_script, res_script;
     /* CONF_ORIGIN_URL */
     struct sockaddr_storage addr; /* resolved once at start, as nginx resolves proxy_pass hosts without a resolver */
     socklen_t addrlen;
@@ -79,10 +84,6 @@ typedef struct px_origin {
     /* CONF_ORIGIN_STATIC: h2o's file handler on a private pathconf whose path is the route's prefix */
     h2o_pathconf_t pathconf;
     h2o_handler_t *file_handler;
-    /* CONF_ORIGIN_FUNCTION: the script id of its file in every thread's VM */
-    size_t script;
-    /* the route's hooks: script ids of its request and response files (SIZE_MAX: none) */
-    size_t req_script, res_script;
 } px_origin_t;
 
 /* A route's gateway state at run time (gateway.c), built at boot and indexed by route id. */
