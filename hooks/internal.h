@@ -47,36 +47,40 @@ typedef struct hooks_script {
 #define HOOKS_SMALL_MAX 256u /* the largest small block */
 
 struct hooks_vm {
+    /* first, together: what every run reads (between two requests the rest of the server evicts the VM's lines) */
     lua_State *L;
-    size_t used, limit;                                  /* bytes Lua holds (as it asked for them), and the most it may */
+    struct hooks_run *free_runs; /* run.c: runs over, kept for the next ones (linked by their next_free) */
+    struct hooks_idle *idle;     /* slots free for a run, with their coroutine when it is clean (malloc'ed) */
+    size_t nidle;
+    int *fn_ref;             /* run.c: [script * 3 + kind]: a registry ref to the function; 0 unknown, -1 none */
+    struct hooks_run **runs; /* run.c: every run struct made, by its id (malloc'ed; request.c finds runs here) */
+    size_t nmade;
+    size_t nruns; /* runs alive (waiting ones, outside a hooks_start_* / hooks_resume_* call) */
+    uint64_t cpu_ms;
+    clockid_t clock; /* what hooks_now_ns reads (vm.c: coarse when the budget is long enough) */
+    int doomed;      /* hooks_vm_free was called while runs waited: the last one frees the VM */
+    size_t nscripts;
+    hooks_script_t *scripts;
+    size_t used, limit; /* bytes Lua holds (as it asked for them), and the most it may */
+    /* the rest */
     void *small[HOOKS_SMALL_MAX / HOOKS_SMALL_STEP + 1]; /* by class: freed small blocks, linked through their first bytes */
     size_t kept;                                         /* bytes in small[] */
     size_t reserve;                                      /* HOOKS_ERROR_RESERVE while a failure's message is made, else 0 */
-    uint64_t cpu_ms;
-    clockid_t clock; /* what hooks_now_ns reads (vm.c: coarse when the budget is long enough) */
-    char *dir;       /* NULL: require is refused */
-    hooks_script_t *scripts;
-    size_t nscripts;
-    int envs_ref;            /* registry: {[id + 1] = the globals of script id (the V of hooks_lock_env())} */
-    int loaded_ref;          /* registry: require()'s cache, module name -> value */
-    int anchors_ref;         /* registry: by slot, the entries HOOKS_ANCHOR(slot, 0..2) (run.c) */
-    int *fn_ref;             /* run.c: [script * 3 + kind]: a registry ref to the function; 0 unknown, -1 none */
-    int event_mt_ref;        /* registry: the metatable of a function's event (event.c) */
-    const char *names[32];   /* request.c: its field and method names, interned strings kept alive by its metamethods */
-    struct hooks_run **runs; /* run.c: every run struct made, by its id (malloc'ed; request.c finds runs here) */
-    size_t nmade, runs_cap;
-    struct hooks_run *free_runs; /* run.c: runs over, kept for the next ones (linked by their next_free) */
-    int owned_ref;               /* registry: {[co] = true} for the runs' own coroutines (weak keys): scripts may not resume them */
+    char *dir;                                           /* NULL: require is refused */
+    int envs_ref;          /* registry: {[id + 1] = the globals of script id (the V of hooks_lock_env())} */
+    int loaded_ref;        /* registry: require()'s cache, module name -> value */
+    int anchors_ref;       /* registry: by slot, the entries HOOKS_ANCHOR(slot, 0..2) (run.c) */
+    int event_mt_ref;      /* registry: the metatable of a function's event (event.c) */
+    const char *names[32]; /* request.c: its field and method names, interned strings kept alive by its metamethods */
+    size_t runs_cap;
+    int owned_ref; /* registry: {[co] = true} for the runs' own coroutines (weak keys): scripts may not resume them */
     size_t nanchors;
-    struct hooks_idle *idle; /* slots free for a run, with their coroutine when it is clean (malloc'ed) */
-    size_t nidle, idle_cap;
+    size_t idle_cap;
     int base_ref; /* registry: the sandbox base table B (globals every script reads through __index) */
     void (*log)(void *data, const char *request_id, const char *line, size_t len);
     void *log_data;
     const hooks_kv_t *vars; /* the options' stage variables, during hooks_vm_new only (edge.vars copies them) */
     size_t nvars;
-    size_t nruns; /* runs alive (waiting ones, outside a hooks_start_* / hooks_resume_* call) */
-    int doomed;   /* hooks_vm_free was called while runs waited: the last one frees the VM */
 };
 
 /* A slot free for the next run, and its coroutine (NULL: make one), kept alive by the anchors table. */
@@ -95,6 +99,7 @@ typedef enum hooks_run_kind { HOOKS_RUN_FUNCTION, HOOKS_RUN_REQUEST, HOOKS_RUN_R
 /* A run (hooks.h): one invocation that may wait. malloc'ed; when it is over or cancelled it goes to the VM's free list
  * (vm->free_runs) for a later run, and is freed with the VM only: req and res objects name it by id (request.c). */
 typedef struct hooks_run {
+    struct hooks_run *next_free; /* on vm->free_runs */
     hooks_vm_t *vm;
     hooks_run_kind_t kind;
     size_t script;
@@ -115,9 +120,8 @@ typedef struct hooks_run {
     int status;         /* what the last lua_resume of co gave */
     int nwait;          /* values co yielded and still holds (or, before it runs, the values to resume it with) */
     enum { RUN_RUNNING, RUN_WAITING, RUN_RESPONDED, RUN_DONE } next; /* where after_p() (run.c) left it */
-    hooks_wait_t wait;
-    uint64_t spent_ns; /* CPU time of the run before its current wait */
-    struct hooks_run *next_free;
+    uint64_t spent_ns;                                               /* CPU time of the run before its current wait */
+    hooks_wait_t wait;                                               /* last: only a run that waits touches it */
 } hooks_run_t;
 
 /* ---- vm.c ---- */
