@@ -61,17 +61,17 @@ struct hooks_vm {
     int doomed;      /* hooks_vm_free was called while runs waited: the last one frees the VM */
     size_t nscripts;
     hooks_script_t *scripts;
-    size_t used, limit; /* bytes Lua holds (as it asked for them), and the most it may */
+    size_t used, limit;    /* bytes Lua holds (as it asked for them), and the most it may */
+    const char *names[32]; /* request.c: its field and method names, interned strings kept alive by its metamethods */
     /* the rest */
     void *small[HOOKS_SMALL_MAX / HOOKS_SMALL_STEP + 1]; /* by class: freed small blocks, linked through their first bytes */
     size_t kept;                                         /* bytes in small[] */
     size_t reserve;                                      /* HOOKS_ERROR_RESERVE while a failure's message is made, else 0 */
     char *dir;                                           /* NULL: require is refused */
-    int envs_ref;          /* registry: {[id + 1] = the globals of script id (the V of hooks_lock_env())} */
-    int loaded_ref;        /* registry: require()'s cache, module name -> value */
-    int anchors_ref;       /* registry: by slot, the entries HOOKS_ANCHOR(slot, 0..2) (run.c) */
-    int event_mt_ref;      /* registry: the metatable of a function's event (event.c) */
-    const char *names[32]; /* request.c: its field and method names, interned strings kept alive by its metamethods */
+    int envs_ref;     /* registry: {[id + 1] = the globals of script id (the V of hooks_lock_env())} */
+    int loaded_ref;   /* registry: require()'s cache, module name -> value */
+    int anchors_ref;  /* registry: by slot, the entries HOOKS_ANCHOR(slot, 0..2) (run.c) */
+    int event_mt_ref; /* registry: the metatable of a function's event (event.c) */
     size_t runs_cap;
     int owned_ref; /* registry: {[co] = true} for the runs' own coroutines (weak keys): scripts may not resume them */
     size_t nanchors;

@@ -392,7 +392,7 @@ static int obj_index(lua_State *L)
     lua_settop(L, 2);
     if ((f = o.res ? field_of(L, 2, res_fields, vm->names + NREQ) : field_of(L, 2, req_fields, vm->names))->id == FIELD_NONE)
         return 0;
-    if (values(L, &o, 0) == LUA_TTABLE) { /* 3 */
+    if ((o.run->held & (1u << (1 + o.res))) && values(L, &o, 0) == LUA_TTABLE) { /* 3 (none made yet: not looked up) */
         lua_pushvalue(L, 2);
         if (lua_rawget(L, 3) != LUA_TNIL)
             return 1;
