@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { assertJsonError, closedPort, h1, h2, h2connect, killAll, makeCerts, runCli, sleep, startEdge, tempDir } from './lib.mjs';
+import { assertJsonError, cachingConf, closedPort, h1, h2, h2connect, killAll, makeCerts, runCli, sleep, startEdge, tempDir } from './lib.mjs';
 
 after(killAll);
 
@@ -540,17 +540,7 @@ hosts:
   });
 
   // one edgeproxy caching everything, with its own data_dir
-  const ownDirConf = (dir) => `threads: 1
-data_dir: ${dir}
-listen:
-  - { address: 127.0.0.1, port: 0 }
-hosts:
-  "*":
-    routes:
-      - path: /
-        origin: { url: "${origin.url}" }
-        cache: {}
-`;
+  const ownDirConf = (dir) => cachingConf(origin.url, { top: `data_dir: ${dir}\n`, cache: '{}' });
 
   test('a second edgeproxy on the same cache directory is refused while the first runs', async () => {
     const yaml = ownDirConf(tempDir('ep-twice-'));

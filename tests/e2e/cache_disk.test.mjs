@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { h1, killAll, poll, startEdge, startOrigin, tempDir } from './lib.mjs';
+import { cachingConf, h1, killAll, poll, startEdge, startOrigin, tempDir } from './lib.mjs';
 
 const DISK_MB = 200;
 const MiB = 1024 * 1024;
@@ -61,19 +61,8 @@ describe('cache store on a small disk', { skip: cannotMount() }, () => {
     }
   });
 
-  const conf = (dataDir, maxSize) => `threads: 1
-data_dir: ${dataDir}
-listen:
-  - { address: 127.0.0.1, port: 0 }
-access_log: { enabled: false }
-cache: { max_size: ${maxSize} }
-hosts:
-  "*":
-    routes:
-      - path: /
-        origin: { url: "${origin.url}" }
-        cache: { default_ttl: 1h, override: true }
-`;
+  const conf = (dataDir, maxSize) =>
+    cachingConf(origin.url, { top: `data_dir: ${dataDir}\naccess_log: { enabled: false }\ncache: { max_size: ${maxSize} }\n` });
   const NO_ROOM = /cache store .*: cannot reserve its file's space on disk \(No space left on device; it needs \d+ MiB more, the disk has \d+ MiB free\): writing it with write\(\)/;
 
   test('a map larger than the disk is not allocated: the disk keeps its space and the cache works', async () => {

@@ -4,7 +4,7 @@
 // arrive) and once it is stored (206 with the exact bytes).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { h1, killAll, pattern, sleep, startEdge, startOrigin } from './lib.mjs';
+import { cachingConf, h1, killAll, pattern, sleep, startEdge, startOrigin } from './lib.mjs';
 
 const N = 150000;
 // where the fill's chunks end
@@ -28,16 +28,7 @@ describe('cache fills in chunks', () => {
 
   before(async () => {
     origin = await startOrigin();
-    edge = await startEdge(`threads: 2
-listen:
-  - { address: 127.0.0.1, port: 0 }
-hosts:
-  "*":
-    routes:
-      - path: /
-        origin: { url: "${origin.url}" }
-        cache: { default_ttl: 1h, override: true }
-`);
+    edge = await startEdge(cachingConf(origin.url, { threads: 2 }));
     port = edge.ports[0];
   });
 

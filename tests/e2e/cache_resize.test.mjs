@@ -3,7 +3,7 @@
 // map of the smaller size, eviction itself could not run there, and every put was dropped for good.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { closedPort, h1, json, killAll, poll, startEdge, startOrigin, tempDir } from './lib.mjs';
+import { cachingConf, closedPort, h1, json, killAll, poll, startEdge, startOrigin, tempDir } from './lib.mjs';
 
 const OBJECT = 48 * 1024;
 const FILL = 1100; // ~52 MiB: under the high water mark of 64 MiB, over the map of 16 MiB (40 MiB)
@@ -13,19 +13,10 @@ describe('cache.max_size lowered between two starts', () => {
   let origin;
   let adminPort;
   const dataDir = tempDir('ep-resize-');
-  const conf = (maxSize) => `threads: 1
-data_dir: ${dataDir}
-cache: { max_size: ${maxSize} }
-admin: { port: ${adminPort}, token: ${TOKEN} }
-listen:
-  - { address: 127.0.0.1, port: 0 }
-hosts:
-  "*":
-    routes:
-      - path: /
-        origin: { url: "${origin.url}" }
-        cache: { default_ttl: 1h, override: true }
-`;
+  const conf = (maxSize) =>
+    cachingConf(origin.url, {
+      top: `data_dir: ${dataDir}\ncache: { max_size: ${maxSize} }\nadmin: { port: ${adminPort}, token: ${TOKEN} }\n`,
+    });
   const stats = async () => json(await h1({ port: adminPort, path: '/cache/stats', headers: { authorization: `Bearer ${TOKEN}` } }));
   const get = (port, path) => h1({ port, path });
 

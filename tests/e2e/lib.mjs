@@ -442,6 +442,21 @@ export async function startEdge(yamlText, opts = {}) {
   return edge;
 }
 
+// The conf of an edgeproxy with one caching route at / to originUrl: `top` is more top-level lines (data_dir, cache,
+// admin...), each ending in a newline; `cache` the route's cache block.
+export function cachingConf(originUrl, { threads = 1, top = '', cache = '{ default_ttl: 1h, override: true }' } = {}) {
+  return `threads: ${threads}
+${top}listen:
+  - { address: 127.0.0.1, port: 0 }
+hosts:
+  "*":
+    routes:
+      - path: /
+        origin: { url: "${originUrl}" }
+        cache: ${cache}
+`;
+}
+
 // Kills every edgeproxy still running in this process and closes every test origin still open (after() hook of every
 // file, so that a failing hook cannot leave the file's process hanging).
 export async function killAll() {
