@@ -524,7 +524,7 @@ size_t cache_status_format(const cache_status_t *s, char *buf, size_t cap);
  * room; a transaction has at most two passes, before and after its puts); when more must go, the writer goes on at once in the
  * next transactions, down to the low water mark. After MDB_MAP_FULL the passes get smaller (halved, down to 16 objects) while the
  * map is still full. A store filled under a larger max_size gets, at open, a map large enough for its pages plus the same slack,
- * and, when its data is over the high water mark (logged), evicts down to max_size that way.
+ * and, when its data is over the high water mark (logged), evicts down to the low water mark that way.
  *
  * Expiry: every expiry_interval_ms the writer deletes objects whose expires_ms <= now (the clock of the options),
  * walking the expiry index from its start, at most CACHE_STORE_EXPIRE_BATCH per pass (the next pass comes at once

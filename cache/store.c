@@ -580,6 +580,12 @@ static int reserve_map(cache_store_t *s, int allocate, uint64_t *need, uint64_t 
     return allocate ? rc : 0;
 }
 
+/* What a map has above max_size (see cache.h): LMDB's copies on write, and runs of free pages for large bodies. */
+static uint64_t map_slack(const cache_store_options_t *o)
+{
+    return o->max_size / 2 + 2 * o->max_object_size + 8 * MiB;
+}
+
 /*
  * A store filled under a larger max_size (the conf's was lowered) may have pages past the map this max_size gives. LMDB
  * raises a map to the file's last page and no further, and in a map without free pages even eviction, which copies
@@ -596,7 +602,7 @@ static int room_to_evict(cache_store_t *s)
 
     if ((rc = mdb_env_info(s->env, &info)) != 0 || (rc = mdb_env_stat(s->env, &st)) != 0)
         return rc;
-    want = (((uint64_t)info.me_last_pgno + 1) * st.ms_psize + s->map_slack + MiB - 1) / MiB * MiB;
+    want = (((uint64_t)info.me_last_pgno + 1) * st.ms_psize + map_slack(&s->opts) + MiB - 1) / MiB * MiB;
     if (want <= info.me_mapsize)
         return 0;
     if ((rc = mdb_env_set_mapsize(s->env, (size_t)want)) != 0)
@@ -675,8 +681,8 @@ static int env_open(cache_store_t *s)
     atomic_store(&s->st_objects, st.ms_entries);
     atomic_store(&s->st_bytes_used, cs_used_bytes(s, txn));
     if (cs_used_bytes(s, txn) > s->high_water) { /* max_size was lowered: the writer starts evicting at once */
-        fprintf(stderr, "edgeproxy: cache store %s: holds %llu MiB, more than max_size (%llu MiB): evicting down to it\n", s->dir,
-                (unsigned long long)(cs_used_bytes(s, txn) / MiB), (unsigned long long)(s->opts.max_size / MiB));
+        fprintf(stderr, "edgeproxy: cache store %s: holds %llu MiB, over 90%% of max_size (%llu MiB): evicting down to 80%%\n",
+                s->dir, (unsigned long long)(cs_used_bytes(s, txn) / MiB), (unsigned long long)(s->opts.max_size / MiB));
         s->evict_more = 1;
     }
     rc = mdb_txn_commit(txn);
@@ -850,8 +856,7 @@ int cache_store_open(const char *dir, const cache_store_options_t *opts, cache_s
         s->opts.expiry_interval_ms = 5000;
     if (s->opts.clock_ms == NULL)
         s->opts.clock_ms = realtime_ms;
-    s->map_slack = s->opts.max_size / 2 + 2 * s->opts.max_object_size + 8 * MiB;
-    s->map_size = (s->opts.max_size + s->map_slack + MiB - 1) / MiB * MiB;
+    s->map_size = (s->opts.max_size + map_slack(&s->opts) + MiB - 1) / MiB * MiB;
     s->high_water = s->opts.max_size / 10 * 9;
     s->low_water = s->opts.max_size / 10 * 8;
     s->batch_max = s->opts.max_size / 8;

@@ -83,7 +83,6 @@ struct cache_store {
     size_t psize, maxkey;
     size_t inline_max; /* the largest record (body included) that fits in a leaf page: bodies of those go inline */
     uint64_t map_size, high_water, low_water, batch_max;
-    uint64_t map_slack; /* what a map has above max_size (see cache.h); a store over max_size gets it above its pages */
     /* touch table: last hit per slot, indexed by the id's first 8 bytes */
     _Atomic int64_t *touch;
     size_t touch_mask;

@@ -586,21 +586,19 @@ static void evict_hard(cache_store_t *s, int64_t now)
 {
     size_t max = CACHE_STORE_EVICT_BATCH;
 
-    do {
+    for (;;) {
         tally_t t = {0};
         MDB_txn *txn;
         int rc;
         s->evict_more = 0;
         if (mdb_txn_begin(s->env, NULL, 0, &txn) != 0)
             return;
-        if ((rc = evict(s, txn, s->opts.max_size / 2, max, now, &t)) == 0) {
+        if ((rc = evict(s, txn, s->opts.max_size / 2, max, now, &t)) == 0)
             rc = commit(s, txn);
-        } else {
+        else
             mdb_txn_abort(txn);
-        }
-        if (rc == MDB_MAP_FULL && max > 16) {
+        if (rc == MDB_MAP_FULL && max > 16) { /* the same pass, smaller */
             max /= 2;
-            s->evict_more = 1;
             continue;
         }
         if (rc != 0) {
@@ -608,7 +606,9 @@ static void evict_hard(cache_store_t *s, int64_t now)
             return;
         }
         add(&s->st_evictions, t.evictions);
-    } while (s->evict_more);
+        if (!s->evict_more)
+            return;
+    }
 }
 
 static void run_batch(cache_store_t *s, op_t *batch)

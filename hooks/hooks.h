@@ -138,7 +138,7 @@ typedef void *(*hooks_alloc_cb)(size_t size, void *data);
  *   -1: the function failed: an error, a limit (CPU: "the function ran longer than 50 ms"; memory: "not enough
  *      memory"), no handler, or a bad answer. *err is the message with the Lua traceback (copied with alloc; NULL if
  *      alloc failed); *res is zeroed (strings already copied belong to the caller's allocator).
- * The CPU budget counts from the start of the call (building the event is part of it). A function that waits (edge.fetch,
+ * The CPU budget counts from the start of the script (building the event is not part of it). A function that waits (edge.fetch,
  * edge.purge) fails here with "yielding is not supported here": this is hooks_start_function for callers that cannot
  * wait (tests, `edgeproxy -t`).
  */
@@ -150,8 +150,8 @@ int hooks_call_function(hooks_vm_t *vm, size_t script, const hooks_event_t *ev, 
 typedef struct hooks_run hooks_run_t;
 
 typedef enum hooks_status {
-    HOOKS_FAILED = -1, /* the run failed: outcome->error; the run is over (hooks_run_free) */
-    HOOKS_DONE = 0,    /* the run finished: outcome filled in; the run is over (hooks_run_free) */
+    HOOKS_FAILED = -1, /* the run failed: outcome->error; the run is over (its struct goes back to the VM) */
+    HOOKS_DONE = 0,    /* the run finished: outcome filled in; the run is over (its struct goes back to the VM) */
     HOOKS_WAITING = 1, /* the run waits for hooks_run_wait(): do it, then hooks_resume_fetch() / _purge() / _store() */
 } hooks_status_t;
 

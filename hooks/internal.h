@@ -29,7 +29,7 @@ struct hooks_run;
 /* One invocation (or one script's top level at load time): its clock and its request. */
 typedef struct hooks_call {
     hooks_vm_t *vm;
-    struct hooks_run *run;  /* the run, for edge.fetch and the req/res objects; NULL at load time and in hooks_call_function */
+    struct hooks_run *run;  /* the run, for edge.fetch and the req/res objects; NULL at load time */
     lua_State *co;          /* the run's own coroutine: the only one that may wait */
     const char *request_id; /* NULL at load time */
     uint64_t start_ns;      /* by vm->clock; moved on by the time spent waiting, so that waiting is not counted */
@@ -62,7 +62,7 @@ struct hooks_vm {
     size_t nscripts;
     hooks_script_t *scripts;
     size_t used, limit;    /* bytes Lua holds (as it asked for them), and the most it may */
-    const char *names[32]; /* request.c: its field and method names, interned strings kept alive by its metamethods */
+    const char *names[24]; /* request.c: its field names, interned strings kept alive by its metamethods */
     /* the rest */
     void *small[HOOKS_SMALL_MAX / HOOKS_SMALL_STEP + 1]; /* by class: freed small blocks, linked through their first bytes */
     size_t kept;                                         /* bytes in small[] */

@@ -22,7 +22,8 @@
  * is over: using a req kept in a module table by a later request raises an error instead of reading another request
  * (run structs live as long as the VM), and so does using one of a run that still waits from another run. Bit 63 is set in every
  * handle and in no address of this process, so no other light userdata (edge.json.null) passes for one; scripts cannot make light
- * userdata. Lua gives all light userdata one metatable: its metamethods (closures over the VM and its anchors table) refuse
+ * userdata. Lua gives all light userdata one metatable: its metamethods (closures over the VM, its anchors table and the
+ * names table) refuse
  * whatever is not a live handle.
  *
  * Each object has a private table of values, made on first use and kept in its run's slot of the anchors table
@@ -134,7 +135,7 @@ static const field_t res_fields[] = {
 /* Methods pushed from the names table (vm->names after the fields) rather than made (interned) on each read. */
 static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
 #define NMETHODS (sizeof(methods) / sizeof(methods[0]))
-_Static_assert(NREQ + NRES + NMETHODS <= sizeof(((hooks_vm_t *)0)->names) / sizeof(const char *), "vm->names is too small");
+_Static_assert(NREQ + NRES <= sizeof(((hooks_vm_t *)0)->names) / sizeof(const char *), "vm->names is too small");
 
 /* The field named by the value at idx (names: vm->names for these fields): the table's last entry (FIELD_NONE) for any
  * other key, or a key that is not a string. Lua interns short strings and the names stay alive (hooks_request_open), so
@@ -303,7 +304,8 @@ static int make_req_field(lua_State *L, const obj_t *o, const field_t *f)
         break;
     case RQ_HEADERS:
         push_headers(L, rq->headers, rq->nheaders, 1);
-        *o->set |= F_HEADERS; /* handed out: the script may change it */
+        if (o->writable)
+            *o->set |= F_HEADERS; /* handed out: the script may change it (read back in on_request only) */
         break;
     case RQ_ARGS:
         push_args(L, rq->query, rq->query != NULL ? rq->query_len : 0);
@@ -581,7 +583,8 @@ void hooks_request_open(lua_State *L, hooks_vm_t *vm)
     lua_createtable(L, (int)(NREQ + NRES + NMETHODS), 0); /* the names: field names, then methods */
     for (size_t i = 0; i != NREQ + NRES + NMETHODS; ++i) {
         lua_pushstring(L, i < NREQ ? req_fields[i].name : i < NREQ + NRES ? res_fields[i - NREQ].name : methods[i - NREQ - NRES]);
-        vm->names[i] = lua_tostring(L, -1);
+        if (i < NREQ + NRES)
+            vm->names[i] = lua_tostring(L, -1);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     lua_pushlightuserdata(L, NULL);

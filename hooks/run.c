@@ -354,8 +354,8 @@ static const char *pcall_message(lua_State *L, size_t *len)
     return "unknown error";
 }
 
-/* Runs the function at the top of the VM's main thread, f(arg), protected (arg: the run, or what f needs of it); on
- * failure, sets the run's outcome error. Returns the lua_pcall status. */
+/* Runs f(arg) on the VM's main thread, protected (arg: the run, or what f needs of it); on failure, sets the run's
+ * outcome error. Returns the lua_pcall status. */
 static int protect(hooks_run_t *run, lua_CFunction f, void *arg)
 {
     lua_State *L = run->vm->L;
@@ -572,6 +572,7 @@ static int after_p(lua_State *L)
                 hooks_event_settle(L, run, lua_gettop(L));
                 lua_pushnil(L);
                 lua_rawseti(L, -3, HOOKS_ANCHOR(run->slot, 1));
+                run->held &= ~(1u << 1);
             }
             return 0;
         }

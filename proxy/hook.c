@@ -300,7 +300,10 @@ void px_hook_response(h2o_req_t *req, px_req_t *st, const char *body, size_t bod
     hooks_status_t status;
 
     px_functions_refresh(th);
-    *h = (px_hook_res_t){.req = req, .st = st, .cb = cb, .data = data};
+    h->req = req; /* field by field: view, res and out are set below (a compound literal would zero them first) */
+    h->st = st;
+    h->cb = cb;
+    h->data = data;
     px_hook_request_view(req, st, &h->view);
     for (size_t i = 0; i != req->res.headers.size; ++i) {
         const h2o_header_t *e = req->res.headers.entries + i;

@@ -2442,8 +2442,6 @@ static void test_kept_objects(void **state)
     hooks_vm_free(vm);
 }
 
-/* What a run wrote to its req and res lives while the run needs it even when the script drops them (their values tables
- * are kept by the run's slot); garbage made around the wait makes the collector run. */
 /* req and res are light userdata handles: a hook that changes nothing allocates nothing, however many times it runs;
  * other light userdata (edge.json.null) share their metatable but are refused by it with Lua's own message. */
 static void test_objects_are_handles(void **state)
@@ -2509,6 +2507,8 @@ static void test_objects_are_handles(void **state)
     hooks_vm_free(vm);
 }
 
+/* What a run wrote to its req and res lives while the run needs it even when the script drops them (their values tables
+ * are kept by the run's slot); garbage made around the wait makes the collector run. */
 static void test_objects_outlive_the_script(void **state)
 {
     hooks_vm_t *vm = vm_with("local U = 'http://api.example/'\n"
