@@ -317,13 +317,33 @@ export async function startOrigin(opts = {}) {
   return origin;
 }
 
-// A port on 127.0.0.1 where nothing listens (bound, then released).
+// A port on 127.0.0.1 where nothing listens (bound, then released), for a server to listen on later or a client to be
+// refused on. It is taken below the kernel's ephemeral range: a port of that range, once released, could be handed to
+// any outgoing connection (a test client's, edgeproxy's own) before the server binds it ("Address already in use").
+const handedOut = new Set();
+function ephemeralLow() {
+  try {
+    return Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+}
 export async function closedPort() {
-  const s = net.createServer();
-  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = s.address().port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
+  const low = Math.min(ephemeralLow(), 32768);
+  for (let tries = 0; tries < 200; tries++) {
+    const port = 10000 + Math.floor(Math.random() * (low - 10000));
+    if (handedOut.has(port)) continue;
+    const s = net.createServer();
+    const ok = await new Promise((resolve) => {
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!ok) continue;
+    await new Promise((resolve) => s.close(resolve));
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error('no free port below the ephemeral range');
 }
 
 /* ------------------------------------------------------------------------------------------------------------------ */
